@@ -1,0 +1,301 @@
+//! The syscall memory-effects table: for every x86_64 syscall, which user
+//! memory the kernel reads (inputs) and writes (outputs), and how big it is.
+//!
+//! Capture encodes it into the `SYSCALLS` BPF map ([`encode`]): inputs are
+//! copied at `sys_enter`, outputs at `sys_exit`. Replay uses it to know which
+//! recorded buffers to write back into the tracee. A syscall the table marks
+//! [`Effects::Unknown`] is recorded with args and return value only, flagged
+//! `effects_unknown`, and replay stops there instead of guessing.
+//!
+//! The table ([`x86_64::TABLE`]) is data: one [`SyscallInfo`] per syscall
+//! number, sorted by number. A unit test checks it against the complete
+//! x86_64 syscall list so that nothing is silently missing.
+
+use crate::wire::{EffectSlot, MAX_EFFECTS, SPEC_KNOWN, SyscallSpec};
+
+pub mod x86_64;
+
+/// Which way memory flows between user space and the kernel.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The kernel reads it: copied at `sys_enter`.
+    In = 1,
+    /// The kernel writes it: copied at `sys_exit`.
+    Out = 2,
+    /// The kernel reads and writes it: copied at both.
+    InOut = 3,
+}
+
+impl Direction {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(Self::In),
+            2 => Some(Self::Out),
+            3 => Some(Self::InOut),
+            _ => None,
+        }
+    }
+    pub const fn is_in(self) -> bool {
+        matches!(self, Self::In | Self::InOut)
+    }
+    pub const fn is_out(self) -> bool {
+        matches!(self, Self::Out | Self::InOut)
+    }
+}
+
+/// How the size of a buffer is found. The `u8` values are what the eBPF
+/// program switches on; they are stable.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeRule {
+    /// `param` bytes (the size of a struct).
+    Const = 1,
+    /// The value of argument `size_arg`.
+    Arg = 2,
+    /// Argument `size_arg` times `param` (an array of `param`-byte elements).
+    ArgTimes = 3,
+    /// The return value, when positive (bytes read, entries returned).
+    Ret = 4,
+    /// The return value times `param`.
+    RetTimes = 5,
+    /// A NUL-terminated string of at most `param` bytes (4096 for paths).
+    CString = 6,
+    /// `*(u32 *)args[size_arg]`: a value-result length such as `socklen_t`,
+    /// read at enter for inputs and at exit for outputs.
+    PtrU32 = 7,
+    /// An array of `struct iovec` of `args[size_arg]` elements; the memory
+    /// each element points to is captured (outputs bounded by the return
+    /// value).
+    Iovec = 8,
+    /// A `struct msghdr`: the header, the name, the iovecs' memory and the
+    /// control buffer (outputs bounded by the return value).
+    Msghdr = 9,
+    /// `ioctl`'s third argument, sized by the request code (tty, FIONREAD,
+    /// ...); requests the kernel program does not know are not copied.
+    Ioctl = 10,
+    /// A NULL-terminated array of C strings (`execve` argv and envp).
+    StringArray = 11,
+    /// `fd_set` bitmaps of `args[size_arg]` descriptors (select).
+    FdSet = 12,
+    /// `fcntl`'s third argument: a `struct flock` for the lock commands, no
+    /// memory for the others.
+    Fcntl = 13,
+}
+
+impl SizeRule {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => Self::Const,
+            2 => Self::Arg,
+            3 => Self::ArgTimes,
+            4 => Self::Ret,
+            5 => Self::RetTimes,
+            6 => Self::CString,
+            7 => Self::PtrU32,
+            8 => Self::Iovec,
+            9 => Self::Msghdr,
+            10 => Self::Ioctl,
+            11 => Self::StringArray,
+            12 => Self::FdSet,
+            13 => Self::Fcntl,
+            _ => return None,
+        })
+    }
+}
+
+/// One buffer a syscall touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Effect {
+    /// Argument index holding the pointer.
+    pub arg: u8,
+    pub dir: Direction,
+    pub rule: SizeRule,
+    /// Argument the rule reads (size or count), when it reads one.
+    pub size_arg: u8,
+    /// Constant the rule uses (bytes, element size, string bound).
+    pub param: u32,
+}
+
+/// Constructors that keep the table readable.
+pub const fn effect(arg: u8, dir: Direction, rule: SizeRule, size_arg: u8, param: u32) -> Effect {
+    Effect {
+        arg,
+        dir,
+        rule,
+        size_arg,
+        param,
+    }
+}
+/// Input: a NUL-terminated path.
+pub const fn path(arg: u8) -> Effect {
+    effect(arg, Direction::In, SizeRule::CString, 0, 4096)
+}
+/// Input of a constant size.
+pub const fn in_const(arg: u8, bytes: u32) -> Effect {
+    effect(arg, Direction::In, SizeRule::Const, 0, bytes)
+}
+/// Output of a constant size.
+pub const fn out_const(arg: u8, bytes: u32) -> Effect {
+    effect(arg, Direction::Out, SizeRule::Const, 0, bytes)
+}
+/// Read and written, of a constant size.
+pub const fn inout_const(arg: u8, bytes: u32) -> Effect {
+    effect(arg, Direction::InOut, SizeRule::Const, 0, bytes)
+}
+/// Input sized by another argument.
+pub const fn in_arg(arg: u8, size_arg: u8) -> Effect {
+    effect(arg, Direction::In, SizeRule::Arg, size_arg, 0)
+}
+/// Output sized by the return value.
+pub const fn out_ret(arg: u8) -> Effect {
+    effect(arg, Direction::Out, SizeRule::Ret, 0, 0)
+}
+
+/// How a syscall's arguments are shown (strace style).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgFmt {
+    Int,
+    UInt,
+    Hex,
+    Octal,
+    Fd,
+    /// A directory fd that may be `AT_FDCWD`.
+    AtFd,
+    Ptr,
+    /// A NUL-terminated string input (shown from the captured buffer).
+    Str,
+    /// A data buffer (shown from the captured buffer, quoted and cut).
+    Buf,
+    /// `open` flags (`O_RDONLY|O_CLOEXEC`).
+    OpenFlags,
+    Signal,
+}
+
+/// What the table says of one syscall's memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effects {
+    /// The syscall touches no user memory.
+    NoMemory,
+    /// The buffers it reads and writes.
+    Known(&'static [Effect]),
+    /// It touches memory the table cannot describe; the reason says what.
+    Unknown(&'static str),
+}
+
+/// One row of the table.
+#[derive(Clone, Copy, Debug)]
+pub struct SyscallInfo {
+    pub nr: u32,
+    pub name: &'static str,
+    /// Arguments, by name and how to show them.
+    pub args: &'static [(&'static str, ArgFmt)],
+    pub effects: Effects,
+}
+
+/// The row for syscall `nr`, if the table has one.
+pub fn lookup(nr: i64) -> Option<&'static SyscallInfo> {
+    let nr = u32::try_from(nr).ok()?;
+    x86_64::TABLE
+        .binary_search_by_key(&nr, |s| s.nr)
+        .ok()
+        .map(|i| &x86_64::TABLE[i])
+}
+
+/// Name of syscall `nr`, or `None` for a number the table lacks.
+pub fn name(nr: i64) -> Option<&'static str> {
+    lookup(nr).map(|s| s.name)
+}
+
+/// The row's encoding for the kernel's `SYSCALLS` map.
+pub fn encode(info: &SyscallInfo) -> SyscallSpec {
+    let mut spec = SyscallSpec::default();
+    match info.effects {
+        Effects::Unknown(_) => {}
+        Effects::NoMemory => spec.flags = SPEC_KNOWN,
+        Effects::Known(list) => {
+            spec.flags = SPEC_KNOWN;
+            for (slot, e) in spec.effects.iter_mut().zip(list.iter()) {
+                *slot = EffectSlot {
+                    arg: e.arg,
+                    dir: e.dir as u8,
+                    rule: e.rule as u8,
+                    size_arg: e.size_arg,
+                    param: e.param,
+                };
+            }
+            spec.count = list.len().min(MAX_EFFECTS) as u32;
+        }
+    }
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        for w in x86_64::TABLE.windows(2) {
+            assert!(w[0].nr < w[1].nr, "{} before {}", w[0].name, w[1].name);
+        }
+    }
+
+    #[test]
+    fn table_covers_every_x86_64_syscall() {
+        let ours: BTreeSet<(u32, &str)> = x86_64::TABLE.iter().map(|s| (s.nr, s.name)).collect();
+        let mut missing = std::vec::Vec::new();
+        for sys in syscalls::x86_64::Sysno::iter() {
+            let key = (sys.id() as u32, sys.name());
+            if !ours.contains(&key) {
+                missing.push(key);
+            }
+        }
+        assert!(missing.is_empty(), "syscalls missing from the effects table: {missing:?}");
+        let known: BTreeSet<u32> = syscalls::x86_64::Sysno::iter().map(|s| s.id() as u32).collect();
+        let extra: std::vec::Vec<_> = ours.iter().filter(|(nr, _)| !known.contains(nr)).collect();
+        assert!(extra.is_empty(), "rows for numbers that are not x86_64 syscalls: {extra:?}");
+    }
+
+    #[test]
+    fn effects_are_well_formed() {
+        for s in x86_64::TABLE {
+            assert!(s.args.len() <= 6, "{}", s.name);
+            if let Effects::Known(list) = s.effects {
+                assert!(!list.is_empty(), "{}: Known with no effect; use NoMemory", s.name);
+                assert!(list.len() <= MAX_EFFECTS, "{}: too many effects", s.name);
+                for e in list {
+                    assert!((e.arg as usize) < s.args.len().max(1), "{}: pointer arg {} out of range", s.name, e.arg);
+                    let reads_arg = matches!(
+                        e.rule,
+                        SizeRule::Arg | SizeRule::ArgTimes | SizeRule::PtrU32 | SizeRule::Iovec | SizeRule::FdSet
+                    );
+                    if reads_arg {
+                        assert!((e.size_arg as usize) < s.args.len(), "{}: size arg out of range", s.name);
+                    }
+                    if matches!(e.rule, SizeRule::Ret | SizeRule::RetTimes) {
+                        assert!(e.dir.is_out(), "{}: a return-value size only makes sense for outputs", s.name);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_finds_common_syscalls() {
+        const READ_EFFECTS: &[Effect] = &[out_ret(1)];
+        assert_eq!(name(0), Some("read"));
+        assert_eq!(name(1), Some("write"));
+        assert_eq!(name(59), Some("execve"));
+        assert_eq!(name(-1), None);
+        assert_eq!(name(100_000), None);
+        let read = lookup(0).unwrap();
+        assert_eq!(read.effects, Effects::Known(READ_EFFECTS));
+        let spec = encode(read);
+        assert_eq!(spec.flags, SPEC_KNOWN);
+        assert_eq!(spec.count, 1);
+        assert_eq!(spec.effects[0].rule, SizeRule::Ret as u8);
+    }
+}

@@ -1,0 +1,402 @@
+//! Ring-buffer records and map values, laid out identically in the kernel and
+//! in user space.
+//!
+//! A syscall's data reaches user space as one or more [`BufferHeader`]
+//! records (each followed by `len` bytes of user memory) and then one
+//! [`SyscallRecord`]. Input buffers are emitted at `sys_enter`, output buffers
+//! at `sys_exit`, and the syscall record last, so for one thread every buffer
+//! precedes the syscall it belongs to. A buffer names its syscall by
+//! `(tid, enter_ns)`, which lets the reader drop buffers whose syscall record
+//! was lost instead of attaching them to the wrong syscall.
+//!
+//! Every struct here uses fixed-width integers with explicit padding fields so
+//! that it has no implicit padding (a `Pod` requirement) and the same layout
+//! on both sides.
+
+/// Length of `task_struct::comm`.
+pub const COMM_LEN: usize = 16;
+/// Syscall arguments on x86_64.
+pub const NUM_ARGS: usize = 6;
+/// Largest piece of user memory one [`BufferHeader`] record carries. Larger
+/// buffers are split into several records with increasing `offset`.
+pub const CHUNK_MAX: usize = 16384;
+/// Hard upper bound of the per-buffer snapshot limit (what the kernel copies
+/// of one buffer). The configured limit is clamped to this.
+pub const SNAPSHOT_LIMIT_MAX: u32 = 1 << 20;
+/// Default per-buffer snapshot limit.
+pub const SNAPSHOT_LIMIT_DEFAULT: u32 = 256 * 1024;
+/// Size of the syscall-spec array map (indexed by syscall number).
+pub const SYSCALL_TABLE_LEN: u32 = 512;
+/// Most memory effects one syscall can declare.
+pub const MAX_EFFECTS: usize = 4;
+/// Most iovec elements captured for one `readv`/`writev`/`sendmsg`/`recvmsg`.
+pub const MAX_IOVECS: u32 = 16;
+/// Number of filter rules the kernel evaluates.
+pub const MAX_RULES: usize = 16;
+
+/// Kind of a ring-buffer record: the first `u32` of every record.
+/// Values are stable; gaps are deliberate so kinds can be added.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    Syscall = 1,
+    Buffer = 2,
+    Fork = 10,
+    Exec = 11,
+    Exit = 12,
+    Signal = 13,
+}
+
+impl RecordKind {
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            1 => Self::Syscall,
+            2 => Self::Buffer,
+            10 => Self::Fork,
+            11 => Self::Exec,
+            12 => Self::Exit,
+            13 => Self::Signal,
+            _ => return None,
+        })
+    }
+}
+
+/// The syscall number is not in the effects table: args and return value are
+/// recorded, memory is not.
+pub const SYSCALL_EFFECTS_UNKNOWN: u32 = 1 << 0;
+/// The exit was seen without its enter (the tracer attached mid-syscall, or
+/// this is a new task returning from `clone`). `enter_ns` is 0 and `args` were
+/// read from the registers at exit.
+pub const SYSCALL_NO_ENTER: u32 = 1 << 1;
+/// At least one buffer record of this syscall could not be reserved.
+pub const SYSCALL_BUFFER_LOST: u32 = 1 << 2;
+/// Payload capture was switched off for this task by a filter rule.
+pub const SYSCALL_NO_PAYLOAD: u32 = 1 << 3;
+
+/// One finished syscall.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SyscallRecord {
+    pub kind: u32,
+    pub flags: u32,
+    pub enter_ns: u64,
+    pub exit_ns: u64,
+    pub cgroup_id: u64,
+    pub nr: i64,
+    pub args: [u64; NUM_ARGS],
+    pub ret: i64,
+    pub pid: u32,
+    pub tid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub comm: [u8; COMM_LEN],
+    /// Buffer records emitted for this syscall (all chunks of all buffers).
+    pub buffers: u32,
+    pub _pad: u32,
+}
+
+/// The buffer was longer than the snapshot limit; `total_len` is its real size.
+pub const BUFFER_TRUNCATED: u16 = 1 << 0;
+/// Reading the user memory failed (bad pointer, page not present).
+pub const BUFFER_FAULT: u16 = 1 << 1;
+/// The buffer is a NUL-terminated string (its length was found by the copy).
+pub const BUFFER_STRING: u16 = 1 << 2;
+
+/// Pseudo argument indexes for buffers that are not a plain syscall argument.
+pub const ARG_EXEC_ARGV: u8 = 16;
+pub const ARG_EXEC_ENVP: u8 = 17;
+pub const ARG_EXEC_AUXV: u8 = 18;
+pub const ARG_EXEC_FILENAME: u8 = 19;
+
+/// One chunk of user memory, followed by `len` bytes of data.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BufferHeader {
+    pub kind: u32,
+    pub tid: u32,
+    /// `enter_ns` of the syscall this buffer belongs to (with `tid`, its key).
+    pub enter_ns: u64,
+    /// Real length of the whole buffer as the syscall defined it.
+    pub total_len: u64,
+    /// Offset of this chunk within the buffer.
+    pub offset: u32,
+    /// Bytes of data following this header.
+    pub len: u32,
+    /// Argument index (0..6) or one of the `ARG_*` pseudo indexes.
+    pub arg: u8,
+    /// [`crate::effects::Direction`] as `u8`.
+    pub dir: u8,
+    pub flags: u16,
+    /// Element index for scattered buffers (iovec number), else 0.
+    pub item: u32,
+}
+
+/// Buffer record as the kernel builds it: header and the largest chunk.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BufferRecord {
+    pub hdr: BufferHeader,
+    pub data: [u8; CHUNK_MAX],
+}
+
+/// The new task is a thread (`CLONE_THREAD`).
+pub const FORK_THREAD: u32 = 1 << 0;
+
+/// A task was created by `fork`, `vfork`, `clone` or `clone3`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ForkRecord {
+    pub kind: u32,
+    pub flags: u32,
+    pub ts_ns: u64,
+    pub clone_flags: u64,
+    /// `task_struct::start_time` of the child (monotonic ns): with the pid,
+    /// the process identity.
+    pub child_start_ns: u64,
+    pub parent_pid: u32,
+    pub parent_tid: u32,
+    pub child_pid: u32,
+    pub child_tid: u32,
+    pub uid: u32,
+    pub _pad: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// A successful `execve`/`execveat`, emitted at its `sys_exit` after the
+/// buffers `ARG_EXEC_FILENAME`, `ARG_EXEC_ARGV` (the NUL-separated argv block
+/// of the new stack), `ARG_EXEC_ENVP` and `ARG_EXEC_AUXV` (keyed by
+/// `(tid, enter_ns)` like syscall buffers).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExecRecord {
+    pub kind: u32,
+    pub flags: u32,
+    pub enter_ns: u64,
+    pub ts_ns: u64,
+    pub start_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// Thread id that called exec (differs from `tid` when a non-leader thread
+    /// of a multi-threaded process exec'd).
+    pub old_tid: u32,
+    pub uid: u32,
+    pub cgroup_id: u64,
+    pub arg_start: u64,
+    pub env_start: u64,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// The whole thread group is gone (last thread exited).
+pub const EXIT_GROUP_DEAD: u32 = 1 << 0;
+
+/// A task exited.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExitRecord {
+    pub kind: u32,
+    pub flags: u32,
+    pub ts_ns: u64,
+    pub start_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// `task_struct::exit_code`: `(code << 8) | signal`, as `wait` reports.
+    pub exit_code: u32,
+    pub _pad: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// A signal is delivered to a task (its handler is about to run, or its
+/// default action is taken).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SignalRecord {
+    pub kind: u32,
+    pub signo: u32,
+    pub ts_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub code: i32,
+    pub errno: i32,
+    /// Sender pid from the siginfo (for `SI_USER`/`SI_QUEUE`/`SI_TKILL`).
+    pub sender_pid: u32,
+    pub _pad: u32,
+}
+
+/// Loss counters, one array slot per kind, per CPU.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    Syscall = 0,
+    Buffer = 1,
+    Fork = 2,
+    Exec = 3,
+    Exit = 4,
+    Signal = 5,
+    /// A syscall enter could not be stashed (in-flight map full).
+    InFlight = 6,
+}
+pub const LOSS_KINDS: u32 = 7;
+
+/// Per-task loss: the map `TASK_LOSS` counts records lost per tid, so the
+/// daemon can say which processes are incomplete.
+pub const TASK_LOSS_ENTRIES: u32 = 16384;
+
+/// Effects of one syscall as the kernel reads them (see
+/// [`crate::effects::encode`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EffectSlot {
+    /// Argument index of the pointer.
+    pub arg: u8,
+    /// [`crate::effects::Direction`] as `u8` (0 = unused slot).
+    pub dir: u8,
+    /// [`crate::effects::SizeRule`] as `u8`.
+    pub rule: u8,
+    /// Argument index used by the rule (size or count argument).
+    pub size_arg: u8,
+    /// Constant used by the rule (byte count or element size).
+    pub param: u32,
+}
+
+/// `SyscallSpec::flags`: the table knows this syscall.
+pub const SPEC_KNOWN: u32 = 1 << 0;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallSpec {
+    pub flags: u32,
+    pub count: u32,
+    pub effects: [EffectSlot; MAX_EFFECTS],
+}
+
+/// Match kinds of a filter rule.
+pub const RULE_MATCH_PID: u32 = 1;
+pub const RULE_MATCH_COMM: u32 = 2;
+pub const RULE_MATCH_CGROUP: u32 = 3;
+pub const RULE_MATCH_UID: u32 = 4;
+
+/// Actions of a filter rule.
+pub const RULE_INCLUDE: u32 = 1;
+pub const RULE_EXCLUDE: u32 = 2;
+
+/// One filter rule. Rules are evaluated in order; the first that matches
+/// decides. A pid rule matches the process and, through the `TRACKED` map
+/// the fork hook maintains, its descendants.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rule {
+    pub matcher: u32,
+    pub action: u32,
+    /// Payloads captured for matching tasks (1) or not (0).
+    pub payload: u32,
+    pub _pad: u32,
+    /// pid, uid or cgroup id, by `matcher`.
+    pub value: u64,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// Global configuration the daemon writes before attaching (index 0 of the
+/// `CONFIG` array map).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// The daemon's own tgid: never recorded.
+    pub self_pid: u32,
+    /// Per-buffer snapshot limit in bytes.
+    pub snapshot_limit: u32,
+    pub rule_count: u32,
+    /// What to do with a task no rule matches: `RULE_INCLUDE` or `RULE_EXCLUDE`.
+    pub default_action: u32,
+    /// Payloads for tasks no rule matches.
+    pub default_payload: u32,
+    /// Set when some rule matches on pid: the fork hook then tracks
+    /// descendants of tracked pids.
+    pub track_descendants: u32,
+    pub rules: [Rule; MAX_RULES],
+}
+
+/// Kernel structure offsets, read from the running kernel's BTF by user
+/// space (the Rust eBPF toolchain has no CO-RE relocations for them).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_pid: u32,
+    pub task_tgid: u32,
+    pub task_start_time: u32,
+    pub task_exit_code: u32,
+    pub task_mm: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub mm_env_start: u32,
+    pub mm_env_end: u32,
+    pub mm_saved_auxv: u32,
+    /// Size in bytes of `mm_struct::saved_auxv`.
+    pub mm_saved_auxv_size: u32,
+    /// `kernel_siginfo` is stable ABI, but read through here for symmetry.
+    pub _pad: u32,
+}
+
+/// What the tracked-task map stores per tgid: the pid rule that selected the
+/// process or one of its ancestors.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tracked {
+    pub rule: u32,
+    pub _pad: u32,
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    unsafe impl aya::Pod for SyscallSpec {}
+    unsafe impl aya::Pod for Config {}
+    unsafe impl aya::Pod for KernelOffsets {}
+    unsafe impl aya::Pod for Tracked {}
+    unsafe impl aya::Pod for Rule {}
+}
+
+/// View a record read from the ring buffer as `T`, if it is long enough.
+///
+/// # Safety
+/// `T` must be one of the plain-data record types of this module.
+#[cfg(feature = "user")]
+pub unsafe fn read_record<T: Copy>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < core::mem::size_of::<T>() {
+        return None;
+    }
+    // SAFETY: length checked; the types are plain data valid for any bytes;
+    // read_unaligned copes with any alignment of the ring-buffer slice.
+    Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::size_of;
+
+    #[test]
+    fn records_have_no_implicit_padding() {
+        assert_eq!(size_of::<SyscallRecord>(), 8 * 12 + 4 * 4 + 16 + 8);
+        assert_eq!(size_of::<BufferHeader>(), 40);
+        assert_eq!(size_of::<ForkRecord>(), 4 * 2 + 8 * 3 + 4 * 6 + 16);
+        assert_eq!(size_of::<ExitRecord>(), 4 * 2 + 8 * 2 + 4 * 4 + 16);
+        assert_eq!(size_of::<SignalRecord>(), 4 * 2 + 8 + 4 * 6);
+        assert_eq!(size_of::<EffectSlot>(), 8);
+        assert_eq!(size_of::<Rule>(), 4 * 4 + 8 + 16);
+    }
+
+    #[test]
+    fn record_kind_round_trips() {
+        for k in [
+            RecordKind::Syscall,
+            RecordKind::Buffer,
+            RecordKind::Fork,
+            RecordKind::Exec,
+            RecordKind::Exit,
+            RecordKind::Signal,
+        ] {
+            assert_eq!(RecordKind::from_u32(k as u32), Some(k));
+        }
+        assert_eq!(RecordKind::from_u32(0), None);
+    }
+}

@@ -1,0 +1,453 @@
+//! Turns ring-buffer records into complete protobuf events.
+//!
+//! Buffers arrive before the syscall (or exec) record they belong to and
+//! name it by `(tid, enter_ns)`; they are held per thread until that record
+//! comes. Buffers whose record never comes (it was lost) are dropped and
+//! counted, never attached to another syscall.
+use std::collections::HashMap;
+
+use tracer_common::{
+    effects,
+    wire::{
+        self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, BUFFER_FAULT, BUFFER_TRUNCATED, BufferHeader,
+        EXIT_GROUP_DEAD, ExecRecord, ExitRecord, FORK_THREAD, ForkRecord, RecordKind, SYSCALL_BUFFER_LOST,
+        SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD, SignalRecord, SyscallRecord,
+    },
+};
+use tracer_proto as pb;
+
+/// Most threads with buffers waiting for their syscall record.
+const MAX_PENDING_THREADS: usize = 65536;
+/// Most bytes held for one thread's pending syscall.
+const MAX_PENDING_BYTES: usize = 64 << 20;
+
+#[derive(Default)]
+struct Pending {
+    enter_ns: u64,
+    chunks: u32,
+    bytes: usize,
+    buffers: Vec<pb::Buffer>,
+}
+
+/// Counters of what the assembler saw.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct AssembleStats {
+    pub records: u64,
+    pub events: u64,
+    pub syscalls: u64,
+    pub process_events: u64,
+    /// Buffer chunks dropped because their syscall record was lost.
+    pub orphan_buffers: u64,
+    /// Records that could not be decoded (short or unknown kind).
+    pub malformed: u64,
+}
+
+#[derive(Default)]
+pub struct Assembler {
+    pending: HashMap<u32, Pending>,
+    seq: u64,
+    pub stats: AssembleStats,
+}
+
+fn comm_str(c: &[u8; wire::COMM_LEN]) -> String {
+    let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
+    String::from_utf8_lossy(&c[..end]).into_owned()
+}
+
+fn direction(d: u8) -> i32 {
+    match d {
+        1 => pb::Direction::In as i32,
+        2 => pb::Direction::Out as i32,
+        3 => pb::Direction::InOut as i32,
+        _ => pb::Direction::Unspecified as i32,
+    }
+}
+
+/// Splits a NUL-separated block (argv, envp) into its strings.
+pub fn split_nul(block: &[u8]) -> Vec<Vec<u8>> {
+    let block = block.strip_suffix(&[0]).unwrap_or(block);
+    if block.is_empty() {
+        return vec![];
+    }
+    block.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+/// `(type, value)` words of an auxv, up to and excluding AT_NULL.
+fn auxv_words(block: &[u8]) -> Vec<u64> {
+    let mut out = vec![];
+    for pair in block.chunks_exact(16) {
+        let t = u64::from_le_bytes(pair[0..8].try_into().unwrap_or_default());
+        let v = u64::from_le_bytes(pair[8..16].try_into().unwrap_or_default());
+        if t == 0 {
+            break;
+        }
+        out.push(t);
+        out.push(v);
+    }
+    out
+}
+
+impl Assembler {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Feeds one ring-buffer record; complete events go to `out`.
+    pub fn push(&mut self, rec: &[u8], out: &mut impl FnMut(pb::Event)) {
+        self.stats.records += 1;
+        let Some(kind) = rec.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        // SAFETY (all read_record calls): the types are plain data; length is checked.
+        let ok = match RecordKind::from_u32(kind) {
+            Some(RecordKind::Buffer) => unsafe { wire::read_record::<BufferHeader>(rec) }
+                .map(|h| self.buffer(&h, &rec[size_of::<BufferHeader>()..]))
+                .is_some(),
+            Some(RecordKind::Syscall) => unsafe { wire::read_record::<SyscallRecord>(rec) }
+                .map(|r| self.syscall(&r, out))
+                .is_some(),
+            Some(RecordKind::Fork) => unsafe { wire::read_record::<ForkRecord>(rec) }
+                .map(|r| self.fork(&r, out))
+                .is_some(),
+            Some(RecordKind::Exec) => unsafe { wire::read_record::<ExecRecord>(rec) }
+                .map(|r| self.exec(&r, out))
+                .is_some(),
+            Some(RecordKind::Exit) => unsafe { wire::read_record::<ExitRecord>(rec) }
+                .map(|r| self.exit(&r, out))
+                .is_some(),
+            Some(RecordKind::Signal) => unsafe { wire::read_record::<SignalRecord>(rec) }
+                .map(|r| self.signal(&r, out))
+                .is_some(),
+            None => false,
+        };
+        if !ok {
+            self.stats.malformed += 1;
+        }
+    }
+
+    fn buffer(&mut self, h: &BufferHeader, data: &[u8]) {
+        let data = &data[..(h.len as usize).min(data.len())];
+        if !self.pending.contains_key(&h.tid) && self.pending.len() >= MAX_PENDING_THREADS {
+            self.stats.orphan_buffers += 1;
+            return;
+        }
+        let p = self.pending.entry(h.tid).or_default();
+        if p.enter_ns != h.enter_ns || (p.chunks == 0 && p.buffers.is_empty()) {
+            self.stats.orphan_buffers += p.chunks as u64;
+            *p = Pending { enter_ns: h.enter_ns, ..Default::default() };
+        }
+        p.chunks += 1;
+        if p.bytes + data.len() > MAX_PENDING_BYTES {
+            self.stats.orphan_buffers += 1;
+            return;
+        }
+        p.bytes += data.len();
+        let dir = direction(h.dir);
+        let truncated = h.flags & BUFFER_TRUNCATED != 0;
+        let fault = h.flags & BUFFER_FAULT != 0;
+        if let Some(b) = p
+            .buffers
+            .iter_mut()
+            .find(|b| b.arg == h.arg as u32 && b.direction == dir && b.item == h.item)
+        {
+            if h.offset as usize == b.data.len() {
+                b.data.extend_from_slice(data);
+            } else {
+                // A chunk in between was lost.
+                b.truncated = true;
+            }
+            b.truncated |= truncated;
+            b.fault |= fault;
+            return;
+        }
+        p.buffers.push(pb::Buffer {
+            arg: h.arg as u32,
+            direction: dir,
+            item: h.item,
+            data: data.to_vec(),
+            total_len: h.total_len,
+            truncated: truncated || h.offset != 0,
+            fault,
+        });
+    }
+
+    fn take_pending(&mut self, tid: u32, enter_ns: u64) -> Option<Pending> {
+        match self.pending.remove(&tid) {
+            Some(p) if p.enter_ns == enter_ns => Some(p),
+            Some(p) => {
+                self.stats.orphan_buffers += p.chunks as u64;
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn syscall(&mut self, r: &SyscallRecord, out: &mut impl FnMut(pb::Event)) {
+        let p = self.take_pending(r.tid, r.enter_ns).unwrap_or_default();
+        let mut buffers = p.buffers;
+        for b in &mut buffers {
+            if b.data.len() as u64 > b.total_len {
+                b.total_len = b.data.len() as u64;
+            }
+            if (b.data.len() as u64) < b.total_len {
+                b.truncated = true;
+            }
+        }
+        let lost = r.flags & SYSCALL_BUFFER_LOST != 0 || p.chunks < r.buffers;
+        self.stats.syscalls += 1;
+        let ev = pb::Event {
+            ts_ns: r.exit_ns,
+            pid: r.pid,
+            tid: r.tid,
+            uid: r.uid,
+            gid: r.gid,
+            cgroup_id: r.cgroup_id,
+            comm: comm_str(&r.comm),
+            seq: self.next_seq(),
+            kind: Some(pb::event::Kind::Syscall(pb::Syscall {
+                nr: r.nr,
+                name: effects::name(r.nr).unwrap_or("").to_owned(),
+                args: r.args.to_vec(),
+                ret: r.ret,
+                enter_ns: r.enter_ns,
+                exit_ns: r.exit_ns,
+                buffers,
+                effects_unknown: r.flags & SYSCALL_EFFECTS_UNKNOWN != 0,
+                no_enter: r.flags & SYSCALL_NO_ENTER != 0,
+                buffers_lost: lost,
+                no_payload: r.flags & SYSCALL_NO_PAYLOAD != 0,
+            })),
+        };
+        self.emit(ev, out);
+    }
+
+    fn emit(&mut self, ev: pb::Event, out: &mut impl FnMut(pb::Event)) {
+        self.stats.events += 1;
+        out(ev);
+    }
+
+    fn fork(&mut self, r: &ForkRecord, out: &mut impl FnMut(pb::Event)) {
+        self.stats.process_events += 1;
+        let ev = pb::Event {
+            ts_ns: r.ts_ns,
+            pid: r.parent_pid,
+            tid: r.parent_tid,
+            uid: r.uid,
+            comm: comm_str(&r.comm),
+            seq: self.next_seq(),
+            kind: Some(pb::event::Kind::Fork(pb::Fork {
+                parent_pid: r.parent_pid,
+                parent_tid: r.parent_tid,
+                child_pid: r.child_pid,
+                child_tid: r.child_tid,
+                clone_flags: r.clone_flags,
+                thread: r.flags & FORK_THREAD != 0,
+                child_start_ns: r.child_start_ns,
+            })),
+            ..Default::default()
+        };
+        self.emit(ev, out);
+    }
+
+    fn exec(&mut self, r: &ExecRecord, out: &mut impl FnMut(pb::Event)) {
+        self.stats.process_events += 1;
+        let mut exec = pb::Exec {
+            old_tid: r.old_tid,
+            start_ns: r.start_ns,
+            arg_start: r.arg_start,
+            env_start: r.env_start,
+            ..Default::default()
+        };
+        if let Some(p) = self.pending.get_mut(&r.tid).filter(|p| p.enter_ns == r.enter_ns) {
+            let mut rest = Vec::with_capacity(p.buffers.len());
+            for b in p.buffers.drain(..) {
+                match b.arg as u8 {
+                    ARG_EXEC_ARGV => {
+                        exec.truncated |= b.truncated;
+                        exec.argv = split_nul(&b.data);
+                    }
+                    ARG_EXEC_ENVP => {
+                        exec.truncated |= b.truncated;
+                        exec.envp = split_nul(&b.data);
+                    }
+                    ARG_EXEC_AUXV => exec.auxv = auxv_words(&b.data),
+                    _ => rest.push(b),
+                }
+            }
+            // execve's path is argument 0, execveat's argument 1.
+            if let Some(path) = rest.iter().find(|b| b.arg <= 1 && b.item == 0 && !b.data.is_empty()) {
+                exec.filename = String::from_utf8_lossy(path.data.strip_suffix(&[0]).unwrap_or(&path.data)).into_owned();
+            }
+            p.buffers = rest;
+        }
+        let ev = pb::Event {
+            ts_ns: r.ts_ns,
+            pid: r.pid,
+            tid: r.tid,
+            uid: r.uid,
+            cgroup_id: r.cgroup_id,
+            comm: comm_str(&r.comm),
+            seq: self.next_seq(),
+            kind: Some(pb::event::Kind::Exec(exec)),
+            ..Default::default()
+        };
+        self.emit(ev, out);
+    }
+
+    fn exit(&mut self, r: &ExitRecord, out: &mut impl FnMut(pb::Event)) {
+        self.stats.process_events += 1;
+        if let Some(p) = self.pending.remove(&r.tid) {
+            self.stats.orphan_buffers += p.chunks as u64;
+        }
+        let status = r.exit_code;
+        let signal = status & 0x7f;
+        let ev = pb::Event {
+            ts_ns: r.ts_ns,
+            pid: r.pid,
+            tid: r.tid,
+            comm: comm_str(&r.comm),
+            seq: self.next_seq(),
+            kind: Some(pb::event::Kind::Exit(pb::Exit {
+                status,
+                exit_code: if signal == 0 { ((status >> 8) & 0xff) as i32 } else { 0 },
+                signal,
+                core_dumped: status & 0x80 != 0,
+                group_dead: r.flags & EXIT_GROUP_DEAD != 0,
+            })),
+            ..Default::default()
+        };
+        self.emit(ev, out);
+    }
+
+    fn signal(&mut self, r: &SignalRecord, out: &mut impl FnMut(pb::Event)) {
+        self.stats.process_events += 1;
+        let ev = pb::Event {
+            ts_ns: r.ts_ns,
+            pid: r.pid,
+            tid: r.tid,
+            seq: self.next_seq(),
+            kind: Some(pb::event::Kind::Signal(pb::Signal {
+                signo: r.signo,
+                code: r.code,
+                errno: r.errno,
+                sender_pid: r.sender_pid,
+            })),
+            ..Default::default()
+        };
+        self.emit(ev, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
+        // SAFETY: plain-data record types.
+        unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) }.to_vec()
+    }
+
+    fn buffer(tid: u32, enter_ns: u64, arg: u8, offset: u32, data: &[u8], total: u64) -> Vec<u8> {
+        let h = BufferHeader {
+            kind: RecordKind::Buffer as u32,
+            tid,
+            enter_ns,
+            total_len: total,
+            offset,
+            len: data.len() as u32,
+            arg,
+            dir: 2,
+            flags: 0,
+            item: 0,
+        };
+        let mut v = bytes_of(&h);
+        v.extend_from_slice(data);
+        v
+    }
+
+    fn syscall(tid: u32, enter_ns: u64, nr: i64, ret: i64, buffers: u32) -> Vec<u8> {
+        bytes_of(&SyscallRecord {
+            kind: RecordKind::Syscall as u32,
+            flags: 0,
+            enter_ns,
+            exit_ns: enter_ns + 5,
+            cgroup_id: 1,
+            nr,
+            args: [3, 0x1000, 10, 0, 0, 0],
+            ret,
+            pid: tid,
+            tid,
+            uid: 0,
+            gid: 0,
+            comm: *b"cat\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            buffers,
+            _pad: 0,
+        })
+    }
+
+    fn run(records: &[Vec<u8>]) -> (Vec<pb::Event>, AssembleStats) {
+        let mut a = Assembler::default();
+        let mut out = vec![];
+        for r in records {
+            a.push(r, &mut |e| out.push(e));
+        }
+        (out, a.stats)
+    }
+
+    fn sys(e: &pb::Event) -> &pb::Syscall {
+        match &e.kind {
+            Some(pb::event::Kind::Syscall(s)) => s,
+            k => panic!("not a syscall: {k:?}"),
+        }
+    }
+
+    #[test]
+    fn joins_chunks_to_their_syscall() {
+        let (ev, st) = run(&[
+            buffer(7, 100, 1, 0, b"hello ", 11),
+            buffer(7, 100, 1, 6, b"world", 11),
+            syscall(7, 100, 0, 11, 2),
+        ]);
+        assert_eq!(ev.len(), 1);
+        let s = sys(&ev[0]);
+        assert_eq!(s.name, "read");
+        assert_eq!(s.buffers.len(), 1);
+        assert_eq!(s.buffers[0].data, b"hello world");
+        assert!(!s.buffers[0].truncated && !s.buffers_lost);
+        assert_eq!(ev[0].comm, "cat");
+        assert_eq!(st.orphan_buffers, 0);
+    }
+
+    #[test]
+    fn never_attaches_buffers_to_the_wrong_syscall() {
+        // The syscall record for enter_ns 100 was lost; its buffer must not
+        // end up on the next syscall of the thread.
+        let (ev, st) = run(&[buffer(7, 100, 1, 0, b"old", 3), buffer(7, 200, 1, 0, b"new", 3), syscall(7, 200, 0, 3, 1)]);
+        assert_eq!(sys(&ev[0]).buffers[0].data, b"new");
+        assert_eq!(st.orphan_buffers, 1);
+    }
+
+    #[test]
+    fn a_missing_chunk_is_reported_not_hidden() {
+        let (ev, _) = run(&[buffer(7, 100, 1, 0, b"abc", 9), buffer(7, 100, 1, 6, b"ghi", 9), syscall(7, 100, 0, 9, 3)]);
+        let s = sys(&ev[0]);
+        assert!(s.buffers[0].truncated);
+        assert!(s.buffers_lost, "the record said 3 chunks, 2 arrived");
+    }
+
+    #[test]
+    fn short_or_unknown_records_are_counted() {
+        let (ev, st) = run(&[vec![1, 0], vec![99, 0, 0, 0, 1, 2, 3], vec![1, 0, 0, 0]]);
+        assert!(ev.is_empty());
+        assert_eq!(st.malformed, 3);
+    }
+
+    #[test]
+    fn splits_argv_blocks() {
+        assert_eq!(split_nul(b"ls\0-la\0"), vec![b"ls".to_vec(), b"-la".to_vec()]);
+        assert_eq!(split_nul(b""), Vec::<Vec<u8>>::new());
+        assert_eq!(split_nul(b"a\0\0b\0"), vec![b"a".to_vec(), vec![], b"b".to_vec()]);
+    }
+}

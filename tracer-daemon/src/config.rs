@@ -1,0 +1,237 @@
+//! Daemon configuration: the TOML file (`/etc/tracer/tracer.toml`) and the
+//! command-line flags that override it.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+use tracer_common::wire::{
+    self, COMM_LEN, MAX_RULES, RULE_EXCLUDE, RULE_INCLUDE, RULE_MATCH_CGROUP, RULE_MATCH_COMM,
+    RULE_MATCH_PID, RULE_MATCH_UID, SNAPSHOT_LIMIT_DEFAULT, SNAPSHOT_LIMIT_MAX,
+};
+
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/tracer";
+pub const DEFAULT_LISTEN: &str = "unix:/run/tracer/tracer.sock";
+pub const DEFAULT_RING_SIZE: u32 = 64 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Include,
+    Exclude,
+}
+
+/// One filter rule; exactly one matcher is set.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FilterRule {
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    pub cgroup: Option<u64>,
+    pub uid: Option<u32>,
+    #[serde(default = "include")]
+    pub action: Action,
+    #[serde(default = "yes")]
+    pub payload: bool,
+}
+
+fn include() -> Action {
+    Action::Include
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<Vec<String>>,
+    pub snapshot_limit: Option<u32>,
+    pub ring_size: Option<u32>,
+    #[serde(default)]
+    pub filter: Vec<FilterRule>,
+    /// What happens to a task no rule matches.
+    pub default_action: Option<Action>,
+    pub default_payload: Option<bool>,
+}
+
+/// The configuration in force.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: Vec<Listen>,
+    pub snapshot_limit: u32,
+    pub ring_size: u32,
+    pub rules: Vec<FilterRule>,
+    pub default_action: Action,
+    pub default_payload: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+impl Listen {
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            if p.is_empty() {
+                bail!("--listen {s}: empty socket path");
+            }
+            Ok(Self::Unix(PathBuf::from(p)))
+        } else if let Some(a) = s.strip_prefix("https://") {
+            Ok(Self::Tcp(a.to_owned()))
+        } else {
+            bail!("--listen {s}: expected unix:PATH or https://ADDR:PORT")
+        }
+    }
+}
+
+pub fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
+}
+
+impl Settings {
+    pub fn from_file(file: Option<FileConfig>) -> anyhow::Result<Self> {
+        let f = file.unwrap_or(FileConfig {
+            data_dir: None,
+            listen: None,
+            snapshot_limit: None,
+            ring_size: None,
+            filter: vec![],
+            default_action: None,
+            default_payload: None,
+        });
+        let listen = f
+            .listen
+            .unwrap_or_else(|| vec![DEFAULT_LISTEN.to_owned()])
+            .iter()
+            .map(|s| Listen::parse(s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let s = Self {
+            data_dir: f.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen,
+            snapshot_limit: f.snapshot_limit.unwrap_or(SNAPSHOT_LIMIT_DEFAULT),
+            ring_size: f.ring_size.unwrap_or(DEFAULT_RING_SIZE),
+            rules: f.filter,
+            default_action: f.default_action.unwrap_or(Action::Include),
+            default_payload: f.default_payload.unwrap_or(true),
+        };
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.snapshot_limit > SNAPSHOT_LIMIT_MAX {
+            bail!("snapshot_limit {} is above the maximum {SNAPSHOT_LIMIT_MAX}", self.snapshot_limit);
+        }
+        if !self.ring_size.is_power_of_two() || self.ring_size < 4096 {
+            bail!("ring_size {} must be a power of two of at least 4096 bytes", self.ring_size);
+        }
+        if self.rules.len() > MAX_RULES {
+            bail!("{} filter rules; at most {MAX_RULES} are supported", self.rules.len());
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            let set = [r.pid.is_some(), r.comm.is_some(), r.cgroup.is_some(), r.uid.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if set != 1 {
+                bail!("filter rule {i}: set exactly one of pid, comm, cgroup, uid");
+            }
+            if let Some(c) = &r.comm
+                && (c.is_empty() || c.len() >= COMM_LEN)
+            {
+                bail!("filter rule {i}: comm {c:?} must be 1 to {} bytes", COMM_LEN - 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// The kernel's view of the configuration.
+    pub fn to_wire(&self, self_pid: u32) -> wire::Config {
+        let mut c = wire::Config {
+            self_pid,
+            snapshot_limit: self.snapshot_limit,
+            rule_count: self.rules.len().min(MAX_RULES) as u32,
+            default_action: match self.default_action {
+                Action::Include => RULE_INCLUDE,
+                Action::Exclude => RULE_EXCLUDE,
+            },
+            default_payload: self.default_payload as u32,
+            track_descendants: self.rules.iter().any(|r| r.pid.is_some()) as u32,
+            ..Default::default()
+        };
+        for (slot, r) in c.rules.iter_mut().zip(&self.rules) {
+            slot.action = match r.action {
+                Action::Include => RULE_INCLUDE,
+                Action::Exclude => RULE_EXCLUDE,
+            };
+            slot.payload = r.payload as u32;
+            if let Some(p) = r.pid {
+                slot.matcher = RULE_MATCH_PID;
+                slot.value = p as u64;
+            } else if let Some(u) = r.uid {
+                slot.matcher = RULE_MATCH_UID;
+                slot.value = u as u64;
+            } else if let Some(g) = r.cgroup {
+                slot.matcher = RULE_MATCH_CGROUP;
+                slot.value = g;
+            } else if let Some(comm) = &r.comm {
+                slot.matcher = RULE_MATCH_COMM;
+                let n = comm.len().min(COMM_LEN - 1);
+                slot.comm[..n].copy_from_slice(&comm.as_bytes()[..n]);
+            }
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_documented_config() {
+        let f: FileConfig = toml::from_str(
+            r#"
+            data_dir = "/tmp/x"
+            listen = ["unix:/tmp/x/s"]
+            snapshot_limit = 4096
+            default_action = "exclude"
+            [[filter]]
+            comm = "nginx"
+            payload = false
+            [[filter]]
+            pid = 42
+            "#,
+        )
+        .unwrap();
+        let s = Settings::from_file(Some(f)).unwrap();
+        s.validate().unwrap();
+        let w = s.to_wire(7);
+        assert_eq!(w.self_pid, 7);
+        assert_eq!(w.rule_count, 2);
+        assert_eq!(w.default_action, RULE_EXCLUDE);
+        assert_eq!(w.rules[0].matcher, RULE_MATCH_COMM);
+        assert_eq!(&w.rules[0].comm[..6], b"nginx\0");
+        assert_eq!(w.rules[0].payload, 0);
+        assert_eq!(w.rules[1].value, 42);
+        assert_eq!(w.track_descendants, 1);
+    }
+
+    #[test]
+    fn rejects_bad_configs_with_a_reason() {
+        assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
+        let bad = FilterRule { pid: Some(1), comm: Some("x".into()), cgroup: None, uid: None, action: Action::Include, payload: true };
+        let mut s = Settings::from_file(None).unwrap();
+        s.rules = vec![bad];
+        assert!(s.validate().unwrap_err().to_string().contains("exactly one"));
+        let mut s = Settings::from_file(None).unwrap();
+        s.ring_size = 5000;
+        assert!(s.validate().is_err());
+        assert!(Listen::parse("tcp://x").is_err());
+        assert_eq!(Listen::parse("unix:/a").unwrap(), Listen::Unix("/a".into()));
+    }
+}

@@ -1,0 +1,14 @@
+//! tracer-daemon: loads the kernel programs, drains their ring buffer,
+//! turns records into events and persists them.
+//!
+//! Boundaries: the kernel side lives in `tracer-ebpf`, the record layouts and
+//! the effects table in `tracer-common`, the schemas in `tracer-proto`. This
+//! crate owns loading/attaching, the in-kernel filter configuration, the
+//! drain loop, event assembly and where events go.
+pub mod assemble;
+pub mod config;
+pub mod kernel_btf;
+pub mod loader;
+pub mod print;
+pub mod run;
+pub mod sink;

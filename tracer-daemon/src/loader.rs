@@ -1,0 +1,129 @@
+//! Loading, configuring and attaching the kernel programs.
+use anyhow::{Context as _, anyhow};
+use aya::{
+    Btf, Ebpf, EbpfError, EbpfLoader,
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{BtfTracePoint, ProgramError, RawTracePoint},
+};
+use tracer_common::{
+    effects,
+    wire::{self, LOSS_KINDS, SYSCALL_TABLE_LEN, SyscallSpec},
+};
+
+use crate::kernel_btf::KernelBtf;
+
+/// The eBPF object built by build.rs.
+static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+
+/// Which program set to attach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Full recording.
+    Record,
+}
+
+/// Loaded and attached programs, and the maps the daemon reads.
+pub struct Loaded {
+    pub ebpf: Ebpf,
+    pub ring: RingBuf<MapData>,
+    pub loss: PerCpuArray<MapData, u64>,
+    pub task_loss: HashMap<MapData, u32, u64>,
+}
+
+/// Explains a load failure in one line: missing privilege, missing BTF, or
+/// the verifier's last lines.
+fn explain(e: &ProgramError, name: &str) -> anyhow::Error {
+    match e {
+        ProgramError::LoadError { io_error, verifier_log } => {
+            if io_error.raw_os_error() == Some(libc::EPERM) {
+                return anyhow!("loading {name}: permission denied: tracer-daemon needs CAP_BPF and CAP_PERFMON (or root)");
+            }
+            let log = verifier_log.to_string();
+            let tail: Vec<&str> = log.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+            anyhow!("the kernel's verifier rejected {name}: {io_error}; its last lines: {}", tail.join(" | "))
+        }
+        other => anyhow!("attaching {name}: {other}"),
+    }
+}
+
+fn privileges_hint(e: EbpfError) -> anyhow::Error {
+    let text = e.to_string();
+    if text.contains("Operation not permitted") || text.contains("EPERM") {
+        anyhow!("creating BPF maps: permission denied: tracer-daemon needs CAP_BPF and CAP_PERFMON (or root) ({text})")
+    } else {
+        anyhow!("loading the eBPF object: {text}")
+    }
+}
+
+pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Loaded> {
+    let _ = mode;
+    // Memory is charged to the cgroup on current kernels; a failed rlimit
+    // bump (no CAP_SYS_RESOURCE) is not an error.
+    let rl = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: plain syscall with a valid struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rl) } != 0 {
+        tracing::debug!("could not raise RLIMIT_MEMLOCK; relying on cgroup memory accounting");
+    }
+    let kbtf = KernelBtf::from_sys_fs()?;
+    let offsets = kbtf.kernel_offsets().context("reading task_struct/mm_struct layout from the kernel's BTF")?;
+    let btf = Btf::from_sys_fs().map_err(|e| anyhow!("/sys/kernel/btf/vmlinux: {e}: tracer needs a kernel with BTF"))?;
+
+    let mut ebpf = EbpfLoader::new()
+        .btf(Some(&btf))
+        .map_max_entries("EVENTS", ring_size)
+        .load(PROGRAMS)
+        .map_err(privileges_hint)?;
+
+    {
+        let mut specs: Array<_, SyscallSpec> = Array::try_from(ebpf.map_mut("SYSCALLS").context("map SYSCALLS")?)?;
+        for info in effects::x86_64::TABLE {
+            if info.nr < SYSCALL_TABLE_LEN {
+                specs.set(info.nr, effects::encode(info), 0).context("filling SYSCALLS")?;
+            }
+        }
+        let mut conf: Array<_, wire::Config> = Array::try_from(ebpf.map_mut("CONFIG").context("map CONFIG")?)?;
+        conf.set(0, *cfg, 0).context("writing CONFIG")?;
+        let mut offs: Array<_, wire::KernelOffsets> = Array::try_from(ebpf.map_mut("OFFSETS").context("map OFFSETS")?)?;
+        offs.set(0, offsets, 0).context("writing OFFSETS")?;
+    }
+
+    for name in ["sys_enter", "sys_exit"] {
+        let prog: &mut RawTracePoint = ebpf
+            .program_mut(name)
+            .ok_or_else(|| anyhow!("program {name} missing from the object"))?
+            .try_into()?;
+        prog.load().map_err(|e| explain(&e, name))?;
+        prog.attach(name).map_err(|e| explain(&e, name))?;
+    }
+    for name in ["sched_process_fork", "sched_process_exit", "signal_deliver"] {
+        let prog: &mut BtfTracePoint = ebpf
+            .program_mut(name)
+            .ok_or_else(|| anyhow!("program {name} missing from the object"))?
+            .try_into()?;
+        prog.load(name, &btf).map_err(|e| explain(&e, name))?;
+        prog.attach().map_err(|e| explain(&e, name))?;
+    }
+
+    let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("map EVENTS")?)?;
+    let loss = PerCpuArray::try_from(ebpf.take_map("LOSS").context("map LOSS")?)?;
+    let task_loss = HashMap::try_from(ebpf.take_map("TASK_LOSS").context("map TASK_LOSS")?)?;
+    Ok(Loaded { ebpf, ring, loss, task_loss })
+}
+
+/// Records lost so far, per kind, summed over CPUs.
+pub fn loss_totals(loss: &PerCpuArray<MapData, u64>) -> [u64; LOSS_KINDS as usize] {
+    let mut out = [0u64; LOSS_KINDS as usize];
+    for (k, slot) in out.iter_mut().enumerate() {
+        if let Ok(v) = loss.get(&(k as u32), 0) {
+            *slot = v.iter().sum();
+        }
+    }
+    out
+}
+
+/// Processes (tgids) that lost at least one record, with the count.
+pub fn task_losses(m: &HashMap<MapData, u32, u64>) -> Vec<(u32, u64)> {
+    let mut v: Vec<(u32, u64)> = m.iter().filter_map(Result::ok).collect();
+    v.sort_unstable();
+    v
+}

@@ -1,0 +1,113 @@
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use tracer_daemon::{
+    config::{self, Action, FilterRule, Listen, Settings},
+    run,
+};
+
+/// Records every process's system calls on this host with eBPF.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Configuration file (TOML); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where recordings are kept [default: /var/lib/tracer].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// API address: unix:PATH or https://ADDR:PORT (repeatable)
+    /// [default: unix:/run/tracer/tracer.sock].
+    #[arg(long)]
+    listen: Vec<String>,
+    /// Print one strace-like line per event on stdout.
+    #[arg(long)]
+    print: bool,
+    /// Record only these processes and their descendants (repeatable).
+    #[arg(long)]
+    pid: Vec<u32>,
+    /// Record only processes with this command name (repeatable).
+    #[arg(long)]
+    comm: Vec<String>,
+    /// Never record processes with this command name (repeatable).
+    #[arg(long)]
+    exclude_comm: Vec<String>,
+    /// Do not capture buffers (args and return values only).
+    #[arg(long)]
+    no_payload: bool,
+    /// Bytes captured of one buffer at most.
+    #[arg(long)]
+    snapshot_limit: Option<u32>,
+    /// Ring buffer size in bytes (a power of two).
+    #[arg(long)]
+    ring_size: Option<u32>,
+    /// Stop after this many seconds (tests, benchmarks).
+    #[arg(long)]
+    duration: Option<f64>,
+}
+
+fn settings(args: &Args) -> anyhow::Result<Settings> {
+    let file = args.config.as_deref().map(config::load_file).transpose()?;
+    let mut s = Settings::from_file(file)?;
+    if let Some(d) = &args.data_dir {
+        s.data_dir = d.clone();
+    }
+    if !args.listen.is_empty() {
+        s.listen = args.listen.iter().map(|l| Listen::parse(l)).collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(l) = args.snapshot_limit {
+        s.snapshot_limit = l;
+    }
+    if let Some(r) = args.ring_size {
+        s.ring_size = r;
+    }
+    let payload = !args.no_payload;
+    if args.no_payload {
+        s.default_payload = false;
+    }
+    let rule = |action| FilterRule { pid: None, comm: None, cgroup: None, uid: None, action, payload };
+    let mut cli_rules = vec![];
+    for c in &args.exclude_comm {
+        cli_rules.push(FilterRule { comm: Some(c.clone()), ..rule(Action::Exclude) });
+    }
+    for p in &args.pid {
+        cli_rules.push(FilterRule { pid: Some(*p), ..rule(Action::Include) });
+    }
+    for c in &args.comm {
+        cli_rules.push(FilterRule { comm: Some(c.clone()), ..rule(Action::Include) });
+    }
+    if !args.pid.is_empty() || !args.comm.is_empty() {
+        // Selecting processes on the command line means: only those.
+        s.default_action = Action::Exclude;
+    }
+    cli_rules.extend(s.rules.drain(..));
+    s.rules = cli_rules;
+    s.validate()?;
+    Ok(s)
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let result = settings(&args).and_then(|s| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")?;
+        rt.block_on(run::run(s, args.print, args.duration))
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tracer-daemon: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

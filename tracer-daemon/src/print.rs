@@ -1,0 +1,223 @@
+//! strace-like one-line rendering of events (`tracer-daemon --print`).
+use std::fmt::Write as _;
+
+use tracer_common::effects::{self, ArgFmt};
+use tracer_proto as pb;
+
+/// Longest buffer shown, in bytes, before `...`.
+const SHOW_MAX: usize = 32;
+
+pub fn quote(data: &[u8], max: usize) -> String {
+    let mut s = String::from("\"");
+    for &b in data.iter().take(max) {
+        match b {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\t' => s.push_str("\\t"),
+            b'\r' => s.push_str("\\r"),
+            0x20..=0x7e => s.push(b as char),
+            _ => {
+                let _ = write!(s, "\\x{b:02x}");
+            }
+        }
+    }
+    s.push('"');
+    if data.len() > max {
+        s.push_str("...");
+    }
+    s
+}
+
+fn open_flags(v: u64) -> String {
+    const NAMES: &[(u64, &str)] = &[
+        (0o100, "O_CREAT"),
+        (0o200, "O_EXCL"),
+        (0o400, "O_NOCTTY"),
+        (0o1000, "O_TRUNC"),
+        (0o2000, "O_APPEND"),
+        (0o4000, "O_NONBLOCK"),
+        (0o10000, "O_DSYNC"),
+        (0o40000, "O_DIRECT"),
+        (0o200000, "O_DIRECTORY"),
+        (0o400000, "O_NOFOLLOW"),
+        (0o1000000, "O_NOATIME"),
+        (0o2000000, "O_CLOEXEC"),
+        (0o10000000, "O_PATH"),
+    ];
+    let mut parts = vec![match v & 3 {
+        0 => "O_RDONLY",
+        1 => "O_WRONLY",
+        2 => "O_RDWR",
+        _ => "O_ACCMODE",
+    }
+    .to_owned()];
+    let mut rest = v & !3;
+    for &(bit, name) in NAMES {
+        if rest & bit == bit {
+            parts.push(name.to_owned());
+            rest &= !bit;
+        }
+    }
+    if rest != 0 {
+        parts.push(format!("{rest:#o}"));
+    }
+    parts.join("|")
+}
+
+fn arg_text(s: &pb::Syscall, i: usize, fmt: ArgFmt) -> String {
+    let v = s.args.get(i).copied().unwrap_or(0);
+    let buf = s
+        .buffers
+        .iter()
+        .find(|b| b.arg == i as u32 && b.item == 0 && b.direction != pb::Direction::Out as i32)
+        .or_else(|| s.buffers.iter().find(|b| b.arg == i as u32 && b.item == 0));
+    match fmt {
+        ArgFmt::Int | ArgFmt::Fd => (v as i64).to_string(),
+        ArgFmt::AtFd => {
+            if v as i32 == -100 {
+                "AT_FDCWD".into()
+            } else {
+                (v as i32).to_string()
+            }
+        }
+        ArgFmt::UInt => v.to_string(),
+        ArgFmt::Hex => format!("{v:#x}"),
+        ArgFmt::Octal => {
+            if v == 0 {
+                "0".into()
+            } else {
+                format!("0{v:o}")
+            }
+        }
+        ArgFmt::OpenFlags => open_flags(v),
+        ArgFmt::Signal => signal_name(v as u32),
+        ArgFmt::Str | ArgFmt::Buf => match buf {
+            Some(b) => {
+                let data = if fmt == ArgFmt::Str { b.data.strip_suffix(&[0]).unwrap_or(&b.data) } else { &b.data };
+                let mut q = quote(data, if fmt == ArgFmt::Str { 4096 } else { SHOW_MAX });
+                if b.truncated && !q.ends_with("...") {
+                    q.push_str("...");
+                }
+                q
+            }
+            None if v == 0 => "NULL".into(),
+            None => format!("{v:#x}"),
+        },
+        ArgFmt::Ptr => {
+            if v == 0 {
+                "NULL".into()
+            } else {
+                format!("{v:#x}")
+            }
+        }
+    }
+}
+
+pub fn signal_name(n: u32) -> String {
+    const NAMES: [&str; 32] = [
+        "0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1",
+        "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP",
+        "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR",
+        "SIGSYS",
+    ];
+    NAMES.get(n as usize).map(|s| (*s).to_owned()).unwrap_or_else(|| format!("SIGRT{n}"))
+}
+
+fn errno_name(e: i64) -> String {
+    let code = (-e) as i32;
+    let errno = nix::errno::Errno::from_raw(code);
+    format!("-1 {errno:?} ({})", errno.desc())
+}
+
+/// One line for one event.
+pub fn line(ev: &pb::Event) -> String {
+    let head = format!("[{} {}] {}", ev.pid, ev.tid, ev.comm);
+    match &ev.kind {
+        Some(pb::event::Kind::Syscall(s)) => {
+            let mut text = String::new();
+            let info = effects::lookup(s.nr);
+            let name = info.map(|i| i.name.to_owned()).unwrap_or_else(|| format!("syscall_{}", s.nr));
+            let fmts: Vec<ArgFmt> = match info {
+                Some(i) => i.args.iter().map(|(_, f)| *f).collect(),
+                None => vec![ArgFmt::Hex; 6],
+            };
+            let args: Vec<String> = fmts.iter().enumerate().map(|(i, f)| arg_text(s, i, *f)).collect();
+            let _ = write!(text, "{head} {name}({})", args.join(", "));
+            if s.ret < 0 && s.ret > -4096 {
+                let _ = write!(text, " = {}", errno_name(s.ret));
+            } else if fmts.iter().any(|f| *f == ArgFmt::Hex) && s.ret > 0xffff {
+                let _ = write!(text, " = {:#x}", s.ret);
+            } else {
+                let _ = write!(text, " = {}", s.ret);
+            }
+            // Outputs not shown in an argument's place (struct out-params).
+            let shown = |b: &pb::Buffer| {
+                b.item == 0 && matches!(fmts.get(b.arg as usize), Some(ArgFmt::Buf | ArgFmt::Str))
+            };
+            for b in s.buffers.iter().filter(|b| b.direction == pb::Direction::Out as i32 && !shown(b)) {
+                let _ = write!(text, " <out arg{}{}: {}>", b.arg, if b.item > 0 { format!("[{}]", b.item) } else { String::new() }, quote(&b.data, SHOW_MAX));
+            }
+            if s.effects_unknown {
+                text.push_str(" <effects unknown>");
+            }
+            if s.buffers_lost {
+                text.push_str(" <buffers lost>");
+            }
+            text
+        }
+        Some(pb::event::Kind::Fork(f)) => format!(
+            "{head} +++ {} {} (flags {:#x}) +++",
+            if f.thread { "thread" } else { "process" },
+            f.child_tid,
+            f.clone_flags
+        ),
+        Some(pb::event::Kind::Exec(e)) => {
+            let argv: Vec<String> = e.argv.iter().map(|a| quote(a, 256)).collect();
+            format!("{head} +++ exec {} [{}] +++", quote(e.filename.as_bytes(), 4096), argv.join(", "))
+        }
+        Some(pb::event::Kind::Exit(x)) => {
+            if x.signal != 0 {
+                format!("{head} +++ killed by {}{} +++", signal_name(x.signal), if x.core_dumped { " (core dumped)" } else { "" })
+            } else {
+                format!("{head} +++ exited with {} +++", x.exit_code)
+            }
+        }
+        Some(pb::event::Kind::Signal(s)) => format!("{head} --- {} {{si_code={}, si_pid={}}} ---", signal_name(s.signo), s.code, s.sender_pid),
+        None => format!("{head} <empty event>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_like_strace() {
+        let ev = pb::Event {
+            pid: 5,
+            tid: 5,
+            comm: "cat".into(),
+            kind: Some(pb::event::Kind::Syscall(pb::Syscall {
+                nr: 257,
+                args: vec![(-100i64) as u64, 0x1000, 0o2000000, 0, 0, 0],
+                ret: 3,
+                buffers: vec![pb::Buffer { arg: 1, direction: 1, data: b"/etc/hosts\0".to_vec(), total_len: 11, ..Default::default() }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(line(&ev), "[5 5] cat openat(AT_FDCWD, \"/etc/hosts\", O_RDONLY|O_CLOEXEC, 0) = 3");
+    }
+
+    #[test]
+    fn quotes_and_cuts_binary() {
+        assert_eq!(quote(b"a\n\x01\"", 10), "\"a\\n\\x01\\\"\"");
+        assert_eq!(quote(b"abcdef", 3), "\"abc\"...");
+    }
+
+    #[test]
+    fn names_errors() {
+        assert_eq!(errno_name(-2), "-1 ENOENT (No such file or directory)");
+    }
+}

@@ -1,0 +1,157 @@
+//! The daemon's main loop: load, attach, drain until a signal, report.
+use std::{path::Path, time::Duration};
+
+use anyhow::Context as _;
+use serde::Serialize;
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    signal::unix::{SignalKind, signal},
+};
+use tracer_common::wire::LOSS_KINDS;
+
+use crate::{
+    assemble::{AssembleStats, Assembler},
+    config::{Listen, Settings},
+    loader::{self, Mode},
+    sink::Sink,
+};
+
+pub const STATS_FILE: &str = "stats.json";
+const LOSS_NAMES: [&str; LOSS_KINDS as usize] = ["syscall", "buffer", "fork", "exec", "exit", "signal", "inflight"];
+
+/// What the daemon reports about itself (`DATA_DIR/stats.json`).
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub running: bool,
+    pub uptime_s: f64,
+    pub assembled: AssembleStats,
+    /// Records the kernel could not put into the ring, per kind.
+    pub lost: std::collections::BTreeMap<&'static str, u64>,
+    pub lost_total: u64,
+    /// Processes (pid) that lost records, with how many.
+    pub lost_by_process: Vec<(u32, u64)>,
+    pub bytes_written: u64,
+    pub write_errors: u64,
+    pub events_dropped: u64,
+    pub ring_size: u32,
+}
+
+fn write_stats(dir: &Path, stats: &Stats) {
+    let tmp = dir.join(".stats.json.tmp");
+    let result = serde_json::to_vec_pretty(stats)
+        .map_err(std::io::Error::other)
+        .and_then(|b| std::fs::write(&tmp, b))
+        .and_then(|()| std::fs::rename(&tmp, dir.join(STATS_FILE)));
+    if let Err(e) = result {
+        tracing::warn!("writing {}: {e}", dir.join(STATS_FILE).display());
+    }
+}
+
+fn prepare_dirs(s: &Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating data dir {}", s.data_dir.display()))?;
+    let probe = s.data_dir.join(".writable");
+    std::fs::write(&probe, b"").with_context(|| format!("data dir {} is not writable", s.data_dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    for l in &s.listen {
+        match l {
+            Listen::Unix(p) => tracing::info!(
+                "API socket unix:{} is configured; the gRPC API is not part of this build yet",
+                p.display()
+            ),
+            Listen::Tcp(a) => tracing::info!("API address https://{a} is configured; the gRPC API is not part of this build yet"),
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(s: Settings, print: bool, duration: Option<f64>) -> anyhow::Result<()> {
+    prepare_dirs(&s)?;
+    let started = std::time::Instant::now();
+    let cfg = s.to_wire(std::process::id());
+    let loaded = loader::load(&cfg, s.ring_size, Mode::Record)?;
+    let loader::Loaded { ebpf, ring, loss, task_loss } = loaded;
+    let mut sink = Sink::open(&s.data_dir, print)?;
+    let mut asm = Assembler::default();
+    // SAFETY: the ring buffer owns its map fd, which stays open and the same
+    // for as long as the AsyncFd owns the ring.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
+    tracing::info!(
+        "recording (pid {}, data dir {}, ring {} bytes, {} filter rules)",
+        std::process::id(),
+        s.data_dir.display(),
+        s.ring_size,
+        s.rules.len()
+    );
+
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let deadline = duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
+    let stop = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stop);
+    let mut last_lost = 0u64;
+    let stats = |asm: &Assembler, sink: &Sink, running: bool| {
+        let totals = loader::loss_totals(&loss);
+        Stats {
+            running,
+            uptime_s: started.elapsed().as_secs_f64(),
+            assembled: asm.stats,
+            lost: LOSS_NAMES.iter().copied().zip(totals).collect(),
+            lost_total: totals.iter().sum(),
+            lost_by_process: loader::task_losses(&task_loss),
+            bytes_written: sink.bytes,
+            write_errors: sink.write_errors,
+            events_dropped: sink.dropped,
+            ring_size: s.ring_size,
+        }
+    };
+
+    loop {
+        tokio::select! {
+            guard = ring.readable_mut() => {
+                let mut guard = guard.context("waiting on the ring buffer")?;
+                let rb = guard.get_inner_mut();
+                // Drain fully before clearing readiness: wakeups are edge-triggered.
+                while let Some(item) = rb.next() {
+                    asm.push(&*item, &mut |ev| sink.write(ev));
+                }
+                guard.clear_ready();
+            }
+            _ = tick.tick() => {
+                sink.flush();
+                let st = stats(&asm, &sink, true);
+                if st.lost_total > last_lost {
+                    tracing::warn!("lost {} records so far ({:?})", st.lost_total, st.lost);
+                    last_lost = st.lost_total;
+                }
+                write_stats(&s.data_dir, &st);
+            }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = &mut stop => break,
+        }
+    }
+
+    // Detach first so the final drain sees everything that was recorded.
+    drop(ebpf);
+    let rb = ring.get_mut();
+    while let Some(item) = rb.next() {
+        asm.push(&*item, &mut |ev| sink.write(ev));
+    }
+    sink.flush();
+    let st = stats(&asm, &sink, false);
+    write_stats(&s.data_dir, &st);
+    tracing::info!(
+        "stopped: {} events, {} records lost, {} bytes written",
+        st.assembled.events,
+        st.lost_total,
+        st.bytes_written
+    );
+    Ok(())
+}

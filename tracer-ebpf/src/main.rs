@@ -1,0 +1,30 @@
+//! Kernel programs of tracer.
+//!
+//! - `sys_enter` / `sys_exit` (raw tracepoints): one complete event per
+//!   finished syscall, with the user memory the effects table names.
+//! - `sched_process_fork` / `sched_process_exit` / `signal_deliver` (BTF
+//!   tracepoints): process lifecycle; exec is reported at the exit of a
+//!   successful `execve`, where the new stack can be read.
+//!
+//! Everything that user space can do instead (decoding, reassembly,
+//! formatting) is left to it: these programs copy and count, nothing more.
+//! Loss is never silent: a failed reservation bumps a per-CPU, per-kind
+//! counter and the per-process loss map.
+#![no_std]
+#![no_main]
+
+mod buffers;
+mod filter;
+mod maps;
+mod process;
+mod syscall;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

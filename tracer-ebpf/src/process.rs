@@ -1,0 +1,266 @@
+//! Process lifecycle: fork, exec, exit and signal delivery.
+//!
+//! Task fields are read at offsets user space found in the kernel's BTF
+//! (`OFFSETS`), since the Rust eBPF toolchain has no CO-RE relocations.
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, generated},
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
+};
+use tracer_common::wire::{
+    ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, EXIT_GROUP_DEAD, ExecRecord, ExitRecord,
+    FORK_THREAD, ForkRecord, LossKind, RULE_MATCH_PID, RecordKind, SignalRecord, Tracked,
+};
+
+use crate::{
+    buffers::{self, PIECE_BYTES, Piece, Work},
+    filter::decide,
+    maps::{EVENTS, INFLIGHT, TRACKED, config, count_loss, offsets},
+    syscall::finish_exiting,
+};
+
+const NR_CLONE: i64 = 56;
+const NR_FORK: i64 = 57;
+const NR_VFORK: i64 = 58;
+const NR_CLONE3: i64 = 435;
+const SIGCHLD: u64 = 17;
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+
+#[inline(always)]
+fn read_kernel<T: Copy + Default>(addr: u64) -> T {
+    let mut v = [T::default(); 1];
+    // SAFETY: reads size_of::<T>() bytes of kernel memory into the stack.
+    unsafe {
+        generated::bpf_probe_read_kernel(
+            v.as_mut_ptr() as *mut c_void,
+            core::mem::size_of::<T>() as u32,
+            addr as *const c_void,
+        );
+    }
+    v[0]
+}
+
+#[inline(always)]
+fn now() -> u64 {
+    // SAFETY: helper without preconditions.
+    unsafe { generated::bpf_ktime_get_ns() }
+}
+
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
+    let Some(off) = offsets() else { return 0 };
+    let child: u64 = ctx.arg(1);
+    let child_tid: u32 = read_kernel(child + off.task_pid as u64);
+    let child_pid: u32 = read_kernel(child + off.task_tgid as u64);
+    let child_start: u64 = read_kernel(child + off.task_start_time as u64);
+    let id = bpf_get_current_pid_tgid();
+    let tgid = (id >> 32) as u32;
+    let tid = id as u32;
+    track_child(tgid, child_pid);
+    if decide(tgid).is_none() {
+        return 0;
+    }
+    // SAFETY: the parent's own in-flight entry.
+    let clone_flags = match unsafe { INFLIGHT.get(tid) } {
+        Some(f) => match f.nr {
+            NR_CLONE => f.args[0],
+            NR_CLONE3 => {
+                let mut v = [0u64; 1];
+                // SAFETY: clone_args.flags is the first u64 of the user struct.
+                unsafe {
+                    generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 8, f.args[0] as *const c_void)
+                };
+                v[0]
+            }
+            NR_FORK => SIGCHLD,
+            NR_VFORK => CLONE_VM | CLONE_VFORK | SIGCHLD,
+            _ => 0,
+        },
+        None => 0,
+    };
+    let Some(mut e) = EVENTS.reserve::<ForkRecord>(0) else {
+        count_loss(LossKind::Fork, tgid);
+        return 0;
+    };
+    e.write(ForkRecord {
+        kind: RecordKind::Fork as u32,
+        flags: if child_pid == tgid { FORK_THREAD } else { 0 },
+        ts_ns: now(),
+        clone_flags,
+        child_start_ns: child_start,
+        parent_pid: tgid,
+        parent_tid: tid,
+        child_pid,
+        child_tid,
+        uid: bpf_get_current_uid_gid() as u32,
+        _pad: 0,
+        comm: bpf_get_current_comm().unwrap_or([0u8; 16]),
+    });
+    e.submit(0);
+    0
+}
+
+/// Pid rules follow descendants: a child of a tracked process is tracked
+/// under the same rule.
+#[inline(always)]
+fn track_child(parent: u32, child: u32) {
+    if parent == child {
+        return;
+    }
+    let Some(cfg) = config() else { return };
+    if cfg.track_descendants == 0 {
+        return;
+    }
+    // SAFETY: read-only use of the value.
+    if let Some(t) = unsafe { TRACKED.get(parent) } {
+        let t = *t;
+        let _ = TRACKED.insert(child, t, 0);
+        return;
+    }
+    for i in 0..tracer_common::wire::MAX_RULES {
+        if i as u32 >= cfg.rule_count {
+            break;
+        }
+        let r = &cfg.rules[i];
+        if r.matcher == RULE_MATCH_PID && r.value == parent as u64 {
+            let _ = TRACKED.insert(child, Tracked { rule: i as u32, _pad: 0 }, 0);
+            return;
+        }
+    }
+}
+
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
+    let id = bpf_get_current_pid_tgid();
+    let tgid = (id >> 32) as u32;
+    let tid = id as u32;
+    let group_dead: u64 = ctx.arg(1);
+    let group_dead = group_dead & 0xff != 0;
+    if decide(tgid).is_none() {
+        let _ = INFLIGHT.remove(tid);
+        if group_dead {
+            let _ = TRACKED.remove(tgid);
+        }
+        return 0;
+    }
+    finish_exiting(tid, tgid);
+    let Some(off) = offsets() else { return 0 };
+    let task: u64 = ctx.arg(0);
+    let exit_code: u32 = read_kernel(task + off.task_exit_code as u64);
+    let start: u64 = read_kernel(task + off.task_start_time as u64);
+    if let Some(mut e) = EVENTS.reserve::<ExitRecord>(0) {
+        e.write(ExitRecord {
+            kind: RecordKind::Exit as u32,
+            flags: if group_dead { EXIT_GROUP_DEAD } else { 0 },
+            ts_ns: now(),
+            start_ns: start,
+            pid: tgid,
+            tid,
+            exit_code,
+            _pad: 0,
+            comm: bpf_get_current_comm().unwrap_or([0u8; 16]),
+        });
+        e.submit(0);
+    } else {
+        count_loss(LossKind::Exit, tgid);
+    }
+    if group_dead {
+        let _ = TRACKED.remove(tgid);
+    }
+    0
+}
+
+#[btf_tracepoint(function = "signal_deliver")]
+pub fn signal_deliver(ctx: BtfTracePointContext) -> i32 {
+    let id = bpf_get_current_pid_tgid();
+    let tgid = (id >> 32) as u32;
+    if decide(tgid).is_none() {
+        return 0;
+    }
+    let sig: u64 = ctx.arg(0);
+    let info: u64 = ctx.arg(1);
+    // kernel_siginfo: si_signo, si_errno, si_code, then the union whose
+    // first member for kill/tkill/queue is the sender's pid.
+    let (errno, code, sender): (i32, i32, u32) = if info != 0 {
+        (read_kernel(info + 4), read_kernel(info + 8), read_kernel(info + 16))
+    } else {
+        (0, 0, 0)
+    };
+    let Some(mut e) = EVENTS.reserve::<SignalRecord>(0) else {
+        count_loss(LossKind::Signal, tgid);
+        return 0;
+    };
+    e.write(SignalRecord {
+        kind: RecordKind::Signal as u32,
+        signo: sig as u32,
+        ts_ns: now(),
+        pid: tgid,
+        tid: id as u32,
+        code,
+        errno,
+        sender_pid: sender,
+        _pad: 0,
+    });
+    e.submit(0);
+    0
+}
+
+/// What the exec record needs besides the buffers.
+pub struct ExecInfo {
+    pub start: u64,
+    pub arg_start: u64,
+    pub env_start: u64,
+}
+
+/// At the exit of a successful exec: plans the new program's argv, envp
+/// (user memory of the new stack) and auxv (the kernel's saved copy).
+#[inline(never)]
+pub fn plan_exec(w: &mut Work) -> Option<ExecInfo> {
+    let off = offsets()?;
+    // SAFETY: helper without preconditions.
+    let task = unsafe { generated::bpf_get_current_task() };
+    let mm: u64 = read_kernel(task + off.task_mm as u64);
+    let start: u64 = read_kernel(task + off.task_start_time as u64);
+    if mm == 0 {
+        return Some(ExecInfo { start, arg_start: 0, env_start: 0 });
+    }
+    let arg_start: u64 = read_kernel(mm + off.mm_arg_start as u64);
+    let arg_end: u64 = read_kernel(mm + off.mm_arg_end as u64);
+    let env_start: u64 = read_kernel(mm + off.mm_env_start as u64);
+    let env_end: u64 = read_kernel(mm + off.mm_env_end as u64);
+    let base = Piece { src: arg_start, total: arg_end.saturating_sub(arg_start), item: 0, arg: ARG_EXEC_ARGV, dir: 1, kernel: 0, kind: PIECE_BYTES };
+    buffers::add(w, base);
+    buffers::add(w, Piece { src: env_start, total: env_end.saturating_sub(env_start), arg: ARG_EXEC_ENVP, ..base });
+    buffers::add(w, Piece { src: mm + off.mm_saved_auxv as u64, total: off.mm_saved_auxv_size as u64, arg: ARG_EXEC_AUXV, kernel: 1, ..base });
+    Some(ExecInfo { start, arg_start, env_start })
+}
+
+/// The exec record, after its buffers.
+#[inline(never)]
+pub fn emit_exec(x: &ExecInfo, enter_ns: u64, tid: u32, tgid: u32) {
+    let Some(mut e) = EVENTS.reserve::<ExecRecord>(0) else {
+        count_loss(LossKind::Exec, tgid);
+        return;
+    };
+    let r = e.as_mut_ptr();
+    // SAFETY: r points at a reserved, exclusively owned ring slot.
+    unsafe {
+        (*r).kind = RecordKind::Exec as u32;
+        (*r).flags = 0;
+        (*r).enter_ns = enter_ns;
+        (*r).ts_ns = now();
+        (*r).start_ns = x.start;
+        (*r).pid = tgid;
+        (*r).tid = tid;
+        (*r).old_tid = tid;
+        (*r).uid = bpf_get_current_uid_gid() as u32;
+        (*r).cgroup_id = generated::bpf_get_current_cgroup_id();
+        (*r).arg_start = x.arg_start;
+        (*r).env_start = x.env_start;
+        generated::bpf_get_current_comm((*r).comm.as_mut_ptr() as *mut c_void, 16);
+    }
+    e.submit(0);
+}

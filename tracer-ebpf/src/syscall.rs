@@ -1,0 +1,445 @@
+//! `sys_enter` / `sys_exit`: one complete event per finished syscall.
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid, generated},
+    macros::raw_tracepoint,
+    programs::RawTracePointContext,
+};
+use tracer_common::{
+    effects::{Direction, SizeRule},
+    wire::{
+        LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_KNOWN, SYSCALL_BUFFER_LOST,
+        SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD, SyscallRecord, SyscallSpec,
+    },
+};
+
+use crate::{
+    buffers::{self, PIECE_BYTES, PIECE_STRING, Piece, Work},
+    filter::decide,
+    maps::{EVENTS, INFLIGHT, InFlight, SYSCALLS, config, count_loss},
+    process::plan_exec,
+};
+
+const NR_EXECVE: i64 = 59;
+const NR_EXECVEAT: i64 = 322;
+const NR_EXIT: i64 = 60;
+const NR_EXIT_GROUP: i64 = 231;
+
+/// Byte offsets in x86_64 `struct pt_regs`: r10, r9, r8 are adjacent, and
+/// so are dx, si, di; orig_ax holds the syscall number.
+const OFF_R10: u64 = 7 * 8;
+const OFF_DX: u64 = 12 * 8;
+const OFF_ORIG_AX: u64 = 15 * 8;
+
+#[inline(always)]
+fn read_args(regs: u64, args: &mut [u64; NUM_ARGS]) {
+    let mut hi = [0u64; 3];
+    let mut lo = [0u64; 3];
+    // SAFETY: regs is the kernel's pt_regs pointer given to the tracepoint.
+    unsafe {
+        generated::bpf_probe_read_kernel(hi.as_mut_ptr() as *mut c_void, 24, (regs + OFF_R10) as *const c_void);
+        generated::bpf_probe_read_kernel(lo.as_mut_ptr() as *mut c_void, 24, (regs + OFF_DX) as *const c_void);
+    }
+    *args = [lo[2], lo[1], lo[0], hi[0], hi[2], hi[1]];
+}
+
+#[inline(always)]
+fn now() -> u64 {
+    // SAFETY: helper without preconditions.
+    unsafe { generated::bpf_ktime_get_ns() }
+}
+
+#[inline(always)]
+fn snapshot_limit() -> u32 {
+    config().map(|c| c.snapshot_limit).unwrap_or(0)
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let tgid = (id >> 32) as u32;
+    let tid = id as u32;
+    let Some(payload) = decide(tgid) else {
+        return 0;
+    };
+    let regs: u64 = ctx.arg(0);
+    let nr: i64 = ctx.arg(1);
+    let mut f = InFlight {
+        enter_ns: now(),
+        nr,
+        args: [0; NUM_ARGS],
+        buffers: 0,
+        flags: if payload { 0 } else { SYSCALL_NO_PAYLOAD },
+    };
+    read_args(regs, &mut f.args);
+    if payload
+        && let Some(w) = buffers::begin(tid, tgid, f.enter_ns, snapshot_limit())
+        && spec_of(nr, &mut w.spec)
+    {
+        plan(w, &f.args, 0, false);
+        let (emitted, lost) = buffers::flush();
+        f.buffers = emitted;
+        if lost {
+            f.flags |= SYSCALL_BUFFER_LOST;
+        }
+    }
+    if INFLIGHT.insert(tid, f, 0).is_err() {
+        count_loss(LossKind::InFlight, tgid);
+    }
+    0
+}
+
+/// Copies the effects of syscall `nr` into `out`; false when the table does
+/// not know it. Copying (not returning a pointer-or-null) matters: LLVM turns
+/// an optional map pointer into pointer masking, which the verifier rejects.
+#[inline(always)]
+fn spec_of(nr: i64, out: &mut SyscallSpec) -> bool {
+    if nr < 0 {
+        return false;
+    }
+    match SYSCALLS.get(nr as u32) {
+        Some(s) if s.flags & SPEC_KNOWN != 0 => {
+            *out = *s;
+            true
+        }
+        _ => false,
+    }
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let tgid = (id >> 32) as u32;
+    let tid = id as u32;
+    let ret: i64 = ctx.arg(1);
+    let exit_ns = now();
+    // SAFETY: the entry belongs to this thread; nothing else writes it now.
+    let f = match unsafe { INFLIGHT.get(tid) } {
+        Some(f) => *f,
+        None => {
+            // A task returning from clone, or a syscall that began before we
+            // attached: record it with the registers we have now.
+            let Some(payload) = decide(tgid) else {
+                return 0;
+            };
+            let regs: u64 = ctx.arg(0);
+            let mut f = InFlight {
+                enter_ns: 0,
+                nr: 0,
+                args: [0; NUM_ARGS],
+                buffers: 0,
+                flags: SYSCALL_NO_ENTER | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
+            };
+            read_args(regs, &mut f.args);
+            let mut orig = [0u64; 1];
+            // SAFETY: reading orig_ax out of the kernel's pt_regs.
+            unsafe {
+                generated::bpf_probe_read_kernel(orig.as_mut_ptr() as *mut c_void, 8, (regs + OFF_ORIG_AX) as *const c_void);
+            }
+            f.nr = orig[0] as i64;
+            f
+        }
+    };
+    let _ = INFLIGHT.remove(tid);
+    finish(tid, tgid, &f, ret, exit_ns);
+    0
+}
+
+/// Emits the exit-side buffers and the syscall record.
+#[inline(always)]
+pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
+    let mut flags = f.flags;
+    let mut buffers = f.buffers;
+    let exec_done = ret == 0 && (f.nr == NR_EXECVE || f.nr == NR_EXECVEAT);
+    let payload = flags & SYSCALL_NO_PAYLOAD == 0;
+    if let Some(w) = buffers::begin(tid, tgid, f.enter_ns, snapshot_limit()) {
+        if !spec_of(f.nr, &mut w.spec) {
+            flags |= SYSCALL_EFFECTS_UNKNOWN;
+        } else if payload && ret >= 0 {
+            plan(w, &f.args, ret, true);
+        }
+        let mut exec = None;
+        if exec_done {
+            exec = plan_exec(w);
+        }
+        let (emitted, lost) = buffers::flush();
+        buffers += emitted;
+        if lost {
+            flags |= SYSCALL_BUFFER_LOST;
+        }
+        if let Some(x) = exec {
+            crate::process::emit_exec(&x, f.enter_ns, tid, tgid);
+        }
+    }
+    let Some(mut e) = EVENTS.reserve::<SyscallRecord>(0) else {
+        count_loss(LossKind::Syscall, tgid);
+        return;
+    };
+    let uid_gid = bpf_get_current_uid_gid();
+    // Fields are written in place: the record is too big to build on the
+    // small BPF stack first.
+    let r = e.as_mut_ptr();
+    // SAFETY: r points at a reserved, exclusively owned ring slot of the right size.
+    unsafe {
+        (*r).kind = RecordKind::Syscall as u32;
+        (*r).flags = flags;
+        (*r).enter_ns = f.enter_ns;
+        (*r).exit_ns = exit_ns;
+        (*r).cgroup_id = generated::bpf_get_current_cgroup_id();
+        (*r).nr = f.nr;
+        (*r).args = f.args;
+        (*r).ret = ret;
+        (*r).pid = tgid;
+        (*r).tid = tid;
+        (*r).uid = uid_gid as u32;
+        (*r).gid = (uid_gid >> 32) as u32;
+        generated::bpf_get_current_comm((*r).comm.as_mut_ptr() as *mut c_void, 16);
+        (*r).buffers = buffers;
+        (*r)._pad = 0;
+    }
+    e.submit(0);
+}
+
+/// `exit` and `exit_group` never reach `sys_exit`: the task-exit hook calls
+/// this to emit their record.
+#[inline(always)]
+pub fn finish_exiting(tid: u32, tgid: u32) {
+    // SAFETY: the entry belongs to this (exiting) thread.
+    let Some(f) = (unsafe { INFLIGHT.get(tid) }).copied() else {
+        return;
+    };
+    let _ = INFLIGHT.remove(tid);
+    if f.nr == NR_EXIT || f.nr == NR_EXIT_GROUP {
+        finish(tid, tgid, &f, 0, now());
+    }
+}
+
+#[inline(always)]
+fn arg_at(args: &[u64; NUM_ARGS], i: u8) -> u64 {
+    match i {
+        0 => args[0],
+        1 => args[1],
+        2 => args[2],
+        3 => args[3],
+        4 => args[4],
+        5 => args[5],
+        _ => 0,
+    }
+}
+
+#[inline(always)]
+fn read_user_u64(addr: u64) -> Option<u64> {
+    let mut v = [0u64; 1];
+    // SAFETY: reads 8 bytes of user memory into the stack.
+    let r = unsafe { generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 8, addr as *const c_void) };
+    if r < 0 { None } else { Some(v[0]) }
+}
+
+#[inline(always)]
+fn read_user_u32(addr: u64) -> Option<u32> {
+    let mut v = [0u32; 1];
+    // SAFETY: reads 4 bytes of user memory into the stack.
+    let r = unsafe { generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 4, addr as *const c_void) };
+    if r < 0 { None } else { Some(v[0]) }
+}
+
+/// Plans the buffers the spec names for this side of the syscall. Loops run
+/// under `bpf_loop` with their state in the per-CPU plan, so the verifier
+/// checks each body once.
+#[inline(never)]
+fn plan(w: &mut Work, args: &[u64; NUM_ARGS], ret: i64, at_exit: bool) {
+    w.args = *args;
+    w.ret = ret;
+    w.at_exit = at_exit as u64;
+    let count = w.spec.count;
+    let n = if count > MAX_EFFECTS as u32 { MAX_EFFECTS as u32 } else { count };
+    // SAFETY: callback follows bpf_loop's contract; it takes no context.
+    unsafe {
+        generated::bpf_loop(n, effect_cb as *mut c_void, core::ptr::null_mut(), 0);
+    }
+}
+
+extern "C" fn effect_cb(i: u64, _ctx: *mut c_void) -> i64 {
+    let Some(w) = buffers::current() else { return 1 };
+    plan_effect(w, (i as usize) & (MAX_EFFECTS - 1));
+    0
+}
+
+#[inline(always)]
+fn plan_effect(w: &mut Work, i: usize) {
+    let e = w.spec.effects[i];
+    let at_exit = w.at_exit != 0;
+    let ret = w.ret;
+    let Some(dir) = Direction::from_u8(e.dir) else {
+        return;
+    };
+    let wanted = if at_exit { dir.is_out() } else { dir.is_in() };
+    if !wanted {
+        return;
+    }
+    let ptr = arg_at(&w.args, e.arg);
+    if ptr == 0 {
+        return;
+    }
+    let size_arg = arg_at(&w.args, e.size_arg);
+    // What this side records it as: InOut reads at enter are inputs.
+    let side = if at_exit { Direction::Out } else { Direction::In } as u8;
+    let piece = |total: u64| Piece { src: ptr, total, item: 0, arg: e.arg, dir: side, kernel: 0, kind: PIECE_BYTES };
+    let Some(rule) = SizeRule::from_u8(e.rule) else {
+        return;
+    };
+    match rule {
+        SizeRule::Const => buffers::add(w, piece(e.param as u64)),
+        SizeRule::Arg => buffers::add(w, piece(size_arg)),
+        SizeRule::ArgTimes => {
+            let n = if size_arg > (1 << 20) { 1 << 20 } else { size_arg };
+            buffers::add(w, piece(n * e.param as u64))
+        }
+        SizeRule::Ret => {
+            if at_exit && ret > 0 {
+                buffers::add(w, piece(ret as u64))
+            }
+        }
+        SizeRule::RetTimes => {
+            if at_exit && ret > 0 {
+                let n = if ret > (1 << 20) { 1 << 20 } else { ret as u64 };
+                buffers::add(w, piece(n * e.param as u64))
+            }
+        }
+        SizeRule::CString => buffers::add(w, Piece { kind: PIECE_STRING, ..piece(0) }),
+        SizeRule::PtrU32 => {
+            if let Some(len) = read_user_u32(size_arg) {
+                buffers::add(w, piece(len as u64))
+            }
+        }
+        SizeRule::Iovec => {
+            let budget = if at_exit { ret as u64 } else { u64::MAX };
+            plan_iovecs(w, piece(0), size_arg, budget, 0)
+        }
+        SizeRule::Msghdr => plan_msghdr(w, piece(0), ret, at_exit),
+        SizeRule::Ioctl => {
+            let n = ioctl_size(size_arg as u32, at_exit);
+            if n > 0 {
+                buffers::add(w, piece(n))
+            }
+        }
+        SizeRule::StringArray => plan_strings(w, piece(0)),
+        SizeRule::FdSet => {
+            let nfds = if size_arg > 1024 { 1024 } else { size_arg };
+            buffers::add(w, piece(nfds.div_ceil(64) * 8))
+        }
+        SizeRule::Fcntl => {
+            // F_GETLK, F_SETLK, F_SETLKW and their OFD variants take a struct flock.
+            if matches!(size_arg, 5..=7 | 36..=38) {
+                buffers::add(w, piece(32))
+            }
+        }
+    }
+}
+
+/// Bytes an ioctl request reads (at enter) or writes (at exit).
+#[inline(always)]
+fn ioctl_size(req: u32, at_exit: bool) -> u64 {
+    if at_exit {
+        match req {
+            0x5401 => 36,         // TCGETS: struct termios
+            0x5413 => 8,          // TIOCGWINSZ: struct winsize
+            0x541B | 0x540F => 4, // FIONREAD, TIOCGPGRP
+            0x5429 => 4,          // TIOCGSID
+            0x80045430 => 4,      // TIOCGPTN
+            _ => 0,
+        }
+    } else {
+        match req {
+            0x5402..=0x5404 => 36, // TCSETS, TCSETSW, TCSETSF
+            0x5414 => 8,           // TIOCSWINSZ
+            0x5410 | 0x5421 => 4,  // TIOCSPGRP, FIONBIO
+            _ => 0,
+        }
+    }
+}
+
+/// An iovec array: each element's memory, bounded in total by `budget`
+/// (the return value for outputs). `base.item` is the first item number.
+#[inline(never)]
+fn plan_iovecs(w: &mut Work, base: Piece, count: u64, budget: u64, item_base: u32) {
+    w.arr_base = Piece { item: item_base, ..base };
+    w.arr_budget = budget;
+    let count = if count > MAX_IOVECS as u64 { MAX_IOVECS } else { count as u32 };
+    // SAFETY: callback follows bpf_loop's contract; it takes no context.
+    unsafe {
+        generated::bpf_loop(count, iovec_cb as *mut c_void, core::ptr::null_mut(), 0);
+    }
+}
+
+extern "C" fn iovec_cb(j: u64, _ctx: *mut c_void) -> i64 {
+    let Some(w) = buffers::current() else { return 1 };
+    if w.arr_budget == 0 {
+        return 1;
+    }
+    let base = w.arr_base;
+    let at = base.src + j * 16;
+    let (Some(b), Some(l)) = (read_user_u64(at), read_user_u64(at + 8)) else {
+        return 1;
+    };
+    let n = if l > w.arr_budget { w.arr_budget } else { l };
+    buffers::add(w, Piece { src: b, total: n, item: base.item + j as u32, ..base });
+    w.arr_budget -= n;
+    0
+}
+
+/// Most strings captured of an argv/envp array at syscall entry (the exec
+/// record carries the complete argv and envp of a successful exec).
+const MAX_STRINGS: u32 = 16;
+
+/// A NULL-terminated array of strings (execve's argv and envp).
+#[inline(never)]
+fn plan_strings(w: &mut Work, base: Piece) {
+    w.arr_base = base;
+    // SAFETY: callback follows bpf_loop's contract; it takes no context.
+    unsafe {
+        generated::bpf_loop(MAX_STRINGS, string_cb as *mut c_void, core::ptr::null_mut(), 0);
+    }
+}
+
+extern "C" fn string_cb(j: u64, _ctx: *mut c_void) -> i64 {
+    let Some(w) = buffers::current() else { return 1 };
+    let base = w.arr_base;
+    let Some(s) = read_user_u64(base.src + j * 8) else {
+        return 1;
+    };
+    if s == 0 {
+        return 1;
+    }
+    buffers::add(w, Piece { src: s, item: j as u32, kind: PIECE_STRING, ..base });
+    0
+}
+
+/// Items of a msghdr capture: 0 the header, 1 the name, 2 the control
+/// buffer, 16 + n the n-th iovec's memory.
+pub const MSG_ITEM_HEADER: u32 = 0;
+pub const MSG_ITEM_NAME: u32 = 1;
+pub const MSG_ITEM_CONTROL: u32 = 2;
+pub const MSG_ITEM_IOV: u32 = 16;
+
+#[inline(never)]
+fn plan_msghdr(w: &mut Work, base: Piece, ret: i64, at_exit: bool) {
+    let m = base.src;
+    buffers::add(w, Piece { total: 56, item: MSG_ITEM_HEADER, ..base });
+    let (Some(name), Some(namelen), Some(iov), Some(iovlen), Some(ctl), Some(ctllen)) = (
+        read_user_u64(m),
+        read_user_u32(m + 8),
+        read_user_u64(m + 16),
+        read_user_u64(m + 24),
+        read_user_u64(m + 32),
+        read_user_u64(m + 40),
+    ) else {
+        return;
+    };
+    buffers::add(w, Piece { src: name, total: namelen as u64, item: MSG_ITEM_NAME, ..base });
+    let ctllen = if ctllen > 4096 { 4096 } else { ctllen };
+    buffers::add(w, Piece { src: ctl, total: ctllen, item: MSG_ITEM_CONTROL, ..base });
+    let budget: u64 = if at_exit { ret as u64 } else { u64::MAX };
+    plan_iovecs(w, Piece { src: iov, ..base }, iovlen, budget, MSG_ITEM_IOV);
+}
