@@ -20,6 +20,8 @@ static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/
 pub enum Mode {
     /// Full recording.
     Record,
+    /// Empty programs on syscall entry and exit only (benchmark floor).
+    Floor,
 }
 
 /// Loaded and attached programs, and the maps the daemon reads.
@@ -56,7 +58,6 @@ fn privileges_hint(e: EbpfError) -> anyhow::Error {
 }
 
 pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Loaded> {
-    let _ = mode;
     // Memory is charged to the cgroup on current kernels; a failed rlimit
     // bump (no CAP_SYS_RESOURCE) is not an error.
     let rl = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
@@ -87,15 +88,23 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
         offs.set(0, offsets, 0).context("writing OFFSETS")?;
     }
 
-    for name in ["sys_enter", "sys_exit"] {
+    let raw: &[(&str, &str)] = match mode {
+        Mode::Record => &[("sys_enter", "sys_enter"), ("sys_exit", "sys_exit")],
+        Mode::Floor => &[("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")],
+    };
+    for &(name, tp) in raw {
         let prog: &mut RawTracePoint = ebpf
             .program_mut(name)
             .ok_or_else(|| anyhow!("program {name} missing from the object"))?
             .try_into()?;
         prog.load().map_err(|e| explain(&e, name))?;
-        prog.attach(name).map_err(|e| explain(&e, name))?;
+        prog.attach(tp).map_err(|e| explain(&e, name))?;
     }
-    for name in ["sched_process_fork", "sched_process_exit", "signal_deliver"] {
+    let btf_progs: &[&str] = match mode {
+        Mode::Record => &["sched_process_fork", "sched_process_exit", "signal_deliver"],
+        Mode::Floor => &[],
+    };
+    for &name in btf_progs {
         let prog: &mut BtfTracePoint = ebpf
             .program_mut(name)
             .ok_or_else(|| anyhow!("program {name} missing from the object"))?

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use tracer_daemon::{
     config::{self, Action, FilterRule, Listen, Settings},
+    loader::Mode,
     run,
 };
 
@@ -45,6 +46,9 @@ struct Args {
     /// Stop after this many seconds (tests, benchmarks).
     #[arg(long)]
     duration: Option<f64>,
+    /// Attach empty programs only: the cost floor for `cargo xtask bench`.
+    #[arg(long, hide = true)]
+    bench_floor: bool,
 }
 
 fn settings(args: &Args) -> anyhow::Result<Settings> {
@@ -101,7 +105,8 @@ fn main() -> std::process::ExitCode {
             .enable_all()
             .build()
             .context("starting the runtime")?;
-        rt.block_on(run::run(s, args.print, args.duration))
+        let mode = if args.bench_floor { Mode::Floor } else { Mode::Record };
+        rt.block_on(run::run(s, args.print, args.duration, mode))
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -64,11 +64,11 @@ fn prepare_dirs(s: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(s: Settings, print: bool, duration: Option<f64>) -> anyhow::Result<()> {
+pub async fn run(s: Settings, print: bool, duration: Option<f64>, mode: Mode) -> anyhow::Result<()> {
     prepare_dirs(&s)?;
     let started = std::time::Instant::now();
     let cfg = s.to_wire(std::process::id());
-    let loaded = loader::load(&cfg, s.ring_size, Mode::Record)?;
+    let loaded = loader::load(&cfg, s.ring_size, mode)?;
     let loader::Loaded { ebpf, ring, loss, task_loss } = loaded;
     let mut sink = Sink::open(&s.data_dir, print)?;
     let mut asm = Assembler::default();
@@ -76,6 +76,9 @@ pub async fn run(s: Settings, print: bool, duration: Option<f64>) -> anyhow::Res
     // for as long as the AsyncFd owns the ring.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
+    if mode == Mode::Floor {
+        tracing::info!("recording nothing: empty programs attached (benchmark floor)");
+    }
     tracing::info!(
         "recording (pid {}, data dir {}, ring {} bytes, {} filter rules)",
         std::process::id(),

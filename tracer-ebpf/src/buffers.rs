@@ -17,7 +17,12 @@ use tracer_common::wire::{
     RecordKind, SNAPSHOT_LIMIT_MAX,
 };
 
-use crate::maps::{EVENTS, count_loss};
+use crate::{
+    maps::{EVENTS, count_loss},
+    mem::{copy, put},
+};
+
+const BPF_RB_NO_WAKEUP: u64 = 1;
 
 /// Most pieces of memory one syscall side captures.
 pub const MAX_PIECES: u32 = 32;
@@ -87,15 +92,15 @@ pub fn begin(tid: u32, tgid: u32, enter_ns: u64, limit: u32) -> Option<&'static 
     let w = WORK.get_ptr_mut(0)?;
     // SAFETY: per-CPU value, exclusively ours while this program runs.
     let w = unsafe { &mut *w };
-    w.enter_ns = enter_ns;
-    w.tid = tid;
-    w.tgid = tgid;
-    w.limit = if limit > SNAPSHOT_LIMIT_MAX { SNAPSHOT_LIMIT_MAX } else { limit };
-    w.emitted = 0;
-    w.lost = 0;
-    w.n = 0;
-    w.cur = 0;
-    w.off = 0;
+    put(&mut w.enter_ns, enter_ns);
+    put(&mut w.tid, tid);
+    put(&mut w.tgid, tgid);
+    put(&mut w.limit, if limit > SNAPSHOT_LIMIT_MAX { SNAPSHOT_LIMIT_MAX } else { limit });
+    put(&mut w.emitted, 0);
+    put(&mut w.lost, 0);
+    put(&mut w.n, 0);
+    put(&mut w.cur, 0);
+    put(&mut w.off, 0);
     Some(w)
 }
 
@@ -110,7 +115,7 @@ pub fn add(w: &mut Work, p: Piece) {
         w.lost = 1;
         return;
     }
-    w.pieces[(i & (MAX_PIECES - 1)) as usize] = p;
+    copy(&mut w.pieces[(i & (MAX_PIECES - 1)) as usize], &p);
     w.n = i + 1;
 }
 
@@ -127,7 +132,8 @@ fn output(w: &mut Work, rec: &BufferRecord, n: u32) -> bool {
             &EVENTS as *const _ as *mut c_void,
             rec as *const _ as *mut c_void,
             size,
-            0,
+            // The syscall record that follows decides on the wakeup.
+            BPF_RB_NO_WAKEUP,
         )
     };
     if r < 0 {
@@ -145,7 +151,8 @@ fn send_next(w: &mut Work) -> bool {
     if w.cur >= w.n {
         return false;
     }
-    let p = w.pieces[(w.cur & (MAX_PIECES - 1)) as usize];
+    let slot = &w.pieces[(w.cur & (MAX_PIECES - 1)) as usize];
+    let p = Piece { src: slot.src, total: slot.total, item: slot.item, arg: slot.arg, dir: slot.dir, kernel: slot.kernel, kind: slot.kind };
     let Some(rec) = SCRATCH.get_ptr_mut(0) else {
         return false;
     };
@@ -203,18 +210,17 @@ fn send_next(w: &mut Work) -> bool {
         n = len;
         last = n == 0 || off + n as u64 >= want;
     }
-    rec.hdr = BufferHeader {
-        kind: RecordKind::Buffer as u32,
-        tid: w.tid,
-        enter_ns: w.enter_ns,
-        total_len: total,
-        offset: off as u32,
-        len: n,
-        arg: p.arg,
-        dir: p.dir,
-        flags,
-        item: p.item,
-    };
+    let h = &mut rec.hdr;
+    put(&mut h.kind, RecordKind::Buffer as u32);
+    put(&mut h.tid, w.tid);
+    put(&mut h.enter_ns, w.enter_ns);
+    put(&mut h.total_len, total);
+    put(&mut h.offset, off as u32);
+    put(&mut h.len, n);
+    put(&mut h.arg, p.arg);
+    put(&mut h.dir, p.dir);
+    put(&mut h.flags, flags);
+    put(&mut h.item, p.item);
     if !output(w, rec, n) {
         last = true;
     }

@@ -1,5 +1,7 @@
 //! The in-kernel filter: which tasks are recorded, and with payloads or not.
-use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_uid_gid, generated};
+use core::ffi::c_void;
+
+use aya_ebpf::helpers::{bpf_get_current_uid_gid, generated};
 use tracer_common::wire::{
     MAX_RULES, RULE_INCLUDE, RULE_MATCH_CGROUP, RULE_MATCH_COMM, RULE_MATCH_PID, RULE_MATCH_UID,
 };
@@ -21,7 +23,7 @@ pub fn decide(tgid: u32) -> Option<bool> {
         } else {
             None
         };
-        let mut comm = [0u8; 16];
+        let mut comm = core::mem::MaybeUninit::<[u64; 2]>::uninit();
         let mut have_comm = false;
         for i in 0..MAX_RULES {
             if i >= count {
@@ -39,10 +41,17 @@ pub fn decide(tgid: u32) -> Option<bool> {
                 }
                 RULE_MATCH_COMM => {
                     if !have_comm {
-                        comm = bpf_get_current_comm().unwrap_or([0u8; 16]);
+                        // SAFETY: 16 writable bytes.
+                        unsafe { generated::bpf_get_current_comm(comm.as_mut_ptr() as *mut c_void, 16) };
                         have_comm = true;
                     }
-                    comm == r.comm
+                    let want = &r.comm;
+                    // Compared as two words: a byte-array compare becomes a memcmp call.
+                    let w0 = u64::from_le_bytes([want[0], want[1], want[2], want[3], want[4], want[5], want[6], want[7]]);
+                    let w1 = u64::from_le_bytes([want[8], want[9], want[10], want[11], want[12], want[13], want[14], want[15]]);
+                    // SAFETY: written by the helper above (zeroed by it on failure).
+                    let comm = unsafe { comm.assume_init_ref() };
+                    comm[0] == w0 && comm[1] == w1
                 }
                 _ => false,
             };

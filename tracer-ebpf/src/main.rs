@@ -16,6 +16,7 @@
 mod buffers;
 mod filter;
 mod maps;
+mod mem;
 mod process;
 mod syscall;
 
@@ -28,3 +29,19 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 4] = *b"GPL\0";
+
+/// Empty programs on syscall entry and exit: the cost floor the benchmark
+/// compares recording with (`tracer-daemon --bench-floor`).
+mod floor {
+    use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
+
+    #[raw_tracepoint(tracepoint = "sys_enter")]
+    pub fn floor_enter(_ctx: RawTracePointContext) -> u32 {
+        0
+    }
+
+    #[raw_tracepoint(tracepoint = "sys_exit")]
+    pub fn floor_exit(_ctx: RawTracePointContext) -> u32 {
+        0
+    }
+}

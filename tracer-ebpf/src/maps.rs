@@ -46,8 +46,21 @@ pub struct InFlight {
     pub flags: u32,
 }
 
+/// `InFlight::flags` bit: the thread is between enter and exit. Entries are
+/// updated in place rather than inserted and deleted per syscall (a lookup
+/// costs far less than an insert); the task-exit hook deletes them.
+pub const INFLIGHT_ACTIVE: u32 = 1 << 31;
+
 #[map]
 pub static INFLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(65536, 0);
+
+/// The thread's syscall in progress, if any.
+#[inline(always)]
+pub fn inflight(tid: u32) -> Option<InFlight> {
+    // SAFETY: the entry belongs to this thread; nothing else writes it now.
+    let f = unsafe { INFLIGHT.get(tid) }?;
+    if f.flags & INFLIGHT_ACTIVE != 0 { Some(*f) } else { None }
+}
 
 #[inline(always)]
 pub fn count_loss(kind: LossKind, tgid: u32) {
@@ -77,4 +90,33 @@ pub fn config() -> Option<&'static Config> {
 #[inline(always)]
 pub fn offsets() -> Option<&'static KernelOffsets> {
     OFFSETS.get(0)
+}
+
+/// Wake the reader only once this much is queued, or once the oldest
+/// unannounced data is this old: a wakeup per record would cost more than
+/// the record itself.
+const WAKE_BYTES: u64 = 512 * 1024;
+const WAKE_NS: u64 = 20_000_000;
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
+/// Last forced wakeup, per CPU.
+#[map]
+static LAST_WAKE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Flags for submitting a record at time `now`.
+#[inline(always)]
+pub fn wake_flags(now: u64) -> u64 {
+    let Some(last) = LAST_WAKE.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: per-CPU slot.
+    let last = unsafe { &mut *last };
+    if now.wrapping_sub(*last) > WAKE_NS || EVENTS.query(BPF_RB_AVAIL_DATA) > WAKE_BYTES {
+        *last = now;
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
 }

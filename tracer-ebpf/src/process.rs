@@ -17,7 +17,7 @@ use tracer_common::wire::{
 use crate::{
     buffers::{self, PIECE_BYTES, Piece, Work},
     filter::decide,
-    maps::{EVENTS, INFLIGHT, TRACKED, config, count_loss, offsets},
+    maps::{EVENTS, INFLIGHT, TRACKED, config, count_loss, inflight, offsets},
     syscall::finish_exiting,
 };
 
@@ -63,8 +63,7 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     if decide(tgid).is_none() {
         return 0;
     }
-    // SAFETY: the parent's own in-flight entry.
-    let clone_flags = match unsafe { INFLIGHT.get(tid) } {
+    let clone_flags = match inflight(tid) {
         Some(f) => match f.nr {
             NR_CLONE => f.args[0],
             NR_CLONE3 => {

@@ -17,7 +17,8 @@ use tracer_common::{
 use crate::{
     buffers::{self, PIECE_BYTES, PIECE_STRING, Piece, Work},
     filter::decide,
-    maps::{EVENTS, INFLIGHT, InFlight, SYSCALLS, config, count_loss},
+    maps::{EVENTS, INFLIGHT, INFLIGHT_ACTIVE, InFlight, SYSCALLS, config, count_loss, inflight},
+    mem::{copy, put},
     process::plan_exec,
 };
 
@@ -34,14 +35,21 @@ const OFF_ORIG_AX: u64 = 15 * 8;
 
 #[inline(always)]
 fn read_args(regs: u64, args: &mut [u64; NUM_ARGS]) {
-    let mut hi = [0u64; 3];
-    let mut lo = [0u64; 3];
-    // SAFETY: regs is the kernel's pt_regs pointer given to the tracepoint.
-    unsafe {
+    let mut hi = core::mem::MaybeUninit::<[u64; 3]>::uninit();
+    let mut lo = core::mem::MaybeUninit::<[u64; 3]>::uninit();
+    // SAFETY: regs is the kernel's pt_regs pointer given to the tracepoint;
+    // on a failed read the helper zeroes the destination.
+    let (hi, lo) = unsafe {
         generated::bpf_probe_read_kernel(hi.as_mut_ptr() as *mut c_void, 24, (regs + OFF_R10) as *const c_void);
         generated::bpf_probe_read_kernel(lo.as_mut_ptr() as *mut c_void, 24, (regs + OFF_DX) as *const c_void);
-    }
-    *args = [lo[2], lo[1], lo[0], hi[0], hi[2], hi[1]];
+        (hi.assume_init(), lo.assume_init())
+    };
+    put(&mut args[0], lo[2]);
+    put(&mut args[1], lo[1]);
+    put(&mut args[2], lo[0]);
+    put(&mut args[3], hi[0]);
+    put(&mut args[4], hi[2]);
+    put(&mut args[5], hi[1]);
 }
 
 #[inline(always)]
@@ -65,29 +73,53 @@ pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
     };
     let regs: u64 = ctx.arg(0);
     let nr: i64 = ctx.arg(1);
-    let mut f = InFlight {
-        enter_ns: now(),
-        nr,
-        args: [0; NUM_ARGS],
-        buffers: 0,
-        flags: if payload { 0 } else { SYSCALL_NO_PAYLOAD },
+    // The entry is filled in place: building it on the stack and copying
+    // costs a memcpy on every syscall.
+    let slot = match INFLIGHT.get_ptr_mut(tid) {
+        Some(slot) => slot,
+        None => {
+            let blank = InFlight { enter_ns: 0, nr: 0, args: [0; NUM_ARGS], buffers: 0, flags: 0 };
+            if INFLIGHT.insert(tid, blank, 0).is_err() {
+                count_loss(LossKind::InFlight, tgid);
+                return 0;
+            }
+            match INFLIGHT.get_ptr_mut(tid) {
+                Some(slot) => slot,
+                None => return 0,
+            }
+        }
     };
+    // SAFETY: this thread's own entry, valid while the program runs.
+    let f = unsafe { &mut *slot };
+    put(&mut f.enter_ns, now());
+    put(&mut f.nr, nr);
+    put(&mut f.buffers, 0);
+    put(&mut f.flags, INFLIGHT_ACTIVE | if payload { 0 } else { SYSCALL_NO_PAYLOAD });
     read_args(regs, &mut f.args);
     if payload
         && let Some(w) = buffers::begin(tid, tgid, f.enter_ns, snapshot_limit())
         && spec_of(nr, &mut w.spec)
+        && has_inputs(&w.spec)
     {
         plan(w, &f.args, 0, false);
         let (emitted, lost) = buffers::flush();
-        f.buffers = emitted;
+        put(&mut f.buffers, emitted);
         if lost {
-            f.flags |= SYSCALL_BUFFER_LOST;
+            let fl = f.flags;
+            put(&mut f.flags, fl | SYSCALL_BUFFER_LOST);
         }
     }
-    if INFLIGHT.insert(tid, f, 0).is_err() {
-        count_loss(LossKind::InFlight, tgid);
-    }
     0
+}
+
+#[inline(always)]
+fn has_inputs(spec: &SyscallSpec) -> bool {
+    spec.count > 0 && spec.effects.iter().any(|e| e.dir & Direction::In as u8 != 0)
+}
+
+#[inline(always)]
+fn has_outputs(spec: &SyscallSpec) -> bool {
+    spec.count > 0 && spec.effects.iter().any(|e| e.dir & Direction::Out as u8 != 0)
 }
 
 /// Copies the effects of syscall `nr` into `out`; false when the table does
@@ -100,7 +132,7 @@ fn spec_of(nr: i64, out: &mut SyscallSpec) -> bool {
     }
     match SYSCALLS.get(nr as u32) {
         Some(s) if s.flags & SPEC_KNOWN != 0 => {
-            *out = *s;
+            copy(out, s);
             true
         }
         _ => false,
@@ -114,49 +146,51 @@ pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
     let tid = id as u32;
     let ret: i64 = ctx.arg(1);
     let exit_ns = now();
-    // SAFETY: the entry belongs to this thread; nothing else writes it now.
-    let f = match unsafe { INFLIGHT.get(tid) } {
-        Some(f) => *f,
-        None => {
+    let mut stack = core::mem::MaybeUninit::<InFlight>::uninit();
+    let f: &InFlight = match INFLIGHT.get_ptr_mut(tid) {
+        // SAFETY: this thread's own entry; nothing else writes it now. It is
+        // read in place (a copy would be a memcpy per syscall).
+        Some(slot) if unsafe { (*slot).flags } & INFLIGHT_ACTIVE != 0 => unsafe {
+            (*slot).flags &= !INFLIGHT_ACTIVE;
+            &*slot
+        },
+        _ => {
             // A task returning from clone, or a syscall that began before we
             // attached: record it with the registers we have now.
             let Some(payload) = decide(tgid) else {
                 return 0;
             };
             let regs: u64 = ctx.arg(0);
-            let mut f = InFlight {
-                enter_ns: 0,
-                nr: 0,
-                args: [0; NUM_ARGS],
-                buffers: 0,
-                flags: SYSCALL_NO_ENTER | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
-            };
-            read_args(regs, &mut f.args);
+            // SAFETY: every field is written below before the value is read.
+            let stack = unsafe { stack.assume_init_mut() };
+            put(&mut stack.enter_ns, 0);
+            put(&mut stack.buffers, 0);
+            put(&mut stack.flags, SYSCALL_NO_ENTER | if payload { 0 } else { SYSCALL_NO_PAYLOAD });
+            read_args(regs, &mut stack.args);
             let mut orig = [0u64; 1];
             // SAFETY: reading orig_ax out of the kernel's pt_regs.
             unsafe {
                 generated::bpf_probe_read_kernel(orig.as_mut_ptr() as *mut c_void, 8, (regs + OFF_ORIG_AX) as *const c_void);
             }
-            f.nr = orig[0] as i64;
-            f
+            put(&mut stack.nr, orig[0] as i64);
+            &*stack
         }
     };
-    let _ = INFLIGHT.remove(tid);
-    finish(tid, tgid, &f, ret, exit_ns);
+    finish(tid, tgid, f, ret, exit_ns);
     0
 }
 
 /// Emits the exit-side buffers and the syscall record.
 #[inline(always)]
 pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
-    let mut flags = f.flags;
+    let mut flags = f.flags & !INFLIGHT_ACTIVE;
     let mut buffers = f.buffers;
     let exec_done = ret == 0 && (f.nr == NR_EXECVE || f.nr == NR_EXECVEAT);
     let payload = flags & SYSCALL_NO_PAYLOAD == 0;
     if let Some(w) = buffers::begin(tid, tgid, f.enter_ns, snapshot_limit()) {
         if !spec_of(f.nr, &mut w.spec) {
             flags |= SYSCALL_EFFECTS_UNKNOWN;
-        } else if payload && ret >= 0 {
+        } else if payload && ret >= 0 && has_outputs(&w.spec) {
             plan(w, &f.args, ret, true);
         }
         let mut exec = None;
@@ -182,35 +216,36 @@ pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
     let r = e.as_mut_ptr();
     // SAFETY: r points at a reserved, exclusively owned ring slot of the right size.
     unsafe {
-        (*r).kind = RecordKind::Syscall as u32;
-        (*r).flags = flags;
-        (*r).enter_ns = f.enter_ns;
-        (*r).exit_ns = exit_ns;
-        (*r).cgroup_id = generated::bpf_get_current_cgroup_id();
-        (*r).nr = f.nr;
-        (*r).args = f.args;
-        (*r).ret = ret;
-        (*r).pid = tgid;
-        (*r).tid = tid;
-        (*r).uid = uid_gid as u32;
-        (*r).gid = (uid_gid >> 32) as u32;
-        generated::bpf_get_current_comm((*r).comm.as_mut_ptr() as *mut c_void, 16);
-        (*r).buffers = buffers;
-        (*r)._pad = 0;
+        let r = &mut *r;
+        put(&mut r.kind, RecordKind::Syscall as u32);
+        put(&mut r.flags, flags);
+        put(&mut r.enter_ns, f.enter_ns);
+        put(&mut r.exit_ns, exit_ns);
+        put(&mut r.cgroup_id, generated::bpf_get_current_cgroup_id());
+        put(&mut r.nr, f.nr);
+        copy(&mut r.args, &f.args);
+        put(&mut r.ret, ret);
+        put(&mut r.pid, tgid);
+        put(&mut r.tid, tid);
+        put(&mut r.uid, uid_gid as u32);
+        put(&mut r.gid, (uid_gid >> 32) as u32);
+        generated::bpf_get_current_comm(r.comm.as_mut_ptr() as *mut c_void, 16);
+        put(&mut r.buffers, buffers);
+        put(&mut r._pad, 0);
     }
-    e.submit(0);
+    e.submit(crate::maps::wake_flags(exit_ns));
 }
 
 /// `exit` and `exit_group` never reach `sys_exit`: the task-exit hook calls
 /// this to emit their record.
 #[inline(always)]
 pub fn finish_exiting(tid: u32, tgid: u32) {
-    // SAFETY: the entry belongs to this (exiting) thread.
-    let Some(f) = (unsafe { INFLIGHT.get(tid) }).copied() else {
-        return;
-    };
+    let f = inflight(tid);
     let _ = INFLIGHT.remove(tid);
-    if f.nr == NR_EXIT || f.nr == NR_EXIT_GROUP {
+    if let Some(mut f) = f
+        && (f.nr == NR_EXIT || f.nr == NR_EXIT_GROUP)
+    {
+        f.flags &= !INFLIGHT_ACTIVE;
         finish(tid, tgid, &f, 0, now());
     }
 }
@@ -249,9 +284,9 @@ fn read_user_u32(addr: u64) -> Option<u32> {
 /// checks each body once.
 #[inline(never)]
 fn plan(w: &mut Work, args: &[u64; NUM_ARGS], ret: i64, at_exit: bool) {
-    w.args = *args;
-    w.ret = ret;
-    w.at_exit = at_exit as u64;
+    copy(&mut w.args, args);
+    put(&mut w.ret, ret);
+    put(&mut w.at_exit, at_exit as u64);
     let count = w.spec.count;
     let n = if count > MAX_EFFECTS as u32 { MAX_EFFECTS as u32 } else { count };
     // SAFETY: callback follows bpf_loop's contract; it takes no context.
