@@ -1,1 +1,165 @@
+//! Support for the end-to-end tests: starting and stopping a real
+//! `tracer-daemon` on a temporary data directory, and reading back what it
+//! recorded. Every process a test starts is stopped by its pid, with a
+//! bounded wait, also when the test fails (guards stop them on drop).
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
 
+use nix::{sys::signal::Signal, unistd::Pid};
+use prost::Message as _;
+use tracer_proto as pb;
+
+/// Where the daemon binary is: `TRACER_DAEMON_BIN` (set by `cargo xtask
+/// test`), else next to the test executable's directory.
+pub fn daemon_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("TRACER_DAEMON_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>/tracer-daemon
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("tracer-daemon"))
+        .expect("target dir")
+}
+
+pub fn quick() -> bool {
+    std::env::var_os("TRACER_QUICK").is_some()
+}
+
+/// Sends `sig` to `pid` and waits up to `timeout` for `child` to exit; kills
+/// it after that. Returns its exit status if it exited.
+pub fn stop_child(child: &mut Child, sig: Signal, timeout: Duration) -> Option<std::process::ExitStatus> {
+    if let Ok(Some(st)) = child.try_wait() {
+        return Some(st);
+    }
+    let _ = nix::sys::signal::kill(Pid::from_raw(child.id() as i32), sig);
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait().ok()
+}
+
+/// A child process stopped (by pid) when dropped.
+pub struct Guard(pub Option<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            stop_child(c, Signal::SIGKILL, Duration::from_secs(5));
+        }
+    }
+}
+
+/// A running daemon on its own data directory.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    child: Guard,
+    stderr: mpsc::Receiver<String>,
+    pub log: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts the daemon with `args` and waits until it is recording.
+    pub fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("tracer.sock");
+        let mut cmd = Command::new(daemon_bin());
+        cmd.arg("--data-dir")
+            .arg(dir.path())
+            .arg("--listen")
+            .arg(format!("unix:{}", sock.display()))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", daemon_bin().display()));
+        let err = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut d = Daemon { dir, child: Guard(Some(child)), stderr: rx, log: vec![] };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match d.stderr.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let ready = line.contains("recording (pid");
+                    d.log.push(line);
+                    if ready {
+                        return d;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("the daemon exited before recording:\n{}", d.log.join("\n"))
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            assert!(Instant::now() < deadline, "the daemon did not start in 60 s:\n{}", d.log.join("\n"));
+        }
+    }
+
+    /// Stops the daemon with SIGINT (it drains and flushes) and returns its log.
+    pub fn stop(&mut self) -> Vec<String> {
+        let st = self.child.0.as_mut().map(|c| stop_child(c, Signal::SIGINT, Duration::from_secs(30)));
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(200)) {
+            self.log.push(line);
+        }
+        let st = st.flatten();
+        assert!(st.is_some_and(|s| s.success()), "daemon exit {st:?}:\n{}", self.log.join("\n"));
+        self.child.0 = None;
+        self.log.clone()
+    }
+
+    pub fn events(&self) -> Vec<pb::Event> {
+        let data = std::fs::read(self.dir.path().join("events.pb")).expect("events.pb");
+        let mut buf = &data[..];
+        let mut out = vec![];
+        while !buf.is_empty() {
+            out.push(pb::Event::decode_length_delimited(&mut buf).expect("a well-formed event"));
+        }
+        out
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.dir.path().join("stats.json")).expect("stats.json");
+        serde_json::from_str(&text).expect("stats.json is JSON")
+    }
+}
+
+/// The syscall part of an event, if it is one.
+pub fn syscall(e: &pb::Event) -> Option<&pb::Syscall> {
+    match &e.kind {
+        Some(pb::event::Kind::Syscall(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The captured buffer of argument `arg` in direction `dir`.
+pub fn buffer(s: &pb::Syscall, arg: u32, dir: pb::Direction) -> Option<&[u8]> {
+    s.buffers
+        .iter()
+        .find(|b| b.arg == arg && b.direction == dir as i32 && b.item == 0)
+        .map(|b| b.data.as_slice())
+}
+
+/// Path of a helper binary of this package.
+pub fn helper(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent().and_then(Path::parent).map(|d| d.join(name)).expect("target dir")
+}

@@ -89,7 +89,7 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
     }
 
     let raw: &[(&str, &str)] = match mode {
-        Mode::Record => &[("sys_enter", "sys_enter"), ("sys_exit", "sys_exit")],
+        Mode::Record => &[],
         Mode::Floor => &[("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")],
     };
     for &(name, tp) in raw {
@@ -101,7 +101,7 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
         prog.attach(tp).map_err(|e| explain(&e, name))?;
     }
     let btf_progs: &[&str] = match mode {
-        Mode::Record => &["sched_process_fork", "sched_process_exit", "signal_deliver"],
+        Mode::Record => &["sys_enter", "sys_exit", "sched_process_fork", "sched_process_exit", "signal_deliver"],
         Mode::Floor => &[],
     };
     for &name in btf_progs {

@@ -3,8 +3,8 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid, generated},
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
 };
 use tracer_common::{
     effects::{Direction, SizeRule},
@@ -33,23 +33,21 @@ const OFF_R10: u64 = 7 * 8;
 const OFF_DX: u64 = 12 * 8;
 const OFF_ORIG_AX: u64 = 15 * 8;
 
+/// Reads the six argument registers. The programs are BTF tracepoints, so
+/// `regs` is a typed kernel pointer the verifier lets us load from directly
+/// (no helper call per register).
 #[inline(always)]
-fn read_args(regs: u64, args: &mut [u64; NUM_ARGS]) {
-    let mut hi = core::mem::MaybeUninit::<[u64; 3]>::uninit();
-    let mut lo = core::mem::MaybeUninit::<[u64; 3]>::uninit();
-    // SAFETY: regs is the kernel's pt_regs pointer given to the tracepoint;
-    // on a failed read the helper zeroes the destination.
-    let (hi, lo) = unsafe {
-        generated::bpf_probe_read_kernel(hi.as_mut_ptr() as *mut c_void, 24, (regs + OFF_R10) as *const c_void);
-        generated::bpf_probe_read_kernel(lo.as_mut_ptr() as *mut c_void, 24, (regs + OFF_DX) as *const c_void);
-        (hi.assume_init(), lo.assume_init())
-    };
-    put(&mut args[0], lo[2]);
-    put(&mut args[1], lo[1]);
-    put(&mut args[2], lo[0]);
-    put(&mut args[3], hi[0]);
-    put(&mut args[4], hi[2]);
-    put(&mut args[5], hi[1]);
+fn read_args(regs: *const u64, args: &mut [u64; NUM_ARGS]) {
+    // SAFETY: regs is the tracepoint's `struct pt_regs *`; the offsets are
+    // its di, si, dx, r10, r8 and r9 members.
+    unsafe {
+        put(&mut args[0], *regs.add((OFF_DX / 8 + 2) as usize));
+        put(&mut args[1], *regs.add((OFF_DX / 8 + 1) as usize));
+        put(&mut args[2], *regs.add((OFF_DX / 8) as usize));
+        put(&mut args[3], *regs.add((OFF_R10 / 8) as usize));
+        put(&mut args[4], *regs.add((OFF_R10 / 8 + 2) as usize));
+        put(&mut args[5], *regs.add((OFF_R10 / 8 + 1) as usize));
+    }
 }
 
 #[inline(always)]
@@ -63,15 +61,15 @@ fn snapshot_limit() -> u32 {
     config().map(|c| c.snapshot_limit).unwrap_or(0)
 }
 
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
     let tid = id as u32;
     let Some(payload) = decide(tgid) else {
         return 0;
     };
-    let regs: u64 = ctx.arg(0);
+    let regs: *const u64 = ctx.arg(0);
     let nr: i64 = ctx.arg(1);
     // The entry is filled in place: building it on the stack and copying
     // costs a memcpy on every syscall.
@@ -139,8 +137,8 @@ fn spec_of(nr: i64, out: &mut SyscallSpec) -> bool {
     }
 }
 
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
     let tid = id as u32;
@@ -160,19 +158,15 @@ pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
             let Some(payload) = decide(tgid) else {
                 return 0;
             };
-            let regs: u64 = ctx.arg(0);
+            let regs: *const u64 = ctx.arg(0);
             // SAFETY: every field is written below before the value is read.
             let stack = unsafe { stack.assume_init_mut() };
             put(&mut stack.enter_ns, 0);
             put(&mut stack.buffers, 0);
             put(&mut stack.flags, SYSCALL_NO_ENTER | if payload { 0 } else { SYSCALL_NO_PAYLOAD });
             read_args(regs, &mut stack.args);
-            let mut orig = [0u64; 1];
-            // SAFETY: reading orig_ax out of the kernel's pt_regs.
-            unsafe {
-                generated::bpf_probe_read_kernel(orig.as_mut_ptr() as *mut c_void, 8, (regs + OFF_ORIG_AX) as *const c_void);
-            }
-            put(&mut stack.nr, orig[0] as i64);
+            // SAFETY: orig_ax of the tracepoint's pt_regs.
+            put(&mut stack.nr, unsafe { *regs.add((OFF_ORIG_AX / 8) as usize) } as i64);
             &*stack
         }
     };

@@ -1,0 +1,193 @@
+//! Records the syscall script with the real daemon and checks every event:
+//! sequence, arguments, return values and captured memory.
+use std::{
+    io::{Read, Write},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tracer_proto as pb;
+use tracer_tests::{Daemon, Guard, buffer, syscall};
+
+const MARKER: &str = "/tracer-test-script-start-marker";
+
+fn wait_exit(g: &mut Guard, timeout: Duration) -> std::process::ExitStatus {
+    let c = g.0.as_mut().expect("child");
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(st) = c.try_wait().expect("try_wait") {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "the helper did not finish in {timeout:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+#[test]
+fn records_the_syscall_script_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("input.txt");
+    // Bigger than one 16 KiB chunk, so reassembly is exercised.
+    let content: Vec<u8> = (0..40_000u32).map(|i| b"abcdefghijklmnopqrstuvwxyz\n"[(i % 27) as usize]).collect();
+    std::fs::write(&file, &content).expect("write input");
+
+    let mut helper = Guard(Some(
+        Command::new(env!("CARGO_BIN_EXE_syscall-script"))
+            .arg(&file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn helper"),
+    ));
+    let pid = helper.0.as_ref().expect("child").id();
+    let mut daemon = Daemon::start(&["--pid", &pid.to_string()]);
+
+    let child = helper.0.as_mut().expect("child");
+    child.stdin.take().expect("stdin").write_all(b"g").expect("release helper");
+    let status = wait_exit(&mut helper, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(3), "the script exits with 3");
+    let mut report = String::new();
+    let child = helper.0.as_mut().expect("child");
+    child.stdout.take().expect("stdout").read_to_string(&mut report).expect("report");
+    let report: serde_json::Value = serde_json::from_str(report.trim()).expect("report is JSON");
+    daemon.stop();
+
+    let events = daemon.events();
+    let child_pid = report["child"].as_u64().expect("child") as u32;
+    let mine: Vec<&pb::Event> = events.iter().filter(|e| e.pid == pid).collect();
+    let start = mine
+        .iter()
+        .position(|e| {
+            syscall(e).is_some_and(|s| {
+                s.name == "openat" && s.ret == -2 && buffer(s, 1, pb::Direction::In) == Some(format!("{MARKER}\0").as_bytes())
+            })
+        })
+        .unwrap_or_else(|| panic!("marker not recorded; {} events of pid {pid}", mine.len()));
+    let calls: Vec<&pb::Syscall> = mine[start..].iter().filter_map(|e| syscall(e)).collect();
+    let names: Vec<&str> = calls.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "openat", "openat", "read", "read", "close", "getrandom", "newfstatat", "pipe2", "write", "read",
+            "clock_gettime", "nanosleep", "clone", "wait4", "write", "exit_group"
+        ],
+        "syscall sequence after the marker"
+    );
+    let c = |i: usize| calls[i];
+    for s in &calls {
+        assert!(!s.buffers_lost && !s.effects_unknown && !s.no_enter, "{} flags", s.name);
+        assert!(s.enter_ns > 0 && s.exit_ns >= s.enter_ns, "{} timestamps", s.name);
+    }
+
+    // openat(FILE) = fd
+    let path_z = format!("{}\0", file.display());
+    assert_eq!(buffer(c(1), 1, pb::Direction::In), Some(path_z.as_bytes()));
+    let fd = c(1).ret;
+    assert!(fd >= 3);
+    // read(fd) returns the whole file, then EOF.
+    assert_eq!(c(2).args[0] as i64, fd);
+    assert_eq!(c(2).ret, content.len() as i64);
+    assert_eq!(buffer(c(2), 1, pb::Direction::Out), Some(&content[..]), "read buffer equals the file");
+    assert_eq!(c(3).ret, 0);
+    assert_eq!(c(4).args[0] as i64, fd);
+    // getrandom: the bytes the helper printed.
+    let random: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&report["random"].as_str().expect("random")[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
+    assert_eq!(c(5).ret, 16);
+    assert_eq!(buffer(c(5), 0, pb::Direction::Out), Some(&random[..]));
+    // stat: st_size at offset 48 of struct stat.
+    let st = buffer(c(6), 2, pb::Direction::Out).expect("stat buffer");
+    assert_eq!(st.len(), 144);
+    assert_eq!(le_u64(st, 48), content.len() as u64);
+    // pipe2, write "ping", read "ping".
+    let fds = buffer(c(7), 0, pb::Direction::Out).expect("pipe fds");
+    let (rfd, wfd) = (i32::from_le_bytes(fds[0..4].try_into().unwrap()), i32::from_le_bytes(fds[4..8].try_into().unwrap()));
+    assert_eq!(c(8).args[0] as i32, wfd);
+    assert_eq!(buffer(c(8), 1, pb::Direction::In), Some(&b"ping"[..]));
+    assert_eq!(c(9).args[0] as i32, rfd);
+    assert_eq!(buffer(c(9), 1, pb::Direction::Out), Some(&b"ping"[..]));
+    // clock_gettime(CLOCK_MONOTONIC) via the raw syscall: the value printed.
+    let ts = buffer(c(10), 1, pb::Direction::Out).expect("timespec");
+    assert_eq!(le_u64(ts, 0), report["sec"].as_u64().expect("sec"));
+    assert_eq!(le_u64(ts, 8), report["nsec"].as_u64().expect("nsec"));
+    // nanosleep(1 ms): the request is an input.
+    let req = buffer(c(11), 0, pb::Direction::In).expect("nanosleep request");
+    assert_eq!((le_u64(req, 0), le_u64(req, 8)), (0, 1_000_000));
+    assert!(c(11).exit_ns - c(11).enter_ns >= 1_000_000);
+    // fork = child pid; wait4 reaps it with status 0.
+    assert_eq!(c(12).ret, child_pid as i64);
+    assert_eq!(c(13).ret, child_pid as i64);
+    assert_eq!(buffer(c(13), 1, pb::Direction::Out), Some(&0i32.to_le_bytes()[..]));
+    // The report itself, then exit_group(3).
+    let report_line = format!("{report}\n");
+    let written = buffer(c(14), 1, pb::Direction::In).expect("report buffer");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(written).expect("json"), report);
+    assert_eq!(written.len(), c(14).ret as usize, "{report_line}");
+    assert_eq!(c(15).args[0], 3);
+
+    // Process events: the fork, the child's exec of /bin/true, both exits.
+    let fork = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            Some(pb::event::Kind::Fork(f)) if f.child_pid == child_pid => Some(f),
+            _ => None,
+        })
+        .expect("fork event");
+    assert_eq!(fork.parent_pid, pid);
+    assert!(!fork.thread);
+    assert!(fork.child_start_ns > 0);
+    let exec = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            Some(pb::event::Kind::Exec(x)) if e.pid == child_pid => Some(x),
+            _ => None,
+        })
+        .expect("exec event of the child (a descendant of the filtered pid)");
+    assert_eq!(exec.filename, "/bin/true");
+    assert_eq!(exec.argv, vec![b"/bin/true".to_vec()]);
+    assert!(exec.envp.is_empty());
+    assert!(exec.auxv.chunks(2).any(|kv| kv[0] == 25), "auxv has AT_RANDOM");
+    let exit_of = |p: u32| {
+        events
+            .iter()
+            .find_map(|e| match &e.kind {
+                Some(pb::event::Kind::Exit(x)) if e.pid == p && x.group_dead => Some(x.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("exit event of {p}"))
+    };
+    assert_eq!(exit_of(child_pid).exit_code, 0);
+    assert_eq!(exit_of(pid).exit_code, 3);
+    assert_eq!(exit_of(pid).signal, 0);
+    // The child's own syscalls were recorded too (pid filters follow children).
+    assert!(events.iter().any(|e| e.pid == child_pid && syscall(e).is_some_and(|s| s.name == "exit_group")));
+    // Nothing of other processes.
+    assert!(events.iter().all(|e| e.pid == pid || e.pid == child_pid), "only the filtered tree is recorded");
+    let stats = daemon.stats();
+    assert_eq!(stats["lost_total"], 0, "{stats}");
+}
+
+#[test]
+fn bad_configuration_is_a_clear_error() {
+    let out = Command::new(tracer_tests::daemon_bin())
+        .args(["--data-dir", "/tmp", "--ring-size", "5000"])
+        .output()
+        .expect("run daemon");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("power of two"), "{err}");
+
+    let out = Command::new(tracer_tests::daemon_bin())
+        .args(["--data-dir", "/proc/version/sub", "--listen", "unix:/tmp/x.sock"])
+        .output()
+        .expect("run daemon");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("data dir"), "{err}");
+    assert_eq!(err.trim().lines().filter(|l| l.contains("error")).count(), 1, "one error line: {err}");
+}
