@@ -27,8 +27,20 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-#[test]
-fn records_the_syscall_script_exactly() {
+/// One recorded run of the syscall script.
+struct Run {
+    daemon: Daemon,
+    events: Vec<pb::Event>,
+    report: serde_json::Value,
+    pid: u32,
+    file: std::path::PathBuf,
+    content: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+/// Records the script with the daemon started with `extra` flags (after a
+/// pid filter on the script).
+fn record_script(extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("input.txt");
     // Bigger than one 16 KiB chunk, so reassembly is exercised.
@@ -44,7 +56,10 @@ fn records_the_syscall_script_exactly() {
             .expect("spawn helper"),
     ));
     let pid = helper.0.as_ref().expect("child").id();
-    let mut daemon = Daemon::start(&["--pid", &pid.to_string()]);
+    let pid_arg = pid.to_string();
+    let mut args = vec!["--pid", pid_arg.as_str()];
+    args.extend_from_slice(extra);
+    let mut daemon = Daemon::start(&args);
 
     let child = helper.0.as_mut().expect("child");
     child.stdin.take().expect("stdin").write_all(b"g").expect("release helper");
@@ -55,8 +70,25 @@ fn records_the_syscall_script_exactly() {
     child.stdout.take().expect("stdout").read_to_string(&mut report).expect("report");
     let report: serde_json::Value = serde_json::from_str(report.trim()).expect("report is JSON");
     daemon.stop();
-
     let events = daemon.events();
+    Run { daemon, events, report, pid, file, content, _dir: dir }
+}
+
+/// The script's syscalls from its start marker on.
+fn script_calls(run: &Run) -> Vec<&pb::Syscall> {
+    let mine: Vec<&pb::Event> = run.events.iter().filter(|e| e.pid == run.pid).collect();
+    let start = mine
+        .iter()
+        .position(|e| syscall(e).is_some_and(|s| s.name == "openat" && s.ret == -2 && s.args[2] == 0 && s.args[3] == 0))
+        .unwrap_or_else(|| panic!("marker not recorded; {} events of pid {}", mine.len(), run.pid));
+    mine[start..].iter().filter_map(|e| syscall(e)).collect()
+}
+
+#[test]
+fn records_the_syscall_script_exactly() {
+    let run = record_script(&[]);
+    let Run { daemon, events, report, pid, file, content, .. } = &run;
+    let pid = *pid;
     let child_pid = report["child"].as_u64().expect("child") as u32;
     let mine: Vec<&pb::Event> = events.iter().filter(|e| e.pid == pid).collect();
     let start = mine
@@ -126,7 +158,7 @@ fn records_the_syscall_script_exactly() {
     // The report itself, then exit_group(3).
     let report_line = format!("{report}\n");
     let written = buffer(c(14), 1, pb::Direction::In).expect("report buffer");
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(written).expect("json"), report);
+    assert_eq!(&serde_json::from_slice::<serde_json::Value>(written).expect("json"), report);
     assert_eq!(written.len(), c(14).ret as usize, "{report_line}");
     assert_eq!(c(15).args[0], 3);
 
@@ -190,4 +222,44 @@ fn bad_configuration_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("data dir"), "{err}");
     assert_eq!(err.trim().lines().filter(|l| l.contains("error")).count(), 1, "one error line: {err}");
+}
+
+#[test]
+fn buffers_beyond_the_snapshot_limit_are_cut_and_flagged() {
+    let run = record_script(&["--snapshot-limit", "1000"]);
+    let calls = script_calls(&run);
+    let read = calls.iter().find(|s| s.name == "read" && s.ret == run.content.len() as i64).expect("the big read");
+    let b = read.buffers.iter().find(|b| b.arg == 1).expect("read buffer");
+    assert_eq!(b.data, run.content[..1000], "the first 1000 bytes are kept");
+    assert!(b.truncated, "cut short is flagged");
+    assert_eq!(b.total_len, run.content.len() as u64, "the real length is kept");
+    assert!(!read.buffers_lost, "truncation is not loss");
+}
+
+#[test]
+fn payload_capture_can_be_switched_off() {
+    let run = record_script(&["--no-payload"]);
+    let calls = script_calls(&run);
+    assert!(calls.len() >= 16, "all syscalls are still recorded");
+    for s in &calls {
+        assert!(s.no_payload, "{} is flagged no_payload", s.name);
+        assert!(s.buffers.is_empty(), "{} has no buffers", s.name);
+    }
+    let read = calls.iter().find(|s| s.name == "read").expect("read");
+    assert_eq!(read.ret, run.content.len() as i64, "args and return values stay");
+    let _ = &run.file;
+}
+
+#[test]
+fn a_comm_filter_records_only_that_command() {
+    // `true` runs under a comm filter; the daemon and the test are not recorded.
+    let mut daemon = Daemon::start(&["--comm", "true"]);
+    let st = Command::new("/bin/true").status().expect("run true");
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(100));
+    daemon.stop();
+    let events = daemon.events();
+    assert!(events.iter().any(|e| e.comm == "true" && syscall(e).is_some_and(|s| s.name == "exit_group")));
+    assert!(events.iter().all(|e| e.comm == "true" || e.comm.is_empty() || !matches!(e.kind, Some(pb::event::Kind::Syscall(_)))), "only `true` syscalls");
+    assert!(events.iter().all(|e| e.pid != std::process::id()));
 }

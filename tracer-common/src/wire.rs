@@ -312,6 +312,10 @@ pub struct Config {
     /// Set when some rule matches on pid: the fork hook then tracks
     /// descendants of tracked pids.
     pub track_descendants: u32,
+    /// Wake the reader once this many bytes are queued (a fraction of the
+    /// ring), instead of once per record.
+    pub wake_bytes: u32,
+    pub _pad: u32,
     pub rules: [Rule; MAX_RULES],
 }
 

@@ -161,6 +161,10 @@ impl Settings {
             },
             default_payload: self.default_payload as u32,
             track_descendants: self.rules.iter().any(|r| r.pid.is_some()) as u32,
+            // A quarter of the ring, at most 512 KiB: a batch big enough to
+            // amortize the wakeup, small enough to leave room while the
+            // reader wakes up.
+            wake_bytes: (self.ring_size / 4).min(512 * 1024),
             ..Default::default()
         };
         for (slot, r) in c.rules.iter_mut().zip(&self.rules) {

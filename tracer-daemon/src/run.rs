@@ -127,6 +127,12 @@ pub async fn run(s: Settings, print: bool, duration: Option<f64>, mode: Mode) ->
                 guard.clear_ready();
             }
             _ = tick.tick() => {
+                // Records the kernel queued without a wakeup (it batches
+                // them) are drained here at the latest.
+                let rb = ring.get_mut();
+                while let Some(item) = rb.next() {
+                    asm.push(&*item, &mut |ev| sink.write(ev));
+                }
                 sink.flush();
                 let st = stats(&asm, &sink, true);
                 if st.lost_total > last_lost {

@@ -95,7 +95,6 @@ pub fn offsets() -> Option<&'static KernelOffsets> {
 /// Wake the reader only once this much is queued, or once the oldest
 /// unannounced data is this old: a wakeup per record would cost more than
 /// the record itself.
-const WAKE_BYTES: u64 = 512 * 1024;
 const WAKE_NS: u64 = 20_000_000;
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
@@ -113,7 +112,8 @@ pub fn wake_flags(now: u64) -> u64 {
     };
     // SAFETY: per-CPU slot.
     let last = unsafe { &mut *last };
-    if now.wrapping_sub(*last) > WAKE_NS || EVENTS.query(BPF_RB_AVAIL_DATA) > WAKE_BYTES {
+    let wake_bytes = config().map(|c| c.wake_bytes as u64).unwrap_or(0);
+    if now.wrapping_sub(*last) > WAKE_NS || EVENTS.query(BPF_RB_AVAIL_DATA) >= wake_bytes {
         *last = now;
         BPF_RB_FORCE_WAKEUP
     } else {

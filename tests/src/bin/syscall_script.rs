@@ -20,6 +20,8 @@ fn sys(n: libc::c_long, a: [usize; 4]) -> isize {
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: syscall-script FILE");
+    // Asked before the script starts: getpid is not part of it.
+    let me = std::process::id();
     let mut go = [0u8; 1];
     // SAFETY: reading one byte into a valid buffer.
     unsafe { libc::read(0, go.as_mut_ptr().cast(), 1) };
@@ -76,7 +78,7 @@ fn main() {
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let report = format!(
         "{{\"pid\":{},\"child\":{},\"bytes\":{},\"random\":\"{}\",\"size\":{},\"pong\":\"{}\",\"sec\":{},\"nsec\":{},\"status\":{}}}\n",
-        std::process::id(),
+        me,
         child,
         got,
         hex,
