@@ -96,6 +96,9 @@ pub fn offsets() -> Option<&'static KernelOffsets> {
 /// unannounced data is this old: a wakeup per record would cost more than
 /// the record itself.
 const WAKE_NS: u64 = 20_000_000;
+/// Once past the byte threshold, wake at most this often: the reader drains
+/// everything per wakeup, so more would only cost interrupts.
+const WAKE_MIN_NS: u64 = 1_000_000;
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
@@ -113,7 +116,8 @@ pub fn wake_flags(now: u64) -> u64 {
     // SAFETY: per-CPU slot.
     let last = unsafe { &mut *last };
     let wake_bytes = config().map(|c| c.wake_bytes as u64).unwrap_or(0);
-    if now.wrapping_sub(*last) > WAKE_NS || EVENTS.query(BPF_RB_AVAIL_DATA) >= wake_bytes {
+    let since = now.wrapping_sub(*last);
+    if since > WAKE_NS || (since > WAKE_MIN_NS && EVENTS.query(BPF_RB_AVAIL_DATA) >= wake_bytes) {
         *last = now;
         BPF_RB_FORCE_WAKEUP
     } else {
