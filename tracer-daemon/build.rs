@@ -7,7 +7,10 @@ fn main() -> anyhow::Result<()> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tracer-ebpf");
     println!("cargo:rerun-if-changed={root}/src");
     println!("cargo:rerun-if-changed={root}/Cargo.toml");
-    println!("cargo:rerun-if-changed={}/../tracer-common/src", env!("CARGO_MANIFEST_DIR"));
+    println!(
+        "cargo:rerun-if-changed={}/../tracer-common/src",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let package = aya_build::Package {
         name: "tracer-ebpf",
         root_dir: root,

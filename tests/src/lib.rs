@@ -11,7 +11,6 @@ use std::{
 };
 
 use nix::{sys::signal::Signal, unistd::Pid};
-use prost::Message as _;
 use tracer_proto as pb;
 
 /// Where the daemon binary is: `TRACER_DAEMON_BIN` (set by `cargo xtask
@@ -28,13 +27,22 @@ pub fn daemon_bin() -> PathBuf {
         .expect("target dir")
 }
 
+/// `tracectl`, built next to the daemon.
+pub fn tracectl_bin() -> PathBuf {
+    daemon_bin().with_file_name("tracectl")
+}
+
 pub fn quick() -> bool {
     std::env::var_os("TRACER_QUICK").is_some()
 }
 
 /// Sends `sig` to `pid` and waits up to `timeout` for `child` to exit; kills
 /// it after that. Returns its exit status if it exited.
-pub fn stop_child(child: &mut Child, sig: Signal, timeout: Duration) -> Option<std::process::ExitStatus> {
+pub fn stop_child(
+    child: &mut Child,
+    sig: Signal,
+    timeout: Duration,
+) -> Option<std::process::ExitStatus> {
     if let Ok(Some(st)) = child.try_wait() {
         return Some(st);
     }
@@ -84,7 +92,9 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", daemon_bin().display()));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", daemon_bin().display()));
         let err = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -94,7 +104,12 @@ impl Daemon {
                 }
             }
         });
-        let mut d = Daemon { dir, child: Guard(Some(child)), stderr: rx, log: vec![] };
+        let mut d = Daemon {
+            dir,
+            child: Guard(Some(child)),
+            stderr: rx,
+            log: vec![],
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match d.stderr.recv_timeout(Duration::from_millis(100)) {
@@ -110,30 +125,42 @@ impl Daemon {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
-            assert!(Instant::now() < deadline, "the daemon did not start in 60 s:\n{}", d.log.join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not start in 60 s:\n{}",
+                d.log.join("\n")
+            );
         }
     }
 
     /// Stops the daemon with SIGINT (it drains and flushes) and returns its log.
     pub fn stop(&mut self) -> Vec<String> {
-        let st = self.child.0.as_mut().map(|c| stop_child(c, Signal::SIGINT, Duration::from_secs(30)));
+        let st = self
+            .child
+            .0
+            .as_mut()
+            .map(|c| stop_child(c, Signal::SIGINT, Duration::from_secs(30)));
         while let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(200)) {
             self.log.push(line);
         }
         let st = st.flatten();
-        assert!(st.is_some_and(|s| s.success()), "daemon exit {st:?}:\n{}", self.log.join("\n"));
+        assert!(
+            st.is_some_and(|s| s.success()),
+            "daemon exit {st:?}:\n{}",
+            self.log.join("\n")
+        );
         self.child.0 = None;
         self.log.clone()
     }
 
     pub fn events(&self) -> Vec<pb::Event> {
         let data = std::fs::read(self.dir.path().join("events.pb")).expect("events.pb");
-        let mut buf = &data[..];
-        let mut out = vec![];
-        while !buf.is_empty() {
-            out.push(pb::Event::decode_length_delimited(&mut buf).expect("a well-formed event"));
-        }
-        out
+        let (events, damage) = pb::decode_events(&data);
+        assert!(
+            damage.is_none(),
+            "the daemon wrote a damaged event file: {damage:?}"
+        );
+        events
     }
 
     pub fn stats(&self) -> serde_json::Value {
@@ -161,5 +188,8 @@ pub fn buffer(s: &pb::Syscall, arg: u32, dir: pb::Direction) -> Option<&[u8]> {
 /// Path of a helper binary of this package.
 pub fn helper(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    exe.parent().and_then(Path::parent).map(|d| d.join(name)).expect("target dir")
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|d| d.join(name))
+        .expect("target dir")
 }

@@ -18,7 +18,10 @@ fn wait_exit(g: &mut Guard, timeout: Duration) -> std::process::ExitStatus {
         if let Some(st) = c.try_wait().expect("try_wait") {
             return st;
         }
-        assert!(Instant::now() < deadline, "the helper did not finish in {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the helper did not finish in {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -44,7 +47,9 @@ fn record_script(extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("input.txt");
     // Bigger than one 16 KiB chunk, so reassembly is exercised.
-    let content: Vec<u8> = (0..40_000u32).map(|i| b"abcdefghijklmnopqrstuvwxyz\n"[(i % 27) as usize]).collect();
+    let content: Vec<u8> = (0..40_000u32)
+        .map(|i| b"abcdefghijklmnopqrstuvwxyz\n"[(i % 27) as usize])
+        .collect();
     std::fs::write(&file, &content).expect("write input");
 
     let mut helper = Guard(Some(
@@ -62,16 +67,34 @@ fn record_script(extra: &[&str]) -> Run {
     let mut daemon = Daemon::start(&args);
 
     let child = helper.0.as_mut().expect("child");
-    child.stdin.take().expect("stdin").write_all(b"g").expect("release helper");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"g")
+        .expect("release helper");
     let status = wait_exit(&mut helper, Duration::from_secs(30));
     assert_eq!(status.code(), Some(3), "the script exits with 3");
     let mut report = String::new();
     let child = helper.0.as_mut().expect("child");
-    child.stdout.take().expect("stdout").read_to_string(&mut report).expect("report");
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut report)
+        .expect("report");
     let report: serde_json::Value = serde_json::from_str(report.trim()).expect("report is JSON");
     daemon.stop();
     let events = daemon.events();
-    Run { daemon, events, report, pid, file, content, _dir: dir }
+    Run {
+        daemon,
+        events,
+        report,
+        pid,
+        file,
+        content,
+        _dir: dir,
+    }
 }
 
 /// The script's syscalls from its start marker on.
@@ -79,15 +102,33 @@ fn script_calls(run: &Run) -> Vec<&pb::Syscall> {
     let mine: Vec<&pb::Event> = run.events.iter().filter(|e| e.pid == run.pid).collect();
     let start = mine
         .iter()
-        .position(|e| syscall(e).is_some_and(|s| s.name == "openat" && s.ret == -2 && s.args[2] == 0 && s.args[3] == 0))
-        .unwrap_or_else(|| panic!("marker not recorded; {} events of pid {}", mine.len(), run.pid));
+        .position(|e| {
+            syscall(e).is_some_and(|s| {
+                s.name == "openat" && s.ret == -2 && s.args[2] == 0 && s.args[3] == 0
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "marker not recorded; {} events of pid {}",
+                mine.len(),
+                run.pid
+            )
+        });
     mine[start..].iter().filter_map(|e| syscall(e)).collect()
 }
 
 #[test]
 fn records_the_syscall_script_exactly() {
     let run = record_script(&[]);
-    let Run { daemon, events, report, pid, file, content, .. } = &run;
+    let Run {
+        daemon,
+        events,
+        report,
+        pid,
+        file,
+        content,
+        ..
+    } = &run;
     let pid = *pid;
     let child_pid = report["child"].as_u64().expect("child") as u32;
     let mine: Vec<&pb::Event> = events.iter().filter(|e| e.pid == pid).collect();
@@ -95,7 +136,9 @@ fn records_the_syscall_script_exactly() {
         .iter()
         .position(|e| {
             syscall(e).is_some_and(|s| {
-                s.name == "openat" && s.ret == -2 && buffer(s, 1, pb::Direction::In) == Some(format!("{MARKER}\0").as_bytes())
+                s.name == "openat"
+                    && s.ret == -2
+                    && buffer(s, 1, pb::Direction::In) == Some(format!("{MARKER}\0").as_bytes())
             })
         })
         .unwrap_or_else(|| panic!("marker not recorded; {} events of pid {pid}", mine.len()));
@@ -104,15 +147,37 @@ fn records_the_syscall_script_exactly() {
     assert_eq!(
         names,
         [
-            "openat", "openat", "read", "read", "close", "getrandom", "newfstatat", "pipe2", "write", "read",
-            "clock_gettime", "nanosleep", "clone", "wait4", "write", "exit_group"
+            "openat",
+            "openat",
+            "read",
+            "read",
+            "close",
+            "getrandom",
+            "newfstatat",
+            "pipe2",
+            "write",
+            "read",
+            "clock_gettime",
+            "nanosleep",
+            "clone",
+            "wait4",
+            "write",
+            "exit_group"
         ],
         "syscall sequence after the marker"
     );
     let c = |i: usize| calls[i];
     for s in &calls {
-        assert!(!s.buffers_lost && !s.effects_unknown && !s.no_enter, "{} flags", s.name);
-        assert!(s.enter_ns > 0 && s.exit_ns >= s.enter_ns, "{} timestamps", s.name);
+        assert!(
+            !s.buffers_lost && !s.effects_unknown && !s.no_enter,
+            "{} flags",
+            s.name
+        );
+        assert!(
+            s.enter_ns > 0 && s.exit_ns >= s.enter_ns,
+            "{} timestamps",
+            s.name
+        );
     }
 
     // openat(FILE) = fd
@@ -123,12 +188,22 @@ fn records_the_syscall_script_exactly() {
     // read(fd) returns the whole file, then EOF.
     assert_eq!(c(2).args[0] as i64, fd);
     assert_eq!(c(2).ret, content.len() as i64);
-    assert_eq!(buffer(c(2), 1, pb::Direction::Out), Some(&content[..]), "read buffer equals the file");
+    assert_eq!(
+        buffer(c(2), 1, pb::Direction::Out),
+        Some(&content[..]),
+        "read buffer equals the file"
+    );
     assert_eq!(c(3).ret, 0);
     assert_eq!(c(4).args[0] as i64, fd);
     // getrandom: the bytes the helper printed.
     let random: Vec<u8> = (0..16)
-        .map(|i| u8::from_str_radix(&report["random"].as_str().expect("random")[2 * i..2 * i + 2], 16).expect("hex"))
+        .map(|i| {
+            u8::from_str_radix(
+                &report["random"].as_str().expect("random")[2 * i..2 * i + 2],
+                16,
+            )
+            .expect("hex")
+        })
         .collect();
     assert_eq!(c(5).ret, 16);
     assert_eq!(buffer(c(5), 0, pb::Direction::Out), Some(&random[..]));
@@ -138,7 +213,10 @@ fn records_the_syscall_script_exactly() {
     assert_eq!(le_u64(st, 48), content.len() as u64);
     // pipe2, write "ping", read "ping".
     let fds = buffer(c(7), 0, pb::Direction::Out).expect("pipe fds");
-    let (rfd, wfd) = (i32::from_le_bytes(fds[0..4].try_into().unwrap()), i32::from_le_bytes(fds[4..8].try_into().unwrap()));
+    let (rfd, wfd) = (
+        i32::from_le_bytes(fds[0..4].try_into().unwrap()),
+        i32::from_le_bytes(fds[4..8].try_into().unwrap()),
+    );
     assert_eq!(c(8).args[0] as i32, wfd);
     assert_eq!(buffer(c(8), 1, pb::Direction::In), Some(&b"ping"[..]));
     assert_eq!(c(9).args[0] as i32, rfd);
@@ -154,11 +232,17 @@ fn records_the_syscall_script_exactly() {
     // fork = child pid; wait4 reaps it with status 0.
     assert_eq!(c(12).ret, child_pid as i64);
     assert_eq!(c(13).ret, child_pid as i64);
-    assert_eq!(buffer(c(13), 1, pb::Direction::Out), Some(&0i32.to_le_bytes()[..]));
+    assert_eq!(
+        buffer(c(13), 1, pb::Direction::Out),
+        Some(&0i32.to_le_bytes()[..])
+    );
     // The report itself, then exit_group(3).
     let report_line = format!("{report}\n");
     let written = buffer(c(14), 1, pb::Direction::In).expect("report buffer");
-    assert_eq!(&serde_json::from_slice::<serde_json::Value>(written).expect("json"), report);
+    assert_eq!(
+        &serde_json::from_slice::<serde_json::Value>(written).expect("json"),
+        report
+    );
     assert_eq!(written.len(), c(14).ret as usize, "{report_line}");
     assert_eq!(c(15).args[0], 3);
 
@@ -183,7 +267,10 @@ fn records_the_syscall_script_exactly() {
     assert_eq!(exec.filename, "/bin/true");
     assert_eq!(exec.argv, vec![b"/bin/true".to_vec()]);
     assert!(exec.envp.is_empty());
-    assert!(exec.auxv.chunks(2).any(|kv| kv[0] == 25), "auxv has AT_RANDOM");
+    assert!(
+        exec.auxv.chunks(2).any(|kv| kv[0] == 25),
+        "auxv has AT_RANDOM"
+    );
     let exit_of = |p: u32| {
         events
             .iter()
@@ -197,11 +284,50 @@ fn records_the_syscall_script_exactly() {
     assert_eq!(exit_of(pid).exit_code, 3);
     assert_eq!(exit_of(pid).signal, 0);
     // The child's own syscalls were recorded too (pid filters follow children).
-    assert!(events.iter().any(|e| e.pid == child_pid && syscall(e).is_some_and(|s| s.name == "exit_group")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.pid == child_pid && syscall(e).is_some_and(|s| s.name == "exit_group"))
+    );
     // Nothing of other processes.
-    assert!(events.iter().all(|e| e.pid == pid || e.pid == child_pid), "only the filtered tree is recorded");
+    assert!(
+        events.iter().all(|e| e.pid == pid || e.pid == child_pid),
+        "only the filtered tree is recorded"
+    );
     let stats = daemon.stats();
     assert_eq!(stats["lost_total"], 0, "{stats}");
+
+    // tracectl reads the same file back, strace-style.
+    let out = Command::new(tracer_tests::tracectl_bin())
+        .args([
+            "events",
+            "--pid",
+            &pid.to_string(),
+            "--syscall",
+            "openat",
+            "--syscall",
+            "write",
+            "--file",
+        ])
+        .arg(daemon.dir.path().join("events.pb"))
+        .output()
+        .expect("run tracectl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "openat(AT_FDCWD, \"{MARKER}\", O_RDONLY, 0) = -1 ENOENT (No such file or directory)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("write({wfd}, \"ping\", 4) = 4")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -215,24 +341,44 @@ fn bad_configuration_is_a_clear_error() {
     assert!(err.contains("power of two"), "{err}");
 
     let out = Command::new(tracer_tests::daemon_bin())
-        .args(["--data-dir", "/proc/version/sub", "--listen", "unix:/tmp/x.sock"])
+        .args([
+            "--data-dir",
+            "/proc/version/sub",
+            "--listen",
+            "unix:/tmp/x.sock",
+        ])
         .output()
         .expect("run daemon");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("data dir"), "{err}");
-    assert_eq!(err.trim().lines().filter(|l| l.contains("error")).count(), 1, "one error line: {err}");
+    assert_eq!(
+        err.trim().lines().filter(|l| l.contains("error")).count(),
+        1,
+        "one error line: {err}"
+    );
 }
 
 #[test]
 fn buffers_beyond_the_snapshot_limit_are_cut_and_flagged() {
     let run = record_script(&["--snapshot-limit", "1000"]);
     let calls = script_calls(&run);
-    let read = calls.iter().find(|s| s.name == "read" && s.ret == run.content.len() as i64).expect("the big read");
-    let b = read.buffers.iter().find(|b| b.arg == 1).expect("read buffer");
+    let read = calls
+        .iter()
+        .find(|s| s.name == "read" && s.ret == run.content.len() as i64)
+        .expect("the big read");
+    let b = read
+        .buffers
+        .iter()
+        .find(|b| b.arg == 1)
+        .expect("read buffer");
     assert_eq!(b.data, run.content[..1000], "the first 1000 bytes are kept");
     assert!(b.truncated, "cut short is flagged");
-    assert_eq!(b.total_len, run.content.len() as u64, "the real length is kept");
+    assert_eq!(
+        b.total_len,
+        run.content.len() as u64,
+        "the real length is kept"
+    );
     assert!(!read.buffers_lost, "truncation is not loss");
 }
 
@@ -246,7 +392,11 @@ fn payload_capture_can_be_switched_off() {
         assert!(s.buffers.is_empty(), "{} has no buffers", s.name);
     }
     let read = calls.iter().find(|s| s.name == "read").expect("read");
-    assert_eq!(read.ret, run.content.len() as i64, "args and return values stay");
+    assert_eq!(
+        read.ret,
+        run.content.len() as i64,
+        "args and return values stay"
+    );
     let _ = &run.file;
 }
 
@@ -259,7 +409,16 @@ fn a_comm_filter_records_only_that_command() {
     std::thread::sleep(Duration::from_millis(100));
     daemon.stop();
     let events = daemon.events();
-    assert!(events.iter().any(|e| e.comm == "true" && syscall(e).is_some_and(|s| s.name == "exit_group")));
-    assert!(events.iter().all(|e| e.comm == "true" || e.comm.is_empty() || !matches!(e.kind, Some(pb::event::Kind::Syscall(_)))), "only `true` syscalls");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.comm == "true" && syscall(e).is_some_and(|s| s.name == "exit_group"))
+    );
+    assert!(
+        events.iter().all(|e| e.comm == "true"
+            || e.comm.is_empty()
+            || !matches!(e.kind, Some(pb::event::Kind::Syscall(_)))),
+        "only `true` syscalls"
+    );
     assert!(events.iter().all(|e| e.pid != std::process::id()));
 }

@@ -23,7 +23,12 @@ fn a_full_ring_loses_visibly_and_recovers() {
     let pid = storm.0.as_ref().expect("child").id();
     let mut daemon = Daemon::start(&["--pid", &pid.to_string(), "--ring-size", "16384"]);
     let child = storm.0.as_mut().expect("child");
-    child.stdin.take().expect("stdin").write_all(b"g").expect("release");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"g")
+        .expect("release");
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(st) = child.try_wait().expect("try_wait") {
@@ -37,10 +42,17 @@ fn a_full_ring_loses_visibly_and_recovers() {
 
     let stats = daemon.stats();
     let lost = stats["lost_total"].as_u64().expect("lost_total");
-    assert!(lost > 0, "a 16 KiB ring must overflow under 8 KiB writes: {stats}");
-    let by_process = stats["lost_by_process"].as_array().expect("lost_by_process");
     assert!(
-        by_process.iter().any(|p| p[0].as_u64() == Some(pid as u64) && p[1].as_u64().unwrap_or(0) > 0),
+        lost > 0,
+        "a 16 KiB ring must overflow under 8 KiB writes: {stats}"
+    );
+    let by_process = stats["lost_by_process"]
+        .as_array()
+        .expect("lost_by_process");
+    assert!(
+        by_process
+            .iter()
+            .any(|p| p[0].as_u64() == Some(pid as u64) && p[1].as_u64().unwrap_or(0) > 0),
         "loss is attributed to the storm's pid {pid}: {stats}"
     );
 
@@ -55,17 +67,32 @@ fn a_full_ring_loses_visibly_and_recovers() {
     // Every write is either recorded or counted as lost (a few other
     // syscalls of the storm may be among the lost ones).
     assert!(writes.len() as u64 <= n);
-    assert!(writes.len() as u64 + lost_syscalls >= n, "seen {} + lost {lost_syscalls} < {n}", writes.len());
+    assert!(
+        writes.len() as u64 + lost_syscalls >= n,
+        "seen {} + lost {lost_syscalls} < {n}",
+        writes.len()
+    );
     // Writes recorded without their data say so.
     let partial = writes.iter().filter(|s| s.buffers_lost).count();
-    let whole = writes.iter().filter(|s| buffer(s, 1, tracer_proto::Direction::In).is_some_and(|b| b.len() == 8192)).count();
-    assert_eq!(partial + whole, writes.len(), "each recorded write has its data or is flagged buffers_lost");
+    let whole = writes
+        .iter()
+        .filter(|s| buffer(s, 1, tracer_proto::Direction::In).is_some_and(|b| b.len() == 8192))
+        .count();
+    assert_eq!(
+        partial + whole,
+        writes.len(),
+        "each recorded write has its data or is flagged buffers_lost"
+    );
     assert!(partial > 0 || stats["lost"]["buffer"].as_u64() == Some(0));
     // After the storm, recording goes on.
     let marker = format!("{MARKER}\0");
     assert!(
-        events.iter().filter(|e| e.pid == pid).filter_map(syscall).any(|s| s.name == "openat"
-            && buffer(s, 1, tracer_proto::Direction::In) == Some(marker.as_bytes())),
+        events
+            .iter()
+            .filter(|e| e.pid == pid)
+            .filter_map(syscall)
+            .any(|s| s.name == "openat"
+                && buffer(s, 1, tracer_proto::Direction::In) == Some(marker.as_bytes())),
         "the marker after the storm is recorded"
     );
 }

@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use tracer_common::{
     effects,
     wire::{
-        self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, BUFFER_FAULT, BUFFER_TRUNCATED, BufferHeader,
-        EXIT_GROUP_DEAD, ExecRecord, ExitRecord, FORK_THREAD, ForkRecord, RecordKind, SYSCALL_BUFFER_LOST,
-        SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD, SignalRecord, SyscallRecord,
+        self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, BUFFER_FAULT, BUFFER_TRUNCATED,
+        BufferHeader, EXIT_GROUP_DEAD, ExecRecord, ExitRecord, FORK_THREAD, ForkRecord, RecordKind,
+        SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD,
+        SignalRecord, SyscallRecord,
     },
 };
 use tracer_proto as pb;
@@ -96,7 +97,10 @@ impl Assembler {
     /// Feeds one ring-buffer record; complete events go to `out`.
     pub fn push(&mut self, rec: &[u8], out: &mut impl FnMut(pb::Event)) {
         self.stats.records += 1;
-        let Some(kind) = rec.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])) else {
+        let Some(kind) = rec
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        else {
             self.stats.malformed += 1;
             return;
         };
@@ -136,7 +140,10 @@ impl Assembler {
         let p = self.pending.entry(h.tid).or_default();
         if p.enter_ns != h.enter_ns || (p.chunks == 0 && p.buffers.is_empty()) {
             self.stats.orphan_buffers += p.chunks as u64;
-            *p = Pending { enter_ns: h.enter_ns, ..Default::default() };
+            *p = Pending {
+                enter_ns: h.enter_ns,
+                ..Default::default()
+            };
         }
         p.chunks += 1;
         if p.bytes + data.len() > MAX_PENDING_BYTES {
@@ -260,7 +267,11 @@ impl Assembler {
             env_start: r.env_start,
             ..Default::default()
         };
-        if let Some(p) = self.pending.get_mut(&r.tid).filter(|p| p.enter_ns == r.enter_ns) {
+        if let Some(p) = self
+            .pending
+            .get_mut(&r.tid)
+            .filter(|p| p.enter_ns == r.enter_ns)
+        {
             let mut rest = Vec::with_capacity(p.buffers.len());
             for b in p.buffers.drain(..) {
                 match b.arg as u8 {
@@ -277,8 +288,13 @@ impl Assembler {
                 }
             }
             // execve's path is argument 0, execveat's argument 1.
-            if let Some(path) = rest.iter().find(|b| b.arg <= 1 && b.item == 0 && !b.data.is_empty()) {
-                exec.filename = String::from_utf8_lossy(path.data.strip_suffix(&[0]).unwrap_or(&path.data)).into_owned();
+            if let Some(path) = rest
+                .iter()
+                .find(|b| b.arg <= 1 && b.item == 0 && !b.data.is_empty())
+            {
+                exec.filename =
+                    String::from_utf8_lossy(path.data.strip_suffix(&[0]).unwrap_or(&path.data))
+                        .into_owned();
             }
             p.buffers = rest;
         }
@@ -311,7 +327,11 @@ impl Assembler {
             seq: self.next_seq(),
             kind: Some(pb::event::Kind::Exit(pb::Exit {
                 status,
-                exit_code: if signal == 0 { ((status >> 8) & 0xff) as i32 } else { 0 },
+                exit_code: if signal == 0 {
+                    ((status >> 8) & 0xff) as i32
+                } else {
+                    0
+                },
                 signal,
                 core_dumped: status & 0x80 != 0,
                 group_dead: r.flags & EXIT_GROUP_DEAD != 0,
@@ -424,14 +444,22 @@ mod tests {
     fn never_attaches_buffers_to_the_wrong_syscall() {
         // The syscall record for enter_ns 100 was lost; its buffer must not
         // end up on the next syscall of the thread.
-        let (ev, st) = run(&[buffer(7, 100, 1, 0, b"old", 3), buffer(7, 200, 1, 0, b"new", 3), syscall(7, 200, 0, 3, 1)]);
+        let (ev, st) = run(&[
+            buffer(7, 100, 1, 0, b"old", 3),
+            buffer(7, 200, 1, 0, b"new", 3),
+            syscall(7, 200, 0, 3, 1),
+        ]);
         assert_eq!(sys(&ev[0]).buffers[0].data, b"new");
         assert_eq!(st.orphan_buffers, 1);
     }
 
     #[test]
     fn a_missing_chunk_is_reported_not_hidden() {
-        let (ev, _) = run(&[buffer(7, 100, 1, 0, b"abc", 9), buffer(7, 100, 1, 6, b"ghi", 9), syscall(7, 100, 0, 9, 3)]);
+        let (ev, _) = run(&[
+            buffer(7, 100, 1, 0, b"abc", 9),
+            buffer(7, 100, 1, 6, b"ghi", 9),
+            syscall(7, 100, 0, 9, 3),
+        ]);
         let s = sys(&ev[0]);
         assert!(s.buffers[0].truncated);
         assert!(s.buffers_lost, "the record said 3 chunks, 2 arrived");
@@ -446,8 +474,14 @@ mod tests {
 
     #[test]
     fn splits_argv_blocks() {
-        assert_eq!(split_nul(b"ls\0-la\0"), vec![b"ls".to_vec(), b"-la".to_vec()]);
+        assert_eq!(
+            split_nul(b"ls\0-la\0"),
+            vec![b"ls".to_vec(), b"-la".to_vec()]
+        );
         assert_eq!(split_nul(b""), Vec::<Vec<u8>>::new());
-        assert_eq!(split_nul(b"a\0\0b\0"), vec![b"a".to_vec(), vec![], b"b".to_vec()]);
+        assert_eq!(
+            split_nul(b"a\0\0b\0"),
+            vec![b"a".to_vec(), vec![], b"b".to_vec()]
+        );
     }
 }

@@ -89,7 +89,8 @@ impl Listen {
 }
 
 pub fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
 }
 
@@ -111,7 +112,9 @@ impl Settings {
             .map(|s| Listen::parse(s))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let s = Self {
-            data_dir: f.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            data_dir: f
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
             snapshot_limit: f.snapshot_limit.unwrap_or(SNAPSHOT_LIMIT_DEFAULT),
             ring_size: f.ring_size.unwrap_or(DEFAULT_RING_SIZE),
@@ -124,26 +127,43 @@ impl Settings {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.snapshot_limit > SNAPSHOT_LIMIT_MAX {
-            bail!("snapshot_limit {} is above the maximum {SNAPSHOT_LIMIT_MAX}", self.snapshot_limit);
+            bail!(
+                "snapshot_limit {} is above the maximum {SNAPSHOT_LIMIT_MAX}",
+                self.snapshot_limit
+            );
         }
         if !self.ring_size.is_power_of_two() || self.ring_size < 4096 {
-            bail!("ring_size {} must be a power of two of at least 4096 bytes", self.ring_size);
+            bail!(
+                "ring_size {} must be a power of two of at least 4096 bytes",
+                self.ring_size
+            );
         }
         if self.rules.len() > MAX_RULES {
-            bail!("{} filter rules; at most {MAX_RULES} are supported", self.rules.len());
+            bail!(
+                "{} filter rules; at most {MAX_RULES} are supported",
+                self.rules.len()
+            );
         }
         for (i, r) in self.rules.iter().enumerate() {
-            let set = [r.pid.is_some(), r.comm.is_some(), r.cgroup.is_some(), r.uid.is_some()]
-                .iter()
-                .filter(|b| **b)
-                .count();
+            let set = [
+                r.pid.is_some(),
+                r.comm.is_some(),
+                r.cgroup.is_some(),
+                r.uid.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
             if set != 1 {
                 bail!("filter rule {i}: set exactly one of pid, comm, cgroup, uid");
             }
             if let Some(c) = &r.comm
                 && (c.is_empty() || c.len() >= COMM_LEN)
             {
-                bail!("filter rule {i}: comm {c:?} must be 1 to {} bytes", COMM_LEN - 1);
+                bail!(
+                    "filter rule {i}: comm {c:?} must be 1 to {} bytes",
+                    COMM_LEN - 1
+                );
             }
         }
         Ok(())
@@ -228,10 +248,22 @@ mod tests {
     #[test]
     fn rejects_bad_configs_with_a_reason() {
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
-        let bad = FilterRule { pid: Some(1), comm: Some("x".into()), cgroup: None, uid: None, action: Action::Include, payload: true };
+        let bad = FilterRule {
+            pid: Some(1),
+            comm: Some("x".into()),
+            cgroup: None,
+            uid: None,
+            action: Action::Include,
+            payload: true,
+        };
         let mut s = Settings::from_file(None).unwrap();
         s.rules = vec![bad];
-        assert!(s.validate().unwrap_err().to_string().contains("exactly one"));
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("exactly one")
+        );
         let mut s = Settings::from_file(None).unwrap();
         s.ring_size = 5000;
         assert!(s.validate().is_err());

@@ -69,7 +69,9 @@ impl KernelBtf {
     pub fn from_sys_fs() -> anyhow::Result<Self> {
         let path = "/sys/kernel/btf/vmlinux";
         let data = std::fs::read(path).map_err(|e| {
-            anyhow::anyhow!("{path}: {e}: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF); tracer needs it")
+            anyhow::anyhow!(
+                "{path}: {e}: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF); tracer needs it"
+            )
         })?;
         Ok(Self::parse(&data)?)
     }
@@ -83,16 +85,28 @@ impl KernelBtf {
         let type_len = u32_at(d, 12)? as usize;
         let str_off = u32_at(d, 16)? as usize;
         let str_len = u32_at(d, 20)? as usize;
-        let tstart = hdr_len.checked_add(type_off).ok_or(BtfError::Truncated(0))?;
-        let tend = tstart.checked_add(type_len).ok_or(BtfError::Truncated(tstart))?;
+        let tstart = hdr_len
+            .checked_add(type_off)
+            .ok_or(BtfError::Truncated(0))?;
+        let tend = tstart
+            .checked_add(type_len)
+            .ok_or(BtfError::Truncated(tstart))?;
         let sstart = hdr_len.checked_add(str_off).ok_or(BtfError::Truncated(0))?;
-        let send = sstart.checked_add(str_len).ok_or(BtfError::Truncated(sstart))?;
+        let send = sstart
+            .checked_add(str_len)
+            .ok_or(BtfError::Truncated(sstart))?;
         if tend > d.len() || send > d.len() {
             return Err(BtfError::Truncated(d.len()));
         }
         let strings = d[sstart..send].to_vec();
         // Type ids start at 1; slot 0 is void.
-        let mut types = vec![Type { name: 0, kind: 0, size_or_type: 0, members: vec![], array: None }];
+        let mut types = vec![Type {
+            name: 0,
+            kind: 0,
+            size_or_type: 0,
+            members: vec![],
+            array: None,
+        }];
         let mut at = tstart;
         while at < tend {
             let name = u32_at(d, at)?;
@@ -102,10 +116,17 @@ impl KernelBtf {
             let vlen = (info & 0xffff) as usize;
             let kind = (info >> 24) & 0x1f;
             let kind_flag = info >> 31 == 1;
-            let mut t = Type { name, kind, size_or_type, members: vec![], array: None };
+            let mut t = Type {
+                name,
+                kind,
+                size_or_type,
+                members: vec![],
+                array: None,
+            };
             match kind {
                 KIND_INT => at += 4,
-                2 | 7 | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | 12 | 16 | KIND_TYPE_TAG => {}
+                2 | 7 | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | 12 | 16
+                | KIND_TYPE_TAG => {}
                 KIND_ARRAY => {
                     t.array = Some((u32_at(d, at)?, u32_at(d, at + 8)?));
                     at += 12;
@@ -129,7 +150,11 @@ impl KernelBtf {
             }
             types.push(t);
         }
-        let mut btf = Self { types, strings, structs: HashMap::new() };
+        let mut btf = Self {
+            types,
+            strings,
+            structs: HashMap::new(),
+        };
         for (id, t) in btf.types.iter().enumerate() {
             if t.kind == KIND_STRUCT && t.name != 0 {
                 let name = btf.str_at(t.name).to_owned();
@@ -171,7 +196,12 @@ impl KernelBtf {
     fn strip(&self, mut id: u32) -> u32 {
         for _ in 0..16 {
             match self.types.get(id as usize) {
-                Some(t) if matches!(t.kind, KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG) => {
+                Some(t)
+                    if matches!(
+                        t.kind,
+                        KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG
+                    ) =>
+                {
                     id = t.size_or_type
                 }
                 _ => break,
@@ -199,7 +229,10 @@ impl KernelBtf {
     }
 
     fn member(&self, strct: &str, member: &str) -> Result<(u32, u32), BtfError> {
-        let id = *self.structs.get(strct).ok_or_else(|| BtfError::NoStruct(strct.into()))?;
+        let id = *self
+            .structs
+            .get(strct)
+            .ok_or_else(|| BtfError::NoStruct(strct.into()))?;
         self.find(id, member, 0)
             .ok_or_else(|| BtfError::NoMember(strct.into(), member.into()))
     }

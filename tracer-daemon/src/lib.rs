@@ -9,6 +9,5 @@ pub mod assemble;
 pub mod config;
 pub mod kernel_btf;
 pub mod loader;
-pub mod print;
 pub mod run;
 pub mod sink;

@@ -36,13 +36,28 @@ pub struct Loaded {
 /// the verifier's last lines.
 fn explain(e: &ProgramError, name: &str) -> anyhow::Error {
     match e {
-        ProgramError::LoadError { io_error, verifier_log } => {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
             if io_error.raw_os_error() == Some(libc::EPERM) {
-                return anyhow!("loading {name}: permission denied: tracer-daemon needs CAP_BPF and CAP_PERFMON (or root)");
+                return anyhow!(
+                    "loading {name}: permission denied: tracer-daemon needs CAP_BPF and CAP_PERFMON (or root)"
+                );
             }
             let log = verifier_log.to_string();
-            let tail: Vec<&str> = log.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
-            anyhow!("the kernel's verifier rejected {name}: {io_error}; its last lines: {}", tail.join(" | "))
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .take(8)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            anyhow!(
+                "the kernel's verifier rejected {name}: {io_error}; its last lines: {}",
+                tail.join(" | ")
+            )
         }
         other => anyhow!("attaching {name}: {other}"),
     }
@@ -51,7 +66,9 @@ fn explain(e: &ProgramError, name: &str) -> anyhow::Error {
 fn privileges_hint(e: EbpfError) -> anyhow::Error {
     let text = e.to_string();
     if text.contains("Operation not permitted") || text.contains("EPERM") {
-        anyhow!("creating BPF maps: permission denied: tracer-daemon needs CAP_BPF and CAP_PERFMON (or root) ({text})")
+        anyhow!(
+            "creating BPF maps: permission denied: tracer-daemon needs CAP_BPF and CAP_PERFMON (or root) ({text})"
+        )
     } else {
         anyhow!("loading the eBPF object: {text}")
     }
@@ -60,14 +77,20 @@ fn privileges_hint(e: EbpfError) -> anyhow::Error {
 pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Loaded> {
     // Memory is charged to the cgroup on current kernels; a failed rlimit
     // bump (no CAP_SYS_RESOURCE) is not an error.
-    let rl = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let rl = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: plain syscall with a valid struct.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rl) } != 0 {
         tracing::debug!("could not raise RLIMIT_MEMLOCK; relying on cgroup memory accounting");
     }
     let kbtf = KernelBtf::from_sys_fs()?;
-    let offsets = kbtf.kernel_offsets().context("reading task_struct/mm_struct layout from the kernel's BTF")?;
-    let btf = Btf::from_sys_fs().map_err(|e| anyhow!("/sys/kernel/btf/vmlinux: {e}: tracer needs a kernel with BTF"))?;
+    let offsets = kbtf
+        .kernel_offsets()
+        .context("reading task_struct/mm_struct layout from the kernel's BTF")?;
+    let btf = Btf::from_sys_fs()
+        .map_err(|e| anyhow!("/sys/kernel/btf/vmlinux: {e}: tracer needs a kernel with BTF"))?;
 
     let mut ebpf = EbpfLoader::new()
         .btf(Some(&btf))
@@ -76,15 +99,20 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
         .map_err(privileges_hint)?;
 
     {
-        let mut specs: Array<_, SyscallSpec> = Array::try_from(ebpf.map_mut("SYSCALLS").context("map SYSCALLS")?)?;
+        let mut specs: Array<_, SyscallSpec> =
+            Array::try_from(ebpf.map_mut("SYSCALLS").context("map SYSCALLS")?)?;
         for info in effects::x86_64::TABLE {
             if info.nr < SYSCALL_TABLE_LEN {
-                specs.set(info.nr, effects::encode(info), 0).context("filling SYSCALLS")?;
+                specs
+                    .set(info.nr, effects::encode(info), 0)
+                    .context("filling SYSCALLS")?;
             }
         }
-        let mut conf: Array<_, wire::Config> = Array::try_from(ebpf.map_mut("CONFIG").context("map CONFIG")?)?;
+        let mut conf: Array<_, wire::Config> =
+            Array::try_from(ebpf.map_mut("CONFIG").context("map CONFIG")?)?;
         conf.set(0, *cfg, 0).context("writing CONFIG")?;
-        let mut offs: Array<_, wire::KernelOffsets> = Array::try_from(ebpf.map_mut("OFFSETS").context("map OFFSETS")?)?;
+        let mut offs: Array<_, wire::KernelOffsets> =
+            Array::try_from(ebpf.map_mut("OFFSETS").context("map OFFSETS")?)?;
         offs.set(0, offsets, 0).context("writing OFFSETS")?;
     }
 
@@ -101,7 +129,13 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
         prog.attach(tp).map_err(|e| explain(&e, name))?;
     }
     let btf_progs: &[&str] = match mode {
-        Mode::Record => &["sys_enter", "sys_exit", "sched_process_fork", "sched_process_exit", "signal_deliver"],
+        Mode::Record => &[
+            "sys_enter",
+            "sys_exit",
+            "sched_process_fork",
+            "sched_process_exit",
+            "signal_deliver",
+        ],
         Mode::Floor => &[],
     };
     for &name in btf_progs {
@@ -116,7 +150,12 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("map EVENTS")?)?;
     let loss = PerCpuArray::try_from(ebpf.take_map("LOSS").context("map LOSS")?)?;
     let task_loss = HashMap::try_from(ebpf.take_map("TASK_LOSS").context("map TASK_LOSS")?)?;
-    Ok(Loaded { ebpf, ring, loss, task_loss })
+    Ok(Loaded {
+        ebpf,
+        ring,
+        loss,
+        task_loss,
+    })
 }
 
 /// Records lost so far, per kind, summed over CPUs.

@@ -58,7 +58,11 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
         s.data_dir = d.clone();
     }
     if !args.listen.is_empty() {
-        s.listen = args.listen.iter().map(|l| Listen::parse(l)).collect::<anyhow::Result<_>>()?;
+        s.listen = args
+            .listen
+            .iter()
+            .map(|l| Listen::parse(l))
+            .collect::<anyhow::Result<_>>()?;
     }
     if let Some(l) = args.snapshot_limit {
         s.snapshot_limit = l;
@@ -70,16 +74,32 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     if args.no_payload {
         s.default_payload = false;
     }
-    let rule = |action| FilterRule { pid: None, comm: None, cgroup: None, uid: None, action, payload };
+    let rule = |action| FilterRule {
+        pid: None,
+        comm: None,
+        cgroup: None,
+        uid: None,
+        action,
+        payload,
+    };
     let mut cli_rules = vec![];
     for c in &args.exclude_comm {
-        cli_rules.push(FilterRule { comm: Some(c.clone()), ..rule(Action::Exclude) });
+        cli_rules.push(FilterRule {
+            comm: Some(c.clone()),
+            ..rule(Action::Exclude)
+        });
     }
     for p in &args.pid {
-        cli_rules.push(FilterRule { pid: Some(*p), ..rule(Action::Include) });
+        cli_rules.push(FilterRule {
+            pid: Some(*p),
+            ..rule(Action::Include)
+        });
     }
     for c in &args.comm {
-        cli_rules.push(FilterRule { comm: Some(c.clone()), ..rule(Action::Include) });
+        cli_rules.push(FilterRule {
+            comm: Some(c.clone()),
+            ..rule(Action::Include)
+        });
     }
     if !args.pid.is_empty() || !args.comm.is_empty() {
         // Selecting processes on the command line means: only those.
@@ -105,7 +125,11 @@ fn main() -> std::process::ExitCode {
             .enable_all()
             .build()
             .context("starting the runtime")?;
-        let mode = if args.bench_floor { Mode::Floor } else { Mode::Record };
+        let mode = if args.bench_floor {
+            Mode::Floor
+        } else {
+            Mode::Record
+        };
         rt.block_on(run::run(s, args.print, args.duration, mode))
     });
     match result {

@@ -17,7 +17,9 @@ use crate::{
 };
 
 pub const STATS_FILE: &str = "stats.json";
-const LOSS_NAMES: [&str; LOSS_KINDS as usize] = ["syscall", "buffer", "fork", "exec", "exit", "signal", "inflight"];
+const LOSS_NAMES: [&str; LOSS_KINDS as usize] = [
+    "syscall", "buffer", "fork", "exec", "exit", "signal", "inflight",
+];
 
 /// What the daemon reports about itself (`DATA_DIR/stats.json`).
 #[derive(Debug, Serialize)]
@@ -48,9 +50,11 @@ fn write_stats(dir: &Path, stats: &Stats) {
 }
 
 fn prepare_dirs(s: &Settings) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating data dir {}", s.data_dir.display()))?;
+    std::fs::create_dir_all(&s.data_dir)
+        .with_context(|| format!("creating data dir {}", s.data_dir.display()))?;
     let probe = s.data_dir.join(".writable");
-    std::fs::write(&probe, b"").with_context(|| format!("data dir {} is not writable", s.data_dir.display()))?;
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("data dir {} is not writable", s.data_dir.display()))?;
     let _ = std::fs::remove_file(probe);
     for l in &s.listen {
         match l {
@@ -58,18 +62,30 @@ fn prepare_dirs(s: &Settings) -> anyhow::Result<()> {
                 "API socket unix:{} is configured; the gRPC API is not part of this build yet",
                 p.display()
             ),
-            Listen::Tcp(a) => tracing::info!("API address https://{a} is configured; the gRPC API is not part of this build yet"),
+            Listen::Tcp(a) => tracing::info!(
+                "API address https://{a} is configured; the gRPC API is not part of this build yet"
+            ),
         }
     }
     Ok(())
 }
 
-pub async fn run(s: Settings, print: bool, duration: Option<f64>, mode: Mode) -> anyhow::Result<()> {
+pub async fn run(
+    s: Settings,
+    print: bool,
+    duration: Option<f64>,
+    mode: Mode,
+) -> anyhow::Result<()> {
     prepare_dirs(&s)?;
     let started = std::time::Instant::now();
     let cfg = s.to_wire(std::process::id());
     let loaded = loader::load(&cfg, s.ring_size, mode)?;
-    let loader::Loaded { ebpf, ring, loss, task_loss } = loaded;
+    let loader::Loaded {
+        ebpf,
+        ring,
+        loss,
+        task_loss,
+    } = loaded;
     let mut sink = Sink::open(&s.data_dir, print)?;
     let mut asm = Assembler::default();
     // SAFETY: the ring buffer owns its map fd, which stays open and the same

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use prost::Message as _;
 use tracer_proto as pb;
 
-use crate::print;
+use tracer_format as print;
 
 pub const EVENTS_FILE: &str = "events.pb";
 
@@ -58,7 +58,10 @@ impl Sink {
             Err(e) => {
                 // Disk full or gone: keep running, count what is dropped.
                 if self.write_errors == 0 {
-                    tracing::error!("writing {}: {e}; dropping events until writes succeed", self.path.display());
+                    tracing::error!(
+                        "writing {}: {e}; dropping events until writes succeed",
+                        self.path.display()
+                    );
                 }
                 self.write_errors += 1;
                 self.dropped += 1;
@@ -75,17 +78,4 @@ impl Sink {
             let _ = out.flush();
         }
     }
-}
-
-/// Reads an events file back (tests, tools).
-pub fn read_events(path: &Path) -> anyhow::Result<Vec<pb::Event>> {
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut buf = &data[..];
-    let mut out = vec![];
-    while !buf.is_empty() {
-        let ev = pb::Event::decode_length_delimited(&mut buf)
-            .with_context(|| format!("{}: corrupt event after {} good ones", path.display(), out.len()))?;
-        out.push(ev);
-    }
-    Ok(out)
 }

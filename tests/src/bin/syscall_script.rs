@@ -28,13 +28,37 @@ fn main() {
 
     let marker = CString::new(MARKER).expect("marker");
     let cpath = CString::new(path).expect("path");
-    sys(libc::SYS_openat, [libc::AT_FDCWD as usize, marker.as_ptr() as usize, libc::O_RDONLY as usize, 0]);
-    let fd = sys(libc::SYS_openat, [libc::AT_FDCWD as usize, cpath.as_ptr() as usize, libc::O_RDONLY as usize, 0]);
+    sys(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as usize,
+            marker.as_ptr() as usize,
+            libc::O_RDONLY as usize,
+            0,
+        ],
+    );
+    let fd = sys(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as usize,
+            cpath.as_ptr() as usize,
+            libc::O_RDONLY as usize,
+            0,
+        ],
+    );
     assert!(fd >= 0, "open failed");
     let mut content = vec![0u8; 1 << 16];
     let mut got = 0usize;
     loop {
-        let n = sys(libc::SYS_read, [fd as usize, content[got..].as_mut_ptr() as usize, content.len() - got, 0]);
+        let n = sys(
+            libc::SYS_read,
+            [
+                fd as usize,
+                content[got..].as_mut_ptr() as usize,
+                content.len() - got,
+                0,
+            ],
+        );
         if n <= 0 {
             break;
         }
@@ -43,21 +67,52 @@ fn main() {
     sys(libc::SYS_close, [fd as usize, 0, 0, 0]);
 
     let mut random = [0u8; 16];
-    sys(libc::SYS_getrandom, [random.as_mut_ptr() as usize, 16, 0, 0]);
+    sys(
+        libc::SYS_getrandom,
+        [random.as_mut_ptr() as usize, 16, 0, 0],
+    );
 
     // SAFETY: zeroed stat is a valid out-parameter.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    sys(libc::SYS_newfstatat, [libc::AT_FDCWD as usize, cpath.as_ptr() as usize, &mut st as *mut _ as usize, 0]);
+    sys(
+        libc::SYS_newfstatat,
+        [
+            libc::AT_FDCWD as usize,
+            cpath.as_ptr() as usize,
+            &mut st as *mut _ as usize,
+            0,
+        ],
+    );
 
     let mut fds = [0i32; 2];
     sys(libc::SYS_pipe2, [fds.as_mut_ptr() as usize, 0, 0, 0]);
-    sys(libc::SYS_write, [fds[1] as usize, b"ping".as_ptr() as usize, 4, 0]);
+    sys(
+        libc::SYS_write,
+        [fds[1] as usize, b"ping".as_ptr() as usize, 4, 0],
+    );
     let mut pong = [0u8; 4];
-    sys(libc::SYS_read, [fds[0] as usize, pong.as_mut_ptr() as usize, 4, 0]);
+    sys(
+        libc::SYS_read,
+        [fds[0] as usize, pong.as_mut_ptr() as usize, 4, 0],
+    );
 
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    sys(libc::SYS_clock_gettime, [libc::CLOCK_MONOTONIC as usize, &mut ts as *mut _ as usize, 0, 0]);
-    let nap = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    sys(
+        libc::SYS_clock_gettime,
+        [
+            libc::CLOCK_MONOTONIC as usize,
+            &mut ts as *mut _ as usize,
+            0,
+            0,
+        ],
+    );
+    let nap = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
     sys(libc::SYS_nanosleep, [&nap as *const _ as usize, 0, 0, 0]);
 
     let truebin = CString::new("/bin/true").expect("path");
@@ -73,7 +128,10 @@ fn main() {
         }
     }
     let mut status = 0i32;
-    sys(libc::SYS_wait4, [child as usize, &mut status as *mut _ as usize, 0, 0]);
+    sys(
+        libc::SYS_wait4,
+        [child as usize, &mut status as *mut _ as usize, 0, 0],
+    );
 
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let report = format!(
@@ -88,6 +146,9 @@ fn main() {
         ts.tv_nsec,
         status
     );
-    sys(libc::SYS_write, [1, report.as_ptr() as usize, report.len(), 0]);
+    sys(
+        libc::SYS_write,
+        [1, report.as_ptr() as usize, report.len(), 0],
+    );
     sys(libc::SYS_exit_group, [3, 0, 0, 0]);
 }

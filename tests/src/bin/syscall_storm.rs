@@ -10,8 +10,14 @@ pub const MARKER: &str = "/tracer-test-storm-done-marker";
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: usize = args.next().and_then(|s| s.parse().ok()).expect("usage: syscall-storm N BYTES");
-    let bytes: usize = args.next().and_then(|s| s.parse().ok()).expect("usage: syscall-storm N BYTES");
+    let n: usize = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("usage: syscall-storm N BYTES");
+    let bytes: usize = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("usage: syscall-storm N BYTES");
     let mut go = [0u8; 1];
     // SAFETY: reading one byte into a valid buffer.
     unsafe { libc::read(0, go.as_mut_ptr().cast(), 1) };
@@ -27,5 +33,13 @@ fn main() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let marker = CString::new(MARKER).expect("marker");
     // SAFETY: raw openat of a constant path.
-    unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, marker.as_ptr(), libc::O_RDONLY, 0) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            marker.as_ptr(),
+            libc::O_RDONLY,
+            0,
+        )
+    };
 }

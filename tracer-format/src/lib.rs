@@ -1,4 +1,5 @@
-//! strace-like one-line rendering of events (`tracer-daemon --print`).
+//! strace-like one-line rendering of recorded events, for
+//! `tracer-daemon --print` and `tracectl`. Pure formatting: no I/O.
 use std::fmt::Write as _;
 
 use tracer_common::effects::{self, ArgFmt};
@@ -45,13 +46,15 @@ fn open_flags(v: u64) -> String {
         (0o2000000, "O_CLOEXEC"),
         (0o10000000, "O_PATH"),
     ];
-    let mut parts = vec![match v & 3 {
-        0 => "O_RDONLY",
-        1 => "O_WRONLY",
-        2 => "O_RDWR",
-        _ => "O_ACCMODE",
-    }
-    .to_owned()];
+    let mut parts = vec![
+        match v & 3 {
+            0 => "O_RDONLY",
+            1 => "O_WRONLY",
+            2 => "O_RDWR",
+            _ => "O_ACCMODE",
+        }
+        .to_owned(),
+    ];
     let mut rest = v & !3;
     for &(bit, name) in NAMES {
         if rest & bit == bit {
@@ -94,7 +97,11 @@ fn arg_text(s: &pb::Syscall, i: usize, fmt: ArgFmt) -> String {
         ArgFmt::Signal => signal_name(v as u32),
         ArgFmt::Str | ArgFmt::Buf => match buf {
             Some(b) => {
-                let data = if fmt == ArgFmt::Str { b.data.strip_suffix(&[0]).unwrap_or(&b.data) } else { &b.data };
+                let data = if fmt == ArgFmt::Str {
+                    b.data.strip_suffix(&[0]).unwrap_or(&b.data)
+                } else {
+                    &b.data
+                };
                 let mut q = quote(data, if fmt == ArgFmt::Str { 4096 } else { SHOW_MAX });
                 if b.truncated && !q.ends_with("...") {
                     q.push_str("...");
@@ -116,12 +123,43 @@ fn arg_text(s: &pb::Syscall, i: usize, fmt: ArgFmt) -> String {
 
 pub fn signal_name(n: u32) -> String {
     const NAMES: [&str; 32] = [
-        "0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1",
-        "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP",
-        "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR",
+        "0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
         "SIGSYS",
     ];
-    NAMES.get(n as usize).map(|s| (*s).to_owned()).unwrap_or_else(|| format!("SIGRT{n}"))
+    NAMES
+        .get(n as usize)
+        .map(|s| (*s).to_owned())
+        .unwrap_or_else(|| format!("SIGRT{n}"))
 }
 
 fn errno_name(e: i64) -> String {
@@ -137,12 +175,18 @@ pub fn line(ev: &pb::Event) -> String {
         Some(pb::event::Kind::Syscall(s)) => {
             let mut text = String::new();
             let info = effects::lookup(s.nr);
-            let name = info.map(|i| i.name.to_owned()).unwrap_or_else(|| format!("syscall_{}", s.nr));
+            let name = info
+                .map(|i| i.name.to_owned())
+                .unwrap_or_else(|| format!("syscall_{}", s.nr));
             let fmts: Vec<ArgFmt> = match info {
                 Some(i) => i.args.iter().map(|(_, f)| *f).collect(),
                 None => vec![ArgFmt::Hex; 6],
             };
-            let args: Vec<String> = fmts.iter().enumerate().map(|(i, f)| arg_text(s, i, *f)).collect();
+            let args: Vec<String> = fmts
+                .iter()
+                .enumerate()
+                .map(|(i, f)| arg_text(s, i, *f))
+                .collect();
             let _ = write!(text, "{head} {name}({})", args.join(", "));
             if s.ret < 0 && s.ret > -4096 {
                 let _ = write!(text, " = {}", errno_name(s.ret));
@@ -155,8 +199,22 @@ pub fn line(ev: &pb::Event) -> String {
             let shown = |b: &pb::Buffer| {
                 b.item == 0 && matches!(fmts.get(b.arg as usize), Some(ArgFmt::Buf | ArgFmt::Str))
             };
-            for b in s.buffers.iter().filter(|b| b.direction == pb::Direction::Out as i32 && !shown(b)) {
-                let _ = write!(text, " <out arg{}{}: {}>", b.arg, if b.item > 0 { format!("[{}]", b.item) } else { String::new() }, quote(&b.data, SHOW_MAX));
+            for b in s
+                .buffers
+                .iter()
+                .filter(|b| b.direction == pb::Direction::Out as i32 && !shown(b))
+            {
+                let _ = write!(
+                    text,
+                    " <out arg{}{}: {}>",
+                    b.arg,
+                    if b.item > 0 {
+                        format!("[{}]", b.item)
+                    } else {
+                        String::new()
+                    },
+                    quote(&b.data, SHOW_MAX)
+                );
             }
             if s.effects_unknown {
                 text.push_str(" <effects unknown>");
@@ -174,16 +232,29 @@ pub fn line(ev: &pb::Event) -> String {
         ),
         Some(pb::event::Kind::Exec(e)) => {
             let argv: Vec<String> = e.argv.iter().map(|a| quote(a, 256)).collect();
-            format!("{head} +++ exec {} [{}] +++", quote(e.filename.as_bytes(), 4096), argv.join(", "))
+            format!(
+                "{head} +++ exec {} [{}] +++",
+                quote(e.filename.as_bytes(), 4096),
+                argv.join(", ")
+            )
         }
         Some(pb::event::Kind::Exit(x)) => {
             if x.signal != 0 {
-                format!("{head} +++ killed by {}{} +++", signal_name(x.signal), if x.core_dumped { " (core dumped)" } else { "" })
+                format!(
+                    "{head} +++ killed by {}{} +++",
+                    signal_name(x.signal),
+                    if x.core_dumped { " (core dumped)" } else { "" }
+                )
             } else {
                 format!("{head} +++ exited with {} +++", x.exit_code)
             }
         }
-        Some(pb::event::Kind::Signal(s)) => format!("{head} --- {} {{si_code={}, si_pid={}}} ---", signal_name(s.signo), s.code, s.sender_pid),
+        Some(pb::event::Kind::Signal(s)) => format!(
+            "{head} --- {} {{si_code={}, si_pid={}}} ---",
+            signal_name(s.signo),
+            s.code,
+            s.sender_pid
+        ),
         None => format!("{head} <empty event>"),
     }
 }
@@ -202,12 +273,21 @@ mod tests {
                 nr: 257,
                 args: vec![(-100i64) as u64, 0x1000, 0o2000000, 0, 0, 0],
                 ret: 3,
-                buffers: vec![pb::Buffer { arg: 1, direction: 1, data: b"/etc/hosts\0".to_vec(), total_len: 11, ..Default::default() }],
+                buffers: vec![pb::Buffer {
+                    arg: 1,
+                    direction: 1,
+                    data: b"/etc/hosts\0".to_vec(),
+                    total_len: 11,
+                    ..Default::default()
+                }],
                 ..Default::default()
             })),
             ..Default::default()
         };
-        assert_eq!(line(&ev), "[5 5] cat openat(AT_FDCWD, \"/etc/hosts\", O_RDONLY|O_CLOEXEC, 0) = 3");
+        assert_eq!(
+            line(&ev),
+            "[5 5] cat openat(AT_FDCWD, \"/etc/hosts\", O_RDONLY|O_CLOEXEC, 0) = 3"
+        );
     }
 
     #[test]
