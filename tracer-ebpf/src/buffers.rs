@@ -13,8 +13,8 @@ use core::{ffi::c_void, mem::size_of};
 
 use aya_ebpf::{helpers::generated, macros::map, maps::PerCpuArray};
 use tracer_common::wire::{
-    NUM_ARGS, SyscallSpec, BUFFER_FAULT, BUFFER_STRING, BUFFER_TRUNCATED, BufferHeader, BufferRecord, CHUNK_MAX, LossKind,
-    RecordKind, SNAPSHOT_LIMIT_MAX,
+    BUFFER_FAULT, BUFFER_STRING, BUFFER_TRUNCATED, BufferHeader, BufferRecord, CHUNK_MAX, LossKind,
+    NUM_ARGS, RecordKind, SNAPSHOT_LIMIT_MAX, SyscallSpec,
 };
 
 use crate::{
@@ -95,7 +95,14 @@ pub fn begin(tid: u32, tgid: u32, enter_ns: u64, limit: u32) -> Option<&'static 
     put(&mut w.enter_ns, enter_ns);
     put(&mut w.tid, tid);
     put(&mut w.tgid, tgid);
-    put(&mut w.limit, if limit > SNAPSHOT_LIMIT_MAX { SNAPSHOT_LIMIT_MAX } else { limit });
+    put(
+        &mut w.limit,
+        if limit > SNAPSHOT_LIMIT_MAX {
+            SNAPSHOT_LIMIT_MAX
+        } else {
+            limit
+        },
+    );
     put(&mut w.emitted, 0);
     put(&mut w.lost, 0);
     put(&mut w.n, 0);
@@ -152,7 +159,15 @@ fn send_next(w: &mut Work) -> bool {
         return false;
     }
     let slot = &w.pieces[(w.cur & (MAX_PIECES - 1)) as usize];
-    let p = Piece { src: slot.src, total: slot.total, item: slot.item, arg: slot.arg, dir: slot.dir, kernel: slot.kernel, kind: slot.kind };
+    let p = Piece {
+        src: slot.src,
+        total: slot.total,
+        item: slot.item,
+        arg: slot.arg,
+        dir: slot.dir,
+        kernel: slot.kernel,
+        kind: slot.kind,
+    };
     let Some(rec) = SCRATCH.get_ptr_mut(0) else {
         return false;
     };
@@ -167,7 +182,11 @@ fn send_next(w: &mut Work) -> bool {
         flags |= BUFFER_STRING;
         // SAFETY: STR_MAX is below the scratch data size.
         let r = unsafe {
-            generated::bpf_probe_read_user_str(rec.data.as_mut_ptr() as *mut c_void, STR_MAX, p.src as *const c_void)
+            generated::bpf_probe_read_user_str(
+                rec.data.as_mut_ptr() as *mut c_void,
+                STR_MAX,
+                p.src as *const c_void,
+            )
         };
         if r < 0 {
             flags |= BUFFER_FAULT;
@@ -234,7 +253,9 @@ fn send_next(w: &mut Work) -> bool {
 }
 
 extern "C" fn send_cb(_i: u64, _ctx: *mut c_void) -> i64 {
-    let Some(w) = WORK.get_ptr_mut(0) else { return 1 };
+    let Some(w) = WORK.get_ptr_mut(0) else {
+        return 1;
+    };
     // SAFETY: per-CPU value, exclusively ours while this program runs.
     if send_next(unsafe { &mut *w }) { 0 } else { 1 }
 }
@@ -242,7 +263,9 @@ extern "C" fn send_cb(_i: u64, _ctx: *mut c_void) -> i64 {
 /// Sends every planned piece. Returns (records emitted, whether any was lost).
 #[inline(never)]
 pub fn flush() -> (u32, bool) {
-    let Some(w) = WORK.get_ptr_mut(0) else { return (0, false) };
+    let Some(w) = WORK.get_ptr_mut(0) else {
+        return (0, false);
+    };
     // SAFETY: per-CPU value.
     let w = unsafe { &mut *w };
     if w.n > 0 {

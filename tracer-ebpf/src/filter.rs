@@ -42,13 +42,20 @@ pub fn decide(tgid: u32) -> Option<bool> {
                 RULE_MATCH_COMM => {
                     if !have_comm {
                         // SAFETY: 16 writable bytes.
-                        unsafe { generated::bpf_get_current_comm(comm.as_mut_ptr() as *mut c_void, 16) };
+                        unsafe {
+                            generated::bpf_get_current_comm(comm.as_mut_ptr() as *mut c_void, 16)
+                        };
                         have_comm = true;
                     }
                     let want = &r.comm;
                     // Compared as two words: a byte-array compare becomes a memcmp call.
-                    let w0 = u64::from_le_bytes([want[0], want[1], want[2], want[3], want[4], want[5], want[6], want[7]]);
-                    let w1 = u64::from_le_bytes([want[8], want[9], want[10], want[11], want[12], want[13], want[14], want[15]]);
+                    let w0 = u64::from_le_bytes([
+                        want[0], want[1], want[2], want[3], want[4], want[5], want[6], want[7],
+                    ]);
+                    let w1 = u64::from_le_bytes([
+                        want[8], want[9], want[10], want[11], want[12], want[13], want[14],
+                        want[15],
+                    ]);
                     // SAFETY: written by the helper above (zeroed by it on failure).
                     let comm = unsafe { comm.assume_init_ref() };
                     comm[0] == w0 && comm[1] == w1

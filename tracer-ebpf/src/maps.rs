@@ -5,8 +5,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::wire::{
-    Config, KernelOffsets, LOSS_KINDS, LossKind, NUM_ARGS, SYSCALL_TABLE_LEN,
-    SyscallSpec, TASK_LOSS_ENTRIES, Tracked,
+    Config, KernelOffsets, LOSS_KINDS, LossKind, NUM_ARGS, SYSCALL_TABLE_LEN, SyscallSpec,
+    TASK_LOSS_ENTRIES, Tracked,
 };
 
 /// Default ring: 64 MiB, enough for about 200 ms of a syscall storm.
@@ -59,7 +59,11 @@ pub static INFLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(65536, 0
 pub fn inflight(tid: u32) -> Option<InFlight> {
     // SAFETY: the entry belongs to this thread; nothing else writes it now.
     let f = unsafe { INFLIGHT.get(tid) }?;
-    if f.flags & INFLIGHT_ACTIVE != 0 { Some(*f) } else { None }
+    if f.flags & INFLIGHT_ACTIVE != 0 {
+        Some(*f)
+    } else {
+        None
+    }
 }
 
 #[inline(always)]

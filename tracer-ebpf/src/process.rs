@@ -70,7 +70,11 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
                 let mut v = [0u64; 1];
                 // SAFETY: clone_args.flags is the first u64 of the user struct.
                 unsafe {
-                    generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 8, f.args[0] as *const c_void)
+                    generated::bpf_probe_read_user(
+                        v.as_mut_ptr() as *mut c_void,
+                        8,
+                        f.args[0] as *const c_void,
+                    )
                 };
                 v[0]
             }
@@ -125,7 +129,14 @@ fn track_child(parent: u32, child: u32) {
         }
         let r = &cfg.rules[i];
         if r.matcher == RULE_MATCH_PID && r.value == parent as u64 {
-            let _ = TRACKED.insert(child, Tracked { rule: i as u32, _pad: 0 }, 0);
+            let _ = TRACKED.insert(
+                child,
+                Tracked {
+                    rule: i as u32,
+                    _pad: 0,
+                },
+                0,
+            );
             return;
         }
     }
@@ -184,7 +195,11 @@ pub fn signal_deliver(ctx: BtfTracePointContext) -> i32 {
     // kernel_siginfo: si_signo, si_errno, si_code, then the union whose
     // first member for kill/tkill/queue is the sender's pid.
     let (errno, code, sender): (i32, i32, u32) = if info != 0 {
-        (read_kernel(info + 4), read_kernel(info + 8), read_kernel(info + 16))
+        (
+            read_kernel(info + 4),
+            read_kernel(info + 8),
+            read_kernel(info + 16),
+        )
     } else {
         (0, 0, 0)
     };
@@ -224,17 +239,50 @@ pub fn plan_exec(w: &mut Work) -> Option<ExecInfo> {
     let mm: u64 = read_kernel(task + off.task_mm as u64);
     let start: u64 = read_kernel(task + off.task_start_time as u64);
     if mm == 0 {
-        return Some(ExecInfo { start, arg_start: 0, env_start: 0 });
+        return Some(ExecInfo {
+            start,
+            arg_start: 0,
+            env_start: 0,
+        });
     }
     let arg_start: u64 = read_kernel(mm + off.mm_arg_start as u64);
     let arg_end: u64 = read_kernel(mm + off.mm_arg_end as u64);
     let env_start: u64 = read_kernel(mm + off.mm_env_start as u64);
     let env_end: u64 = read_kernel(mm + off.mm_env_end as u64);
-    let base = Piece { src: arg_start, total: arg_end.saturating_sub(arg_start), item: 0, arg: ARG_EXEC_ARGV, dir: 1, kernel: 0, kind: PIECE_BYTES };
+    let base = Piece {
+        src: arg_start,
+        total: arg_end.saturating_sub(arg_start),
+        item: 0,
+        arg: ARG_EXEC_ARGV,
+        dir: 1,
+        kernel: 0,
+        kind: PIECE_BYTES,
+    };
     buffers::add(w, base);
-    buffers::add(w, Piece { src: env_start, total: env_end.saturating_sub(env_start), arg: ARG_EXEC_ENVP, ..base });
-    buffers::add(w, Piece { src: mm + off.mm_saved_auxv as u64, total: off.mm_saved_auxv_size as u64, arg: ARG_EXEC_AUXV, kernel: 1, ..base });
-    Some(ExecInfo { start, arg_start, env_start })
+    buffers::add(
+        w,
+        Piece {
+            src: env_start,
+            total: env_end.saturating_sub(env_start),
+            arg: ARG_EXEC_ENVP,
+            ..base
+        },
+    );
+    buffers::add(
+        w,
+        Piece {
+            src: mm + off.mm_saved_auxv as u64,
+            total: off.mm_saved_auxv_size as u64,
+            arg: ARG_EXEC_AUXV,
+            kernel: 1,
+            ..base
+        },
+    );
+    Some(ExecInfo {
+        start,
+        arg_start,
+        env_start,
+    })
 }
 
 /// The exec record, after its buffers.

@@ -76,7 +76,13 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     let slot = match INFLIGHT.get_ptr_mut(tid) {
         Some(slot) => slot,
         None => {
-            let blank = InFlight { enter_ns: 0, nr: 0, args: [0; NUM_ARGS], buffers: 0, flags: 0 };
+            let blank = InFlight {
+                enter_ns: 0,
+                nr: 0,
+                args: [0; NUM_ARGS],
+                buffers: 0,
+                flags: 0,
+            };
             if INFLIGHT.insert(tid, blank, 0).is_err() {
                 count_loss(LossKind::InFlight, tgid);
                 return 0;
@@ -92,7 +98,10 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     put(&mut f.enter_ns, now());
     put(&mut f.nr, nr);
     put(&mut f.buffers, 0);
-    put(&mut f.flags, INFLIGHT_ACTIVE | if payload { 0 } else { SYSCALL_NO_PAYLOAD });
+    put(
+        &mut f.flags,
+        INFLIGHT_ACTIVE | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
+    );
     read_args(regs, &mut f.args);
     if payload
         && let Some(w) = buffers::begin(tid, tgid, f.enter_ns, snapshot_limit())
@@ -112,12 +121,20 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
 
 #[inline(always)]
 fn has_inputs(spec: &SyscallSpec) -> bool {
-    spec.count > 0 && spec.effects.iter().any(|e| e.dir & Direction::In as u8 != 0)
+    spec.count > 0
+        && spec
+            .effects
+            .iter()
+            .any(|e| e.dir & Direction::In as u8 != 0)
 }
 
 #[inline(always)]
 fn has_outputs(spec: &SyscallSpec) -> bool {
-    spec.count > 0 && spec.effects.iter().any(|e| e.dir & Direction::Out as u8 != 0)
+    spec.count > 0
+        && spec
+            .effects
+            .iter()
+            .any(|e| e.dir & Direction::Out as u8 != 0)
 }
 
 /// Copies the effects of syscall `nr` into `out`; false when the table does
@@ -163,10 +180,16 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
             let stack = unsafe { stack.assume_init_mut() };
             put(&mut stack.enter_ns, 0);
             put(&mut stack.buffers, 0);
-            put(&mut stack.flags, SYSCALL_NO_ENTER | if payload { 0 } else { SYSCALL_NO_PAYLOAD });
+            put(
+                &mut stack.flags,
+                SYSCALL_NO_ENTER | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
+            );
             read_args(regs, &mut stack.args);
             // SAFETY: orig_ax of the tracepoint's pt_regs.
-            put(&mut stack.nr, unsafe { *regs.add((OFF_ORIG_AX / 8) as usize) } as i64);
+            put(
+                &mut stack.nr,
+                unsafe { *regs.add((OFF_ORIG_AX / 8) as usize) } as i64,
+            );
             &*stack
         }
     };
@@ -261,7 +284,9 @@ fn arg_at(args: &[u64; NUM_ARGS], i: u8) -> u64 {
 fn read_user_u64(addr: u64) -> Option<u64> {
     let mut v = [0u64; 1];
     // SAFETY: reads 8 bytes of user memory into the stack.
-    let r = unsafe { generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 8, addr as *const c_void) };
+    let r = unsafe {
+        generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 8, addr as *const c_void)
+    };
     if r < 0 { None } else { Some(v[0]) }
 }
 
@@ -269,7 +294,9 @@ fn read_user_u64(addr: u64) -> Option<u64> {
 fn read_user_u32(addr: u64) -> Option<u32> {
     let mut v = [0u32; 1];
     // SAFETY: reads 4 bytes of user memory into the stack.
-    let r = unsafe { generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 4, addr as *const c_void) };
+    let r = unsafe {
+        generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 4, addr as *const c_void)
+    };
     if r < 0 { None } else { Some(v[0]) }
 }
 
@@ -282,7 +309,11 @@ fn plan(w: &mut Work, args: &[u64; NUM_ARGS], ret: i64, at_exit: bool) {
     put(&mut w.ret, ret);
     put(&mut w.at_exit, at_exit as u64);
     let count = w.spec.count;
-    let n = if count > MAX_EFFECTS as u32 { MAX_EFFECTS as u32 } else { count };
+    let n = if count > MAX_EFFECTS as u32 {
+        MAX_EFFECTS as u32
+    } else {
+        count
+    };
     // SAFETY: callback follows bpf_loop's contract; it takes no context.
     unsafe {
         generated::bpf_loop(n, effect_cb as *mut c_void, core::ptr::null_mut(), 0);
@@ -290,7 +321,9 @@ fn plan(w: &mut Work, args: &[u64; NUM_ARGS], ret: i64, at_exit: bool) {
 }
 
 extern "C" fn effect_cb(i: u64, _ctx: *mut c_void) -> i64 {
-    let Some(w) = buffers::current() else { return 1 };
+    let Some(w) = buffers::current() else {
+        return 1;
+    };
     plan_effect(w, (i as usize) & (MAX_EFFECTS - 1));
     0
 }
@@ -313,8 +346,20 @@ fn plan_effect(w: &mut Work, i: usize) {
     }
     let size_arg = arg_at(&w.args, e.size_arg);
     // What this side records it as: InOut reads at enter are inputs.
-    let side = if at_exit { Direction::Out } else { Direction::In } as u8;
-    let piece = |total: u64| Piece { src: ptr, total, item: 0, arg: e.arg, dir: side, kernel: 0, kind: PIECE_BYTES };
+    let side = if at_exit {
+        Direction::Out
+    } else {
+        Direction::In
+    } as u8;
+    let piece = |total: u64| Piece {
+        src: ptr,
+        total,
+        item: 0,
+        arg: e.arg,
+        dir: side,
+        kernel: 0,
+        kind: PIECE_BYTES,
+    };
     let Some(rule) = SizeRule::from_u8(e.rule) else {
         return;
     };
@@ -322,7 +367,11 @@ fn plan_effect(w: &mut Work, i: usize) {
         SizeRule::Const => buffers::add(w, piece(e.param as u64)),
         SizeRule::Arg => buffers::add(w, piece(size_arg)),
         SizeRule::ArgTimes => {
-            let n = if size_arg > (1 << 20) { 1 << 20 } else { size_arg };
+            let n = if size_arg > (1 << 20) {
+                1 << 20
+            } else {
+                size_arg
+            };
             buffers::add(w, piece(n * e.param as u64))
         }
         SizeRule::Ret => {
@@ -336,7 +385,13 @@ fn plan_effect(w: &mut Work, i: usize) {
                 buffers::add(w, piece(n * e.param as u64))
             }
         }
-        SizeRule::CString => buffers::add(w, Piece { kind: PIECE_STRING, ..piece(0) }),
+        SizeRule::CString => buffers::add(
+            w,
+            Piece {
+                kind: PIECE_STRING,
+                ..piece(0)
+            },
+        ),
         SizeRule::PtrU32 => {
             if let Some(len) = read_user_u32(size_arg) {
                 buffers::add(w, piece(len as u64))
@@ -393,9 +448,16 @@ fn ioctl_size(req: u32, at_exit: bool) -> u64 {
 /// (the return value for outputs). `base.item` is the first item number.
 #[inline(never)]
 fn plan_iovecs(w: &mut Work, base: Piece, count: u64, budget: u64, item_base: u32) {
-    w.arr_base = Piece { item: item_base, ..base };
+    w.arr_base = Piece {
+        item: item_base,
+        ..base
+    };
     w.arr_budget = budget;
-    let count = if count > MAX_IOVECS as u64 { MAX_IOVECS } else { count as u32 };
+    let count = if count > MAX_IOVECS as u64 {
+        MAX_IOVECS
+    } else {
+        count as u32
+    };
     // SAFETY: callback follows bpf_loop's contract; it takes no context.
     unsafe {
         generated::bpf_loop(count, iovec_cb as *mut c_void, core::ptr::null_mut(), 0);
@@ -403,7 +465,9 @@ fn plan_iovecs(w: &mut Work, base: Piece, count: u64, budget: u64, item_base: u3
 }
 
 extern "C" fn iovec_cb(j: u64, _ctx: *mut c_void) -> i64 {
-    let Some(w) = buffers::current() else { return 1 };
+    let Some(w) = buffers::current() else {
+        return 1;
+    };
     if w.arr_budget == 0 {
         return 1;
     }
@@ -413,7 +477,15 @@ extern "C" fn iovec_cb(j: u64, _ctx: *mut c_void) -> i64 {
         return 1;
     };
     let n = if l > w.arr_budget { w.arr_budget } else { l };
-    buffers::add(w, Piece { src: b, total: n, item: base.item + j as u32, ..base });
+    buffers::add(
+        w,
+        Piece {
+            src: b,
+            total: n,
+            item: base.item + j as u32,
+            ..base
+        },
+    );
     w.arr_budget -= n;
     0
 }
@@ -428,12 +500,19 @@ fn plan_strings(w: &mut Work, base: Piece) {
     w.arr_base = base;
     // SAFETY: callback follows bpf_loop's contract; it takes no context.
     unsafe {
-        generated::bpf_loop(MAX_STRINGS, string_cb as *mut c_void, core::ptr::null_mut(), 0);
+        generated::bpf_loop(
+            MAX_STRINGS,
+            string_cb as *mut c_void,
+            core::ptr::null_mut(),
+            0,
+        );
     }
 }
 
 extern "C" fn string_cb(j: u64, _ctx: *mut c_void) -> i64 {
-    let Some(w) = buffers::current() else { return 1 };
+    let Some(w) = buffers::current() else {
+        return 1;
+    };
     let base = w.arr_base;
     let Some(s) = read_user_u64(base.src + j * 8) else {
         return 1;
@@ -441,7 +520,15 @@ extern "C" fn string_cb(j: u64, _ctx: *mut c_void) -> i64 {
     if s == 0 {
         return 1;
     }
-    buffers::add(w, Piece { src: s, item: j as u32, kind: PIECE_STRING, ..base });
+    buffers::add(
+        w,
+        Piece {
+            src: s,
+            item: j as u32,
+            kind: PIECE_STRING,
+            ..base
+        },
+    );
     0
 }
 
@@ -455,7 +542,14 @@ pub const MSG_ITEM_IOV: u32 = 16;
 #[inline(never)]
 fn plan_msghdr(w: &mut Work, base: Piece, ret: i64, at_exit: bool) {
     let m = base.src;
-    buffers::add(w, Piece { total: 56, item: MSG_ITEM_HEADER, ..base });
+    buffers::add(
+        w,
+        Piece {
+            total: 56,
+            item: MSG_ITEM_HEADER,
+            ..base
+        },
+    );
     let (Some(name), Some(namelen), Some(iov), Some(iovlen), Some(ctl), Some(ctllen)) = (
         read_user_u64(m),
         read_user_u32(m + 8),
@@ -466,9 +560,25 @@ fn plan_msghdr(w: &mut Work, base: Piece, ret: i64, at_exit: bool) {
     ) else {
         return;
     };
-    buffers::add(w, Piece { src: name, total: namelen as u64, item: MSG_ITEM_NAME, ..base });
+    buffers::add(
+        w,
+        Piece {
+            src: name,
+            total: namelen as u64,
+            item: MSG_ITEM_NAME,
+            ..base
+        },
+    );
     let ctllen = if ctllen > 4096 { 4096 } else { ctllen };
-    buffers::add(w, Piece { src: ctl, total: ctllen, item: MSG_ITEM_CONTROL, ..base });
+    buffers::add(
+        w,
+        Piece {
+            src: ctl,
+            total: ctllen,
+            item: MSG_ITEM_CONTROL,
+            ..base
+        },
+    );
     let budget: u64 = if at_exit { ret as u64 } else { u64::MAX };
     plan_iovecs(w, Piece { src: iov, ..base }, iovlen, budget, MSG_ITEM_IOV);
 }

@@ -257,10 +257,16 @@ mod tests {
                 missing.push(key);
             }
         }
-        assert!(missing.is_empty(), "syscalls missing from the effects table: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "syscalls missing from the effects table: {missing:?}"
+        );
         let known: BTreeSet<u32> = all.iter().map(|s| s.id() as u32).collect();
         let extra: std::vec::Vec<_> = ours.iter().filter(|(nr, _)| !known.contains(nr)).collect();
-        assert!(extra.is_empty(), "rows for numbers that are not x86_64 syscalls: {extra:?}");
+        assert!(
+            extra.is_empty(),
+            "rows for numbers that are not x86_64 syscalls: {extra:?}"
+        );
     }
 
     #[test]
@@ -268,19 +274,40 @@ mod tests {
         for s in x86_64::TABLE {
             assert!(s.args.len() <= 6, "{}", s.name);
             if let Effects::Known(list) = s.effects {
-                assert!(!list.is_empty(), "{}: Known with no effect; use NoMemory", s.name);
+                assert!(
+                    !list.is_empty(),
+                    "{}: Known with no effect; use NoMemory",
+                    s.name
+                );
                 assert!(list.len() <= MAX_EFFECTS, "{}: too many effects", s.name);
                 for e in list {
-                    assert!((e.arg as usize) < s.args.len().max(1), "{}: pointer arg {} out of range", s.name, e.arg);
+                    assert!(
+                        (e.arg as usize) < s.args.len().max(1),
+                        "{}: pointer arg {} out of range",
+                        s.name,
+                        e.arg
+                    );
                     let reads_arg = matches!(
                         e.rule,
-                        SizeRule::Arg | SizeRule::ArgTimes | SizeRule::PtrU32 | SizeRule::Iovec | SizeRule::FdSet
+                        SizeRule::Arg
+                            | SizeRule::ArgTimes
+                            | SizeRule::PtrU32
+                            | SizeRule::Iovec
+                            | SizeRule::FdSet
                     );
                     if reads_arg {
-                        assert!((e.size_arg as usize) < s.args.len(), "{}: size arg out of range", s.name);
+                        assert!(
+                            (e.size_arg as usize) < s.args.len(),
+                            "{}: size arg out of range",
+                            s.name
+                        );
                     }
                     if matches!(e.rule, SizeRule::Ret | SizeRule::RetTimes) {
-                        assert!(e.dir.is_out(), "{}: a return-value size only makes sense for outputs", s.name);
+                        assert!(
+                            e.dir.is_out(),
+                            "{}: a return-value size only makes sense for outputs",
+                            s.name
+                        );
                     }
                 }
             }
