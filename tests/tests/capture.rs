@@ -275,7 +275,7 @@ fn records_the_syscall_script_exactly() {
         events
             .iter()
             .find_map(|e| match &e.kind {
-                Some(pb::event::Kind::Exit(x)) if e.pid == p && x.group_dead => Some(x.clone()),
+                Some(pb::event::Kind::Exit(x)) if e.pid == p && x.group_dead => Some(*x),
                 _ => None,
             })
             .unwrap_or_else(|| panic!("exit event of {p}"))

@@ -49,7 +49,7 @@ fn wanted(e: &pb::Event, pid: Option<u32>, syscalls: &[String]) -> bool {
     if syscalls.is_empty() {
         return true;
     }
-    matches!(&e.kind, Some(pb::event::Kind::Syscall(s)) if syscalls.iter().any(|n| *n == s.name))
+    matches!(&e.kind, Some(pb::event::Kind::Syscall(s)) if syscalls.contains(&s.name))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -105,7 +105,7 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
         // Selecting processes on the command line means: only those.
         s.default_action = Action::Exclude;
     }
-    cli_rules.extend(s.rules.drain(..));
+    cli_rules.append(&mut s.rules);
     s.rules = cli_rules;
     s.validate()?;
     Ok(s)

@@ -7,6 +7,7 @@ use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
 };
+use aya::maps::{MapData, RingBuf};
 use tracer_common::wire::LOSS_KINDS;
 
 use crate::{
@@ -46,6 +47,13 @@ fn write_stats(dir: &Path, stats: &Stats) {
         .and_then(|()| std::fs::rename(&tmp, dir.join(STATS_FILE)));
     if let Err(e) = result {
         tracing::warn!("writing {}: {e}", dir.join(STATS_FILE).display());
+    }
+}
+
+/// Turns every record in the ring into events.
+fn drain(ring: &mut RingBuf<MapData>, asm: &mut Assembler, sink: &mut Sink) {
+    while let Some(item) = ring.next() {
+        asm.push(&item, &mut |ev| sink.write(ev));
     }
 }
 
@@ -135,20 +143,14 @@ pub async fn run(
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("waiting on the ring buffer")?;
-                let rb = guard.get_inner_mut();
                 // Drain fully before clearing readiness: wakeups are edge-triggered.
-                while let Some(item) = rb.next() {
-                    asm.push(&*item, &mut |ev| sink.write(ev));
-                }
+                drain(guard.get_inner_mut(), &mut asm, &mut sink);
                 guard.clear_ready();
             }
             _ = tick.tick() => {
                 // Records the kernel queued without a wakeup (it batches
                 // them) are drained here at the latest.
-                let rb = ring.get_mut();
-                while let Some(item) = rb.next() {
-                    asm.push(&*item, &mut |ev| sink.write(ev));
-                }
+                drain(ring.get_mut(), &mut asm, &mut sink);
                 sink.flush();
                 let st = stats(&asm, &sink, true);
                 if st.lost_total > last_lost {
@@ -165,10 +167,7 @@ pub async fn run(
 
     // Detach first so the final drain sees everything that was recorded.
     drop(ebpf);
-    let rb = ring.get_mut();
-    while let Some(item) = rb.next() {
-        asm.push(&*item, &mut |ev| sink.write(ev));
-    }
+    drain(ring.get_mut(), &mut asm, &mut sink);
     sink.flush();
     let st = stats(&asm, &sink, false);
     write_stats(&s.data_dir, &st);

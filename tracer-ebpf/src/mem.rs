@@ -10,8 +10,8 @@ use core::mem::size_of;
 /// bytes; the const assertion checks the size is a multiple of it).
 #[inline(always)]
 pub fn copy<T>(dst: &mut T, src: &T) {
-    const { assert!(align_of::<T>() >= 4 && size_of::<T>() % 4 == 0) };
-    if align_of::<T>() >= 8 && size_of::<T>() % 8 == 0 {
+    const { assert!(align_of::<T>() >= 4 && size_of::<T>().is_multiple_of(4)) };
+    if align_of::<T>() >= 8 && size_of::<T>().is_multiple_of(8) {
         let d = dst as *mut T as *mut u64;
         let s = src as *const T as *const u64;
         for i in 0..size_of::<T>() / 8 {

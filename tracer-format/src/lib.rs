@@ -190,7 +190,7 @@ pub fn line(ev: &pb::Event) -> String {
             let _ = write!(text, "{head} {name}({})", args.join(", "));
             if s.ret < 0 && s.ret > -4096 {
                 let _ = write!(text, " = {}", errno_name(s.ret));
-            } else if fmts.iter().any(|f| *f == ArgFmt::Hex) && s.ret > 0xffff {
+            } else if fmts.contains(&ArgFmt::Hex) && s.ret > 0xffff {
                 let _ = write!(text, " = {:#x}", s.ret);
             } else {
                 let _ = write!(text, " = {}", s.ret);
