@@ -2,12 +2,12 @@
 use std::{path::Path, time::Duration};
 
 use anyhow::Context as _;
+use aya::maps::{MapData, RingBuf};
 use serde::Serialize;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
 };
-use aya::maps::{MapData, RingBuf};
 use tracer_common::wire::LOSS_KINDS;
 
 use crate::{
