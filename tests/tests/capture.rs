@@ -422,3 +422,31 @@ fn a_comm_filter_records_only_that_command() {
     );
     assert!(events.iter().all(|e| e.pid != std::process::id()));
 }
+
+#[test]
+fn without_privileges_the_error_names_the_capability() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // setpriv drops root (and every capability) for the daemon only.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(tracer_tests::daemon_bin())
+        .arg("--data-dir")
+        .arg(dir.path().join("d"))
+        .args(["--listen", "unix:/tmp/never-used.sock"])
+        .output()
+        .expect("run setpriv");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CAP_BPF") && err.contains("CAP_PERFMON"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}

@@ -63,8 +63,42 @@ fn explain(e: &ProgramError, name: &str) -> anyhow::Error {
     }
 }
 
+/// Fails early, with the capability named, when this process cannot load
+/// BPF programs: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN.
+pub fn check_privileges() -> anyhow::Result<()> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .ok_or_else(|| anyhow!("/proc/self/status has no CapEff line"))?;
+    let has = |c: u32| eff & (1 << c) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        return Ok(());
+    }
+    let missing: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+        .iter()
+        .filter(|(c, _)| !has(*c))
+        .map(|(_, n)| *n)
+        .collect();
+    Err(anyhow!(
+        "insufficient privileges: tracer-daemon needs {} (or CAP_SYS_ADMIN); run it as root or grant them",
+        missing.join(" and ")
+    ))
+}
+
 fn privileges_hint(e: EbpfError) -> anyhow::Error {
-    let text = e.to_string();
+    let mut text = e.to_string();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
     if text.contains("Operation not permitted") || text.contains("EPERM") {
         anyhow!(
             "creating BPF maps: permission denied: tracer-daemon needs CAP_BPF and CAP_PERFMON (or root) ({text})"

@@ -84,6 +84,7 @@ pub async fn run(
     duration: Option<f64>,
     mode: Mode,
 ) -> anyhow::Result<()> {
+    loader::check_privileges()?;
     prepare_dirs(&s)?;
     let started = std::time::Instant::now();
     let cfg = s.to_wire(std::process::id());
