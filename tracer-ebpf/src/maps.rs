@@ -46,17 +46,57 @@ pub struct InFlight {
     pub flags: u32,
 }
 
-/// `InFlight::flags` bit: the thread is between enter and exit. Entries are
-/// updated in place rather than inserted and deleted per syscall (a lookup
-/// costs far less than an insert); the task-exit hook deletes them.
+/// `InFlight::flags` bit: the thread is between enter and exit.
 pub const INFLIGHT_ACTIVE: u32 = 1 << 31;
 
+/// Where a syscall between enter and exit is kept.
+///
+/// Most syscalls enter and exit on one CPU without a context switch in
+/// between, so the entry lives in a per-CPU slot (an inlined array access)
+/// rather than a hash map (a hashed, locked update per syscall). When the
+/// task is switched out mid-syscall, the `sched_switch` hook spills the slot
+/// into `INFLIGHT`, keyed by tid, where the exit (on any CPU) finds it.
+#[repr(C)]
+pub struct Slot {
+    pub tid: u32,
+    pub _pad: u32,
+    pub f: InFlight,
+}
+
+#[map]
+pub static SLOT: PerCpuArray<Slot> = PerCpuArray::with_max_entries(1, 0);
+
+/// Spilled entries of tasks switched out during a syscall.
 #[map]
 pub static INFLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(65536, 0);
 
-/// The thread's syscall in progress, if any.
+#[inline(always)]
+pub fn slot() -> Option<&'static mut Slot> {
+    // SAFETY: per-CPU value; programs do not nest on one CPU.
+    SLOT.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+/// Moves an active slot into `INFLIGHT` (its task is leaving the CPU).
+#[inline(always)]
+pub fn spill(s: &mut Slot) {
+    if s.f.flags & INFLIGHT_ACTIVE == 0 {
+        return;
+    }
+    if INFLIGHT.insert(s.tid, s.f, 0).is_err() {
+        count_loss(LossKind::InFlight, s.tid);
+    }
+    s.f.flags &= !INFLIGHT_ACTIVE;
+}
+
+/// A copy of the thread's syscall in progress, if any (cold paths only).
 #[inline(always)]
 pub fn inflight(tid: u32) -> Option<InFlight> {
+    if let Some(s) = slot()
+        && s.tid == tid
+        && s.f.flags & INFLIGHT_ACTIVE != 0
+    {
+        return Some(s.f);
+    }
     // SAFETY: the entry belongs to this thread; nothing else writes it now.
     let f = unsafe { INFLIGHT.get(tid) }?;
     if f.flags & INFLIGHT_ACTIVE != 0 {

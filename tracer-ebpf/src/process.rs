@@ -311,3 +311,13 @@ pub fn emit_exec(x: &ExecInfo, enter_ns: u64, tid: u32, tgid: u32) {
     }
     e.submit(0);
 }
+
+/// A task leaves the CPU: if it is inside a syscall, its in-flight entry
+/// moves from the per-CPU slot to the shared map (see `maps::Slot`).
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch(_ctx: BtfTracePointContext) -> i32 {
+    if let Some(s) = crate::maps::slot() {
+        crate::maps::spill(s);
+    }
+    0
+}

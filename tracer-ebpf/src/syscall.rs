@@ -17,7 +17,10 @@ use tracer_common::{
 use crate::{
     buffers::{self, PIECE_BYTES, PIECE_STRING, Piece, Work},
     filter::decide,
-    maps::{EVENTS, INFLIGHT, INFLIGHT_ACTIVE, InFlight, SYSCALLS, config, count_loss, inflight},
+    maps::{
+        EVENTS, INFLIGHT, INFLIGHT_ACTIVE, InFlight, SYSCALLS, config, count_loss, inflight, slot,
+        spill,
+    },
     mem::{copy, put},
     process::plan_exec,
 };
@@ -71,30 +74,15 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     };
     let regs: *const u64 = ctx.arg(0);
     let nr: i64 = ctx.arg(1);
-    // The entry is filled in place: building it on the stack and copying
-    // costs a memcpy on every syscall.
-    let slot = match INFLIGHT.get_ptr_mut(tid) {
-        Some(slot) => slot,
-        None => {
-            let blank = InFlight {
-                enter_ns: 0,
-                nr: 0,
-                args: [0; NUM_ARGS],
-                buffers: 0,
-                flags: 0,
-            };
-            if INFLIGHT.insert(tid, blank, 0).is_err() {
-                count_loss(LossKind::InFlight, tgid);
-                return 0;
-            }
-            match INFLIGHT.get_ptr_mut(tid) {
-                Some(slot) => slot,
-                None => return 0,
-            }
-        }
-    };
-    // SAFETY: this thread's own entry, valid while the program runs.
-    let f = unsafe { &mut *slot };
+    // The entry is filled in place in this CPU's slot: building it on the
+    // stack and copying costs a memcpy on every syscall.
+    let Some(s) = slot() else { return 0 };
+    if s.tid != tid {
+        // Only possible if a switch was missed; keep the other task's entry.
+        spill(s);
+    }
+    put(&mut s.tid, tid);
+    let f = &mut s.f;
     put(&mut f.enter_ns, now());
     put(&mut f.nr, nr);
     put(&mut f.buffers, 0);
@@ -161,15 +149,30 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let tid = id as u32;
     let ret: i64 = ctx.arg(1);
     let exit_ns = now();
+    // Each source calls `finish` itself: one pointer chosen among map
+    // values and the stack would be compiled into pointer masking, which
+    // the verifier rejects.
+    if let Some(s) = slot()
+        && s.tid == tid
+        && s.f.flags & INFLIGHT_ACTIVE != 0
+    {
+        s.f.flags &= !INFLIGHT_ACTIVE;
+        finish(tid, tgid, &s.f, ret, exit_ns);
+        return 0;
+    }
+    if let Some(h) = INFLIGHT.get_ptr_mut(tid) {
+        // SAFETY: this thread's spilled entry; nothing else writes it now.
+        let h = unsafe { &mut *h };
+        if h.flags & INFLIGHT_ACTIVE != 0 {
+            h.flags &= !INFLIGHT_ACTIVE;
+            finish(tid, tgid, h, ret, exit_ns);
+            let _ = INFLIGHT.remove(tid);
+            return 0;
+        }
+    }
     let mut stack = core::mem::MaybeUninit::<InFlight>::uninit();
-    let f: &InFlight = match INFLIGHT.get_ptr_mut(tid) {
-        // SAFETY: this thread's own entry; nothing else writes it now. It is
-        // read in place (a copy would be a memcpy per syscall).
-        Some(slot) if unsafe { (*slot).flags } & INFLIGHT_ACTIVE != 0 => unsafe {
-            (*slot).flags &= !INFLIGHT_ACTIVE;
-            &*slot
-        },
-        _ => {
+    let f: &InFlight = {
+        {
             // A task returning from clone, or a syscall that began before we
             // attached: record it with the registers we have now.
             let Some(payload) = decide(tgid) else {
@@ -198,7 +201,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// Emits the exit-side buffers and the syscall record.
-#[inline(always)]
+#[inline(never)]
 pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
     let mut flags = f.flags & !INFLIGHT_ACTIVE;
     let mut buffers = f.buffers;
@@ -259,6 +262,11 @@ pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
 pub fn finish_exiting(tid: u32, tgid: u32) {
     let f = inflight(tid);
     let _ = INFLIGHT.remove(tid);
+    if let Some(s) = slot()
+        && s.tid == tid
+    {
+        s.f.flags &= !INFLIGHT_ACTIVE;
+    }
     if let Some(mut f) = f
         && (f.nr == NR_EXIT || f.nr == NR_EXIT_GROUP)
     {
