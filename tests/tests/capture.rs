@@ -289,6 +289,16 @@ fn records_the_syscall_script_exactly() {
             .iter()
             .any(|e| e.pid == child_pid && syscall(e).is_some_and(|s| s.name == "exit_group"))
     );
+    // Identity fields of every event of the script.
+    for e in events
+        .iter()
+        .filter(|e| e.pid == pid && syscall(e).is_some())
+    {
+        assert_eq!(e.comm, "syscall-script", "comm");
+        assert_eq!(e.uid, 0, "uid");
+        assert!(e.cgroup_id > 0, "cgroup id");
+        assert_eq!(e.tid, pid, "single-threaded");
+    }
     // Nothing of other processes.
     assert!(
         events.iter().all(|e| e.pid == pid || e.pid == child_pid),

@@ -336,8 +336,9 @@ pub struct KernelOffsets {
     pub mm_saved_auxv: u32,
     /// Size in bytes of `mm_struct::saved_auxv`.
     pub mm_saved_auxv_size: u32,
-    /// `kernel_siginfo` is stable ABI, but read through here for symmetry.
-    pub _pad: u32,
+    /// `task_struct::comm`: read directly, since the comm helper costs more
+    /// than the rest of the exit program on some kernels.
+    pub task_comm: u32,
 }
 
 /// What the tracked-task map stores per tgid: the pid rule that selected the

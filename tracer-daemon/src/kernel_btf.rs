@@ -257,7 +257,7 @@ impl KernelBtf {
             mm_env_end: self.offset("mm_struct", "env_end")?,
             mm_saved_auxv: self.offset("mm_struct", "saved_auxv")?,
             mm_saved_auxv_size: self.member_size("mm_struct", "saved_auxv")?,
-            _pad: 0,
+            task_comm: self.offset("task_struct", "comm")?,
         })
     }
 }

@@ -318,6 +318,7 @@ pub fn emit_exec(x: &ExecInfo, enter_ns: u64, tid: u32, tgid: u32) {
 pub fn sched_switch(_ctx: BtfTracePointContext) -> i32 {
     if let Some(s) = crate::maps::slot() {
         crate::maps::spill(s);
+        s.cg_tid = 0;
     }
     0
 }
