@@ -1,0 +1,380 @@
+//! One segment file: magic, a header frame, batch frames, and (once closed)
+//! an index frame.
+use std::{
+    fs::{File, OpenOptions},
+    io::{self, Write},
+    path::{Path, PathBuf},
+};
+
+use prost::Message as _;
+use thiserror::Error;
+use tracer_proto as pb;
+
+use crate::{
+    frame::{self, FrameError, Kind},
+    index::IndexBuilder,
+};
+
+/// First bytes of every segment file; the last byte is the format version.
+pub const MAGIC: &[u8; 8] = b"TRCSEG\x00\x01";
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Error)]
+pub enum SegmentError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: not a tracer segment (bad magic)")]
+    BadMagic { path: PathBuf },
+    #[error("{path}: no header frame")]
+    NoHeader { path: PathBuf },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SegmentError + '_ {
+    move |source| SegmentError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Appends frames to a new segment.
+pub struct SegmentWriter {
+    file: File,
+    path: PathBuf,
+    len: u64,
+    index: IndexBuilder,
+    scratch: Vec<u8>,
+}
+
+impl SegmentWriter {
+    /// Creates `path` (which must not exist) with its header frame.
+    pub fn create(path: &Path, header: &pb::SegmentHeader) -> Result<Self, SegmentError> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        let mut buf = MAGIC.to_vec();
+        frame::encode(Kind::Header, &header.encode_to_vec(), &mut buf);
+        file.write_all(&buf).map_err(io_err(path))?;
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+            len: buf.len() as u64,
+            index: IndexBuilder::default(),
+            scratch: Vec::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.event_count() == 0
+    }
+
+    /// Compresses and appends one batch; returns the frame's size. On error
+    /// the file may hold a torn frame, which recovery truncates.
+    pub fn append(&mut self, events: &[pb::Event], level: i32) -> Result<u64, SegmentError> {
+        let batch = pb::EventBatch {
+            events: events.to_vec(),
+        };
+        let raw = batch.encode_to_vec();
+        let packed = zstd::bulk::compress(&raw, level).map_err(io_err(&self.path))?;
+        self.scratch.clear();
+        frame::encode(Kind::Batch, &packed, &mut self.scratch);
+        self.file
+            .write_all(&self.scratch)
+            .map_err(io_err(&self.path))?;
+        self.len += self.scratch.len() as u64;
+        self.index.add_batch(events);
+        Ok(self.scratch.len() as u64)
+    }
+
+    /// Flushes file data to disk.
+    pub fn sync(&mut self) -> Result<(), SegmentError> {
+        self.file.sync_data().map_err(io_err(&self.path))
+    }
+
+    /// Writes the index frame and syncs: the segment is closed.
+    pub fn close(mut self) -> Result<pb::SegmentIndex, SegmentError> {
+        let index = self.index.build();
+        let mut buf = Vec::new();
+        frame::encode(Kind::Index, &index.encode_to_vec(), &mut buf);
+        self.file.write_all(&buf).map_err(io_err(&self.path))?;
+        self.file.sync_all().map_err(io_err(&self.path))?;
+        Ok(index)
+    }
+}
+
+/// Damage found while reading a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub offset: u64,
+    pub error: String,
+}
+
+/// What a scan of a segment found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub header: Option<pb::SegmentHeader>,
+    pub index: Option<pb::SegmentIndex>,
+    /// Batches in file order, decoded.
+    pub batches: Vec<Vec<pb::Event>>,
+    /// Frames skipped because they were damaged.
+    pub damage: Vec<Damage>,
+    /// End of the last whole frame; bytes after it are a torn tail.
+    pub valid_len: u64,
+    pub file_len: u64,
+}
+
+fn decode_batch(payload: &[u8]) -> Result<Vec<pb::Event>, String> {
+    // The decompressed size is bounded like a frame, so a damaged payload
+    // cannot ask for unbounded memory.
+    let raw = zstd::bulk::decompress(payload, 8 * frame::MAX_FRAME as usize)
+        .map_err(|e| format!("zstd: {e}"))?;
+    pb::EventBatch::decode(raw.as_slice())
+        .map(|b| b.events)
+        .map_err(|e| format!("protobuf: {e}"))
+}
+
+/// Reads every intact frame of the segment at `path`, reporting damage
+/// instead of failing on it.
+pub fn scan(path: &Path) -> Result<Scan, SegmentError> {
+    let data = std::fs::read(path).map_err(io_err(path))?;
+    scan_bytes(path, &data)
+}
+
+pub fn scan_bytes(path: &Path, data: &[u8]) -> Result<Scan, SegmentError> {
+    if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
+        return Err(SegmentError::BadMagic {
+            path: path.to_owned(),
+        });
+    }
+    let mut s = Scan {
+        file_len: data.len() as u64,
+        ..Default::default()
+    };
+    let mut at = MAGIC.len();
+    s.valid_len = at as u64;
+    while at < data.len() {
+        match frame::decode(&data[at..]) {
+            Ok(f) => {
+                match f.kind {
+                    Kind::Header => match pb::SegmentHeader::decode(f.payload) {
+                        Ok(h) if s.header.is_none() => s.header = Some(h),
+                        Ok(_) => s.damage.push(Damage {
+                            offset: at as u64,
+                            error: "second header frame".into(),
+                        }),
+                        Err(e) => s.damage.push(Damage {
+                            offset: at as u64,
+                            error: format!("header: {e}"),
+                        }),
+                    },
+                    Kind::Batch => match decode_batch(f.payload) {
+                        Ok(b) => s.batches.push(b),
+                        Err(e) => s.damage.push(Damage {
+                            offset: at as u64,
+                            error: e,
+                        }),
+                    },
+                    Kind::Index => match pb::SegmentIndex::decode(f.payload) {
+                        Ok(i) => s.index = Some(i),
+                        Err(e) => s.damage.push(Damage {
+                            offset: at as u64,
+                            error: format!("index: {e}"),
+                        }),
+                    },
+                }
+                at += f.size;
+                s.valid_len = at as u64;
+            }
+            Err(FrameError::Torn) if frame::resync(&data[at..]).is_none() => {
+                // The file ends inside this frame: a torn tail.
+                break;
+            }
+            Err(e) => {
+                s.damage.push(Damage {
+                    offset: at as u64,
+                    error: e.to_string(),
+                });
+                match frame::resync(&data[at..]) {
+                    Some(skip) => at += skip,
+                    None => break,
+                }
+            }
+        }
+    }
+    if s.header.is_none() {
+        return Err(SegmentError::NoHeader {
+            path: path.to_owned(),
+        });
+    }
+    Ok(s)
+}
+
+/// What recovery did to a segment.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Bytes cut off the end (a torn last frame).
+    pub truncated: u64,
+    pub index_rebuilt: bool,
+    pub damage: Vec<Damage>,
+}
+
+/// Makes a segment left open by a crash whole again: truncates a torn tail
+/// and appends an index rebuilt from its batches. Closed segments are left
+/// as they are.
+pub fn recover(path: &Path) -> Result<Recovery, SegmentError> {
+    let s = scan(path)?;
+    let mut r = Recovery {
+        damage: s.damage.clone(),
+        ..Default::default()
+    };
+    if s.index.is_some() && s.valid_len == s.file_len {
+        return Ok(r);
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    if s.valid_len < s.file_len {
+        r.truncated = s.file_len - s.valid_len;
+        file.set_len(s.valid_len).map_err(io_err(path))?;
+    }
+    if s.index.is_none() {
+        let mut b = IndexBuilder::default();
+        for batch in &s.batches {
+            b.add_batch(batch);
+        }
+        let mut buf = Vec::new();
+        frame::encode(Kind::Index, &b.build().encode_to_vec(), &mut buf);
+        let mut f = &file;
+        use std::io::Seek;
+        f.seek(io::SeekFrom::End(0)).map_err(io_err(path))?;
+        f.write_all(&buf).map_err(io_err(path))?;
+        r.index_rebuilt = true;
+    }
+    file.sync_all().map_err(io_err(path))?;
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::FRAME_HEADER;
+
+    fn ev(seq: u64, pid: u32, nr: i64, ret: i64) -> pb::Event {
+        pb::Event {
+            seq,
+            pid,
+            tid: pid,
+            ts_ns: 1000 + seq,
+            comm: "t".into(),
+            kind: Some(pb::event::Kind::Syscall(pb::Syscall {
+                nr,
+                ret,
+                name: "x".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn header() -> pb::SegmentHeader {
+        pb::SegmentHeader {
+            format_version: FORMAT_VERSION,
+            host_name: "h".into(),
+            ..Default::default()
+        }
+    }
+
+    fn write_segment(path: &Path, batches: usize, close: bool) -> Vec<pb::Event> {
+        let mut w = SegmentWriter::create(path, &header()).unwrap();
+        let mut all = vec![];
+        for b in 0..batches {
+            let evs: Vec<_> = (0..10)
+                .map(|i| ev((b * 10 + i) as u64, 7, 0, if i == 3 { -2 } else { 1 }))
+                .collect();
+            w.append(&evs, 3).unwrap();
+            all.extend(evs);
+        }
+        if close {
+            w.close().unwrap();
+        }
+        all
+    }
+
+    #[test]
+    fn writes_and_reads_back_with_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let all = write_segment(&p, 3, true);
+        let s = scan(&p).unwrap();
+        assert!(s.damage.is_empty());
+        assert_eq!(s.batches.concat(), all);
+        let idx = s.index.unwrap();
+        assert_eq!(idx.event_count, 30);
+        assert_eq!(idx.processes.len(), 1);
+        let read = idx.syscalls.iter().find(|c| c.nr == 0).unwrap();
+        assert_eq!(read.count, 30);
+        assert_eq!(read.errors.get(&2), Some(&3));
+    }
+
+    #[test]
+    fn recovery_truncates_a_torn_tail_and_rebuilds_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let all = write_segment(&p, 3, false);
+        let good = std::fs::metadata(&p).unwrap().len();
+        // A crash in the middle of a fourth batch.
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, 2, 0, 0, 0, 9, 9])
+            .unwrap();
+        let r = recover(&p).unwrap();
+        assert_eq!(r.truncated, 14);
+        assert!(r.index_rebuilt);
+        let s = scan(&p).unwrap();
+        assert_eq!(s.batches.concat(), all, "nothing fully written is lost");
+        assert_eq!(s.index.unwrap().event_count, 30);
+        assert!(std::fs::metadata(&p).unwrap().len() > good);
+        // Recovering again changes nothing.
+        assert_eq!(recover(&p).unwrap(), Recovery::default());
+    }
+
+    #[test]
+    fn a_corrupt_frame_is_skipped_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let all = write_segment(&p, 3, true);
+        let mut data = std::fs::read(&p).unwrap();
+        // Find the second batch frame and flip a payload byte.
+        let first = MAGIC.len() + frame::decode(&data[MAGIC.len()..]).unwrap().size;
+        let second = first + frame::decode(&data[first..]).unwrap().size;
+        data[second + FRAME_HEADER + 5] ^= 0xff;
+        let s = scan_bytes(&p, &data).unwrap();
+        assert_eq!(s.damage.len(), 1);
+        assert_eq!(s.damage[0].offset, second as u64);
+        assert_eq!(
+            s.batches.concat(),
+            [&all[..10], &all[20..]].concat(),
+            "the other batches survive"
+        );
+    }
+
+    #[test]
+    fn not_a_segment_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, b"hello").unwrap();
+        assert!(matches!(scan(&p), Err(SegmentError::BadMagic { .. })));
+        std::fs::write(&p, MAGIC).unwrap();
+        assert!(matches!(scan(&p), Err(SegmentError::NoHeader { .. })));
+    }
+}
