@@ -1,1 +1,104 @@
-fn main() {}
+//! `cargo xtask`: the project's tasks. Each installs what it needs first
+//! (`setup` is idempotent), so a new machine needs nothing by hand.
+mod bench;
+mod setup;
+mod util;
+
+use std::{os::unix::process::CommandExt, process::Command, time::Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use util::{root, run};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what this machine lacks: nightly rust-src, LLVM 22, bpf-linker,
+    /// bpftrace and strace (for benchmarks). Idempotent.
+    Setup,
+    /// Setup, then build the release binaries.
+    Build,
+    /// Setup, build, and run the daemon in the foreground, recording this
+    /// host into ./var/tracer (Ctrl-C stops it).
+    Run {
+        /// Extra daemon arguments.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Setup, build, and run every test (unit and end to end; needs root).
+    Test {
+        /// Shorter stress tests.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// rustfmt and clippy, warnings as errors.
+    Lint,
+    /// Benchmarks, measured side by side in one run.
+    Bench(bench::Args),
+}
+
+fn build() -> anyhow::Result<()> {
+    setup::setup()?;
+    run(Command::new("cargo")
+        .current_dir(root())
+        .args(["build", "--release", "-p", "tracer-daemon", "-p", "tracer-cli", "-p", "tracer-tests", "--bins"]))
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Setup => setup::setup(),
+        Cmd::Build => build(),
+        Cmd::Run { args } => {
+            build()?;
+            let data = root().join("var/tracer");
+            std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+            let err = Command::new(root().join("target/release/tracer-daemon"))
+                .arg("--data-dir")
+                .arg(&data)
+                .arg("--listen")
+                .arg(format!("unix:{}", data.join("tracer.sock").display()))
+                .args(args)
+                .exec();
+            bail!("starting tracer-daemon: {err}")
+        }
+        Cmd::Test { quick } => {
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } != 0 {
+                bail!("the tests load eBPF programs and need root: run `sudo cargo xtask test`");
+            }
+            let started = Instant::now();
+            build()?;
+            let mut cmd = Command::new("cargo");
+            cmd.current_dir(root())
+                .args(["test", "--release", "--", "--test-threads=1"])
+                .env("TRACER_DAEMON_BIN", root().join("target/release/tracer-daemon"));
+            if quick {
+                cmd.env("TRACER_QUICK", "1");
+            }
+            let result = run(&mut cmd);
+            println!("xtask test: {:.0} s", started.elapsed().as_secs_f64());
+            result
+        }
+        Cmd::Lint => {
+            setup::setup()?;
+            run(Command::new("cargo").current_dir(root()).args(["fmt", "--all", "--", "--check"]))?;
+            run(Command::new("cargo")
+                .current_dir(root())
+                .args(["clippy", "--release", "--all-targets", "--", "-D", "warnings"]))?;
+            // The kernel programs, for their own target.
+            run(Command::new("cargo")
+                .current_dir(root().join("tracer-ebpf"))
+                .args(["+nightly", "clippy", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core", "--", "-D", "warnings"]))
+        }
+        Cmd::Bench(args) => {
+            build()?;
+            bench::bench(&args)
+        }
+    }
+}

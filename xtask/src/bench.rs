@@ -1,0 +1,185 @@
+//! `cargo xtask bench`: the cost of recording, side by side in one run.
+//!
+//! Workload: `dd bs=1` from /dev/zero to /dev/null, two syscalls per byte.
+//! Each condition runs it several times; the table shows medians and their
+//! ratio to the untraced run measured in the same invocation.
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::Path,
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::util::{Guard, root};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Runs per condition (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Bytes dd copies one at a time (two syscalls each).
+    #[arg(long, default_value_t = 1_000_000)]
+    count: u64,
+}
+
+fn dd(count: u64) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let st = Command::new("dd")
+        .args(["if=/dev/zero", "of=/dev/null", "bs=1", &format!("count={count}")])
+        .stderr(Stdio::null())
+        .status()
+        .context("running dd")?;
+    if !st.success() {
+        bail!("dd failed: {st}");
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn runs(n: usize, count: u64) -> anyhow::Result<Vec<f64>> {
+    (0..n).map(|_| dd(count)).collect()
+}
+
+/// Starts a process and waits until a line of its output contains `ready`.
+fn start_until(cmd: &mut Command, ready: &str, from_stderr: bool) -> anyhow::Result<Guard> {
+    if from_stderr {
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    } else {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    }
+    let mut child = Guard(cmd.stdin(Stdio::null()).spawn().with_context(|| format!("starting {cmd:?}"))?);
+    let out: Box<dyn Read + Send> = if from_stderr {
+        Box::new(child.0.stderr.take().context("stderr")?)
+    } else {
+        Box::new(child.0.stdout.take().context("stdout")?)
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.contains(ready) => break,
+            Ok(_) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => bail!("{cmd:?} exited before it was ready"),
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() > deadline => bail!("{cmd:?} not ready in 60 s"),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+    // Keep draining so the child never blocks on a full pipe.
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    Ok(child)
+}
+
+fn daemon(dir: &Path, floor: bool) -> anyhow::Result<Guard> {
+    let mut cmd = Command::new(root().join("target/release/tracer-daemon"));
+    cmd.arg("--data-dir").arg(dir).arg("--listen").arg(format!("unix:{}", dir.join("s").display()));
+    if floor {
+        cmd.arg("--bench-floor");
+    }
+    start_until(&mut cmd, "recording (pid", true)
+}
+
+struct Row {
+    name: &'static str,
+    secs: Option<f64>,
+    note: String,
+}
+
+pub fn bench(a: &Args) -> anyhow::Result<()> {
+    let n = a.runs.max(1);
+    println!("workload: dd bs=1 count={} ({} syscalls), {n} runs per condition, medians", a.count, 2 * a.count);
+    let mut rows = Vec::new();
+
+    let base = median(runs(n, a.count)?);
+    rows.push(Row { name: "no tracing", secs: Some(base), note: String::new() });
+
+    let dir = tempfile::tempdir()?;
+    let floor = {
+        let mut d = daemon(dir.path(), true)?;
+        let t = median(runs(n, a.count)?);
+        d.stop(Duration::from_secs(30));
+        t
+    };
+    rows.push(Row { name: "empty BPF programs (floor)", secs: Some(floor), note: String::new() });
+
+    let dir = tempfile::tempdir()?;
+    let (rec, rec_runs) = {
+        let mut d = daemon(dir.path(), false)?;
+        let r = runs(n, a.count)?;
+        d.stop(Duration::from_secs(60));
+        (median(r.clone()), r)
+    };
+    let stats: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("stats.json")).context("reading the daemon's stats.json")?,
+    )?;
+    let syscalls = stats["assembled"]["syscalls"].as_u64().unwrap_or(0);
+    let lost = stats["lost_total"].as_u64().unwrap_or(0);
+    let busy: f64 = rec_runs.iter().sum();
+    rows.push(Row {
+        name: "tracer-daemon, all syscalls + payloads",
+        secs: Some(rec),
+        note: format!(
+            "{:.2} M events/s drained, {lost} lost ({syscalls} syscall events, host-wide)",
+            syscalls as f64 / busy / 1e6
+        ),
+    });
+
+    let bpftrace = start_until(
+        Command::new("bpftrace").args(["-e", "tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }"]),
+        "Attaching",
+        false,
+    );
+    match bpftrace {
+        Ok(mut b) => {
+            let t = median(runs(n, a.count)?);
+            b.stop(Duration::from_secs(30));
+            rows.push(Row { name: "bpftrace count per comm", secs: Some(t), note: String::new() });
+        }
+        Err(e) => rows.push(Row { name: "bpftrace count per comm", secs: None, note: format!("skipped: {e:#}") }),
+    }
+
+    let scale = 50;
+    let strace: anyhow::Result<f64> = (|| {
+        let mut v = Vec::new();
+        for _ in 0..n.min(3) {
+            let started = Instant::now();
+            let st = Command::new("strace")
+                .args(["-f", "-o", "/dev/null", "dd", "if=/dev/zero", "of=/dev/null", "bs=1"])
+                .arg(format!("count={}", a.count / scale))
+                .stderr(Stdio::null())
+                .status()?;
+            if !st.success() {
+                bail!("strace failed: {st}");
+            }
+            v.push(started.elapsed().as_secs_f64() * scale as f64);
+        }
+        Ok(median(v))
+    })();
+    match strace {
+        Ok(t) => rows.push(Row { name: "strace -f", secs: Some(t), note: format!("count/{scale}, scaled x{scale}") }),
+        Err(e) => rows.push(Row { name: "strace -f", secs: None, note: format!("skipped: {e:#}") }),
+    }
+
+    println!("{:<40} {:>10} {:>8}  notes", "condition", "median s", "ratio");
+    for r in &rows {
+        match r.secs {
+            Some(s) => println!("{:<40} {:>10.3} {:>7.2}x  {}", r.name, s, s / base, r.note),
+            None => println!("{:<40} {:>10} {:>8}  {}", r.name, "-", "-", r.note),
+        }
+    }
+    println!("goal: recording <= 2.0x no tracing, 0 lost; measured {:.2}x, {lost} lost", rec / base);
+    Ok(())
+}
