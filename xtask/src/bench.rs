@@ -28,7 +28,12 @@ pub struct Args {
 fn dd(count: u64) -> anyhow::Result<f64> {
     let started = Instant::now();
     let st = Command::new("dd")
-        .args(["if=/dev/zero", "of=/dev/null", "bs=1", &format!("count={count}")])
+        .args([
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=1",
+            &format!("count={count}"),
+        ])
         .stderr(Stdio::null())
         .status()
         .context("running dd")?;
@@ -54,7 +59,11 @@ fn start_until(cmd: &mut Command, ready: &str, from_stderr: bool) -> anyhow::Res
     } else {
         cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     }
-    let mut child = Guard(cmd.stdin(Stdio::null()).spawn().with_context(|| format!("starting {cmd:?}"))?);
+    let mut child = Guard(
+        cmd.stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {cmd:?}"))?,
+    );
     let out: Box<dyn Read + Send> = if from_stderr {
         Box::new(child.0.stderr.take().context("stderr")?)
     } else {
@@ -73,8 +82,12 @@ fn start_until(cmd: &mut Command, ready: &str, from_stderr: bool) -> anyhow::Res
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(line) if line.contains(ready) => break,
             Ok(_) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => bail!("{cmd:?} exited before it was ready"),
-            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() > deadline => bail!("{cmd:?} not ready in 60 s"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                bail!("{cmd:?} exited before it was ready")
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() > deadline => {
+                bail!("{cmd:?} not ready in 60 s")
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
     }
@@ -85,7 +98,10 @@ fn start_until(cmd: &mut Command, ready: &str, from_stderr: bool) -> anyhow::Res
 
 fn daemon(dir: &Path, floor: bool) -> anyhow::Result<Guard> {
     let mut cmd = Command::new(root().join("target/release/tracer-daemon"));
-    cmd.arg("--data-dir").arg(dir).arg("--listen").arg(format!("unix:{}", dir.join("s").display()));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .arg("--listen")
+        .arg(format!("unix:{}", dir.join("s").display()));
     if floor {
         cmd.arg("--bench-floor");
     }
@@ -100,11 +116,19 @@ struct Row {
 
 pub fn bench(a: &Args) -> anyhow::Result<()> {
     let n = a.runs.max(1);
-    println!("workload: dd bs=1 count={} ({} syscalls), {n} runs per condition, medians", a.count, 2 * a.count);
+    println!(
+        "workload: dd bs=1 count={} ({} syscalls), {n} runs per condition, medians",
+        a.count,
+        2 * a.count
+    );
     let mut rows = Vec::new();
 
     let base = median(runs(n, a.count)?);
-    rows.push(Row { name: "no tracing", secs: Some(base), note: String::new() });
+    rows.push(Row {
+        name: "no tracing",
+        secs: Some(base),
+        note: String::new(),
+    });
 
     let dir = tempfile::tempdir()?;
     let floor = {
@@ -113,7 +137,11 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
         d.stop(Duration::from_secs(30));
         t
     };
-    rows.push(Row { name: "empty BPF programs (floor)", secs: Some(floor), note: String::new() });
+    rows.push(Row {
+        name: "empty BPF programs (floor)",
+        secs: Some(floor),
+        note: String::new(),
+    });
 
     let dir = tempfile::tempdir()?;
     let (rec, rec_runs) = {
@@ -123,7 +151,8 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
         (median(r.clone()), r)
     };
     let stats: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("stats.json")).context("reading the daemon's stats.json")?,
+        &std::fs::read_to_string(dir.path().join("stats.json"))
+            .context("reading the daemon's stats.json")?,
     )?;
     let syscalls = stats["assembled"]["syscalls"].as_u64().unwrap_or(0);
     let lost = stats["lost_total"].as_u64().unwrap_or(0);
@@ -138,7 +167,10 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
     });
 
     let bpftrace = start_until(
-        Command::new("bpftrace").args(["-e", "tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }"]),
+        Command::new("bpftrace").args([
+            "-e",
+            "tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }",
+        ]),
         "Attaching",
         false,
     );
@@ -146,9 +178,17 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
         Ok(mut b) => {
             let t = median(runs(n, a.count)?);
             b.stop(Duration::from_secs(30));
-            rows.push(Row { name: "bpftrace count per comm", secs: Some(t), note: String::new() });
+            rows.push(Row {
+                name: "bpftrace count per comm",
+                secs: Some(t),
+                note: String::new(),
+            });
         }
-        Err(e) => rows.push(Row { name: "bpftrace count per comm", secs: None, note: format!("skipped: {e:#}") }),
+        Err(e) => rows.push(Row {
+            name: "bpftrace count per comm",
+            secs: None,
+            note: format!("skipped: {e:#}"),
+        }),
     }
 
     let scale = 50;
@@ -157,7 +197,15 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
         for _ in 0..n.min(3) {
             let started = Instant::now();
             let st = Command::new("strace")
-                .args(["-f", "-o", "/dev/null", "dd", "if=/dev/zero", "of=/dev/null", "bs=1"])
+                .args([
+                    "-f",
+                    "-o",
+                    "/dev/null",
+                    "dd",
+                    "if=/dev/zero",
+                    "of=/dev/null",
+                    "bs=1",
+                ])
                 .arg(format!("count={}", a.count / scale))
                 .stderr(Stdio::null())
                 .status()?;
@@ -169,17 +217,31 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
         Ok(median(v))
     })();
     match strace {
-        Ok(t) => rows.push(Row { name: "strace -f", secs: Some(t), note: format!("count/{scale}, scaled x{scale}") }),
-        Err(e) => rows.push(Row { name: "strace -f", secs: None, note: format!("skipped: {e:#}") }),
+        Ok(t) => rows.push(Row {
+            name: "strace -f",
+            secs: Some(t),
+            note: format!("count/{scale}, scaled x{scale}"),
+        }),
+        Err(e) => rows.push(Row {
+            name: "strace -f",
+            secs: None,
+            note: format!("skipped: {e:#}"),
+        }),
     }
 
-    println!("{:<40} {:>10} {:>8}  notes", "condition", "median s", "ratio");
+    println!(
+        "{:<40} {:>10} {:>8}  notes",
+        "condition", "median s", "ratio"
+    );
     for r in &rows {
         match r.secs {
             Some(s) => println!("{:<40} {:>10.3} {:>7.2}x  {}", r.name, s, s / base, r.note),
             None => println!("{:<40} {:>10} {:>8}  {}", r.name, "-", "-", r.note),
         }
     }
-    println!("goal: recording <= 2.0x no tracing, 0 lost; measured {:.2}x, {lost} lost", rec / base);
+    println!(
+        "goal: recording <= 2.0x no tracing, 0 lost; measured {:.2}x, {lost} lost",
+        rec / base
+    );
     Ok(())
 }

@@ -45,9 +45,17 @@ enum Cmd {
 
 fn build() -> anyhow::Result<()> {
     setup::setup()?;
-    run(Command::new("cargo")
-        .current_dir(root())
-        .args(["build", "--release", "-p", "tracer-daemon", "-p", "tracer-cli", "-p", "tracer-tests", "--bins"]))
+    run(Command::new("cargo").current_dir(root()).args([
+        "build",
+        "--release",
+        "-p",
+        "tracer-daemon",
+        "-p",
+        "tracer-cli",
+        "-p",
+        "tracer-tests",
+        "--bins",
+    ]))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,7 +65,8 @@ fn main() -> anyhow::Result<()> {
         Cmd::Run { args } => {
             build()?;
             let data = root().join("var/tracer");
-            std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("creating {}", data.display()))?;
             let err = Command::new(root().join("target/release/tracer-daemon"))
                 .arg("--data-dir")
                 .arg(&data)
@@ -77,7 +86,10 @@ fn main() -> anyhow::Result<()> {
             let mut cmd = Command::new("cargo");
             cmd.current_dir(root())
                 .args(["test", "--release", "--", "--test-threads=1"])
-                .env("TRACER_DAEMON_BIN", root().join("target/release/tracer-daemon"));
+                .env(
+                    "TRACER_DAEMON_BIN",
+                    root().join("target/release/tracer-daemon"),
+                );
             if quick {
                 cmd.env("TRACER_QUICK", "1");
             }
@@ -87,14 +99,32 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Lint => {
             setup::setup()?;
-            run(Command::new("cargo").current_dir(root()).args(["fmt", "--all", "--", "--check"]))?;
             run(Command::new("cargo")
                 .current_dir(root())
-                .args(["clippy", "--release", "--all-targets", "--", "-D", "warnings"]))?;
+                .args(["fmt", "--all", "--", "--check"]))?;
+            run(Command::new("cargo").current_dir(root()).args([
+                "clippy",
+                "--release",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))?;
             // The kernel programs, for their own target.
             run(Command::new("cargo")
                 .current_dir(root().join("tracer-ebpf"))
-                .args(["+nightly", "clippy", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core", "--", "-D", "warnings"]))
+                .args([
+                    "+nightly",
+                    "clippy",
+                    "--release",
+                    "--target",
+                    "bpfel-unknown-none",
+                    "-Z",
+                    "build-std=core",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))
         }
         Cmd::Bench(args) => {
             build()?;

@@ -48,9 +48,14 @@ fn cargo_bin(name: &str) -> PathBuf {
 }
 
 pub fn setup() -> anyhow::Result<()> {
-    let toolchains = Command::new("rustup").args(["toolchain", "list"]).output().context("running rustup")?;
+    let toolchains = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .context("running rustup")?;
     if !String::from_utf8_lossy(&toolchains.stdout).contains("nightly") {
-        bail!("no nightly toolchain: the eBPF programs need one (`rustup toolchain install nightly`)");
+        bail!(
+            "no nightly toolchain: the eBPF programs need one (`rustup toolchain install nightly`)"
+        );
     }
     let comps = Command::new("rustup")
         .args(["component", "list", "--toolchain", "nightly", "--installed"])
@@ -58,24 +63,44 @@ pub fn setup() -> anyhow::Result<()> {
         .context("running rustup")?;
     if !String::from_utf8_lossy(&comps.stdout).contains("rust-src") {
         println!("setup: adding rust-src to nightly");
-        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+        run(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
     }
 
     let mut apt = Apt { updated: false };
     let linker = cargo_bin("bpf-linker");
-    if !succeeds(&linker.to_string_lossy(), &["--version"]) && !succeeds("bpf-linker", &["--version"]) {
+    if !succeeds(&linker.to_string_lossy(), &["--version"])
+        && !succeeds("bpf-linker", &["--version"])
+    {
         apt.ensure(LLVM_PACKAGES)?;
         println!("setup: building bpf-linker against LLVM 22 (a few minutes)");
-        let path = format!("/usr/lib/llvm-22/bin:{}", std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "/usr/lib/llvm-22/bin:{}",
+            std::env::var("PATH").unwrap_or_default()
+        );
         run(Command::new("cargo")
-            .args(["install", "bpf-linker", "--no-default-features", "--features", "llvm-22"])
+            .args([
+                "install",
+                "bpf-linker",
+                "--no-default-features",
+                "--features",
+                "llvm-22",
+            ])
             .env("PATH", path))?;
     }
     apt.ensure(TOOL_PACKAGES)?;
 
     // bpftrace's tracepoint probes need tracefs; a new machine has it unmounted.
     if !std::path::Path::new("/sys/kernel/tracing/events").exists()
-        && !succeeds("mount", &["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
+        && !succeeds(
+            "mount",
+            &["-t", "tracefs", "tracefs", "/sys/kernel/tracing"],
+        )
     {
         println!("setup: warning: could not mount tracefs; the bpftrace benchmark will be skipped");
     }
