@@ -8,3 +8,4 @@
 pub mod frame;
 pub mod index;
 pub mod segment;
+pub mod store;

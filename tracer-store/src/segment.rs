@@ -17,6 +17,10 @@ use crate::{
 
 /// First bytes of every segment file; the last byte is the format version.
 pub const MAGIC: &[u8; 8] = b"TRCSEG\x00\x01";
+/// Last 16 bytes of a closed segment: the index frame's offset (u64 LE),
+/// then this magic. Lets a reader find the index without a scan.
+pub const TRAILER_MAGIC: &[u8; 8] = b"TRCINDEX";
+pub const TRAILER: usize = 16;
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, Error)]
@@ -104,11 +108,50 @@ impl SegmentWriter {
     /// Writes the index frame and syncs: the segment is closed.
     pub fn close(mut self) -> Result<pb::SegmentIndex, SegmentError> {
         let index = self.index.build();
-        let mut buf = Vec::new();
-        frame::encode(Kind::Index, &index.encode_to_vec(), &mut buf);
+        let buf = index_and_trailer(&index, self.len);
         self.file.write_all(&buf).map_err(io_err(&self.path))?;
         self.file.sync_all().map_err(io_err(&self.path))?;
         Ok(index)
+    }
+}
+
+fn index_and_trailer(index: &pb::SegmentIndex, at: u64) -> Vec<u8> {
+    let mut buf = Vec::new();
+    frame::encode(Kind::Index, &index.encode_to_vec(), &mut buf);
+    buf.extend_from_slice(&at.to_le_bytes());
+    buf.extend_from_slice(TRAILER_MAGIC);
+    buf
+}
+
+/// The index of a closed segment, read through its trailer (no scan).
+/// `None` when the segment has no (valid) trailer: scan or recover it.
+pub fn read_index(path: &Path) -> Result<Option<pb::SegmentIndex>, SegmentError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let len = f.metadata().map_err(io_err(path))?.len();
+    if len < (MAGIC.len() + TRAILER) as u64 {
+        return Ok(None);
+    }
+    let mut t = [0u8; TRAILER];
+    f.seek(SeekFrom::End(-(TRAILER as i64)))
+        .map_err(io_err(path))?;
+    f.read_exact(&mut t).map_err(io_err(path))?;
+    if &t[8..] != TRAILER_MAGIC {
+        return Ok(None);
+    }
+    let at = u64::from_le_bytes(t[..8].try_into().unwrap_or_default());
+    let frame_len = len - TRAILER as u64;
+    if at < MAGIC.len() as u64 || at >= frame_len || frame_len - at > frame::MAX_FRAME as u64 + 12 {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; (frame_len - at) as usize];
+    f.seek(SeekFrom::Start(at)).map_err(io_err(path))?;
+    f.read_exact(&mut buf).map_err(io_err(path))?;
+    match frame::decode(&buf) {
+        Ok(fr) if fr.kind == Kind::Index && fr.size == buf.len() => {
+            Ok(pb::SegmentIndex::decode(fr.payload).ok())
+        }
+        _ => Ok(None),
     }
 }
 
@@ -130,6 +173,10 @@ pub struct Scan {
     pub damage: Vec<Damage>,
     /// End of the last whole frame; bytes after it are a torn tail.
     pub valid_len: u64,
+    /// Where the index frame starts, if there is one.
+    pub index_offset: Option<u64>,
+    /// The file ends with a valid trailer.
+    pub has_trailer: bool,
     pub file_len: u64,
 }
 
@@ -162,6 +209,12 @@ pub fn scan_bytes(path: &Path, data: &[u8]) -> Result<Scan, SegmentError> {
     };
     let mut at = MAGIC.len();
     s.valid_len = at as u64;
+    let mut end = data.len();
+    if end >= MAGIC.len() + TRAILER && &data[end - 8..] == TRAILER_MAGIC {
+        end -= TRAILER;
+    }
+    let data_all = data;
+    let data = &data_all[..end];
     while at < data.len() {
         match frame::decode(&data[at..]) {
             Ok(f) => {
@@ -185,7 +238,10 @@ pub fn scan_bytes(path: &Path, data: &[u8]) -> Result<Scan, SegmentError> {
                         }),
                     },
                     Kind::Index => match pb::SegmentIndex::decode(f.payload) {
-                        Ok(i) => s.index = Some(i),
+                        Ok(i) => {
+                            s.index = Some(i);
+                            s.index_offset = Some(at as u64);
+                        }
                         Err(e) => s.damage.push(Damage {
                             offset: at as u64,
                             error: format!("index: {e}"),
@@ -216,6 +272,10 @@ pub fn scan_bytes(path: &Path, data: &[u8]) -> Result<Scan, SegmentError> {
             path: path.to_owned(),
         });
     }
+    if s.valid_len == end as u64 && end < data_all.len() && s.index.is_some() {
+        s.valid_len = data_all.len() as u64;
+        s.has_trailer = true;
+    }
     Ok(s)
 }
 
@@ -237,9 +297,11 @@ pub fn recover(path: &Path) -> Result<Recovery, SegmentError> {
         damage: s.damage.clone(),
         ..Default::default()
     };
-    if s.index.is_some() && s.valid_len == s.file_len {
+    if s.has_trailer && s.valid_len == s.file_len {
         return Ok(r);
     }
+    // A closed segment whose tail was damaged after the index: keep what is
+    // valid and give it a fresh index and trailer.
     let file = OpenOptions::new()
         .write(true)
         .open(path)
@@ -248,13 +310,20 @@ pub fn recover(path: &Path) -> Result<Recovery, SegmentError> {
         r.truncated = s.file_len - s.valid_len;
         file.set_len(s.valid_len).map_err(io_err(path))?;
     }
-    if s.index.is_none() {
+    if let (Some(at), Some(_), false) = (s.index_offset, &s.index, s.has_trailer) {
+        // An index without its trailer (cut right after it): add the trailer.
+        let mut f = &file;
+        use std::io::Seek;
+        f.seek(io::SeekFrom::End(0)).map_err(io_err(path))?;
+        let mut t = at.to_le_bytes().to_vec();
+        t.extend_from_slice(TRAILER_MAGIC);
+        f.write_all(&t).map_err(io_err(path))?;
+    } else if s.index.is_none() {
         let mut b = IndexBuilder::default();
         for batch in &s.batches {
             b.add_batch(batch);
         }
-        let mut buf = Vec::new();
-        frame::encode(Kind::Index, &b.build().encode_to_vec(), &mut buf);
+        let buf = index_and_trailer(&b.build(), s.valid_len);
         let mut f = &file;
         use std::io::Seek;
         f.seek(io::SeekFrom::End(0)).map_err(io_err(path))?;
@@ -320,6 +389,11 @@ mod tests {
         assert!(s.damage.is_empty());
         assert_eq!(s.batches.concat(), all);
         let idx = s.index.unwrap();
+        assert_eq!(
+            read_index(&p).unwrap().as_ref(),
+            Some(&idx),
+            "the trailer finds the same index"
+        );
         assert_eq!(idx.event_count, 30);
         assert_eq!(idx.processes.len(), 1);
         let read = idx.syscalls.iter().find(|c| c.nr == 0).unwrap();
@@ -343,6 +417,7 @@ mod tests {
         let s = scan(&p).unwrap();
         assert_eq!(s.batches.concat(), all, "nothing fully written is lost");
         assert_eq!(s.index.unwrap().event_count, 30);
+        assert_eq!(read_index(&p).unwrap().unwrap().event_count, 30);
         assert!(std::fs::metadata(&p).unwrap().len() > good);
         // Recovering again changes nothing.
         assert_eq!(recover(&p).unwrap(), Recovery::default());

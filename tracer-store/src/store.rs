@@ -1,0 +1,206 @@
+//! A store directory: segments named by sequence number, read through their
+//! indexes so that queries skip segments that cannot match.
+use std::path::{Path, PathBuf};
+
+use tracer_proto as pb;
+
+use crate::segment::{self, Damage, SegmentError};
+
+/// `seg-<16 digit sequence>.tseg`
+pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("seg-{seq:016}.tseg"))
+}
+
+fn seq_of(name: &str) -> Option<u64> {
+    name.strip_prefix("seg-")?
+        .strip_suffix(".tseg")?
+        .parse()
+        .ok()
+}
+
+/// One segment of a store.
+#[derive(Debug, Clone)]
+pub struct SegmentInfo {
+    pub seq: u64,
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// From the trailer; `None` for the open segment (or one needing
+    /// recovery).
+    pub index: Option<pb::SegmentIndex>,
+}
+
+/// The segments of `dir`, oldest first.
+pub fn list(dir: &Path) -> Result<Vec<SegmentInfo>, SegmentError> {
+    let io = |source| SegmentError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name();
+        let Some(seq) = name.to_str().and_then(seq_of) else {
+            continue;
+        };
+        let path = entry.path();
+        let bytes = entry.metadata().map_err(io)?.len();
+        let index = segment::read_index(&path)?;
+        out.push(SegmentInfo {
+            seq,
+            path,
+            bytes,
+            index,
+        });
+    }
+    out.sort_by_key(|s| s.seq);
+    Ok(out)
+}
+
+/// Which events a query wants. Empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Processes (by pid; all their threads).
+    pub pids: Vec<u32>,
+    /// Monotonic time range, inclusive.
+    pub since_ns: Option<u64>,
+    pub until_ns: Option<u64>,
+    /// Syscall numbers; when set, only syscall events are returned.
+    pub syscalls: Vec<i64>,
+}
+
+impl Query {
+    /// Whether a segment with this index can hold a match.
+    pub fn may_match(&self, idx: &pb::SegmentIndex) -> bool {
+        if self.since_ns.is_some_and(|t| idx.last_ns < t)
+            || self.until_ns.is_some_and(|t| idx.first_ns > t)
+        {
+            return false;
+        }
+        if !self.pids.is_empty()
+            && !idx
+                .processes
+                .iter()
+                .any(|p| p.key.is_some_and(|k| self.pids.contains(&k.pid)))
+        {
+            return false;
+        }
+        if !self.syscalls.is_empty() && !idx.syscalls.iter().any(|c| self.syscalls.contains(&c.nr))
+        {
+            return false;
+        }
+        true
+    }
+
+    pub fn matches(&self, e: &pb::Event) -> bool {
+        if !self.pids.is_empty() && !self.pids.contains(&e.pid) {
+            return false;
+        }
+        if self.since_ns.is_some_and(|t| e.ts_ns < t) || self.until_ns.is_some_and(|t| e.ts_ns > t)
+        {
+            return false;
+        }
+        if !self.syscalls.is_empty() {
+            return matches!(&e.kind, Some(pb::event::Kind::Syscall(s)) if self.syscalls.contains(&s.nr));
+        }
+        true
+    }
+}
+
+/// Events that matched, and any damage met on the way.
+#[derive(Debug, Default)]
+pub struct QueryResult {
+    pub events: Vec<pb::Event>,
+    pub damage: Vec<(PathBuf, Damage)>,
+    pub segments_read: usize,
+    pub segments_skipped: usize,
+}
+
+/// Runs a query over the store in `dir`, oldest segment first.
+pub fn query(dir: &Path, q: &Query) -> Result<QueryResult, SegmentError> {
+    let mut r = QueryResult::default();
+    for seg in list(dir)? {
+        if seg.index.as_ref().is_some_and(|i| !q.may_match(i)) {
+            r.segments_skipped += 1;
+            continue;
+        }
+        r.segments_read += 1;
+        let s = match segment::scan(&seg.path) {
+            Ok(s) => s,
+            // A file that is not a segment at all is reported, not fatal.
+            Err(e @ (SegmentError::BadMagic { .. } | SegmentError::NoHeader { .. })) => {
+                r.damage.push((
+                    seg.path.clone(),
+                    Damage {
+                        offset: 0,
+                        error: e.to_string(),
+                    },
+                ));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        r.damage
+            .extend(s.damage.into_iter().map(|d| (seg.path.clone(), d)));
+        for batch in s.batches {
+            r.events.extend(batch.into_iter().filter(|e| q.matches(e)));
+        }
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::SegmentWriter;
+
+    fn ev(pid: u32, ts: u64, nr: i64) -> pb::Event {
+        pb::Event {
+            pid,
+            tid: pid,
+            ts_ns: ts,
+            kind: Some(pb::event::Kind::Syscall(pb::Syscall {
+                nr,
+                ret: 0,
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn queries_skip_segments_by_index() {
+        let dir = tempfile::tempdir().unwrap();
+        for (seq, pid) in [(1u64, 10u32), (2, 20), (3, 10)] {
+            let mut w =
+                SegmentWriter::create(&segment_path(dir.path(), seq), &Default::default()).unwrap();
+            w.append(&[ev(pid, seq * 100, 0), ev(pid, seq * 100 + 1, 1)], 1)
+                .unwrap();
+            w.close().unwrap();
+        }
+        std::fs::write(dir.path().join("unrelated.txt"), b"x").unwrap();
+        let r = query(
+            dir.path(),
+            &Query {
+                pids: vec![10],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.events.len(), 4);
+        assert_eq!((r.segments_read, r.segments_skipped), (2, 1));
+        let r = query(
+            dir.path(),
+            &Query {
+                since_ns: Some(250),
+                syscalls: vec![1],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            r.events.iter().map(|e| e.ts_ns).collect::<Vec<_>>(),
+            vec![301]
+        );
+        assert_eq!(r.segments_skipped, 2);
+    }
+}
