@@ -170,7 +170,7 @@ fn records_the_syscall_script_exactly() {
     for s in &calls {
         assert!(
             !s.buffers_lost && !s.effects_unknown && !s.no_enter,
-            "{} flags",
+            "{} flags: {s:?}",
             s.name
         );
         assert!(

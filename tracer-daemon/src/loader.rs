@@ -164,6 +164,8 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
     }
     let btf_progs: &[&str] = match mode {
         Mode::Record => &[
+            // First: it must be in place before entries can live in the slot.
+            "sched_switch",
             "sys_enter",
             "sys_exit",
             "sched_process_fork",
