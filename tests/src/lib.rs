@@ -153,14 +153,16 @@ impl Daemon {
         self.log.clone()
     }
 
+    /// Everything the daemon stored, read back through the store.
     pub fn events(&self) -> Vec<pb::Event> {
-        let data = std::fs::read(self.dir.path().join("events.pb")).expect("events.pb");
-        let (events, damage) = pb::decode_events(&data);
+        let r = tracer_store::store::query(self.dir.path(), &Default::default())
+            .expect("reading the store");
         assert!(
-            damage.is_none(),
-            "the daemon wrote a damaged event file: {damage:?}"
+            r.damage.is_empty(),
+            "the daemon wrote a damaged store: {:?}",
+            r.damage
         );
-        events
+        r.events
     }
 
     pub fn stats(&self) -> serde_json::Value {

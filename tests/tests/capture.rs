@@ -317,9 +317,9 @@ fn records_the_syscall_script_exactly() {
             "openat",
             "--syscall",
             "write",
-            "--file",
+            "--data-dir",
         ])
-        .arg(daemon.dir.path().join("events.pb"))
+        .arg(daemon.dir.path())
         .output()
         .expect("run tracectl");
     assert!(

@@ -1,13 +1,13 @@
 //! `tracectl`: the command-line front of tracer.
 //!
 //! It owns argument parsing and output only; reading recordings goes through
-//! `tracer-proto`, rendering through `tracer-format`. Today it reads a
-//! daemon's event file offline; the gRPC-backed commands build on the API.
+//! `tracer-store`, rendering through `tracer-format`. Today it reads a
+//! daemon's store offline; the gRPC-backed commands build on the API.
 use std::{io::Write, path::PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tracer_proto as pb;
+use tracer_store::store::{self, Query};
 
 #[derive(Parser)]
 #[command(name = "tracectl", version, about = "Inspect what tracer recorded")]
@@ -18,15 +18,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print recorded events strace-style, from a daemon's event file.
+    /// Print recorded events strace-style, read from a daemon's store.
     Events {
-        /// The event file (DATA_DIR/events.pb).
+        /// The daemon's data directory.
         #[arg(long)]
-        file: PathBuf,
-        /// Only this process (by pid).
+        data_dir: PathBuf,
+        /// Only this process (by pid; repeatable).
         #[arg(long)]
-        pid: Option<u32>,
-        /// Only these syscalls (repeatable).
+        pid: Vec<u32>,
+        /// Only these syscalls, by name (repeatable).
         #[arg(long = "syscall")]
         syscalls: Vec<String>,
     },
@@ -42,39 +42,44 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn wanted(e: &pb::Event, pid: Option<u32>, syscalls: &[String]) -> bool {
-    if pid.is_some_and(|p| p != e.pid) {
-        return false;
-    }
-    if syscalls.is_empty() {
-        return true;
-    }
-    matches!(&e.kind, Some(pb::event::Kind::Syscall(s)) if syscalls.contains(&s.name))
+fn syscall_number(name: &str) -> anyhow::Result<i64> {
+    tracer_common::effects::x86_64::TABLE
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.nr as i64)
+        .with_context(|| format!("unknown syscall {name:?}"))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Events {
-            file,
+            data_dir,
             pid,
             syscalls,
         } => {
-            let data =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let (events, damage) = pb::decode_events(&data);
+            let q = Query {
+                pids: pid,
+                syscalls: syscalls
+                    .iter()
+                    .map(|n| syscall_number(n))
+                    .collect::<anyhow::Result<_>>()?,
+                ..Default::default()
+            };
+            let r = store::query(&data_dir, &q)
+                .with_context(|| format!("reading the store in {}", data_dir.display()))?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for e in events.iter().filter(|e| wanted(e, pid, &syscalls)) {
+            for e in &r.events {
                 if writeln!(out, "{}", tracer_format::line(e)).is_err() {
                     return Ok(()); // stdout closed (e.g. `| head`)
                 }
             }
             out.flush().ok();
-            if let Some((at, err)) = damage {
-                bail!(
-                    "{}: damaged at byte {at} of {} ({err}); the {} events before it were shown",
-                    file.display(),
-                    data.len(),
-                    events.len()
+            for (path, d) in &r.damage {
+                eprintln!(
+                    "tracectl: warning: {}: damaged frame at byte {} skipped: {}",
+                    path.display(),
+                    d.offset,
+                    d.error
                 );
             }
             Ok(())

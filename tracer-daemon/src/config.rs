@@ -3,6 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+
+use crate::persist::{Fsync, StoreConfig};
+use std::time::Duration;
+
 use serde::Deserialize;
 use tracer_common::wire::{
     self, COMM_LEN, MAX_RULES, RULE_EXCLUDE, RULE_INCLUDE, RULE_MATCH_CGROUP, RULE_MATCH_COMM,
@@ -41,9 +45,42 @@ fn yes() -> bool {
     true
 }
 
+/// The `[store]` table: rotation, retention, fsync.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    pub segment_bytes: Option<u64>,
+    pub segment_age_s: Option<u64>,
+    pub retain_bytes: Option<u64>,
+    pub retain_age_s: Option<u64>,
+    pub fsync: Option<Fsync>,
+}
+
+impl StoreFile {
+    pub fn apply(&self, c: &mut StoreConfig) {
+        if let Some(v) = self.segment_bytes {
+            c.segment_bytes = v;
+        }
+        if let Some(v) = self.segment_age_s {
+            c.segment_age = Duration::from_secs(v);
+        }
+        if let Some(v) = self.retain_bytes {
+            c.retain_bytes = v;
+        }
+        if let Some(v) = self.retain_age_s {
+            c.retain_age = Duration::from_secs(v);
+        }
+        if let Some(v) = self.fsync {
+            c.fsync = v;
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    #[serde(default)]
+    pub store: StoreFile,
     pub data_dir: Option<PathBuf>,
     pub listen: Option<Vec<String>>,
     pub snapshot_limit: Option<u32>,
@@ -65,6 +102,7 @@ pub struct Settings {
     pub rules: Vec<FilterRule>,
     pub default_action: Action,
     pub default_payload: bool,
+    pub store: StoreConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +135,7 @@ pub fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
 impl Settings {
     pub fn from_file(file: Option<FileConfig>) -> anyhow::Result<Self> {
         let f = file.unwrap_or(FileConfig {
+            store: StoreFile::default(),
             data_dir: None,
             listen: None,
             snapshot_limit: None,
@@ -121,6 +160,11 @@ impl Settings {
             rules: f.filter,
             default_action: f.default_action.unwrap_or(Action::Include),
             default_payload: f.default_payload.unwrap_or(true),
+            store: {
+                let mut c = StoreConfig::default();
+                f.store.apply(&mut c);
+                c
+            },
         };
         Ok(s)
     }
@@ -136,6 +180,12 @@ impl Settings {
             bail!(
                 "ring_size {} must be a power of two of at least 4096 bytes",
                 self.ring_size
+            );
+        }
+        if self.store.segment_bytes < 4096 {
+            bail!(
+                "store.segment_bytes {} is below 4096",
+                self.store.segment_bytes
             );
         }
         if self.rules.len() > MAX_RULES {
@@ -224,6 +274,9 @@ mod tests {
             listen = ["unix:/tmp/x/s"]
             snapshot_limit = 4096
             default_action = "exclude"
+            [store]
+            retain_bytes = 1000000
+            fsync = "batch"
             [[filter]]
             comm = "nginx"
             payload = false
@@ -243,6 +296,9 @@ mod tests {
         assert_eq!(w.rules[0].payload, 0);
         assert_eq!(w.rules[1].value, 42);
         assert_eq!(w.track_descendants, 1);
+        assert_eq!(s.store.retain_bytes, 1_000_000);
+        assert_eq!(s.store.fsync, Fsync::Batch);
+        assert_eq!(s.store.segment_bytes, 64 << 20);
     }
 
     #[test]

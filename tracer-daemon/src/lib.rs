@@ -9,5 +9,6 @@ pub mod assemble;
 pub mod config;
 pub mod kernel_btf;
 pub mod loader;
+pub mod persist;
 pub mod run;
 pub mod sink;

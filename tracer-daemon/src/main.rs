@@ -5,6 +5,7 @@ use clap::Parser;
 use tracer_daemon::{
     config::{self, Action, FilterRule, Listen, Settings},
     loader::Mode,
+    persist::Fsync,
     run,
 };
 
@@ -43,6 +44,15 @@ struct Args {
     /// Ring buffer size in bytes (a power of two).
     #[arg(long)]
     ring_size: Option<u32>,
+    /// Close a segment once it reaches this many bytes.
+    #[arg(long)]
+    segment_bytes: Option<u64>,
+    /// Keep at most this many bytes of segments (oldest deleted first).
+    #[arg(long)]
+    retain_bytes: Option<u64>,
+    /// When to fsync: never, segment (on close) or batch (every frame).
+    #[arg(long)]
+    fsync: Option<String>,
     /// Stop after this many seconds (tests, benchmarks).
     #[arg(long)]
     duration: Option<f64>,
@@ -69,6 +79,20 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     }
     if let Some(r) = args.ring_size {
         s.ring_size = r;
+    }
+    if let Some(v) = args.segment_bytes {
+        s.store.segment_bytes = v;
+    }
+    if let Some(v) = args.retain_bytes {
+        s.store.retain_bytes = v;
+    }
+    if let Some(f) = &args.fsync {
+        s.store.fsync = match f.as_str() {
+            "never" => Fsync::Never,
+            "segment" => Fsync::Segment,
+            "batch" => Fsync::Batch,
+            other => anyhow::bail!("--fsync {other}: expected never, segment or batch"),
+        };
     }
     let payload = !args.no_payload;
     if args.no_payload {

@@ -86,7 +86,9 @@ pub struct Persist {
 }
 
 fn read_trim(path: &str) -> String {
-    std::fs::read_to_string(path).map(|s| s.trim().to_owned()).unwrap_or_default()
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// What every segment's header says about this host.
@@ -95,14 +97,24 @@ pub fn host_header() -> pb::SegmentHeader {
     // SAFETY: uname fills the struct it is given.
     unsafe { libc::uname(&mut uts) };
     let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    let now_real = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos() as i64;
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let now_real = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as i64;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid out-parameter.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    let now_mono = ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64;
+    let now_mono = ts.tv_sec * 1_000_000_000 + ts.tv_nsec;
     pb::SegmentHeader {
         format_version: FORMAT_VERSION,
         host_name: field(&uts.nodename),
@@ -133,10 +145,18 @@ impl Persist {
                         r.damage.len()
                     );
                     for d in &r.damage {
-                        tracing::warn!("{}: damaged frame at {}: {}", s.path.display(), d.offset, d.error);
+                        tracing::warn!(
+                            "{}: damaged frame at {}: {}",
+                            s.path.display(),
+                            d.offset,
+                            d.error
+                        );
                     }
                 }
-                Err(e) => tracing::error!("cannot recover {}: {e}; leaving it as it is", s.path.display()),
+                Err(e) => tracing::error!(
+                    "cannot recover {}: {e}; leaving it as it is",
+                    s.path.display()
+                ),
             }
         }
         let next_seq = segments.last().map(|s| s.seq + 1).unwrap_or(1);
@@ -183,7 +203,9 @@ impl Persist {
             self.drop_pending();
             return;
         }
-        let Some(w) = self.writer.as_mut() else { return };
+        let Some(w) = self.writer.as_mut() else {
+            return;
+        };
         match w.append(&self.pending, self.cfg.zstd_level) {
             Ok(bytes) => {
                 self.stats.events_written += self.pending.len() as u64;
@@ -223,7 +245,10 @@ impl Persist {
             return false;
         }
         let path = store::segment_path(&self.dir, self.next_seq);
-        let header = pb::SegmentHeader { segment_seq: self.next_seq, ..self.header.clone() };
+        let header = pb::SegmentHeader {
+            segment_seq: self.next_seq,
+            ..self.header.clone()
+        };
         match SegmentWriter::create(&path, &header) {
             Ok(w) => {
                 self.next_seq += 1;
@@ -262,7 +287,8 @@ impl Persist {
     pub fn tick(&mut self) {
         self.flush();
         let rotate = self.writer.as_ref().is_some_and(|w| {
-            w.len() >= self.cfg.segment_bytes || (self.opened.elapsed() >= self.cfg.segment_age && !w.is_empty())
+            w.len() >= self.cfg.segment_bytes
+                || (self.opened.elapsed() >= self.cfg.segment_age && !w.is_empty())
         });
         if rotate {
             self.rotate();
@@ -272,7 +298,9 @@ impl Persist {
 
     /// Deletes the oldest closed segments beyond the byte and age limits.
     pub fn retention(&mut self) {
-        let Ok(segments) = store::list(&self.dir) else { return };
+        let Ok(segments) = store::list(&self.dir) else {
+            return;
+        };
         let open = self.writer.as_ref().map(|w| w.path().to_owned());
         let mut total: u64 = segments.iter().map(|s| s.bytes).sum();
         let now = SystemTime::now();
@@ -309,13 +337,23 @@ mod tests {
     use super::*;
 
     fn ev(seq: u64) -> pb::Event {
-        pb::Event { seq, pid: 1, ts_ns: seq, ..Default::default() }
+        pb::Event {
+            seq,
+            pid: 1,
+            ts_ns: seq,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn writes_rotates_and_keeps_within_limits() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = StoreConfig { segment_bytes: 2000, retain_bytes: 6000, batch_events: 10, ..Default::default() };
+        let cfg = StoreConfig {
+            segment_bytes: 2000,
+            retain_bytes: 6000,
+            batch_events: 10,
+            ..Default::default()
+        };
         let mut p = Persist::open(dir.path(), cfg).unwrap();
         for i in 0..5000 {
             p.push(ev(i));
@@ -328,8 +366,14 @@ mod tests {
         assert!(p.stats.segments_closed > 3);
         assert!(p.stats.segments_deleted > 0, "{:?}", p.stats);
         let total: u64 = segs.iter().map(|s| s.bytes).sum();
-        assert!(total <= 6000 + 2000 + 4096, "retention keeps the store near its limit: {total}");
-        assert!(segs.iter().all(|s| s.index.is_some()), "every segment is closed");
+        assert!(
+            total <= 6000 + 2000 + 4096,
+            "retention keeps the store near its limit: {total}"
+        );
+        assert!(
+            segs.iter().all(|s| s.index.is_some()),
+            "every segment is closed"
+        );
         // The newest events survive.
         let r = store::query(dir.path(), &Default::default()).unwrap();
         assert_eq!(r.events.last().unwrap().seq, 4999);
@@ -357,6 +401,9 @@ mod tests {
         assert!(!p.stats.writing_suspended, "resumes by itself");
         p.close();
         let r = store::query(dir.path(), &Default::default()).unwrap();
-        assert_eq!(r.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(
+            r.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
     }
 }

@@ -14,6 +14,7 @@ use crate::{
     assemble::{AssembleStats, Assembler},
     config::{Listen, Settings},
     loader::{self, Mode},
+    persist::{Persist, PersistStats},
     sink::Sink,
 };
 
@@ -33,9 +34,7 @@ pub struct Stats {
     pub lost_total: u64,
     /// Processes (pid) that lost records, with how many.
     pub lost_by_process: Vec<(u32, u64)>,
-    pub bytes_written: u64,
-    pub write_errors: u64,
-    pub events_dropped: u64,
+    pub store: PersistStats,
     pub ring_size: u32,
 }
 
@@ -95,7 +94,8 @@ pub async fn run(
         loss,
         task_loss,
     } = loaded;
-    let mut sink = Sink::open(&s.data_dir, print)?;
+    let persist = Persist::open(&s.data_dir, s.store.clone())?;
+    let mut sink = Sink::new(persist, print);
     let mut asm = Assembler::default();
     // SAFETY: the ring buffer owns its map fd, which stays open and the same
     // for as long as the AsyncFd owns the ring.
@@ -133,9 +133,7 @@ pub async fn run(
             lost: LOSS_NAMES.iter().copied().zip(totals).collect(),
             lost_total: totals.iter().sum(),
             lost_by_process: loader::task_losses(&task_loss),
-            bytes_written: sink.bytes,
-            write_errors: sink.write_errors,
-            events_dropped: sink.dropped,
+            store: sink.persist.stats.clone(),
             ring_size: s.ring_size,
         }
     };
@@ -152,7 +150,7 @@ pub async fn run(
                 // Records the kernel queued without a wakeup (it batches
                 // them) are drained here at the latest.
                 drain(ring.get_mut(), &mut asm, &mut sink);
-                sink.flush();
+                sink.tick();
                 let st = stats(&asm, &sink, true);
                 if st.lost_total > last_lost {
                     tracing::warn!("lost {} records so far ({:?})", st.lost_total, st.lost);
@@ -169,14 +167,15 @@ pub async fn run(
     // Detach first so the final drain sees everything that was recorded.
     drop(ebpf);
     drain(ring.get_mut(), &mut asm, &mut sink);
-    sink.flush();
+    sink.close();
     let st = stats(&asm, &sink, false);
     write_stats(&s.data_dir, &st);
     tracing::info!(
-        "stopped: {} events, {} records lost, {} bytes written",
+        "stopped: {} events, {} records lost, {} bytes written, {} events dropped by the store",
         st.assembled.events,
         st.lost_total,
-        st.bytes_written
+        st.store.bytes_written,
+        st.store.events_dropped
     );
     Ok(())
 }

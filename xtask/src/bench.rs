@@ -52,41 +52,56 @@ fn runs(n: usize, count: u64) -> anyhow::Result<Vec<f64>> {
     (0..n).map(|_| dd(count)).collect()
 }
 
-/// Starts a process and waits until a line of its output contains `ready`.
-fn start_until(cmd: &mut Command, ready: &str, from_stderr: bool) -> anyhow::Result<Guard> {
-    if from_stderr {
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    } else {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    }
-    let mut child = Guard(
-        cmd.stdin(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {cmd:?}"))?,
-    );
-    let out: Box<dyn Read + Send> = if from_stderr {
-        Box::new(child.0.stderr.take().context("stderr")?)
-    } else {
-        Box::new(child.0.stdout.take().context("stdout")?)
-    };
+/// Starts a process and waits until a line of its output (stdout or stderr)
+/// contains `ready`; the error says what it printed last if it never does.
+fn start_until(cmd: &mut Command, ready: &str) -> anyhow::Result<Guard> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Guard(cmd.spawn().with_context(|| format!("starting {cmd:?}"))?);
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
+    let outs: [Box<dyn Read + Send>; 2] = [
+        Box::new(child.0.stdout.take().context("stdout")?),
+        Box::new(child.0.stderr.take().context("stderr")?),
+    ];
+    for out in outs {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
             }
-        }
-    });
+        });
+    }
+    drop(tx);
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut last = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(line) if line.contains(ready) => break,
-            Ok(_) => {}
+            Ok(line) => {
+                last.push(line);
+                if last.len() > 5 {
+                    last.remove(0);
+                }
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                bail!("{cmd:?} exited before it was ready")
+                // Its output closed: it exited, or is about to (the guard
+                // stops it if not).
+                std::thread::sleep(Duration::from_millis(100));
+                let st = match child.0.try_wait() {
+                    Ok(Some(st)) => st.to_string(),
+                    _ => "output closed".to_string(),
+                };
+                bail!(
+                    "{program} exited ({st}) before it was ready: {}",
+                    last.join(" | ")
+                )
             }
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() > deadline => {
-                bail!("{cmd:?} not ready in 60 s")
+                bail!("{program} not ready in 60 s: {}", last.join(" | "))
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
@@ -105,7 +120,7 @@ fn daemon(dir: &Path, floor: bool) -> anyhow::Result<Guard> {
     if floor {
         cmd.arg("--bench-floor");
     }
-    start_until(&mut cmd, "recording (pid", true)
+    start_until(&mut cmd, "recording (pid")
 }
 
 struct Row {
@@ -156,12 +171,26 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
     )?;
     let syscalls = stats["assembled"]["syscalls"].as_u64().unwrap_or(0);
     let lost = stats["lost_total"].as_u64().unwrap_or(0);
+    // Which kinds were lost, when any were.
+    let lost_kinds = stats["lost"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v.as_u64().is_some_and(|n| n > 0))
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|s| !s.is_empty())
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default();
     let busy: f64 = rec_runs.iter().sum();
     rows.push(Row {
         name: "tracer-daemon, all syscalls + payloads",
         secs: Some(rec),
         note: format!(
-            "{:.2} M events/s drained, {lost} lost ({syscalls} syscall events, host-wide)",
+            "{:.2} M events/s drained, {lost} lost{lost_kinds} ({syscalls} syscall events, \
+             host-wide: the daemon records every process, not only dd)",
             syscalls as f64 / busy / 1e6
         ),
     });
@@ -172,7 +201,6 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
             "tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }",
         ]),
         "Attaching",
-        false,
     );
     match bpftrace {
         Ok(mut b) => {

@@ -24,9 +24,10 @@ impl Apt {
     fn ensure(&mut self, pkgs: &[&str]) -> anyhow::Result<()> {
         let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !installed(p)).collect();
         if missing.is_empty() {
+            println!("setup: apt {}: present", pkgs.join(" "));
             return Ok(());
         }
-        println!("setup: installing {}", missing.join(" "));
+        println!("setup: apt: installing {}", missing.join(" "));
         if !self.updated {
             run(Command::new("apt-get").arg("update").arg("-qq"))?;
             self.updated = true;
@@ -54,15 +55,20 @@ pub fn setup() -> anyhow::Result<()> {
         .context("running rustup")?;
     if !String::from_utf8_lossy(&toolchains.stdout).contains("nightly") {
         bail!(
-            "no nightly toolchain: the eBPF programs need one (`rustup toolchain install nightly`)"
+            "no nightly toolchain (`rustup toolchain list`): the eBPF programs need one. \
+             The machine image ships it and it cannot be downloaded here; use an image \
+             that has it"
         );
     }
+    println!("setup: nightly toolchain: present");
     let comps = Command::new("rustup")
         .args(["component", "list", "--toolchain", "nightly", "--installed"])
         .output()
         .context("running rustup")?;
-    if !String::from_utf8_lossy(&comps.stdout).contains("rust-src") {
-        println!("setup: adding rust-src to nightly");
+    if String::from_utf8_lossy(&comps.stdout).contains("rust-src") {
+        println!("setup: nightly rust-src: present");
+    } else {
+        println!("setup: nightly rust-src: adding");
         run(Command::new("rustup").args([
             "component",
             "add",
@@ -74,11 +80,13 @@ pub fn setup() -> anyhow::Result<()> {
 
     let mut apt = Apt { updated: false };
     let linker = cargo_bin("bpf-linker");
-    if !succeeds(&linker.to_string_lossy(), &["--version"])
-        && !succeeds("bpf-linker", &["--version"])
-    {
+    if succeeds(&linker.to_string_lossy(), &["--version"]) {
+        println!("setup: bpf-linker: present ({})", linker.display());
+    } else if succeeds("bpf-linker", &["--version"]) {
+        println!("setup: bpf-linker: present (on PATH)");
+    } else {
         apt.ensure(LLVM_PACKAGES)?;
-        println!("setup: building bpf-linker against LLVM 22 (a few minutes)");
+        println!("setup: bpf-linker: building it against LLVM 22 (about 4 minutes)");
         let path = format!(
             "/usr/lib/llvm-22/bin:{}",
             std::env::var("PATH").unwrap_or_default()
@@ -96,13 +104,18 @@ pub fn setup() -> anyhow::Result<()> {
     apt.ensure(TOOL_PACKAGES)?;
 
     // bpftrace's tracepoint probes need tracefs; a new machine has it unmounted.
-    if !std::path::Path::new("/sys/kernel/tracing/events").exists()
-        && !succeeds(
+    if std::path::Path::new("/sys/kernel/tracing/events").exists() {
+        println!("setup: tracefs: mounted");
+    } else {
+        println!("setup: tracefs: mounting on /sys/kernel/tracing");
+        if !succeeds(
             "mount",
             &["-t", "tracefs", "tracefs", "/sys/kernel/tracing"],
-        )
-    {
-        println!("setup: warning: could not mount tracefs; the bpftrace benchmark will be skipped");
+        ) {
+            println!(
+                "setup: warning: could not mount tracefs; the bpftrace benchmark will be skipped"
+            );
+        }
     }
     println!("setup: ready");
     Ok(())
