@@ -30,6 +30,15 @@ enum Cmd {
         #[arg(long = "syscall")]
         syscalls: Vec<String>,
     },
+    /// Per-syscall counts and errors, from the store's indexes.
+    Stats {
+        /// The daemon's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// One process (by pid) instead of the host.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,15 +83,54 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             out.flush().ok();
-            for (path, d) in &r.damage {
-                eprintln!(
-                    "tracectl: warning: {}: damaged frame at byte {} skipped: {}",
-                    path.display(),
-                    d.offset,
-                    d.error
-                );
+            report_damage(&r.damage);
+            Ok(())
+        }
+        Cmd::Stats { data_dir, pid } => {
+            let stats = store::stats(&data_dir, pid)
+                .with_context(|| format!("reading the store in {}", data_dir.display()))?;
+            let mut rows: Vec<_> = stats.into_iter().collect();
+            rows.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let _ = writeln!(
+                out,
+                "{:<24} {:>12} {:>10}  errors",
+                "syscall", "calls", "failed"
+            );
+            for (nr, s) in rows {
+                let name = tracer_common::effects::name(nr)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("syscall_{nr}"));
+                let failed: u64 = s.errors.values().sum();
+                let mut errs: Vec<_> = s.errors.iter().collect();
+                errs.sort_by(|a, b| b.1.cmp(a.1));
+                let errs: Vec<String> = errs
+                    .iter()
+                    .map(|(e, n)| format!("{}={n}", tracer_format::errno_name(**e)))
+                    .collect();
+                if writeln!(
+                    out,
+                    "{name:<24} {:>12} {failed:>10}  {}",
+                    s.count,
+                    errs.join(" ")
+                )
+                .is_err()
+                {
+                    return Ok(());
+                }
             }
             Ok(())
         }
+    }
+}
+
+fn report_damage(damage: &[(PathBuf, tracer_store::segment::Damage)]) {
+    for (path, d) in damage {
+        eprintln!(
+            "tracectl: warning: {}: damaged frame at byte {} skipped: {}",
+            path.display(),
+            d.offset,
+            d.error
+        );
     }
 }

@@ -162,9 +162,25 @@ pub fn signal_name(n: u32) -> String {
         .unwrap_or_else(|| format!("SIGRT{n}"))
 }
 
-fn errno_name(e: i64) -> String {
+/// `ENOENT` for 2. Includes the kernel-internal restart codes a syscall
+/// exit can show before signal handling turns them into EINTR or a restart.
+pub fn errno_name(code: i32) -> String {
+    match code {
+        512 => "ERESTARTSYS".into(),
+        513 => "ERESTARTNOINTR".into(),
+        514 => "ERESTARTNOHAND".into(),
+        515 => "ENOIOCTLCMD".into(),
+        516 => "ERESTART_RESTARTBLOCK".into(),
+        _ => format!("{:?}", nix::errno::Errno::from_raw(code)),
+    }
+}
+
+fn errno_ret(e: i64) -> String {
     let code = (-e) as i32;
     let errno = nix::errno::Errno::from_raw(code);
+    if (512..=516).contains(&code) {
+        return format!("? {} (to be restarted)", errno_name(code));
+    }
     format!("-1 {errno:?} ({})", errno.desc())
 }
 
@@ -189,7 +205,7 @@ pub fn line(ev: &pb::Event) -> String {
                 .collect();
             let _ = write!(text, "{head} {name}({})", args.join(", "));
             if s.ret < 0 && s.ret > -4096 {
-                let _ = write!(text, " = {}", errno_name(s.ret));
+                let _ = write!(text, " = {}", errno_ret(s.ret));
             } else if fmts.contains(&ArgFmt::Hex) && s.ret > 0xffff {
                 let _ = write!(text, " = {:#x}", s.ret);
             } else {
@@ -298,6 +314,7 @@ mod tests {
 
     #[test]
     fn names_errors() {
-        assert_eq!(errno_name(-2), "-1 ENOENT (No such file or directory)");
+        assert_eq!(errno_ret(-2), "-1 ENOENT (No such file or directory)");
+        assert_eq!(errno_name(13), "EACCES");
     }
 }

@@ -148,6 +148,59 @@ pub fn query(dir: &Path, q: &Query) -> Result<QueryResult, SegmentError> {
     Ok(r)
 }
 
+/// Per-syscall counts and errno counts, for one process or the host.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyscallStats {
+    pub count: u64,
+    pub errors: std::collections::BTreeMap<i32, u64>,
+}
+
+/// Statistics of the store (or of one pid), from segment indexes; segments
+/// without an index (the open one) are indexed on the fly.
+pub fn stats(
+    dir: &Path,
+    pid: Option<u32>,
+) -> Result<std::collections::BTreeMap<i64, SyscallStats>, SegmentError> {
+    let mut out: std::collections::BTreeMap<i64, SyscallStats> = Default::default();
+    let mut add = |counts: &[pb::SyscallCount]| {
+        for c in counts {
+            let e = out.entry(c.nr).or_default();
+            e.count += c.count;
+            for (errno, n) in &c.errors {
+                *e.errors.entry(*errno).or_default() += n;
+            }
+        }
+    };
+    for seg in list(dir)? {
+        let idx = match seg.index {
+            Some(i) => i,
+            None => match segment::scan(&seg.path) {
+                Ok(s) => {
+                    let mut b = crate::index::IndexBuilder::default();
+                    for batch in &s.batches {
+                        b.add_batch(batch);
+                    }
+                    b.build()
+                }
+                Err(_) => continue,
+            },
+        };
+        match pid {
+            None => add(&idx.syscalls),
+            Some(p) => {
+                for proc_ in idx
+                    .processes
+                    .iter()
+                    .filter(|x| x.key.is_some_and(|k| k.pid == p))
+                {
+                    add(&proc_.syscalls);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
