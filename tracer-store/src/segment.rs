@@ -482,7 +482,11 @@ mod damage_tests {
         }
     }
 
-    fn segment(dir: &Path) -> (Vec<u8>, Vec<(usize, usize)>, Vec<Vec<pb::Event>>) {
+    /// A closed segment's bytes, the byte span of each batch frame, and the
+    /// batches.
+    type Sample = (Vec<u8>, Vec<(usize, usize)>, Vec<Vec<pb::Event>>);
+
+    fn segment(dir: &Path) -> Sample {
         let p = dir.join("s");
         let mut w = SegmentWriter::create(
             &p,
