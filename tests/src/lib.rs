@@ -80,11 +80,16 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon with `args` and waits until it is recording.
     pub fn start(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(tempfile::tempdir().expect("tempdir"), None, args)
+    }
+
+    /// Starts the daemon keeping its socket in `dir` and its data in
+    /// `data` (default: `dir` itself).
+    pub fn start_in(dir: tempfile::TempDir, data: Option<&Path>, args: &[&str]) -> Self {
         let sock = dir.path().join("tracer.sock");
         let mut cmd = Command::new(daemon_bin());
         cmd.arg("--data-dir")
-            .arg(dir.path())
+            .arg(data.unwrap_or(dir.path()))
             .arg("--listen")
             .arg(format!("unix:{}", sock.display()))
             .args(args)
@@ -131,6 +136,31 @@ impl Daemon {
                 d.log.join("\n")
             );
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.0.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(c) = self.child.0.as_mut() {
+            stop_child(c, Signal::SIGKILL, Duration::from_secs(10));
+        }
+        self.child.0 = None;
+    }
+
+    /// Takes the data directory back (to start another daemon on it).
+    pub fn into_dir(mut self) -> tempfile::TempDir {
+        self.kill();
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// The daemon's last status file, if it wrote one yet.
+    pub fn try_stats(&self, data: &Path) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(data.join("stats.json")).ok()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// Stops the daemon with SIGINT (it drains and flushes) and returns its log.

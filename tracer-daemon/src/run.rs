@@ -26,6 +26,8 @@ const LOSS_NAMES: [&str; LOSS_KINDS as usize] = [
 /// What the daemon reports about itself (`DATA_DIR/stats.json`).
 #[derive(Debug, Serialize)]
 pub struct Stats {
+    /// The daemon that wrote this (a crashed one leaves its last file).
+    pub pid: u32,
     pub running: bool,
     pub uptime_s: f64,
     pub assembled: AssembleStats,
@@ -38,22 +40,38 @@ pub struct Stats {
     pub ring_size: u32,
 }
 
+/// Replaces the status file atomically (write aside, rename); when the disk
+/// is full that needs room it does not have, so the file is then rewritten
+/// in place: the status matters most exactly then.
 fn write_stats(dir: &Path, stats: &Stats) {
+    let Ok(body) = serde_json::to_vec_pretty(stats) else {
+        return;
+    };
     let tmp = dir.join(".stats.json.tmp");
-    let result = serde_json::to_vec_pretty(stats)
-        .map_err(std::io::Error::other)
-        .and_then(|b| std::fs::write(&tmp, b))
-        .and_then(|()| std::fs::rename(&tmp, dir.join(STATS_FILE)));
-    if let Err(e) = result {
-        tracing::warn!("writing {}: {e}", dir.join(STATS_FILE).display());
+    let path = dir.join(STATS_FILE);
+    let atomic = std::fs::write(&tmp, &body).and_then(|()| std::fs::rename(&tmp, &path));
+    if atomic.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = std::fs::write(&path, &body) {
+            tracing::warn!("writing {}: {e}", path.display());
+        }
     }
 }
 
-/// Turns every record in the ring into events.
-fn drain(ring: &mut RingBuf<MapData>, asm: &mut Assembler, sink: &mut Sink) {
-    while let Some(item) = ring.next() {
-        asm.push(&item, &mut |ev| sink.write(ev));
+/// Records drained per pass before the loop looks at its timer and signals
+/// again: under a syscall storm the ring never runs empty.
+const DRAIN_PASS: usize = 65536;
+
+/// Turns up to `max` records of the ring into events; true when the ring
+/// was emptied.
+fn drain(ring: &mut RingBuf<MapData>, asm: &mut Assembler, sink: &mut Sink, max: usize) -> bool {
+    for _ in 0..max {
+        match ring.next() {
+            Some(item) => asm.push(&item, &mut |ev| sink.write(ev)),
+            None => return true,
+        }
     }
+    false
 }
 
 fn prepare_dirs(s: &Settings) -> anyhow::Result<()> {
@@ -127,6 +145,7 @@ pub async fn run(
     let stats = |asm: &Assembler, sink: &Sink, running: bool| {
         let totals = loader::loss_totals(&loss);
         Stats {
+            pid: std::process::id(),
             running,
             uptime_s: started.elapsed().as_secs_f64(),
             assembled: asm.stats,
@@ -142,14 +161,23 @@ pub async fn run(
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("waiting on the ring buffer")?;
-                // Drain fully before clearing readiness: wakeups are edge-triggered.
-                drain(guard.get_inner_mut(), &mut asm, &mut sink);
-                guard.clear_ready();
+                // Readiness is cleared only once the ring is empty (wakeups
+                // are edge-triggered); a partial pass keeps it set, so the
+                // loop comes straight back after its other work.
+                if drain(guard.get_inner_mut(), &mut asm, &mut sink, DRAIN_PASS) {
+                    guard.clear_ready();
+                } else {
+                    // Let the runtime turn its timer and signal drivers:
+                    // without a pending await they never run, and the tick
+                    // (frames, rotation, status) and Ctrl-C would starve.
+                    drop(guard);
+                    tokio::task::yield_now().await;
+                }
             }
             _ = tick.tick() => {
                 // Records the kernel queued without a wakeup (it batches
                 // them) are drained here at the latest.
-                drain(ring.get_mut(), &mut asm, &mut sink);
+                drain(ring.get_mut(), &mut asm, &mut sink, DRAIN_PASS);
                 sink.tick();
                 let st = stats(&asm, &sink, true);
                 if st.lost_total > last_lost {
@@ -166,7 +194,7 @@ pub async fn run(
 
     // Detach first so the final drain sees everything that was recorded.
     drop(ebpf);
-    drain(ring.get_mut(), &mut asm, &mut sink);
+    while !drain(ring.get_mut(), &mut asm, &mut sink, DRAIN_PASS) {}
     sink.close();
     let st = stats(&asm, &sink, false);
     write_stats(&s.data_dir, &st);

@@ -1,0 +1,215 @@
+//! The store under a real daemon: crashes (SIGKILL at random moments) and a
+//! full disk (a small tmpfs as the data directory).
+use std::{
+    io::Write,
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tracer_store::{segment, store};
+use tracer_tests::{Daemon, Guard, quick};
+
+/// xorshift64*: a fixed seed, so a failing schedule can be replayed.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// A store passes the consistency check: every segment closed (index and
+/// trailer), every frame valid, the index agreeing with the batches.
+fn check_consistent(dir: &Path) -> u64 {
+    let mut total = 0;
+    for seg in store::list(dir).expect("list") {
+        let idx = seg
+            .index
+            .unwrap_or_else(|| panic!("{} has no index after recovery", seg.path.display()));
+        let s = segment::scan(&seg.path).expect("scan");
+        assert!(
+            s.damage.is_empty(),
+            "{}: {:?}",
+            seg.path.display(),
+            s.damage
+        );
+        let n: u64 = s.batches.iter().map(|b| b.len() as u64).sum();
+        assert_eq!(
+            idx.event_count,
+            n,
+            "{}: index and batches disagree",
+            seg.path.display()
+        );
+        total += n;
+    }
+    total
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_reported_durable() {
+    let rounds = if quick() { 5 } else { 20 };
+    // A steady syscall load to record: dd one byte at a time.
+    let mut dd = Guard(Some(
+        Command::new("dd")
+            .args(["if=/dev/zero", "of=/dev/null", "bs=1", "count=2000000000"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dd"),
+    ));
+    let dd_pid = dd.0.as_ref().expect("dd").id().to_string();
+    let mut rng = Rng(0xc0ff_ee00_1234_5678);
+    let mut dir = tempfile::tempdir().expect("tempdir");
+    let mut durable = 0u64;
+    for _ in 0..rounds {
+        let d = Daemon::start_in(dir, None, &["--pid", &dd_pid]);
+        std::thread::sleep(Duration::from_millis(50 + rng.below(700)));
+        // What the daemon last reported as written (stats.json is written
+        // after the frames it counts) of this run.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let st = loop {
+            match d.try_stats(d.dir.path()) {
+                Some(st) if st["pid"].as_u64() == Some(d.pid() as u64) => break st,
+                _ if Instant::now() > deadline => panic!("no status from the daemon in 10 s"),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        durable += st["store"]["events_written"]
+            .as_u64()
+            .expect("events_written");
+        dir = d.into_dir();
+    }
+    // One clean run recovers the last crash; then stop it gracefully.
+    let mut d = Daemon::start_in(dir, None, &["--pid", &dd_pid]);
+    std::thread::sleep(Duration::from_millis(300));
+    d.stop();
+    let c = dd.0.as_mut().expect("dd");
+    let _ = c.kill();
+    let _ = c.wait();
+    let recovered = d.try_stats(d.dir.path()).expect("stats")["store"]["recovered_segments"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(recovered >= 1, "the crashed segment was recovered at start");
+    let total = check_consistent(d.dir.path());
+    assert!(durable > 0);
+    assert!(
+        total >= durable,
+        "readable {total} < reported durable {durable}"
+    );
+}
+
+struct Mount(std::path::PathBuf);
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_drops_counted_events_and_recovers_by_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    let st = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=2m",
+            "tracer-test",
+            data.to_str().expect("path"),
+        ])
+        .status()
+        .expect("mount");
+    assert!(st.success(), "mounting a tmpfs (needs root)");
+    let _mount = Mount(data.clone());
+    // Leave little room: the filler is the space that "returns" later.
+    let filler = data.join("filler");
+    std::fs::write(&filler, vec![0u8; 1900 * 1024]).expect("filler");
+
+    let mut storm = Guard(Some(
+        Command::new(env!("CARGO_BIN_EXE_syscall-storm"))
+            .args(["3000", "8192", "3000"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn storm"),
+    ));
+    let pid = storm.0.as_ref().expect("storm").id();
+    let run_dir = tempfile::tempdir().expect("tempdir");
+    let mut daemon = Daemon::start_in(
+        run_dir,
+        Some(&data),
+        &["--pid", &pid.to_string(), "--ring-size", "67108864"],
+    );
+    let child = storm.0.as_mut().expect("storm");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"g")
+        .expect("release");
+
+    // The store fills up: the daemon counts what it drops and keeps running.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = daemon.try_stats(&data)
+            && st["store"]["events_dropped"].as_u64().unwrap_or(0) > 0
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never reported the full disk: {:?}\n{}",
+            daemon.try_stats(&data),
+            String::from_utf8_lossy(&Command::new("df").arg(&data).output().expect("df").stdout)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Space returns while the storm pauses; its marker comes after.
+    std::fs::remove_file(&filler).expect("remove filler");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "storm did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.stop();
+
+    let st = daemon.try_stats(&data).expect("stats");
+    assert!(
+        st["store"]["events_dropped"].as_u64().unwrap_or(0) > 0,
+        "drops are counted: {st}"
+    );
+    assert!(
+        st["store"]["write_errors"].as_u64().unwrap_or(0) > 0,
+        "{st}"
+    );
+    assert_eq!(
+        st["store"]["writing_suspended"], false,
+        "writing resumed: {st}"
+    );
+    assert!(
+        st["store"]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("No space left"),
+        "{st}"
+    );
+    let r = store::query(&data, &Default::default()).expect("query");
+    assert!(r.damage.is_empty(), "{:?}", r.damage);
+    let marker = b"/tracer-test-storm-done-marker\0";
+    assert!(
+        r.events
+            .iter()
+            .filter_map(tracer_tests::syscall)
+            .any(|s| s.name == "openat"
+                && tracer_tests::buffer(s, 1, tracer_proto::Direction::In) == Some(&marker[..])),
+        "events after the disk recovered are stored"
+    );
+}
