@@ -79,7 +79,9 @@ pub struct Persist {
     writer: Option<SegmentWriter>,
     opened: Instant,
     next_seq: u64,
-    pending: Vec<pb::Event>,
+    /// Events waiting for a frame, per process.
+    pending: std::collections::HashMap<u32, Vec<pb::Event>>,
+    unflushed: u64,
     /// A failed segment to recover before writing again.
     damaged: Option<PathBuf>,
     pub stats: PersistStats,
@@ -167,17 +169,25 @@ impl Persist {
             writer: None,
             opened: Instant::now(),
             next_seq,
-            pending: Vec::new(),
+            pending: Default::default(),
+            unflushed: 0,
             damaged: None,
             stats,
         })
     }
 
+    /// Queues an event. Events are batched per process, so that a query for
+    /// one process reads only its own frames; a process's batch is written
+    /// once it is full, and every batch at each tick.
     pub fn push(&mut self, ev: pb::Event) {
-        self.pending.push(ev);
-        self.stats.unflushed_events = self.pending.len() as u64;
-        if self.pending.len() >= self.cfg.batch_events {
-            self.flush();
+        let pid = ev.pid;
+        let batch = self.pending.entry(pid).or_default();
+        batch.push(ev);
+        let full = batch.len() >= self.cfg.batch_events;
+        self.unflushed += 1;
+        self.stats.unflushed_events = self.unflushed;
+        if full {
+            self.flush_pid(pid);
         }
     }
 
@@ -194,25 +204,41 @@ impl Persist {
         }
     }
 
-    /// Writes waiting events as one frame.
+    /// Writes every waiting batch, oldest first.
     pub fn flush(&mut self) {
-        if self.pending.is_empty() {
-            return;
+        let mut pids: Vec<(u64, u32)> = self
+            .pending
+            .iter()
+            .filter_map(|(pid, b)| b.first().map(|e| (e.seq, *pid)))
+            .collect();
+        pids.sort_unstable();
+        for (_, pid) in pids {
+            self.flush_pid(pid);
         }
+        // Processes that went quiet do not keep an empty slot forever.
+        self.pending.retain(|_, b| !b.is_empty());
+    }
+
+    /// Writes one process's waiting events as one frame.
+    fn flush_pid(&mut self, pid: u32) {
+        let Some(mut batch) = self.pending.remove(&pid).filter(|b| !b.is_empty()) else {
+            return;
+        };
+        let n = batch.len() as u64;
+        self.unflushed -= n;
+        self.stats.unflushed_events = self.unflushed;
         if self.writer.is_none() && !self.open_segment() {
-            self.drop_pending();
+            self.stats.events_dropped += n;
             return;
         }
         let Some(w) = self.writer.as_mut() else {
             return;
         };
-        match w.append(&self.pending, self.cfg.zstd_level) {
+        match w.append(&batch, self.cfg.zstd_level) {
             Ok(bytes) => {
-                self.stats.events_written += self.pending.len() as u64;
+                self.stats.events_written += n;
                 self.stats.frames_written += 1;
                 self.stats.bytes_written += bytes;
-                self.pending.clear();
-                self.stats.unflushed_events = 0;
                 if self.stats.writing_suspended {
                     tracing::info!("the store is writable again");
                     self.stats.writing_suspended = false;
@@ -225,15 +251,12 @@ impl Persist {
             }
             Err(e) => {
                 self.fail("writing a frame", e);
-                self.drop_pending();
+                self.stats.events_dropped += n;
             }
         }
-    }
-
-    fn drop_pending(&mut self) {
-        self.stats.events_dropped += self.pending.len() as u64;
-        self.pending.clear();
-        self.stats.unflushed_events = 0;
+        // Reuse the allocation for the process's next batch.
+        batch.clear();
+        self.pending.insert(pid, batch);
     }
 
     fn open_segment(&mut self) -> bool {

@@ -20,6 +20,7 @@ struct Proc {
     first_ns: u64,
     last_ns: u64,
     syscalls: BTreeMap<i64, Counts>,
+    frames: Vec<u64>,
 }
 
 /// Accumulates an index while batches are written (or re-read).
@@ -56,20 +57,24 @@ impl IndexBuilder {
         self.events
     }
 
-    pub fn add_batch(&mut self, events: &[pb::Event]) {
+    /// Adds the events of the batch frame at byte `offset`.
+    pub fn add_batch(&mut self, events: &[pb::Event], offset: u64) {
         self.batches += 1;
         for e in events {
-            self.add(e);
+            self.add(e, offset);
         }
     }
 
-    fn add(&mut self, e: &pb::Event) {
+    fn add(&mut self, e: &pb::Event, offset: u64) {
         self.events += 1;
         if self.first_ns == 0 || e.ts_ns < self.first_ns {
             self.first_ns = e.ts_ns;
         }
         self.last_ns = self.last_ns.max(e.ts_ns);
         let p = self.procs.entry(e.pid).or_default();
+        if p.frames.last() != Some(&offset) {
+            p.frames.push(offset);
+        }
         p.events += 1;
         if p.first_ns == 0 || e.ts_ns < p.first_ns {
             p.first_ns = e.ts_ns;
@@ -108,6 +113,7 @@ impl IndexBuilder {
                 first_ns: p.first_ns,
                 last_ns: p.last_ns,
                 syscalls: counts_pb(&p.syscalls),
+                frame_offsets: p.frames.clone(),
             })
             .collect();
         processes.sort_by_key(|p| p.key.map(|k| (k.pid, k.start_ns)));

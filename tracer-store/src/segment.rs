@@ -95,8 +95,8 @@ impl SegmentWriter {
         self.file
             .write_all(&self.scratch)
             .map_err(io_err(&self.path))?;
+        self.index.add_batch(events, self.len);
         self.len += self.scratch.len() as u64;
-        self.index.add_batch(events);
         Ok(self.scratch.len() as u64)
     }
 
@@ -155,6 +155,52 @@ pub fn read_index(path: &Path) -> Result<Option<pb::SegmentIndex>, SegmentError>
     }
 }
 
+/// Reads and decodes the batch frames at `offsets` (from an index) without
+/// scanning the rest of the segment. A frame that fails is reported.
+pub fn read_batches(
+    path: &Path,
+    offsets: &[u64],
+) -> Result<(Vec<Vec<pb::Event>>, Vec<Damage>), SegmentError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let len = f.metadata().map_err(io_err(path))?.len();
+    let mut out = Vec::with_capacity(offsets.len());
+    let mut damage = Vec::new();
+    let mut buf = Vec::new();
+    for &at in offsets {
+        let mut head = [0u8; frame::FRAME_HEADER];
+        let fail = |e: String| Damage {
+            offset: at,
+            error: e,
+        };
+        if at + frame::FRAME_HEADER as u64 > len {
+            damage.push(fail("index points past the end".into()));
+            continue;
+        }
+        f.seek(SeekFrom::Start(at)).map_err(io_err(path))?;
+        f.read_exact(&mut head).map_err(io_err(path))?;
+        let n = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        if n > frame::MAX_FRAME || at + frame::FRAME_HEADER as u64 + n as u64 > len {
+            damage.push(fail(format!("frame length {n} out of bounds")));
+            continue;
+        }
+        buf.clear();
+        buf.extend_from_slice(&head);
+        buf.resize(frame::FRAME_HEADER + n as usize, 0);
+        f.read_exact(&mut buf[frame::FRAME_HEADER..])
+            .map_err(io_err(path))?;
+        match frame::decode(&buf) {
+            Ok(fr) if fr.kind == Kind::Batch => match decode_batch(fr.payload) {
+                Ok(b) => out.push(b),
+                Err(e) => damage.push(fail(e)),
+            },
+            Ok(_) => damage.push(fail("not a batch frame".into())),
+            Err(e) => damage.push(fail(e.to_string())),
+        }
+    }
+    Ok((out, damage))
+}
+
 /// Damage found while reading a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
@@ -169,6 +215,8 @@ pub struct Scan {
     pub index: Option<pb::SegmentIndex>,
     /// Batches in file order, decoded.
     pub batches: Vec<Vec<pb::Event>>,
+    /// Byte offset of each batch's frame (parallel to `batches`).
+    pub batch_offsets: Vec<u64>,
     /// Frames skipped because they were damaged.
     pub damage: Vec<Damage>,
     /// End of the last whole frame; bytes after it are a torn tail.
@@ -231,7 +279,10 @@ pub fn scan_bytes(path: &Path, data: &[u8]) -> Result<Scan, SegmentError> {
                         }),
                     },
                     Kind::Batch => match decode_batch(f.payload) {
-                        Ok(b) => s.batches.push(b),
+                        Ok(b) => {
+                            s.batches.push(b);
+                            s.batch_offsets.push(at as u64);
+                        }
                         Err(e) => s.damage.push(Damage {
                             offset: at as u64,
                             error: e,
@@ -327,8 +378,8 @@ pub fn recover(path: &Path) -> Result<Recovery, SegmentError> {
         f.write_all(&t).map_err(io_err(path))?;
     } else if s.index.is_none() {
         let mut b = IndexBuilder::default();
-        for batch in &s.batches {
-            b.add_batch(batch);
+        for (batch, at) in s.batches.iter().zip(&s.batch_offsets) {
+            b.add_batch(batch, *at);
         }
         let buf = index_and_trailer(&b.build(), s.valid_len);
         let mut f = &file;
@@ -571,5 +622,48 @@ mod damage_tests {
                 assert!(!s.damage.is_empty(), "case {case}: damage went unreported");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod fuzz_seed {
+    use super::*;
+
+    /// Writes the fuzzer's seed corpus (a small valid segment) when asked:
+    /// `TRACER_WRITE_FUZZ_SEED=1 cargo test -p tracer-store fuzz_seed`.
+    #[test]
+    fn fuzz_seed() {
+        let Some(dir) = std::env::var_os("TRACER_WRITE_FUZZ_SEED")
+            .map(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/segment"))
+        else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s");
+        let mut w = SegmentWriter::create(
+            &p,
+            &pb::SegmentHeader {
+                format_version: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let evs: Vec<pb::Event> = (0..3)
+            .map(|i| pb::Event {
+                seq: i,
+                pid: 1,
+                comm: "seed".into(),
+                kind: Some(pb::event::Kind::Syscall(pb::Syscall {
+                    nr: 0,
+                    ret: 4,
+                    ..Default::default()
+                })),
+                ..Default::default()
+            })
+            .collect();
+        w.append(&evs, 1).unwrap();
+        w.close().unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&p, dir.join("seed-closed-segment")).unwrap();
     }
 }

@@ -124,6 +124,30 @@ pub fn query(dir: &Path, q: &Query) -> Result<QueryResult, SegmentError> {
             continue;
         }
         r.segments_read += 1;
+        // With an index and a pid filter, read only that process's frames.
+        if let (Some(idx), false) = (&seg.index, q.pids.is_empty()) {
+            let mut offsets: Vec<u64> = idx
+                .processes
+                .iter()
+                .filter(|p| p.key.is_some_and(|k| q.pids.contains(&k.pid)))
+                .flat_map(|p| p.frame_offsets.iter().copied())
+                .collect();
+            offsets.sort_unstable();
+            offsets.dedup();
+            let (batches, damage) = segment::read_batches(&seg.path, &offsets)?;
+            r.damage
+                .extend(damage.into_iter().map(|d| (seg.path.clone(), d)));
+            let mut events: Vec<pb::Event> = batches
+                .into_iter()
+                .flatten()
+                .filter(|e| q.matches(e))
+                .collect();
+            // Frames of different processes interleave in time: restore the
+            // order the daemon received events in.
+            events.sort_by_key(|e| e.seq);
+            r.events.extend(events);
+            continue;
+        }
         let s = match segment::scan(&seg.path) {
             Ok(s) => s,
             // A file that is not a segment at all is reported, not fatal.
@@ -177,8 +201,8 @@ pub fn stats(
             None => match segment::scan(&seg.path) {
                 Ok(s) => {
                     let mut b = crate::index::IndexBuilder::default();
-                    for batch in &s.batches {
-                        b.add_batch(batch);
+                    for (batch, at) in s.batches.iter().zip(&s.batch_offsets) {
+                        b.add_batch(batch, *at);
                     }
                     b.build()
                 }

@@ -58,6 +58,26 @@ fn build() -> anyhow::Result<()> {
     ]))
 }
 
+/// A bounded run of the segment decoder's fuzz target, from its seed corpus
+/// (copied, so the run does not grow the committed one).
+fn fuzz(seconds: u32) -> anyhow::Result<()> {
+    let corpus = tempfile::tempdir()?;
+    for entry in std::fs::read_dir(root().join("fuzz/corpus/segment"))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), corpus.path().join(entry.file_name()))?;
+    }
+    run(Command::new("cargo")
+        .current_dir(root().join("fuzz"))
+        .args(["+nightly", "fuzz", "run", "segment"])
+        .arg(corpus.path())
+        .args([
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-rss_limit_mb=2048",
+            "-timeout=10",
+        ]))
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Setup => setup::setup(),
@@ -93,7 +113,7 @@ fn main() -> anyhow::Result<()> {
             if quick {
                 cmd.env("TRACER_QUICK", "1");
             }
-            let result = run(&mut cmd);
+            let result = run(&mut cmd).and_then(|()| fuzz(if quick { 10 } else { 30 }));
             println!("xtask test: {:.0} s", started.elapsed().as_secs_f64());
             result
         }

@@ -103,6 +103,14 @@ pub fn setup() -> anyhow::Result<()> {
     }
     apt.ensure(TOOL_PACKAGES)?;
 
+    // The segment decoder's fuzz target runs (bounded) in `cargo xtask test`.
+    if succeeds("cargo", &["fuzz", "--version"]) {
+        println!("setup: cargo-fuzz present");
+    } else {
+        println!("setup: installing cargo-fuzz");
+        run(Command::new("cargo").args(["install", "cargo-fuzz"]))?;
+    }
+
     // bpftrace's tracepoint probes need tracefs; a new machine has it unmounted.
     if std::path::Path::new("/sys/kernel/tracing/events").exists() {
         println!("setup: tracefs: mounted");
