@@ -185,6 +185,7 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
         .map(|s| format!(": {s}"))
         .unwrap_or_default();
     let busy: f64 = rec_runs.iter().sum();
+    let dd_bytes_per_event = store_bytes_per_event(dir.path(), &stats)?;
     rows.push(Row {
         name: "tracer-daemon, all syscalls + payloads",
         secs: Some(rec),
@@ -270,6 +271,131 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
     println!(
         "goal: recording <= 2.0x no tracing, 0 lost; measured {:.2}x, {lost} lost",
         rec / base
+    );
+    store_bench(dd_bytes_per_event)
+}
+
+/// Bytes of segments per stored event in a daemon's data directory.
+fn store_bytes_per_event(dir: &Path, stats: &serde_json::Value) -> anyhow::Result<f64> {
+    let mut bytes = 0u64;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().ends_with(".tseg") {
+            bytes += entry.metadata()?.len();
+        }
+    }
+    let events = stats["store"]["events_written"]
+        .as_u64()
+        .unwrap_or(0)
+        .max(1);
+    Ok(bytes as f64 / events as f64)
+}
+
+/// Records a small C build (a realistic mix: fork, exec, file I/O, mmap).
+fn record_build() -> anyhow::Result<(f64, u64)> {
+    let src = tempfile::tempdir()?;
+    for i in 0..24 {
+        std::fs::write(
+            src.path().join(format!("f{i}.c")),
+            format!(
+                "#include <stdio.h>\n#include <string.h>\nint f{i}(const char *s) {{ return (int)strlen(s) * {i}; }}\n"
+            ),
+        )?;
+    }
+    let mut sh = Guard(
+        Command::new("sh")
+            .args([
+                "-c",
+                "read go; for f in *.c; do cc -O2 -c \"$f\" || exit 1; done",
+            ])
+            .current_dir(src.path())
+            .stdin(Stdio::piped())
+            .spawn()
+            .context("starting the build")?,
+    );
+    let data = tempfile::tempdir()?;
+    let mut cmd = Command::new(root().join("target/release/tracer-daemon"));
+    cmd.arg("--data-dir")
+        .arg(data.path())
+        .arg("--listen")
+        .arg(format!("unix:{}", data.path().join("s").display()))
+        .arg("--pid")
+        .arg(sh.0.id().to_string());
+    let mut d = start_until(&mut cmd, "recording (pid")?;
+    {
+        use std::io::Write as _;
+        let mut stdin = sh.0.stdin.take().context("stdin")?;
+        stdin.write_all(b"go\n")?;
+    }
+    let st = sh.0.wait()?;
+    if !st.success() {
+        bail!("the C build failed: {st}");
+    }
+    d.stop(Duration::from_secs(60));
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("stats.json"))?)?;
+    let events = stats["store"]["events_written"].as_u64().unwrap_or(0);
+    Ok((store_bytes_per_event(data.path(), &stats)?, events))
+}
+
+/// Runs the store benchmark example and returns its `key=value` lines.
+fn store_example(args: &[&str]) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    let out = Command::new("cargo")
+        .current_dir(root())
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "tracer-store",
+            "--example",
+            "store_bench",
+            "--",
+        ])
+        .args(args)
+        .output()
+        .context("running the store benchmark")?;
+    if !out.status.success() {
+        bail!(
+            "store_bench {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect())
+}
+
+fn store_bench(dd_bytes_per_event: f64) -> anyhow::Result<()> {
+    println!();
+    println!("store");
+    println!("  bytes/event, dd recording (host-wide)   {dd_bytes_per_event:>8.2}   goal <= 12");
+    match record_build() {
+        Ok((bpe, events)) => {
+            println!("  bytes/event, C build of 24 files        {bpe:>8.2}   ({events} events)")
+        }
+        Err(e) => println!("  bytes/event, C build: skipped: {e:#}"),
+    }
+    let w = store_example(&["write", "2000000"])?;
+    let eps: f64 = w
+        .get("events_per_s")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    println!(
+        "  events/s written, one core             {:>8.2} M  goal >= 1 M",
+        eps / 1e6
+    );
+    let q = store_example(&["query", "10000000", "100"])?;
+    println!(
+        "  one process of a {} M-event store ({} segments, {} of its events): {} ms   goal <= 200 ms",
+        q.get("events")
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1e6,
+        q.get("segments").map(String::as_str).unwrap_or("?"),
+        q.get("process_events").map(String::as_str).unwrap_or("?"),
+        q.get("query_ms").map(String::as_str).unwrap_or("?"),
     );
     Ok(())
 }
