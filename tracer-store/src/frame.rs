@@ -87,7 +87,10 @@ pub fn decode(data: &[u8]) -> Result<Frame<'_>, FrameError> {
     // Checked before the CRC, so scanning garbage for the next frame rarely
     // computes one (resync stays linear in practice).
     if data[9..12] != [0, 0, 0] {
-        return Err(FrameError::Checksum { stored, computed: 0 });
+        return Err(FrameError::Checksum {
+            stored,
+            computed: 0,
+        });
     }
     let end = FRAME_HEADER + len as usize;
     if data.len() < end {
