@@ -15,7 +15,7 @@ use tracer_store::{
 };
 
 fn event(seq: u64, pid: u32) -> pb::Event {
-    let read = seq % 2 == 0;
+    let read = seq.is_multiple_of(2);
     pb::Event {
         ts_ns: 1_000_000_000 + seq * 250,
         pid,
