@@ -61,6 +61,26 @@ pub fn stop_child(
 /// A child process stopped (by pid) when dropped.
 pub struct Guard(pub Option<Child>);
 
+impl Guard {
+    /// Waits for the child to exit by itself; fails the test after `timeout`
+    /// (the guard still stops it when dropped).
+    pub fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let c = self.0.as_mut().expect("a running child");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = c.try_wait().expect("try_wait") {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pid {} did not finish in {timeout:?}",
+                c.id()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(c) = &mut self.0 {

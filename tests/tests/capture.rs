@@ -3,28 +3,13 @@
 use std::{
     io::{Read, Write},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use tracer_proto as pb;
 use tracer_tests::{Daemon, Guard, buffer, syscall};
 
 const MARKER: &str = "/tracer-test-script-start-marker";
-
-fn wait_exit(g: &mut Guard, timeout: Duration) -> std::process::ExitStatus {
-    let c = g.0.as_mut().expect("child");
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(st) = c.try_wait().expect("try_wait") {
-            return st;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the helper did not finish in {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
@@ -73,7 +58,7 @@ fn record_script(extra: &[&str]) -> Run {
         .expect("stdin")
         .write_all(b"g")
         .expect("release helper");
-    let status = wait_exit(&mut helper, Duration::from_secs(30));
+    let status = helper.wait(Duration::from_secs(30));
     assert_eq!(status.code(), Some(3), "the script exits with 3");
     let mut report = String::new();
     let child = helper.0.as_mut().expect("child");

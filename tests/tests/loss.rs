@@ -3,7 +3,7 @@
 use std::{
     io::Write,
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use tracer_tests::{Daemon, Guard, buffer, quick, syscall};
@@ -29,14 +29,7 @@ fn a_full_ring_loses_visibly_and_recovers() {
         .expect("stdin")
         .write_all(b"g")
         .expect("release");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "storm did not finish");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = storm.wait(Duration::from_secs(60));
     assert!(status.success());
     daemon.stop();
 

@@ -169,14 +169,7 @@ fn a_full_disk_drops_counted_events_and_recovers_by_itself() {
     }
     // Space returns while the storm pauses; its marker comes after.
     std::fs::remove_file(&filler).expect("remove filler");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "storm did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = storm.wait(Duration::from_secs(30));
     assert!(status.success());
     std::thread::sleep(Duration::from_millis(500));
     daemon.stop();
