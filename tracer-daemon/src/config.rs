@@ -327,3 +327,23 @@ mod tests {
         assert_eq!(Listen::parse("unix:/a").unwrap(), Listen::Unix("/a".into()));
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use super::*;
+
+    /// The example in README.md is a valid configuration.
+    #[test]
+    fn the_documented_example_parses() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```toml\n")
+            .expect("a toml example in README.md")
+            + 8;
+        let end = start + readme[start..].find("```").expect("closing fence");
+        let f: FileConfig = toml::from_str(&readme[start..end]).expect("README example parses");
+        let s = Settings::from_file(Some(f)).expect("settings");
+        s.validate().expect("valid");
+        assert_eq!(s.rules.len(), 1);
+    }
+}
