@@ -162,6 +162,32 @@ impl Daemon {
         self.child.0.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
+    /// Waits until a log line contains `text`; fails the test after `timeout`.
+    pub fn wait_log(&mut self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        if self.log.iter().any(|l| l.contains(text)) {
+            return;
+        }
+        while Instant::now() < deadline {
+            if let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(100)) {
+                let hit = line.contains(text);
+                self.log.push(line);
+                if hit {
+                    return;
+                }
+            }
+        }
+        panic!(
+            "no log line with {text:?} in {timeout:?}:\n{}",
+            self.log.join("\n")
+        );
+    }
+
+    /// Sends a signal to the daemon (by its pid).
+    pub fn signal(&self, sig: Signal) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(self.pid() as i32), sig);
+    }
+
     /// Kills the daemon with SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         if let Some(c) = self.child.0.as_mut() {
@@ -185,11 +211,16 @@ impl Daemon {
 
     /// Stops the daemon with SIGINT (it drains and flushes) and returns its log.
     pub fn stop(&mut self) -> Vec<String> {
+        self.stop_with(Signal::SIGINT)
+    }
+
+    /// Stops the daemon with `sig` and checks it exits cleanly.
+    pub fn stop_with(&mut self, sig: Signal) -> Vec<String> {
         let st = self
             .child
             .0
             .as_mut()
-            .map(|c| stop_child(c, Signal::SIGINT, Duration::from_secs(30)));
+            .map(|c| stop_child(c, sig, Duration::from_secs(30)));
         while let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(200)) {
             self.log.push(line);
         }

@@ -9,6 +9,7 @@ pub mod assemble;
 pub mod config;
 pub mod kernel_btf;
 pub mod loader;
+pub mod notify;
 pub mod persist;
 pub mod run;
 pub mod sink;

@@ -211,3 +211,18 @@ pub fn task_losses(m: &HashMap<MapData, u32, u64>) -> Vec<(u32, u64)> {
     v.sort_unstable();
     v
 }
+
+/// Applies new filters to running programs (SIGHUP). Descendant tracking
+/// restarts from the new pid rules: the tracked set is cleared.
+pub fn update_config(ebpf: &mut Ebpf, cfg: &wire::Config) -> anyhow::Result<()> {
+    let mut conf: Array<_, wire::Config> =
+        Array::try_from(ebpf.map_mut("CONFIG").context("map CONFIG")?)?;
+    conf.set(0, *cfg, 0).context("writing CONFIG")?;
+    let mut tracked: HashMap<_, u32, wire::Tracked> =
+        HashMap::try_from(ebpf.map_mut("TRACKED").context("map TRACKED")?)?;
+    let keys: Vec<u32> = tracked.keys().filter_map(Result::ok).collect();
+    for k in keys {
+        let _ = tracked.remove(&k);
+    }
+    Ok(())
+}

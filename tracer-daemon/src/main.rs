@@ -143,7 +143,7 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
+    let args = std::rc::Rc::new(Args::parse());
     let result = settings(&args).and_then(|s| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -154,7 +154,9 @@ fn main() -> std::process::ExitCode {
         } else {
             Mode::Record
         };
-        rt.block_on(run::run(s, args.print, args.duration, mode))
+        let again = std::rc::Rc::clone(&args);
+        let reload: run::Reload = Box::new(move || settings(&again));
+        rt.block_on(run::run(s, args.print, args.duration, mode, reload))
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -95,11 +95,41 @@ fn prepare_dirs(s: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// SIGHUP: new filters take effect at once; what needs a restart is said.
+fn reload_filters(ebpf: &mut aya::Ebpf, current: &Settings, reload: &Reload) {
+    let new = match reload() {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!("reload: {e:#}; keeping the current filters");
+            return;
+        }
+    };
+    if new.data_dir != current.data_dir
+        || new.ring_size != current.ring_size
+        || new.listen != current.listen
+        || new.snapshot_limit != current.snapshot_limit
+    {
+        tracing::warn!(
+            "reload: data_dir, listen, ring_size and snapshot_limit change only on restart"
+        );
+    }
+    let mut cfg = new.to_wire(std::process::id());
+    cfg.snapshot_limit = current.snapshot_limit;
+    match loader::update_config(ebpf, &cfg) {
+        Ok(()) => tracing::info!("reload: {} filter rules in force", new.rules.len()),
+        Err(e) => tracing::error!("reload: {e:#}"),
+    }
+}
+
+/// Re-reads the configuration (file and flags) for SIGHUP.
+pub type Reload = Box<dyn Fn() -> anyhow::Result<Settings>>;
+
 pub async fn run(
     s: Settings,
     print: bool,
     duration: Option<f64>,
     mode: Mode,
+    reload: Reload,
 ) -> anyhow::Result<()> {
     loader::check_privileges()?;
     prepare_dirs(&s)?;
@@ -107,7 +137,7 @@ pub async fn run(
     let cfg = s.to_wire(std::process::id());
     let loaded = loader::load(&cfg, s.ring_size, mode)?;
     let loader::Loaded {
-        ebpf,
+        mut ebpf,
         ring,
         loss,
         task_loss,
@@ -132,6 +162,8 @@ pub async fn run(
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    crate::notify::notify("READY=1");
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let deadline = duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
     let stop = async {
@@ -188,11 +220,13 @@ pub async fn run(
             }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
+            _ = sighup.recv() => reload_filters(&mut ebpf, &s, &reload),
             _ = &mut stop => break,
         }
     }
 
     // Detach first so the final drain sees everything that was recorded.
+    crate::notify::notify("STOPPING=1");
     drop(ebpf);
     while !drain(ring.get_mut(), &mut asm, &mut sink, DRAIN_PASS) {}
     sink.close();
