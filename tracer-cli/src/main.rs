@@ -1,48 +1,82 @@
 //! `tracectl`: the command-line front of tracer.
 //!
-//! It owns argument parsing and output only; reading recordings goes through
-//! `tracer-store`, rendering through `tracer-format`. Today it reads a
-//! daemon's store offline; the gRPC-backed commands build on the API.
+//! It owns argument parsing and output only: the daemon is reached through
+//! the gRPC client (`client`), a data directory offline through
+//! `tracer-store`, and events are rendered by `tracer-format`.
+mod client;
+
 use std::{io::Write, path::PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tracer_proto as pb;
 use tracer_store::store::{self, Query};
 
 #[derive(Parser)]
 #[command(name = "tracectl", version, about = "Inspect what tracer recorded")]
 struct Cli {
+    /// The daemon's API: unix:PATH.
+    #[arg(long, global = true, default_value = client::DEFAULT_CONNECT)]
+    connect: String,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print recorded events strace-style, read from a daemon's store.
-    Events {
-        /// The daemon's data directory.
-        #[arg(long)]
-        data_dir: PathBuf,
-        /// Only this process (by pid; repeatable).
+    /// What the daemon is doing: recorded, lost, store, filters.
+    Status,
+    /// Recorded processes.
+    Ps {
+        /// Only these pids (repeatable).
         #[arg(long)]
         pid: Vec<u32>,
+        /// Only this command name.
+        #[arg(long, default_value = "")]
+        comm: String,
+    },
+    /// Events strace-style: stored ones of a process, or live ones.
+    Events {
+        /// The process (all its threads).
+        #[arg(long)]
+        pid: Option<u32>,
         /// Only these syscalls, by name (repeatable).
         #[arg(long = "syscall")]
         syscalls: Vec<String>,
-    },
-    /// Per-syscall counts and errors, from the store's indexes.
-    Stats {
-        /// The daemon's data directory.
+        /// Also the process's descendants.
         #[arg(long)]
-        data_dir: PathBuf,
-        /// One process (by pid) instead of the host.
+        children: bool,
+        /// Live events as they are recorded, instead of stored ones.
+        #[arg(long)]
+        follow: bool,
+        /// Read a data directory offline instead of asking the daemon.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Per-syscall counts, errors and latency.
+    Stats {
+        /// One process instead of the host.
         #[arg(long)]
         pid: Option<u32>,
+        /// Read a data directory offline instead of asking the daemon.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tracectl: error: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tracectl: error: {e:#}");
@@ -59,78 +93,258 @@ fn syscall_number(name: &str) -> anyhow::Result<i64> {
         .with_context(|| format!("unknown syscall {name:?}"))
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// gRPC errors as one clear line.
+fn rpc(e: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", e.code(), e.message())
+}
+
+fn out() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::new(std::io::stdout().lock())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
-        Cmd::Events {
-            data_dir,
-            pid,
-            syscalls,
-        } => {
-            let q = Query {
-                pids: pid,
-                syscalls: syscalls
-                    .iter()
-                    .map(|n| syscall_number(n))
-                    .collect::<anyhow::Result<_>>()?,
-                ..Default::default()
-            };
-            let r = store::query(&data_dir, &q)
-                .with_context(|| format!("reading the store in {}", data_dir.display()))?;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for e in &r.events {
-                if writeln!(out, "{}", tracer_format::line(e)).is_err() {
-                    return Ok(()); // stdout closed (e.g. `| head`)
+        Cmd::Status => {
+            let s = client::connect(&cli.connect)
+                .await?
+                .status(pb::StatusRequest {})
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            let mut o = out();
+            writeln!(o, "version            {}", s.version)?;
+            writeln!(o, "uptime             {:.0} s", s.uptime_s)?;
+            writeln!(o, "events recorded    {}", s.events_recorded)?;
+            let lost: Vec<String> = s
+                .lost
+                .iter()
+                .filter(|(_, v)| **v > 0)
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            writeln!(
+                o,
+                "lost               {}{}",
+                s.lost_total,
+                if lost.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", lost.join(", "))
                 }
+            )?;
+            writeln!(o, "ring buffer        {} bytes", s.ring_size)?;
+            writeln!(
+                o,
+                "store              {} bytes in {} segments",
+                s.store_bytes, s.store_segments
+            )?;
+            writeln!(o, "unflushed          {} events", s.unflushed_events)?;
+            writeln!(o, "dropped by store   {}", s.events_dropped)?;
+            if s.writing_suspended {
+                writeln!(o, "WRITING SUSPENDED  {}", s.last_error)?;
             }
-            out.flush().ok();
-            report_damage(&r.damage);
+            writeln!(
+                o,
+                "filters            {}",
+                if s.filters.is_empty() {
+                    "none (everything)".into()
+                } else {
+                    s.filters.join("; ")
+                }
+            )?;
             Ok(())
         }
-        Cmd::Stats { data_dir, pid } => {
-            let stats = store::stats(&data_dir, pid)
-                .with_context(|| format!("reading the store in {}", data_dir.display()))?;
-            let mut rows: Vec<_> = stats.into_iter().collect();
-            rows.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let _ = writeln!(
-                out,
-                "{:<24} {:>12} {:>10}  errors",
-                "syscall", "calls", "failed"
-            );
-            for (nr, s) in rows {
-                let name = tracer_common::effects::name(nr)
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("syscall_{nr}"));
-                let failed: u64 = s.errors.values().sum();
-                let mut errs: Vec<_> = s.errors.iter().collect();
-                errs.sort_by(|a, b| b.1.cmp(a.1));
-                let errs: Vec<String> = errs
+        Cmd::Ps { pid, comm } => {
+            let r = client::connect(&cli.connect)
+                .await?
+                .list_processes(pb::ListProcessesRequest {
+                    pids: pid,
+                    comm,
+                    ..Default::default()
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            let mut o = out();
+            writeln!(
+                o,
+                "{:>8} {:>8} {:<16} {:>10} {:<12} {:<5} command",
+                "PID", "PPID", "COMM", "EVENTS", "STATUS", "LOST"
+            )?;
+            for p in r.processes {
+                let status = if !p.exited {
+                    "running".to_owned()
+                } else if p.signal != 0 {
+                    tracer_format::signal_name(p.signal)
+                } else {
+                    format!("exit {}", p.exit_code)
+                };
+                let argv: Vec<String> = p
+                    .argv
                     .iter()
-                    .map(|(e, n)| format!("{}={n}", tracer_format::errno_name(**e)))
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
                     .collect();
-                if writeln!(
-                    out,
-                    "{name:<24} {:>12} {failed:>10}  {}",
-                    s.count,
-                    errs.join(" ")
-                )
-                .is_err()
-                {
-                    return Ok(());
-                }
+                writeln!(
+                    o,
+                    "{:>8} {:>8} {:<16} {:>10} {:<12} {:<5} {}",
+                    p.key.map(|k| k.pid).unwrap_or(0),
+                    p.ppid,
+                    p.comm,
+                    p.event_count,
+                    status,
+                    if p.lost { "yes" } else { "" },
+                    if argv.is_empty() {
+                        p.exe
+                    } else {
+                        argv.join(" ")
+                    }
+                )?;
             }
             Ok(())
+        }
+        Cmd::Events {
+            pid,
+            syscalls,
+            children,
+            follow,
+            data_dir,
+        } => {
+            if let Some(dir) = data_dir {
+                let q = Query {
+                    pids: pid.into_iter().collect(),
+                    syscalls: syscalls
+                        .iter()
+                        .map(|n| syscall_number(n))
+                        .collect::<anyhow::Result<_>>()?,
+                    ..Default::default()
+                };
+                let r = store::query(&dir, &q)
+                    .with_context(|| format!("reading the store in {}", dir.display()))?;
+                let mut o = out();
+                for e in &r.events {
+                    if writeln!(o, "{}", tracer_format::line(e)).is_err() {
+                        return Ok(()); // stdout closed (e.g. `| head`)
+                    }
+                }
+                for (path, d) in &r.damage {
+                    eprintln!(
+                        "tracectl: warning: {}: damaged frame at byte {} skipped: {}",
+                        path.display(),
+                        d.offset,
+                        d.error
+                    );
+                }
+                return Ok(());
+            }
+            let mut c = client::connect(&cli.connect).await?;
+            let mut stream = if follow {
+                c.follow(pb::FollowRequest {
+                    pids: pid.into_iter().collect(),
+                    syscalls,
+                    payloads: true,
+                    ..Default::default()
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner()
+            } else {
+                let pid = pid.context("--pid is required (or --follow)")?;
+                c.get_events(pb::GetEventsRequest {
+                    pid,
+                    children,
+                    syscalls,
+                    payloads: true,
+                    ..Default::default()
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner()
+            };
+            while let Some(batch) = stream.message().await.map_err(rpc)? {
+                let mut o = out();
+                for e in &batch.events {
+                    if writeln!(o, "{}", tracer_format::line(e)).is_err() {
+                        return Ok(());
+                    }
+                }
+                o.flush().ok();
+            }
+            Ok(())
+        }
+        Cmd::Stats { pid, data_dir } => {
+            let rows: Vec<pb::SyscallStat> = match data_dir {
+                Some(dir) => store::stats(&dir, pid)
+                    .with_context(|| format!("reading the store in {}", dir.display()))?
+                    .into_iter()
+                    .map(|(nr, s)| pb::SyscallStat {
+                        nr,
+                        name: tracer_common::effects::name(nr).unwrap_or("").to_owned(),
+                        count: s.count,
+                        errors: s.errors.iter().map(|(k, v)| (*k, *v)).collect(),
+                        p50_ns: s.percentile_ns(0.5).unwrap_or(0),
+                        p90_ns: s.percentile_ns(0.9).unwrap_or(0),
+                        p99_ns: s.percentile_ns(0.99).unwrap_or(0),
+                    })
+                    .collect(),
+                None => {
+                    client::connect(&cli.connect)
+                        .await?
+                        .stats(pb::StatsRequest { pid })
+                        .await
+                        .map_err(rpc)?
+                        .into_inner()
+                        .syscalls
+                }
+            };
+            print_stats(rows)
         }
     }
 }
 
-fn report_damage(damage: &[(PathBuf, tracer_store::segment::Damage)]) {
-    for (path, d) in damage {
-        eprintln!(
-            "tracectl: warning: {}: damaged frame at byte {} skipped: {}",
-            path.display(),
-            d.offset,
-            d.error
-        );
+fn print_stats(mut rows: Vec<pb::SyscallStat>) -> anyhow::Result<()> {
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.nr.cmp(&b.nr)));
+    let mut o = out();
+    writeln!(
+        o,
+        "{:<24} {:>12} {:>10} {:>10} {:>10} {:>10}  errors",
+        "syscall", "calls", "failed", "p50", "p90", "p99"
+    )?;
+    for s in rows {
+        let name = if s.name.is_empty() {
+            format!("syscall_{}", s.nr)
+        } else {
+            s.name
+        };
+        let failed: u64 = s.errors.values().sum();
+        let mut errs: Vec<_> = s.errors.iter().collect();
+        errs.sort_by(|a, b| b.1.cmp(a.1));
+        let errs: Vec<String> = errs
+            .iter()
+            .map(|(e, n)| format!("{}={n}", tracer_format::errno_name(**e)))
+            .collect();
+        let ns = |v: u64| {
+            if v == 0 {
+                "-".to_owned()
+            } else if v >= 1_000_000 {
+                format!("{}ms", v / 1_000_000)
+            } else if v >= 1000 {
+                format!("{}us", v / 1000)
+            } else {
+                format!("{v}ns")
+            }
+        };
+        if writeln!(
+            o,
+            "{name:<24} {:>12} {failed:>10} {:>10} {:>10} {:>10}  {}",
+            s.count,
+            ns(s.p50_ns),
+            ns(s.p90_ns),
+            ns(s.p99_ns),
+            errs.join(" ")
+        )
+        .is_err()
+        {
+            return Ok(());
+        }
     }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 //! the effects table in `tracer-common`, the schemas in `tracer-proto`. This
 //! crate owns loading/attaching, the in-kernel filter configuration, the
 //! drain loop, event assembly and where events go.
+pub mod api;
 pub mod assemble;
 pub mod config;
 pub mod kernel_btf;

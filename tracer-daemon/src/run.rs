@@ -1,5 +1,5 @@
 //! The daemon's main loop: load, attach, drain until a signal, report.
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use aya::maps::{MapData, RingBuf};
@@ -82,17 +82,49 @@ fn prepare_dirs(s: &Settings) -> anyhow::Result<()> {
         .with_context(|| format!("data dir {} is not writable", s.data_dir.display()))?;
     let _ = std::fs::remove_file(probe);
     for l in &s.listen {
-        match l {
-            Listen::Unix(p) => tracing::info!(
-                "API socket unix:{} is configured; the gRPC API is not part of this build yet",
-                p.display()
-            ),
-            Listen::Tcp(a) => tracing::info!(
-                "API address https://{a} is configured; the gRPC API is not part of this build yet"
-            ),
+        if let Listen::Tcp(a) = l {
+            anyhow::bail!(
+                "--listen https://{a}: remote access needs TLS with client certificates, which this build does not have yet; use a unix socket"
+            );
         }
     }
     Ok(())
+}
+
+/// Segment files in the data directory: count and bytes (no reading).
+fn store_size(dir: &Path) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tseg"))
+        .fold((0, 0), |(n, b), e| {
+            (n + 1, b + e.metadata().map(|m| m.len()).unwrap_or(0))
+        })
+}
+
+/// What `Status` answers, refreshed at every tick.
+fn publish_status(shared: &crate::api::Shared, st: &Stats, s: &Settings) {
+    let (segments, bytes) = store_size(&s.data_dir);
+    let reply = tracer_proto::StatusReply {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_s: st.uptime_s,
+        events_recorded: st.assembled.events,
+        lost: st.lost.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        lost_total: st.lost_total,
+        ring_size: st.ring_size,
+        store_bytes: bytes,
+        store_segments: segments,
+        unflushed_events: st.store.unflushed_events,
+        events_dropped: st.store.events_dropped,
+        writing_suspended: st.store.writing_suspended,
+        last_error: st.store.last_error.clone().unwrap_or_default(),
+        filters: s.rules.iter().map(|r| format!("{r:?}")).collect(),
+    };
+    if let Ok(mut g) = shared.status.lock() {
+        *g = reply;
+    }
 }
 
 /// SIGHUP: new filters take effect at once; what needs a restart is said.
@@ -143,7 +175,20 @@ pub async fn run(
         task_loss,
     } = loaded;
     let persist = Persist::open(&s.data_dir, s.store.clone())?;
-    let mut sink = Sink::new(persist, print);
+    let shared = crate::api::Shared::new(s.data_dir.clone());
+    let mut sink = Sink::new(persist, print, shared.live.clone());
+    let (stop_api, api_stopped) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    for l in &s.listen {
+        if let Listen::Unix(path) = l {
+            let mut rx = api_stopped.clone();
+            let shutdown = async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            servers.push(crate::api::serve_unix(path, Arc::clone(&shared), shutdown)?);
+            tracing::info!("API on unix:{}", path.display());
+        }
+    }
     let mut asm = Assembler::default();
     // SAFETY: the ring buffer owns its map fd, which stays open and the same
     // for as long as the AsyncFd owns the ring.
@@ -212,6 +257,7 @@ pub async fn run(
                 drain(ring.get_mut(), &mut asm, &mut sink, DRAIN_PASS);
                 sink.tick();
                 let st = stats(&asm, &sink, true);
+                publish_status(&shared, &st, &s);
                 if st.lost_total > last_lost {
                     tracing::warn!("lost {} records so far ({:?})", st.lost_total, st.lost);
                     last_lost = st.lost_total;
@@ -227,6 +273,10 @@ pub async fn run(
 
     // Detach first so the final drain sees everything that was recorded.
     crate::notify::notify("STOPPING=1");
+    let _ = stop_api.send(true);
+    for server in servers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    }
     drop(ebpf);
     while !drain(ring.get_mut(), &mut asm, &mut sink, DRAIN_PASS) {}
     sink.close();

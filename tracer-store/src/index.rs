@@ -4,10 +4,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use tracer_proto as pb;
 
+/// Log2 latency buckets kept per syscall.
+pub const LATENCY_BUCKETS: usize = 40;
+
 #[derive(Default)]
 struct Counts {
     count: u64,
     errors: BTreeMap<i32, u64>,
+    latency: Vec<u64>,
 }
 
 #[derive(Default)]
@@ -21,6 +25,9 @@ struct Proc {
     last_ns: u64,
     syscalls: BTreeMap<i64, Counts>,
     frames: Vec<u64>,
+    ppid: u32,
+    argv: Vec<Vec<u8>>,
+    exit: Option<(i32, u32)>,
 }
 
 /// Accumulates an index while batches are written (or re-read).
@@ -34,11 +41,19 @@ pub struct IndexBuilder {
     syscalls: BTreeMap<i64, Counts>,
 }
 
-fn count(map: &mut BTreeMap<i64, Counts>, nr: i64, ret: i64) {
-    let c = map.entry(nr).or_default();
+fn count(map: &mut BTreeMap<i64, Counts>, s: &pb::Syscall) {
+    let c = map.entry(s.nr).or_default();
     c.count += 1;
-    if (-4095..0).contains(&ret) {
-        *c.errors.entry((-ret) as i32).or_default() += 1;
+    if (-4095..0).contains(&s.ret) {
+        *c.errors.entry((-s.ret) as i32).or_default() += 1;
+    }
+    if s.enter_ns > 0 && s.exit_ns >= s.enter_ns {
+        let ns = s.exit_ns - s.enter_ns;
+        let bucket = (64 - ns.leading_zeros() as usize).min(LATENCY_BUCKETS - 1);
+        if c.latency.len() < LATENCY_BUCKETS {
+            c.latency.resize(LATENCY_BUCKETS, 0);
+        }
+        c.latency[bucket] += 1;
     }
 }
 
@@ -48,6 +63,7 @@ fn counts_pb(map: &BTreeMap<i64, Counts>) -> Vec<pb::SyscallCount> {
             nr: *nr,
             count: c.count,
             errors: c.errors.iter().map(|(k, v)| (*k, *v)).collect(),
+            latency_log2: c.latency.clone(),
         })
         .collect()
 }
@@ -86,12 +102,21 @@ impl IndexBuilder {
         match &e.kind {
             Some(pb::event::Kind::Syscall(s)) => {
                 p.lost |= s.buffers_lost;
-                count(&mut p.syscalls, s.nr, s.ret);
-                count(&mut self.syscalls, s.nr, s.ret);
+                count(&mut p.syscalls, s);
+                count(&mut self.syscalls, s);
             }
             Some(pb::event::Kind::Exec(x)) => {
                 p.exe.clone_from(&x.filename);
+                p.argv.clone_from(&x.argv);
                 p.start_ns = x.start_ns;
+            }
+            Some(pb::event::Kind::Exit(x)) if x.group_dead => {
+                p.exit = Some((x.exit_code, x.signal))
+            }
+            Some(pb::event::Kind::Fork(f)) if !f.thread => {
+                let child = self.procs.entry(f.child_pid).or_default();
+                child.ppid = f.parent_pid;
+                child.start_ns = f.child_start_ns;
             }
             _ => {}
         }
@@ -114,6 +139,11 @@ impl IndexBuilder {
                 last_ns: p.last_ns,
                 syscalls: counts_pb(&p.syscalls),
                 frame_offsets: p.frames.clone(),
+                ppid: p.ppid,
+                argv: p.argv.clone(),
+                exited: p.exit.is_some(),
+                exit_code: p.exit.map(|e| e.0).unwrap_or(0),
+                signal: p.exit.map(|e| e.1).unwrap_or(0),
             })
             .collect();
         processes.sort_by_key(|p| p.key.map(|k| (k.pid, k.start_ns)));

@@ -177,6 +177,53 @@ pub fn query(dir: &Path, q: &Query) -> Result<QueryResult, SegmentError> {
 pub struct SyscallStats {
     pub count: u64,
     pub errors: std::collections::BTreeMap<i32, u64>,
+    /// Latency histogram: bucket i counts calls of [2^i, 2^(i+1)) ns.
+    pub latency_log2: Vec<u64>,
+}
+
+impl SyscallStats {
+    /// Upper bound (ns) of the bucket holding quantile `q` (0..1), if any
+    /// latency was recorded.
+    pub fn percentile_ns(&self, q: f64) -> Option<u64> {
+        let total: u64 = self.latency_log2.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let want = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.latency_log2.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return Some(1u64 << i.min(63));
+            }
+        }
+        None
+    }
+}
+
+/// A segment's index: from its trailer, or built by scanning it (the open
+/// segment); `None` for a file that is not a readable segment.
+fn index_of(seg: SegmentInfo) -> Option<pb::SegmentIndex> {
+    if seg.index.is_some() {
+        return seg.index;
+    }
+    let s = segment::scan(&seg.path).ok()?;
+    let mut b = crate::index::IndexBuilder::default();
+    for (batch, at) in s.batches.iter().zip(&s.batch_offsets) {
+        b.add_batch(batch, *at);
+    }
+    Some(b.build())
+}
+
+/// Process summaries of every segment (oldest first; a process spanning
+/// segments appears once per segment).
+pub fn processes(dir: &Path) -> Result<Vec<pb::ProcessSummary>, SegmentError> {
+    let mut out = Vec::new();
+    for seg in list(dir)? {
+        let Some(idx) = index_of(seg) else { continue };
+        out.extend(idx.processes);
+    }
+    Ok(out)
 }
 
 /// Statistics of the store (or of one pid), from segment indexes; segments
@@ -193,22 +240,16 @@ pub fn stats(
             for (errno, n) in &c.errors {
                 *e.errors.entry(*errno).or_default() += n;
             }
+            if e.latency_log2.len() < c.latency_log2.len() {
+                e.latency_log2.resize(c.latency_log2.len(), 0);
+            }
+            for (i, n) in c.latency_log2.iter().enumerate() {
+                e.latency_log2[i] += n;
+            }
         }
     };
     for seg in list(dir)? {
-        let idx = match seg.index {
-            Some(i) => i,
-            None => match segment::scan(&seg.path) {
-                Ok(s) => {
-                    let mut b = crate::index::IndexBuilder::default();
-                    for (batch, at) in s.batches.iter().zip(&s.batch_offsets) {
-                        b.add_batch(batch, *at);
-                    }
-                    b.build()
-                }
-                Err(_) => continue,
-            },
-        };
+        let Some(idx) = index_of(seg) else { continue };
         match pid {
             None => add(&idx.syscalls),
             Some(p) => {

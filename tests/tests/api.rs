@@ -1,0 +1,186 @@
+//! The gRPC API through `tracectl`, against a real daemon recording a real
+//! process: status, ps, events, stats and follow agree with what the
+//! process did; bad requests get clear errors; the socket is root-only.
+use std::{
+    io::{Read, Write},
+    os::unix::fs::PermissionsExt,
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
+
+use tracer_tests::{Daemon, Guard, tracectl_bin};
+
+fn tracectl(sock: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(tracectl_bin())
+        .arg("--connect")
+        .arg(format!("unix:{}", sock.display()))
+        .args(args)
+        .output()
+        .expect("run tracectl")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "tracectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn tracectl_sees_what_the_process_did() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("input.txt");
+    std::fs::write(&file, b"hello api\n").expect("input");
+    let mut helper = Guard(Some(
+        Command::new(env!("CARGO_BIN_EXE_syscall-script"))
+            .arg(&file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn helper"),
+    ));
+    let pid = helper.0.as_ref().expect("child").id();
+    let mut daemon = Daemon::start(&["--pid", &pid.to_string()]);
+    let sock = daemon.dir.path().join("tracer.sock");
+    let mode = std::fs::metadata(&sock)
+        .expect("socket")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the API socket is root-only");
+
+    // A live follower, started before the process runs.
+    let mut follower = Guard(Some(
+        Command::new(tracectl_bin())
+            .arg("--connect")
+            .arg(format!("unix:{}", sock.display()))
+            .args(["events", "--follow", "--syscall", "getrandom"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn follower"),
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+
+    let child = helper.0.as_mut().expect("child");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"g")
+        .expect("release");
+    assert_eq!(helper.wait(Duration::from_secs(30)).code(), Some(3));
+    let mut report = String::new();
+    helper
+        .0
+        .as_mut()
+        .expect("child")
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut report)
+        .expect("report");
+    let report: serde_json::Value = serde_json::from_str(report.trim()).expect("json");
+    std::thread::sleep(Duration::from_millis(600)); // a tick writes the frames
+
+    let status = ok(&tracectl(&sock, &["status"]));
+    assert!(
+        status.contains("events recorded") && status.contains("lost               0"),
+        "{status}"
+    );
+
+    let ps = ok(&tracectl(&sock, &["ps", "--pid", &pid.to_string()]));
+    let row = ps
+        .lines()
+        .find(|l| l.trim_start().starts_with(&pid.to_string()))
+        .unwrap_or_else(|| panic!("{ps}"));
+    assert!(
+        row.contains("syscall-script") && row.contains("exit 3"),
+        "{row}"
+    );
+
+    let events = ok(&tracectl(
+        &sock,
+        &[
+            "events",
+            "--pid",
+            &pid.to_string(),
+            "--syscall",
+            "getrandom",
+        ],
+    ));
+    assert_eq!(events.lines().count(), 1, "{events}");
+    assert!(
+        events.contains("getrandom(") && events.contains(") = 16"),
+        "{events}"
+    );
+
+    let tree = ok(&tracectl(
+        &sock,
+        &[
+            "events",
+            "--pid",
+            &pid.to_string(),
+            "--children",
+            "--syscall",
+            "exit_group",
+        ],
+    ));
+    let child_pid = report["child"].as_u64().expect("child");
+    assert!(
+        tree.contains(&format!("[{child_pid} ")),
+        "--children includes the forked child: {tree}"
+    );
+
+    let stats = ok(&tracectl(&sock, &["stats", "--pid", &pid.to_string()]));
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("getrandom"))
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert_eq!(line.split_whitespace().nth(1), Some("1"), "{line}");
+    let openat = stats
+        .lines()
+        .find(|l| l.starts_with("openat"))
+        .expect("openat row");
+    assert!(
+        openat.contains("ENOENT=1"),
+        "the marker's failure is counted: {openat}"
+    );
+
+    // The follower saw the getrandom live; stopping it mid-stream is fine.
+    std::thread::sleep(Duration::from_millis(300));
+    let f = follower.0.as_mut().expect("follower");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(f.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = f.wait();
+    let mut followed = String::new();
+    f.stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut followed)
+        .expect("follow output");
+    assert!(
+        followed.contains(&format!("[{pid} {pid}] syscall-script getrandom(")),
+        "{followed}"
+    );
+
+    // Bad requests: clear errors, and the daemon keeps serving.
+    let missing = tracectl(&sock, &["events", "--pid", "999999"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no recorded process with pid 999999")
+    );
+    let bad = tracectl(
+        &sock,
+        &["events", "--pid", &pid.to_string(), "--syscall", "bogus"],
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown syscall \"bogus\""));
+    let nobody = tracectl(&dir.path().join("nope.sock"), &["status"]);
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("connecting to the daemon"));
+    ok(&tracectl(&sock, &["status"]));
+    daemon.stop();
+    assert!(!sock.exists(), "the socket is removed on shutdown");
+}

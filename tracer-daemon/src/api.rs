@@ -1,0 +1,405 @@
+//! The gRPC API (tonic): status, processes, stored and live events,
+//! statistics. Reads go to the segment store on disk (off the runtime
+//! thread); live events come from the drain loop through a bounded
+//! broadcast channel. Every internal error becomes a gRPC status here, in
+//! one place; nothing a client sends can take the daemon down.
+use std::{
+    collections::{BTreeMap, HashSet},
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    pin::Pin,
+    sync::{Arc, Mutex},
+};
+
+use anyhow::Context as _;
+use tokio::sync::broadcast;
+use tokio_stream::{Stream, StreamExt as _, wrappers::UnixListenerStream};
+use tonic::{Request, Response, Status};
+use tracer_proto as pb;
+use tracer_store::store::{self, Query};
+
+/// Events per message of a streamed reply.
+const STREAM_BATCH: usize = 1024;
+/// Live events a slow `Follow` client may fall behind by before it is told
+/// it lost some.
+pub const FOLLOW_BUFFER: usize = 65536;
+
+/// What the drain loop shares with the API.
+pub struct Shared {
+    pub data_dir: PathBuf,
+    pub status: Mutex<pb::StatusReply>,
+    pub live: broadcast::Sender<Arc<pb::Event>>,
+}
+
+impl Shared {
+    pub fn new(data_dir: PathBuf) -> Arc<Self> {
+        let (live, _) = broadcast::channel(FOLLOW_BUFFER);
+        Arc::new(Self {
+            data_dir,
+            status: Mutex::new(pb::StatusReply::default()),
+            live,
+        })
+    }
+}
+
+pub struct Api {
+    shared: Arc<Shared>,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::EventBatch, Status>> + Send>>;
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    Status::internal(e.to_string())
+}
+
+/// Syscall names to numbers; an unknown name is the client's error.
+fn syscall_numbers(names: &[String]) -> Result<Vec<i64>, Status> {
+    names
+        .iter()
+        .map(|n| {
+            tracer_common::effects::x86_64::TABLE
+                .iter()
+                .find(|s| s.name == n)
+                .map(|s| s.nr as i64)
+                .ok_or_else(|| Status::invalid_argument(format!("unknown syscall {n:?}")))
+        })
+        .collect()
+}
+
+fn strip_payloads(e: &mut pb::Event) {
+    if let Some(pb::event::Kind::Syscall(s)) = &mut e.kind {
+        s.buffers.clear();
+    }
+}
+
+/// Merges per-segment summaries into one row per process (pid and start
+/// time; a start time of 0 means the daemon did not see it start).
+fn merge_processes(rows: Vec<pb::ProcessSummary>) -> Vec<pb::ProcessInfo> {
+    let mut by_key: BTreeMap<(u32, u64), pb::ProcessInfo> = BTreeMap::new();
+    for r in rows {
+        let Some(k) = r.key else { continue };
+        let key = if k.start_ns == 0 {
+            // Attach to the newest known instance of this pid, if any.
+            by_key
+                .range((k.pid, 0)..=(k.pid, u64::MAX))
+                .next_back()
+                .map(|(k, _)| *k)
+                .unwrap_or((k.pid, 0))
+        } else {
+            (k.pid, k.start_ns)
+        };
+        let p = by_key.entry(key).or_insert_with(|| pb::ProcessInfo {
+            key: Some(pb::ProcessKey {
+                pid: key.0,
+                start_ns: key.1,
+            }),
+            first_ns: r.first_ns,
+            ..Default::default()
+        });
+        if !r.comm.is_empty() {
+            p.comm = r.comm;
+        }
+        if !r.exe.is_empty() {
+            p.exe = r.exe;
+        }
+        if !r.argv.is_empty() {
+            p.argv = r.argv;
+        }
+        if r.ppid != 0 {
+            p.ppid = r.ppid;
+        }
+        if r.exited {
+            (p.exited, p.exit_code, p.signal) = (true, r.exit_code, r.signal);
+        }
+        p.event_count += r.event_count;
+        p.lost |= r.lost;
+        p.first_ns = if p.first_ns == 0 {
+            r.first_ns
+        } else {
+            p.first_ns.min(r.first_ns)
+        };
+        p.last_ns = p.last_ns.max(r.last_ns);
+    }
+    by_key.into_values().collect()
+}
+
+fn descendants(all: &[pb::ProcessInfo], root: u32) -> Vec<u32> {
+    let mut out = vec![root];
+    let mut seen: HashSet<u32> = out.iter().copied().collect();
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        for p in all.iter().filter(|p| p.ppid == parent) {
+            if let Some(k) = p.key
+                && seen.insert(k.pid)
+            {
+                out.push(k.pid);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(internal)?
+        .map_err(internal)
+}
+
+#[tonic::async_trait]
+impl pb::tracer_server::Tracer for Api {
+    async fn status(
+        &self,
+        _: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
+        let st = self.shared.status.lock().map_err(internal)?.clone();
+        Ok(Response::new(st))
+    }
+
+    async fn list_processes(
+        &self,
+        req: Request<pb::ListProcessesRequest>,
+    ) -> Result<Response<pb::ListProcessesReply>, Status> {
+        let r = req.into_inner();
+        if r.until_ns != 0 && r.since_ns > r.until_ns {
+            return Err(Status::invalid_argument("since_ns is after until_ns"));
+        }
+        let dir = self.shared.data_dir.clone();
+        let rows = blocking(move || Ok(store::processes(&dir)?)).await?;
+        let processes = merge_processes(rows)
+            .into_iter()
+            .filter(|p| r.pids.is_empty() || p.key.is_some_and(|k| r.pids.contains(&k.pid)))
+            .filter(|p| r.comm.is_empty() || p.comm == r.comm)
+            .filter(|p| r.exe.is_empty() || p.exe == r.exe)
+            .filter(|p| r.since_ns == 0 || p.last_ns >= r.since_ns)
+            .filter(|p| r.until_ns == 0 || p.first_ns <= r.until_ns)
+            .filter(|p| r.live.is_none_or(|live| live != p.exited))
+            .collect();
+        Ok(Response::new(pb::ListProcessesReply { processes }))
+    }
+
+    type GetEventsStream = EventStream;
+
+    async fn get_events(
+        &self,
+        req: Request<pb::GetEventsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let r = req.into_inner();
+        if r.pid == 0 {
+            return Err(Status::invalid_argument("pid is required"));
+        }
+        if r.until_ns != 0 && r.since_ns > r.until_ns {
+            return Err(Status::invalid_argument("since_ns is after until_ns"));
+        }
+        let syscalls = syscall_numbers(&r.syscalls)?;
+        let dir = self.shared.data_dir.clone();
+        let pid = r.pid;
+        let children = r.children;
+        let result = blocking(move || {
+            let mut pids = vec![pid];
+            if children {
+                pids = descendants(&merge_processes(store::processes(&dir)?), pid);
+            }
+            let q = Query {
+                pids,
+                since_ns: (r.since_ns != 0).then_some(r.since_ns),
+                until_ns: (r.until_ns != 0).then_some(r.until_ns),
+                syscalls,
+            };
+            Ok(store::query(&dir, &q)?)
+        })
+        .await?;
+        if result.events.is_empty() {
+            let dir = self.shared.data_dir.clone();
+            let known = blocking(move || Ok(store::processes(&dir)?)).await?;
+            if !known.iter().any(|p| p.key.is_some_and(|k| k.pid == pid)) {
+                return Err(Status::not_found(format!(
+                    "no recorded process with pid {pid}"
+                )));
+            }
+        }
+        for (path, d) in &result.damage {
+            tracing::warn!(
+                "GetEvents: {}: damaged frame at {} skipped: {}",
+                path.display(),
+                d.offset,
+                d.error
+            );
+        }
+        let payloads = r.payloads;
+        let mut events = result.events;
+        if !payloads {
+            events.iter_mut().for_each(strip_payloads);
+        }
+        let batches: Vec<Result<pb::EventBatch, Status>> = events
+            .chunks(STREAM_BATCH)
+            .map(|c| Ok(pb::EventBatch { events: c.to_vec() }))
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(batches))))
+    }
+
+    type FollowStream = EventStream;
+
+    async fn follow(
+        &self,
+        req: Request<pb::FollowRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let r = req.into_inner();
+        let syscalls = syscall_numbers(&r.syscalls)?;
+        let rx = tokio_stream::wrappers::BroadcastStream::new(self.shared.live.subscribe());
+        let stream = rx.filter_map(move |item| match item {
+            Ok(ev) => {
+                let wanted = (r.pids.is_empty() || r.pids.contains(&ev.pid))
+                    && (r.comms.is_empty() || r.comms.contains(&ev.comm))
+                    && (syscalls.is_empty()
+                        || matches!(&ev.kind, Some(pb::event::Kind::Syscall(s)) if syscalls.contains(&s.nr)));
+                wanted.then(|| {
+                    let mut e = (*ev).clone();
+                    if !r.payloads {
+                        strip_payloads(&mut e);
+                    }
+                    Ok(pb::EventBatch { events: vec![e] })
+                })
+            }
+            // A slow client is told how much it missed, and goes on.
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                Some(Err(Status::data_loss(format!("this follower fell behind and missed {n} events"))))
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn stats(
+        &self,
+        req: Request<pb::StatsRequest>,
+    ) -> Result<Response<pb::StatsReply>, Status> {
+        let pid = req.into_inner().pid;
+        let dir = self.shared.data_dir.clone();
+        let stats = blocking(move || Ok(store::stats(&dir, pid)?)).await?;
+        if stats.is_empty()
+            && let Some(p) = pid
+        {
+            return Err(Status::not_found(format!(
+                "no recorded syscalls of pid {p}"
+            )));
+        }
+        let syscalls = stats
+            .into_iter()
+            .map(|(nr, s)| pb::SyscallStat {
+                nr,
+                name: tracer_common::effects::name(nr).unwrap_or("").to_owned(),
+                count: s.count,
+                errors: s.errors.iter().map(|(k, v)| (*k, *v)).collect(),
+                p50_ns: s.percentile_ns(0.5).unwrap_or(0),
+                p90_ns: s.percentile_ns(0.9).unwrap_or(0),
+                p99_ns: s.percentile_ns(0.99).unwrap_or(0),
+            })
+            .collect();
+        Ok(Response::new(pb::StatsReply { syscalls }))
+    }
+}
+
+/// Binds a root-only unix socket (mode 0600, in a 0700 directory it creates
+/// if missing), replacing a stale socket file.
+fn bind_unix(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
+    if let Some(dir) = path.parent()
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    if path.exists() {
+        // Only a socket may be replaced: never delete a file by mistake.
+        use std::os::unix::fs::FileTypeExt;
+        if !std::fs::symlink_metadata(path)?.file_type().is_socket() {
+            anyhow::bail!("{} exists and is not a socket", path.display());
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing stale socket {}", path.display()))?;
+    }
+    let l = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
+}
+
+/// Starts serving on `path`; the server stops when `shutdown` resolves.
+pub fn serve_unix(
+    path: &Path,
+    shared: Arc<Shared>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = bind_unix(path)?;
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building gRPC reflection")?;
+    let api = pb::tracer_server::TracerServer::new(Api { shared });
+    let path = path.to_owned();
+    Ok(tokio::spawn(async move {
+        health_reporter
+            .set_serving::<pb::tracer_server::TracerServer<Api>>()
+            .await;
+        let served = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(api)
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+            .await;
+        if let Err(e) = served {
+            tracing::error!("API on {}: {e}", path.display());
+        }
+        let _ = std::fs::remove_file(&path);
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(pid: u32, start: u64, ppid: u32, events: u64) -> pb::ProcessSummary {
+        pb::ProcessSummary {
+            key: Some(pb::ProcessKey {
+                pid,
+                start_ns: start,
+            }),
+            ppid,
+            event_count: events,
+            first_ns: 10,
+            last_ns: 20,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn merges_segments_and_keeps_reused_pids_apart() {
+        let rows = vec![
+            summary(5, 100, 1, 3),
+            summary(5, 0, 0, 2),
+            summary(5, 900, 1, 7),
+            summary(6, 0, 5, 1),
+        ];
+        let m = merge_processes(rows);
+        assert_eq!(m.len(), 3, "{m:?}");
+        let first = m.iter().find(|p| p.key.unwrap().start_ns == 100).unwrap();
+        assert_eq!(
+            first.event_count, 5,
+            "a row without a start time joins the pid's known instance"
+        );
+        assert_eq!(descendants(&m, 5), vec![5, 6]);
+    }
+
+    #[test]
+    fn unknown_syscall_names_are_invalid_arguments() {
+        assert_eq!(syscall_numbers(&["read".into()]).unwrap(), vec![0]);
+        assert_eq!(
+            syscall_numbers(&["nope".into()]).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+    }
+}
