@@ -6,6 +6,7 @@ fn main() -> anyhow::Result<()> {
         "proto/tracer/v1/events.proto",
         "proto/tracer/v1/segment.proto",
         "proto/tracer/v1/service.proto",
+        "proto/tracer/v1/bundle.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

@@ -167,6 +167,65 @@ fn tracectl_sees_what_the_process_did() {
         "{followed}"
     );
 
+    // A bundle of the process tree reads back as the same events.
+    let bundle = dir.path().join("script.trace");
+    ok(&tracectl(
+        &sock,
+        &[
+            "fetch",
+            "--pid",
+            &pid.to_string(),
+            "--children",
+            "-o",
+            bundle.to_str().expect("path"),
+        ],
+    ));
+    let dumped = ok(&tracectl(
+        &sock,
+        &["dump", "--events-only", bundle.to_str().expect("path")],
+    ));
+    let stored = ok(&tracectl(
+        &sock,
+        &["events", "--pid", &pid.to_string(), "--children"],
+    ));
+    assert_eq!(dumped, stored, "dump shows exactly the stored events");
+    let header = ok(&tracectl(&sock, &["dump", bundle.to_str().expect("path")]));
+    assert!(header.contains(&format!("root pid {pid}")), "{header}");
+    assert!(
+        header.contains("file /bin/true sha256 "),
+        "the exec'd binary travels with the bundle: {header}"
+    );
+    // Damaged bundles: a clear error, no crash.
+    let data = std::fs::read(&bundle).expect("bundle");
+    let cut = dir.path().join("cut.trace");
+    std::fs::write(&cut, &data[..data.len() / 2]).expect("cut");
+    let e = tracectl(&sock, &["dump", cut.to_str().expect("path")]);
+    assert!(
+        !e.status.success() && String::from_utf8_lossy(&e.stderr).contains("truncated"),
+        "{e:?}"
+    );
+    let mut flipped = data.clone();
+    let at = flipped.len() / 3;
+    flipped[at] ^= 0x10;
+    let bad = dir.path().join("bad.trace");
+    std::fs::write(&bad, &flipped).expect("flip");
+    let e = tracectl(&sock, &["dump", bad.to_str().expect("path")]);
+    assert!(
+        !e.status.success() && String::from_utf8_lossy(&e.stderr).contains("damaged"),
+        "{e:?}"
+    );
+    let e = tracectl(
+        &sock,
+        &[
+            "fetch",
+            "--pid",
+            "999999",
+            "-o",
+            dir.path().join("none.trace").to_str().expect("path"),
+        ],
+    );
+    assert!(!e.status.success() && !dir.path().join("none.trace").exists());
+
     // Bad requests: clear errors, and the daemon keeps serving.
     let missing = tracectl(&sock, &["events", "--pid", "999999"]);
     assert!(!missing.status.success());

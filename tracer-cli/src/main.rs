@@ -53,6 +53,31 @@ enum Cmd {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// One process's recording as a portable bundle file.
+    Fetch {
+        #[arg(long)]
+        pid: u32,
+        /// Which process, when several had this pid (start time, ns; see
+        /// `ps`); default the newest.
+        #[arg(long, default_value_t = 0)]
+        start_time: u64,
+        /// Also the process's descendants.
+        #[arg(long)]
+        children: bool,
+        /// Leave out the copies of the executables and mapped files.
+        #[arg(long)]
+        no_binaries: bool,
+        /// Output file [default: pid-N.trace].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Inspect a bundle offline: header, processes, files, events.
+    Dump {
+        file: PathBuf,
+        /// Print only the events.
+        #[arg(long)]
+        events_only: bool,
+    },
     /// Per-syscall counts, errors and latency.
     Stats {
         /// One process instead of the host.
@@ -267,6 +292,127 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 o.flush().ok();
+            }
+            Ok(())
+        }
+        Cmd::Fetch {
+            pid,
+            start_time,
+            children,
+            no_binaries,
+            output,
+        } => {
+            let output = output.unwrap_or_else(|| PathBuf::from(format!("pid-{pid}.trace")));
+            let mut stream = client::connect(&cli.connect)
+                .await?
+                .fetch_bundle(pb::FetchBundleRequest {
+                    pid,
+                    start_ns: start_time,
+                    children,
+                    no_binaries,
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            // Written aside and renamed: a failed fetch leaves no partial bundle.
+            let tmp = output.with_extension("trace.partial");
+            let mut file = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            let mut got = 0u64;
+            let result: anyhow::Result<()> = async {
+                while let Some(chunk) = stream.message().await.map_err(rpc)? {
+                    if !chunk.others.is_empty() {
+                        let others: Vec<String> = chunk
+                            .others
+                            .iter()
+                            .map(|k| format!("start {}", k.start_ns))
+                            .collect();
+                        eprintln!(
+                            "tracectl: pid {pid} was recorded {} times; took {}; others: {}",
+                            others.len() + 1,
+                            if start_time == 0 {
+                                "the newest".to_owned()
+                            } else {
+                                format!("start {start_time}")
+                            },
+                            others.join(", ")
+                        );
+                    }
+                    file.write_all(&chunk.data)?;
+                    got += chunk.data.len() as u64;
+                    if std::io::IsTerminal::is_terminal(&std::io::stderr()) && chunk.total_bytes > 0
+                    {
+                        eprint!("\rfetching: {got} / {} bytes", chunk.total_bytes);
+                    }
+                }
+                file.sync_all()?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            std::fs::rename(&tmp, &output)?;
+            eprintln!("\rtracectl: wrote {} ({got} bytes)", output.display());
+            Ok(())
+        }
+        Cmd::Dump { file, events_only } => {
+            let data =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let b = tracer_store::bundle::decode(&data)
+                .with_context(|| format!("{}", file.display()))?;
+            let mut o = out();
+            if !events_only {
+                let h = &b.header;
+                writeln!(
+                    o,
+                    "bundle v{} from {} ({} {}, boot {})",
+                    h.format_version, h.source_host, h.kernel_release, h.arch, h.boot_id
+                )?;
+                writeln!(
+                    o,
+                    "root pid {} start {}",
+                    h.root.map(|k| k.pid).unwrap_or(0),
+                    h.root.map(|k| k.start_ns).unwrap_or(0)
+                )?;
+                writeln!(
+                    o,
+                    "events {} ({} .. {} ns){}",
+                    h.event_count,
+                    h.first_ns,
+                    h.last_ns,
+                    if h.events_lost { ", SOME LOST" } else { "" }
+                )?;
+                for p in &h.processes {
+                    let argv: Vec<String> = p
+                        .argv
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect();
+                    writeln!(
+                        o,
+                        "process {} (ppid {}) {} {}",
+                        p.key.map(|k| k.pid).unwrap_or(0),
+                        p.ppid,
+                        p.comm,
+                        argv.join(" ")
+                    )?;
+                }
+                for blob in &b.blobs {
+                    writeln!(
+                        o,
+                        "file {} sha256 {} ({} bytes)",
+                        blob.path,
+                        blob.sha256,
+                        blob.data.len()
+                    )?;
+                }
+            }
+            for e in &b.events {
+                if writeln!(o, "{}", tracer_format::line(e)).is_err() {
+                    return Ok(());
+                }
             }
             Ok(())
         }

@@ -74,7 +74,7 @@ fn strip_payloads(e: &mut pb::Event) {
 
 /// Merges per-segment summaries into one row per process (pid and start
 /// time; a start time of 0 means the daemon did not see it start).
-fn merge_processes(rows: Vec<pb::ProcessSummary>) -> Vec<pb::ProcessInfo> {
+pub(crate) fn merge_processes(rows: Vec<pb::ProcessSummary>) -> Vec<pb::ProcessInfo> {
     let mut by_key: BTreeMap<(u32, u64), pb::ProcessInfo> = BTreeMap::new();
     for r in rows {
         let Some(k) = r.key else { continue };
@@ -123,7 +123,7 @@ fn merge_processes(rows: Vec<pb::ProcessSummary>) -> Vec<pb::ProcessInfo> {
     by_key.into_values().collect()
 }
 
-fn descendants(all: &[pb::ProcessInfo], root: u32) -> Vec<u32> {
+pub(crate) fn descendants(all: &[pb::ProcessInfo], root: u32) -> Vec<u32> {
     let mut out = vec![root];
     let mut seen: HashSet<u32> = out.iter().copied().collect();
     let mut i = 0;
@@ -271,6 +271,35 @@ impl pb::tracer_server::Tracer for Api {
             }
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    type FetchBundleStream = Pin<Box<dyn Stream<Item = Result<pb::BundleChunk, Status>> + Send>>;
+
+    async fn fetch_bundle(
+        &self,
+        req: Request<pb::FetchBundleRequest>,
+    ) -> Result<Response<Self::FetchBundleStream>, Status> {
+        let r = req.into_inner();
+        if r.pid == 0 {
+            return Err(Status::invalid_argument("pid is required"));
+        }
+        let dir = self.shared.data_dir.clone();
+        let (bytes, others) = tokio::task::spawn_blocking(move || crate::bundle::build(&dir, &r))
+            .await
+            .map_err(internal)??;
+        let total = bytes.len() as u64;
+        let mut first = Some(others);
+        let chunks: Vec<Result<pb::BundleChunk, Status>> = bytes
+            .chunks(1 << 20)
+            .map(|c| {
+                Ok(pb::BundleChunk {
+                    data: c.to_vec(),
+                    total_bytes: total,
+                    others: first.take().unwrap_or_default(),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
 
     async fn stats(

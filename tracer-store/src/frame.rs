@@ -24,6 +24,8 @@ pub enum Kind {
     Batch = 2,
     /// `SegmentIndex`, uncompressed protobuf.
     Index = 3,
+    /// `Blob` (a file of a bundle), zstd-compressed protobuf.
+    Blob = 4,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
             1 => Some(Self::Header),
             2 => Some(Self::Batch),
             3 => Some(Self::Index),
+            4 => Some(Self::Blob),
             _ => None,
         }
     }

@@ -5,6 +5,7 @@
 //! This crate does no policy (when to rotate, what to keep): that is the
 //! daemon's. It never panics on input it did not write: every length is
 //! checked before allocation and damage is reported with its offset.
+pub mod bundle;
 pub mod frame;
 pub mod index;
 pub mod segment;

@@ -228,7 +228,7 @@ pub struct Scan {
     pub file_len: u64,
 }
 
-fn decode_batch(payload: &[u8]) -> Result<Vec<pb::Event>, String> {
+pub(crate) fn decode_batch(payload: &[u8]) -> Result<Vec<pb::Event>, String> {
     // The decompressed size is bounded like a frame, so a damaged payload
     // cannot ask for unbounded memory.
     let raw = zstd::bulk::decompress(payload, 8 * frame::MAX_FRAME as usize)
@@ -288,6 +288,10 @@ pub fn scan_bytes(path: &Path, data: &[u8]) -> Result<Scan, SegmentError> {
                             error: e,
                         }),
                     },
+                    Kind::Blob => s.damage.push(Damage {
+                        offset: at as u64,
+                        error: "a bundle's blob frame inside a segment".into(),
+                    }),
                     Kind::Index => match pb::SegmentIndex::decode(f.payload) {
                         Ok(i) => {
                             s.index = Some(i);

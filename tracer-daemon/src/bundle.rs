@@ -1,0 +1,208 @@
+//! Building a bundle for `FetchBundle`: one process (or its tree) out of the
+//! store, with content-addressed copies of the files it executed and mapped
+//! executable, so that it replays on a machine that lacks them.
+use std::{collections::BTreeMap, io::Read, path::Path};
+
+use sha2::{Digest, Sha256};
+use tonic::Status;
+use tracer_proto as pb;
+use tracer_store::{
+    bundle::{self, BUNDLE_VERSION, Bundle},
+    store::{self, Query},
+};
+
+use crate::api::{descendants, merge_processes};
+
+const PROT_EXEC: u64 = 4;
+const NR_OPENAT: i64 = 257;
+const NR_MMAP: i64 = 9;
+/// Files larger than this are left out (and said so in the log).
+const MAX_BLOB: u64 = 256 << 20;
+
+/// Paths of what the processes executed, and of files they mapped
+/// executable (followed from `openat` results to `mmap` fds).
+fn mapped_files(events: &[pb::Event]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut fds: BTreeMap<(u32, i64), String> = BTreeMap::new();
+    for e in events {
+        match &e.kind {
+            Some(pb::event::Kind::Exec(x)) if x.filename.starts_with('/') => {
+                out.push(x.filename.clone())
+            }
+            Some(pb::event::Kind::Syscall(s)) if s.nr == NR_OPENAT && s.ret >= 0 => {
+                if let Some(b) = s
+                    .buffers
+                    .iter()
+                    .find(|b| b.arg == 1 && b.direction == pb::Direction::In as i32)
+                {
+                    let path =
+                        String::from_utf8_lossy(b.data.strip_suffix(&[0]).unwrap_or(&b.data))
+                            .into_owned();
+                    if path.starts_with('/') {
+                        fds.insert((e.pid, s.ret), path);
+                    }
+                }
+            }
+            Some(pb::event::Kind::Syscall(s)) if s.nr == NR_MMAP && s.args.len() == 6 => {
+                if s.args[2] & PROT_EXEC != 0
+                    && let Some(p) = fds.get(&(e.pid, s.args[4] as i64))
+                {
+                    out.push(p.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn blob(path: &str) -> Option<pb::Blob> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    if len > MAX_BLOB {
+        tracing::warn!("bundle: {path} is {len} bytes; left out");
+        return None;
+    }
+    let mut data = Vec::with_capacity(len as usize);
+    f.read_to_end(&mut data).ok()?;
+    let sha256 = format!("{:x}", Sha256::digest(&data));
+    Some(pb::Blob {
+        sha256,
+        path: path.to_owned(),
+        data,
+    })
+}
+
+/// The bundle's bytes, and the other recorded processes that had this pid.
+pub fn build(
+    dir: &Path,
+    r: &pb::FetchBundleRequest,
+) -> Result<(Vec<u8>, Vec<pb::ProcessKey>), Status> {
+    let internal = |e: &dyn std::fmt::Display| Status::internal(e.to_string());
+    let all = merge_processes(store::processes(dir).map_err(|e| internal(&e))?);
+    let mut same_pid: Vec<&pb::ProcessInfo> = all
+        .iter()
+        .filter(|p| p.key.is_some_and(|k| k.pid == r.pid))
+        .collect();
+    same_pid.sort_by_key(|p| p.key.map(|k| (k.start_ns, p.last_ns)));
+    let chosen = if r.start_ns != 0 {
+        same_pid
+            .iter()
+            .find(|p| p.key.is_some_and(|k| k.start_ns == r.start_ns))
+            .copied()
+    } else {
+        same_pid.last().copied()
+    };
+    let Some(root) = chosen else {
+        return Err(Status::not_found(format!(
+            "no recorded process with pid {} (start time {})",
+            r.pid, r.start_ns
+        )));
+    };
+    let root_key = root.key.unwrap_or_default();
+    let others: Vec<pb::ProcessKey> = same_pid
+        .iter()
+        .filter_map(|p| p.key)
+        .filter(|k| *k != root_key)
+        .collect();
+    let pids = if r.children {
+        descendants(&all, r.pid)
+    } else {
+        vec![r.pid]
+    };
+    let mut q = Query {
+        pids: pids.clone(),
+        ..Default::default()
+    };
+    // A reused pid: only the chosen instance's time range.
+    if !others.is_empty() {
+        q.since_ns = Some(root.first_ns);
+        q.until_ns = (root.exited).then_some(root.last_ns);
+    }
+    let result = store::query(dir, &q).map_err(|e| internal(&e))?;
+    let processes: Vec<pb::ProcessInfo> = all
+        .iter()
+        .filter(|p| p.key.is_some_and(|k| pids.contains(&k.pid)))
+        .cloned()
+        .collect();
+    let mut blobs = Vec::new();
+    if !r.no_binaries {
+        blobs = mapped_files(&result.events)
+            .iter()
+            .filter_map(|p| blob(p))
+            .collect();
+    }
+    let host = crate::persist::host_header();
+    let header = pb::BundleHeader {
+        format_version: BUNDLE_VERSION,
+        source_host: host.host_name,
+        boot_id: host.boot_id,
+        kernel_release: host.kernel_release,
+        arch: host.arch,
+        realtime_offset_ns: host.realtime_offset_ns,
+        first_ns: result.events.first().map(|e| e.ts_ns).unwrap_or(0),
+        last_ns: result.events.last().map(|e| e.ts_ns).unwrap_or(0),
+        events_lost: processes.iter().any(|p| p.lost) || !result.damage.is_empty(),
+        root: Some(root_key),
+        processes,
+        event_count: result.events.len() as u64,
+        blobs: blobs
+            .iter()
+            .map(|b| (b.sha256.clone(), b.path.clone()))
+            .collect(),
+    };
+    let bytes = bundle::encode(&Bundle {
+        header,
+        events: result.events,
+        blobs,
+    })
+    .map_err(|e| internal(&e))?;
+    Ok((bytes, others))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sys(pid: u32, nr: i64, args: Vec<u64>, ret: i64, path: Option<&str>) -> pb::Event {
+        pb::Event {
+            pid,
+            kind: Some(pb::event::Kind::Syscall(pb::Syscall {
+                nr,
+                args,
+                ret,
+                buffers: path
+                    .map(|p| {
+                        vec![pb::Buffer {
+                            arg: 1,
+                            direction: 1,
+                            data: format!("{p}\0").into_bytes(),
+                            ..Default::default()
+                        }]
+                    })
+                    .unwrap_or_default(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn follows_open_fds_to_executable_mappings() {
+        let ev = vec![
+            sys(
+                1,
+                NR_OPENAT,
+                vec![0, 0, 0, 0, 0, 0],
+                3,
+                Some("/lib/libc.so.6"),
+            ),
+            sys(1, NR_OPENAT, vec![0, 0, 0, 0, 0, 0], 4, Some("/etc/hosts")),
+            sys(1, NR_MMAP, vec![0, 4096, 5, 2, 3, 0], 0x1000, None),
+            sys(1, NR_MMAP, vec![0, 4096, 1, 2, 4, 0], 0x2000, None),
+        ];
+        assert_eq!(mapped_files(&ev), vec!["/lib/libc.so.6".to_owned()]);
+    }
+}
