@@ -1,15 +1,51 @@
-//! Connecting to the daemon's gRPC API.
+//! Connecting to the daemon's gRPC API: a local unix socket, or https with a
+//! client certificate.
+use std::path::PathBuf;
+
 use anyhow::{Context as _, bail};
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
 use tracer_proto::tracer_client::TracerClient;
 
 pub const DEFAULT_CONNECT: &str = "unix:/run/tracer/tracer.sock";
 
-pub async fn connect(target: &str) -> anyhow::Result<TracerClient<Channel>> {
+/// Files for https: the CA that signed the server, and this client's
+/// certificate and key.
+#[derive(Default)]
+pub struct Tls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+fn read(p: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+}
+
+pub async fn connect(target: &str, tls: &Tls) -> anyhow::Result<TracerClient<Channel>> {
+    if let Some(hostport) = target.strip_prefix("https://") {
+        let host = hostport
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(hostport)
+            .trim_matches(['[', ']']);
+        let mut cfg = ClientTlsConfig::new().domain_name(host);
+        if let Some(ca) = &tls.ca {
+            cfg = cfg.ca_certificate(Certificate::from_pem(read(ca)?));
+        }
+        match (&tls.cert, &tls.key) {
+            (Some(c), Some(k)) => cfg = cfg.identity(Identity::from_pem(read(c)?, read(k)?)),
+            (None, None) => {}
+            _ => bail!("--cert and --key go together"),
+        }
+        let channel = Endpoint::from_shared(format!("https://{hostport}"))?
+            .tls_config(cfg)?
+            .connect()
+            .await
+            .with_context(|| format!("connecting to the daemon at {target}"))?;
+        return Ok(TracerClient::new(channel));
+    }
     let Some(path) = target.strip_prefix("unix:") else {
-        bail!(
-            "--connect {target}: only unix:PATH is supported by this build (TLS comes with remote access)"
-        );
+        bail!("--connect {target}: expected unix:PATH or https://HOST:PORT");
     };
     let path = path.to_owned();
     let shown = path.clone();

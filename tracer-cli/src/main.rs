@@ -15,9 +15,18 @@ use tracer_store::store::{self, Query};
 #[derive(Parser)]
 #[command(name = "tracectl", version, about = "Inspect what tracer recorded")]
 struct Cli {
-    /// The daemon's API: unix:PATH.
+    /// The daemon's API: unix:PATH or https://HOST:PORT.
     #[arg(long, global = true, default_value = client::DEFAULT_CONNECT)]
     connect: String,
+    /// For https: the CA certificate (PEM) that signed the daemon's.
+    #[arg(long, global = true)]
+    ca: Option<PathBuf>,
+    /// For https: this client's certificate (PEM).
+    #[arg(long, global = true)]
+    cert: Option<PathBuf>,
+    /// For https: this client's key (PEM).
+    #[arg(long, global = true)]
+    key: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -128,9 +137,14 @@ fn out() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let tls = client::Tls {
+        ca: cli.ca.clone(),
+        cert: cli.cert.clone(),
+        key: cli.key.clone(),
+    };
     match cli.cmd {
         Cmd::Status => {
-            let s = client::connect(&cli.connect)
+            let s = client::connect(&cli.connect, &tls)
                 .await?
                 .status(pb::StatusRequest {})
                 .await
@@ -179,7 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Ps { pid, comm } => {
-            let r = client::connect(&cli.connect)
+            let r = client::connect(&cli.connect, &tls)
                 .await?
                 .list_processes(pb::ListProcessesRequest {
                     pids: pid,
@@ -260,7 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 return Ok(());
             }
-            let mut c = client::connect(&cli.connect).await?;
+            let mut c = client::connect(&cli.connect, &tls).await?;
             let mut stream = if follow {
                 c.follow(pb::FollowRequest {
                     pids: pid.into_iter().collect(),
@@ -303,7 +317,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             output,
         } => {
             let output = output.unwrap_or_else(|| PathBuf::from(format!("pid-{pid}.trace")));
-            let mut stream = client::connect(&cli.connect)
+            let mut stream = client::connect(&cli.connect, &tls)
                 .await?
                 .fetch_bundle(pb::FetchBundleRequest {
                     pid,
@@ -432,7 +446,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     })
                     .collect(),
                 None => {
-                    client::connect(&cli.connect)
+                    client::connect(&cli.connect, &tls)
                         .await?
                         .stats(pb::StatsRequest { pid })
                         .await

@@ -356,34 +356,82 @@ fn bind_unix(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     Ok(l)
 }
 
-/// Starts serving on `path`; the server stops when `shutdown` resolves.
+/// The services every listener offers: the API, health and reflection.
+fn router(
+    shared: Arc<Shared>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> anyhow::Result<tonic::transport::server::Router> {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building gRPC reflection")?;
+    tokio::spawn(async move {
+        health_reporter
+            .set_serving::<pb::tracer_server::TracerServer<Api>>()
+            .await;
+    });
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).context("TLS configuration")?;
+    }
+    Ok(builder
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(pb::tracer_server::TracerServer::new(Api { shared })))
+}
+
+/// Starts serving on the unix socket `path`; stops when `shutdown` resolves.
 pub fn serve_unix(
     path: &Path,
     shared: Arc<Shared>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = bind_unix(path)?;
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building gRPC reflection")?;
-    let api = pb::tracer_server::TracerServer::new(Api { shared });
+    let router = router(shared, None)?;
     let path = path.to_owned();
     Ok(tokio::spawn(async move {
-        health_reporter
-            .set_serving::<pb::tracer_server::TracerServer<Api>>()
-            .await;
-        let served = tonic::transport::Server::builder()
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(api)
+        if let Err(e) = router
             .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
-            .await;
-        if let Err(e) = served {
+            .await
+        {
             tracing::error!("API on {}: {e}", path.display());
         }
         let _ = std::fs::remove_file(&path);
+    }))
+}
+
+/// Starts serving https on `addr`, requiring client certificates signed by
+/// the configured CA; stops when `shutdown` resolves.
+pub async fn serve_tls(
+    addr: &str,
+    files: &crate::config::TlsFiles,
+    shared: Arc<Shared>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let tls = tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(
+            read(&files.cert)?,
+            read(&files.key)?,
+        ))
+        .client_ca_root(tonic::transport::Certificate::from_pem(read(
+            &files.client_ca,
+        )?))
+        .client_auth_optional(false);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let router = router(shared, Some(tls))?;
+    let addr = addr.to_owned();
+    Ok(tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        if let Err(e) = router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+        {
+            tracing::error!("API on https://{addr}: {e}");
+        }
     }))
 }
 

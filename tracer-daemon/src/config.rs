@@ -81,6 +81,11 @@ impl StoreFile {
 pub struct FileConfig {
     #[serde(default)]
     pub store: StoreFile,
+    /// PEM files for https listeners: the server's certificate and key, and
+    /// the CA that client certificates must be signed by.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub listen: Option<Vec<String>>,
     pub snapshot_limit: Option<u32>,
@@ -103,6 +108,15 @@ pub struct Settings {
     pub default_action: Action,
     pub default_payload: bool,
     pub store: StoreConfig,
+    pub tls: Option<TlsFiles>,
+}
+
+/// What an https listener needs; client certificates are required.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +150,9 @@ impl Settings {
     pub fn from_file(file: Option<FileConfig>) -> anyhow::Result<Self> {
         let f = file.unwrap_or(FileConfig {
             store: StoreFile::default(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             data_dir: None,
             listen: None,
             snapshot_limit: None,
@@ -165,6 +182,15 @@ impl Settings {
                 f.store.apply(&mut c);
                 c
             },
+            tls: match (f.tls_cert, f.tls_key, f.tls_client_ca) {
+                (Some(cert), Some(key), Some(client_ca)) => Some(TlsFiles {
+                    cert,
+                    key,
+                    client_ca,
+                }),
+                (None, None, None) => None,
+                _ => bail!("tls_cert, tls_key and tls_client_ca go together"),
+            },
         };
         Ok(s)
     }
@@ -180,6 +206,11 @@ impl Settings {
             bail!(
                 "ring_size {} must be a power of two of at least 4096 bytes",
                 self.ring_size
+            );
+        }
+        if self.listen.iter().any(|l| matches!(l, Listen::Tcp(_))) && self.tls.is_none() {
+            bail!(
+                "an https listener needs tls_cert, tls_key and tls_client_ca (remote access requires client certificates)"
             );
         }
         if self.store.segment_bytes < 4096 {

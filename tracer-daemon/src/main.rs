@@ -44,6 +44,15 @@ struct Args {
     /// Ring buffer size in bytes (a power of two).
     #[arg(long)]
     ring_size: Option<u32>,
+    /// Server certificate (PEM) for https listeners.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// Server key (PEM) for https listeners.
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    /// CA (PEM) that https clients' certificates must be signed by.
+    #[arg(long)]
+    tls_client_ca: Option<PathBuf>,
     /// Close a segment once it reaches this many bytes.
     #[arg(long)]
     segment_bytes: Option<u64>,
@@ -79,6 +88,17 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     }
     if let Some(r) = args.ring_size {
         s.ring_size = r;
+    }
+    match (&args.tls_cert, &args.tls_key, &args.tls_client_ca) {
+        (Some(cert), Some(key), Some(ca)) => {
+            s.tls = Some(config::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: ca.clone(),
+            })
+        }
+        (None, None, None) => {}
+        _ => anyhow::bail!("--tls-cert, --tls-key and --tls-client-ca go together"),
     }
     if let Some(v) = args.segment_bytes {
         s.store.segment_bytes = v;

@@ -81,13 +81,6 @@ fn prepare_dirs(s: &Settings) -> anyhow::Result<()> {
     std::fs::write(&probe, b"")
         .with_context(|| format!("data dir {} is not writable", s.data_dir.display()))?;
     let _ = std::fs::remove_file(probe);
-    for l in &s.listen {
-        if let Listen::Tcp(a) = l {
-            anyhow::bail!(
-                "--listen https://{a}: remote access needs TLS with client certificates, which this build does not have yet; use a unix socket"
-            );
-        }
-    }
     Ok(())
 }
 
@@ -180,13 +173,24 @@ pub async fn run(
     let (stop_api, api_stopped) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
     for l in &s.listen {
-        if let Listen::Unix(path) = l {
-            let mut rx = api_stopped.clone();
-            let shutdown = async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            };
-            servers.push(crate::api::serve_unix(path, Arc::clone(&shared), shutdown)?);
-            tracing::info!("API on unix:{}", path.display());
+        let mut rx = api_stopped.clone();
+        let shutdown = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        match l {
+            Listen::Unix(path) => {
+                servers.push(crate::api::serve_unix(path, Arc::clone(&shared), shutdown)?);
+                tracing::info!("API on unix:{}", path.display());
+            }
+            Listen::Tcp(addr) => {
+                let tls = s
+                    .tls
+                    .as_ref()
+                    .context("an https listener needs TLS files")?;
+                servers
+                    .push(crate::api::serve_tls(addr, tls, Arc::clone(&shared), shutdown).await?);
+                tracing::info!("API on https://{addr} (client certificates required)");
+            }
         }
     }
     let mut asm = Assembler::default();
