@@ -29,7 +29,15 @@ pub struct Shared {
     pub data_dir: PathBuf,
     pub status: Mutex<pb::StatusReply>,
     pub live: broadcast::Sender<Arc<pb::Event>>,
+    /// Store queries running at once.
+    pub queries: Arc<tokio::sync::Semaphore>,
 }
+
+/// A streaming client that reads nothing for this long is dropped.
+const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Store queries served at once; more wait.
+const CONCURRENT_QUERIES: usize = 4;
 
 impl Shared {
     pub fn new(data_dir: PathBuf) -> Arc<Self> {
@@ -38,6 +46,7 @@ impl Shared {
             data_dir,
             status: Mutex::new(pb::StatusReply::default()),
             live,
+            queries: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_QUERIES)),
         })
     }
 }
@@ -197,49 +206,76 @@ impl pb::tracer_server::Tracer for Api {
         }
         let syscalls = syscall_numbers(&r.syscalls)?;
         let dir = self.shared.data_dir.clone();
-        let pid = r.pid;
-        let children = r.children;
-        let result = blocking(move || {
-            let mut pids = vec![pid];
-            if children {
-                pids = descendants(&merge_processes(store::processes(&dir)?), pid);
-            }
-            let q = Query {
-                pids,
-                since_ns: (r.since_ns != 0).then_some(r.since_ns),
-                until_ns: (r.until_ns != 0).then_some(r.until_ns),
-                syscalls,
+        // Queries are heavy (disk, decompression): a few at a time, the
+        // rest wait their turn instead of thrashing memory and CPU.
+        let permit = Arc::clone(&self.shared.queries)
+            .acquire_owned()
+            .await
+            .map_err(internal)?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::EventBatch, Status>>(4);
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let pid = r.pid;
+            let run = || -> anyhow::Result<u64> {
+                let mut pids = vec![pid];
+                if r.children {
+                    pids = descendants(&merge_processes(store::processes(&dir)?), pid);
+                }
+                let q = Query {
+                    pids,
+                    since_ns: (r.since_ns != 0).then_some(r.since_ns),
+                    until_ns: (r.until_ns != 0).then_some(r.until_ns),
+                    syscalls,
+                };
+                let mut sent = 0u64;
+                // Streamed as read: memory stays bounded whatever the size.
+                let res = store::query_each(&dir, &q, |mut events| {
+                    if !r.payloads {
+                        events.iter_mut().for_each(strip_payloads);
+                    }
+                    for c in events.chunks(STREAM_BATCH) {
+                        sent += c.len() as u64;
+                        // A client that stops reading for this long is
+                        // dropped, so it cannot hold a query slot forever.
+                        let sent_in_time = handle
+                            .block_on(tx.send_timeout(
+                                Ok(pb::EventBatch { events: c.to_vec() }),
+                                STALLED_CLIENT,
+                            ))
+                            .is_ok();
+                        if !sent_in_time {
+                            return false; // the client went away or stalled
+                        }
+                    }
+                    true
+                })?;
+                for (path, d) in &res.damage {
+                    tracing::warn!(
+                        "GetEvents: {}: damaged frame at {} skipped: {}",
+                        path.display(),
+                        d.offset,
+                        d.error
+                    );
+                }
+                if sent == 0
+                    && !store::processes(&dir)?
+                        .iter()
+                        .any(|p| p.key.is_some_and(|k| k.pid == pid))
+                {
+                    let _ = tx.blocking_send(Err(Status::not_found(format!(
+                        "no recorded process with pid {pid}"
+                    ))));
+                }
+                Ok(sent)
             };
-            Ok(store::query(&dir, &q)?)
-        })
-        .await?;
-        if result.events.is_empty() {
-            let dir = self.shared.data_dir.clone();
-            let known = blocking(move || Ok(store::processes(&dir)?)).await?;
-            if !known.iter().any(|p| p.key.is_some_and(|k| k.pid == pid)) {
-                return Err(Status::not_found(format!(
-                    "no recorded process with pid {pid}"
-                )));
+            if let Err(e) = run() {
+                let _ = tx.blocking_send(Err(internal(e)));
             }
-        }
-        for (path, d) in &result.damage {
-            tracing::warn!(
-                "GetEvents: {}: damaged frame at {} skipped: {}",
-                path.display(),
-                d.offset,
-                d.error
-            );
-        }
-        let payloads = r.payloads;
-        let mut events = result.events;
-        if !payloads {
-            events.iter_mut().for_each(strip_payloads);
-        }
-        let batches: Vec<Result<pb::EventBatch, Status>> = events
-            .chunks(STREAM_BATCH)
-            .map(|c| Ok(pb::EventBatch { events: c.to_vec() }))
-            .collect();
-        Ok(Response::new(Box::pin(tokio_stream::iter(batches))))
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     type FollowStream = EventStream;

@@ -155,16 +155,17 @@ pub fn read_index(path: &Path) -> Result<Option<pb::SegmentIndex>, SegmentError>
     }
 }
 
-/// Reads and decodes the batch frames at `offsets` (from an index) without
-/// scanning the rest of the segment. A frame that fails is reported.
-pub fn read_batches(
+/// Reads and decodes the batch frames at `offsets` (from an index) one at a
+/// time, without scanning the rest of the segment; `each` gets every batch
+/// and returns false to stop. Frames that fail are returned as damage.
+pub fn for_each_batch(
     path: &Path,
     offsets: &[u64],
-) -> Result<(Vec<Vec<pb::Event>>, Vec<Damage>), SegmentError> {
+    mut each: impl FnMut(Vec<pb::Event>) -> bool,
+) -> Result<Vec<Damage>, SegmentError> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = File::open(path).map_err(io_err(path))?;
     let len = f.metadata().map_err(io_err(path))?.len();
-    let mut out = Vec::with_capacity(offsets.len());
     let mut damage = Vec::new();
     let mut buf = Vec::new();
     for &at in offsets {
@@ -191,14 +192,18 @@ pub fn read_batches(
             .map_err(io_err(path))?;
         match frame::decode(&buf) {
             Ok(fr) if fr.kind == Kind::Batch => match decode_batch(fr.payload) {
-                Ok(b) => out.push(b),
+                Ok(b) => {
+                    if !each(b) {
+                        break;
+                    }
+                }
                 Err(e) => damage.push(fail(e)),
             },
             Ok(_) => damage.push(fail("not a batch frame".into())),
             Err(e) => damage.push(fail(e.to_string())),
         }
     }
-    Ok((out, damage))
+    Ok(damage)
 }
 
 /// Damage found while reading a segment.
@@ -217,6 +222,8 @@ pub struct Scan {
     pub batches: Vec<Vec<pb::Event>>,
     /// Byte offset of each batch's frame (parallel to `batches`).
     pub batch_offsets: Vec<u64>,
+    /// Valid batch frames seen.
+    pub batch_count: u64,
     /// Frames skipped because they were damaged.
     pub damage: Vec<Damage>,
     /// End of the last whole frame; bytes after it are a torn tail.
@@ -246,6 +253,32 @@ pub fn scan(path: &Path) -> Result<Scan, SegmentError> {
 }
 
 pub fn scan_bytes(path: &Path, data: &[u8]) -> Result<Scan, SegmentError> {
+    let mut batches = Vec::new();
+    let mut s = scan_bytes_each(path, data, &mut |batch, _| {
+        batches.push(batch);
+        true
+    })?;
+    s.batches = batches;
+    Ok(s)
+}
+
+/// Reads the segment at `path`, handing each decoded batch (and its frame
+/// offset) to `each` instead of keeping them: memory stays one batch plus
+/// the file. `each` returns false to stop. The returned scan has no
+/// batches.
+pub fn scan_each(
+    path: &Path,
+    each: &mut dyn FnMut(Vec<pb::Event>, u64) -> bool,
+) -> Result<Scan, SegmentError> {
+    let data = std::fs::read(path).map_err(io_err(path))?;
+    scan_bytes_each(path, &data, each)
+}
+
+fn scan_bytes_each(
+    path: &Path,
+    data: &[u8],
+    each: &mut dyn FnMut(Vec<pb::Event>, u64) -> bool,
+) -> Result<Scan, SegmentError> {
     if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
         return Err(SegmentError::BadMagic {
             path: path.to_owned(),
@@ -280,8 +313,11 @@ pub fn scan_bytes(path: &Path, data: &[u8]) -> Result<Scan, SegmentError> {
                     },
                     Kind::Batch => match decode_batch(f.payload) {
                         Ok(b) => {
-                            s.batches.push(b);
                             s.batch_offsets.push(at as u64);
+                            s.batch_count += 1;
+                            if !each(b, at as u64) {
+                                return Ok(s);
+                            }
                         }
                         Err(e) => s.damage.push(Damage {
                             offset: at as u64,
@@ -323,7 +359,7 @@ pub fn scan_bytes(path: &Path, data: &[u8]) -> Result<Scan, SegmentError> {
         }
     }
     if s.header.is_none() {
-        if s.batches.is_empty() && s.index.is_none() {
+        if s.batch_count == 0 && s.index.is_none() {
             return Err(SegmentError::NoHeader {
                 path: path.to_owned(),
             });

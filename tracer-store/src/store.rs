@@ -117,6 +117,23 @@ pub struct QueryResult {
 
 /// Runs a query over the store in `dir`, oldest segment first.
 pub fn query(dir: &Path, q: &Query) -> Result<QueryResult, SegmentError> {
+    let mut events = Vec::new();
+    let mut r = query_each(dir, q, |batch| {
+        events.extend(batch);
+        true
+    })?;
+    r.events = events;
+    Ok(r)
+}
+
+/// Runs a query, handing matching events to `each` a batch at a time
+/// (memory stays bounded by one segment's matches for one process set);
+/// `each` returns false to stop early. The result carries no events.
+pub fn query_each(
+    dir: &Path,
+    q: &Query,
+    mut each: impl FnMut(Vec<pb::Event>) -> bool,
+) -> Result<QueryResult, SegmentError> {
     let mut r = QueryResult::default();
     for seg in list(dir)? {
         if seg.index.as_ref().is_some_and(|i| !q.may_match(i)) {
@@ -124,7 +141,7 @@ pub fn query(dir: &Path, q: &Query) -> Result<QueryResult, SegmentError> {
             continue;
         }
         r.segments_read += 1;
-        // With an index and a pid filter, read only that process's frames.
+        // With an index and a pid filter, read only those processes' frames.
         if let (Some(idx), false) = (&seg.index, q.pids.is_empty()) {
             let mut offsets: Vec<u64> = idx
                 .processes
@@ -134,22 +151,44 @@ pub fn query(dir: &Path, q: &Query) -> Result<QueryResult, SegmentError> {
                 .collect();
             offsets.sort_unstable();
             offsets.dedup();
-            let (batches, damage) = segment::read_batches(&seg.path, &offsets)?;
+            let mut go_on = true;
+            let damage = if q.pids.len() == 1 {
+                // One process: its frames are in the order it made events.
+                segment::for_each_batch(&seg.path, &offsets, |b| {
+                    let m: Vec<pb::Event> = b.into_iter().filter(|e| q.matches(e)).collect();
+                    go_on = m.is_empty() || each(m);
+                    go_on
+                })?
+            } else {
+                // Frames of several processes interleave: restore the order
+                // the daemon received events in, per segment.
+                let mut all = Vec::new();
+                let d = segment::for_each_batch(&seg.path, &offsets, |b| {
+                    all.extend(b.into_iter().filter(|e| q.matches(e)));
+                    true
+                })?;
+                all.sort_by_key(|e| e.seq);
+                go_on = all.is_empty() || each(all);
+                d
+            };
             r.damage
                 .extend(damage.into_iter().map(|d| (seg.path.clone(), d)));
-            let mut events: Vec<pb::Event> = batches
-                .into_iter()
-                .flatten()
-                .filter(|e| q.matches(e))
-                .collect();
-            // Frames of different processes interleave in time: restore the
-            // order the daemon received events in.
-            events.sort_by_key(|e| e.seq);
-            r.events.extend(events);
+            if !go_on {
+                break;
+            }
             continue;
         }
-        let s = match segment::scan(&seg.path) {
-            Ok(s) => s,
+        // No index (the open segment): scan it, batch by batch.
+        let mut go_on = true;
+        let scanned = segment::scan_each(&seg.path, &mut |batch, _| {
+            let m: Vec<pb::Event> = batch.into_iter().filter(|e| q.matches(e)).collect();
+            go_on = m.is_empty() || each(m);
+            go_on
+        });
+        match scanned {
+            Ok(s) => r
+                .damage
+                .extend(s.damage.into_iter().map(|d| (seg.path.clone(), d))),
             // A file that is not a segment at all is reported, not fatal.
             Err(e @ (SegmentError::BadMagic { .. } | SegmentError::NoHeader { .. })) => {
                 r.damage.push((
@@ -159,14 +198,11 @@ pub fn query(dir: &Path, q: &Query) -> Result<QueryResult, SegmentError> {
                         error: e.to_string(),
                     },
                 ));
-                continue;
             }
             Err(e) => return Err(e),
-        };
-        r.damage
-            .extend(s.damage.into_iter().map(|d| (seg.path.clone(), d)));
-        for batch in s.batches {
-            r.events.extend(batch.into_iter().filter(|e| q.matches(e)));
+        }
+        if !go_on {
+            break;
         }
     }
     Ok(r)
@@ -207,11 +243,12 @@ fn index_of(seg: SegmentInfo) -> Option<pb::SegmentIndex> {
     if seg.index.is_some() {
         return seg.index;
     }
-    let s = segment::scan(&seg.path).ok()?;
     let mut b = crate::index::IndexBuilder::default();
-    for (batch, at) in s.batches.iter().zip(&s.batch_offsets) {
-        b.add_batch(batch, *at);
-    }
+    segment::scan_each(&seg.path, &mut |batch, at| {
+        b.add_batch(&batch, at);
+        true
+    })
+    .ok()?;
     Some(b.build())
 }
 
