@@ -167,6 +167,75 @@ fn tracectl_sees_what_the_process_did() {
         "{followed}"
     );
 
+    // --json: one object per line, agreeing with the human output.
+    let ps = ok(&tracectl(
+        &sock,
+        &["--json", "ps", "--pid", &pid.to_string()],
+    ));
+    let p: serde_json::Value =
+        serde_json::from_str(ps.lines().next().expect("a line")).expect("json");
+    assert_eq!(
+        (
+            p["pid"].as_u64(),
+            p["exit_code"].as_i64(),
+            p["exited"].as_bool()
+        ),
+        (Some(pid as u64), Some(3), Some(true))
+    );
+    let ev = ok(&tracectl(
+        &sock,
+        &[
+            "--json",
+            "events",
+            "--pid",
+            &pid.to_string(),
+            "--syscall",
+            "getrandom",
+        ],
+    ));
+    let e: serde_json::Value = serde_json::from_str(ev.trim()).expect("json");
+    assert_eq!(e["event"]["name"], "getrandom");
+    assert_eq!(e["event"]["ret"], 16);
+    assert_eq!(
+        e["event"]["buffers"][0]["data"], report["random"],
+        "the bytes the process printed"
+    );
+    let st = ok(&tracectl(
+        &sock,
+        &["--json", "stats", "--pid", &pid.to_string()],
+    ));
+    assert!(
+        st.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+            .any(|v| v["name"] == "getrandom" && v["count"] == 1)
+    );
+    let status = ok(&tracectl(&sock, &["--json", "status"]));
+    let s: serde_json::Value = serde_json::from_str(status.trim()).expect("json");
+    assert!(
+        s["events_recorded"].as_u64().unwrap_or(0) > 10 && s["ring_size"].as_u64().unwrap_or(0) > 0,
+        "{s}"
+    );
+    // --since: an hour ago covers everything, a future time nothing.
+    let all = ok(&tracectl(
+        &sock,
+        &["events", "--pid", &pid.to_string(), "--since", "1h"],
+    ));
+    assert_eq!(
+        all,
+        ok(&tracectl(&sock, &["events", "--pid", &pid.to_string()]))
+    );
+    let none = ok(&tracectl(
+        &sock,
+        &[
+            "events",
+            "--pid",
+            &pid.to_string(),
+            "--since",
+            &u64::MAX.to_string(),
+        ],
+    ));
+    assert!(none.is_empty(), "{none}");
+
     // A bundle of the process tree reads back as the same events.
     let bundle = dir.path().join("script.trace");
     ok(&tracectl(

@@ -4,6 +4,7 @@
 //! the gRPC client (`client`), a data directory offline through
 //! `tracer-store`, and events are rendered by `tracer-format`.
 mod client;
+mod json;
 
 use std::{io::Write, path::PathBuf};
 
@@ -27,6 +28,9 @@ struct Cli {
     /// For https: this client's key (PEM).
     #[arg(long, global = true)]
     key: Option<PathBuf>,
+    /// One JSON object per line (status, ps, events, stats, dump).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -58,6 +62,9 @@ enum Cmd {
         /// Live events as they are recorded, instead of stored ones.
         #[arg(long)]
         follow: bool,
+        /// Only events since T: monotonic ns, or a duration ago (30s, 5m, 2h).
+        #[arg(long)]
+        since: Option<String>,
         /// Read a data directory offline instead of asking the daemon.
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -127,6 +134,32 @@ fn syscall_number(name: &str) -> anyhow::Result<i64> {
         .with_context(|| format!("unknown syscall {name:?}"))
 }
 
+/// `--since`: monotonic ns, or a duration ago (`30s`, `5m`, `2h`) measured on
+/// this host's monotonic clock (the daemon's, when run on the same host).
+fn parse_since(t: &str) -> anyhow::Result<u64> {
+    if let Ok(ns) = t.parse::<u64>() {
+        return Ok(ns);
+    }
+    let (n, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = n
+        .parse()
+        .with_context(|| format!("--since {t}: expected ns or a duration like 30s"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => anyhow::bail!("--since {t}: units are s, m and h"),
+    };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-parameter for clock_gettime.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let now = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+    Ok(now.saturating_sub(secs * 1_000_000_000))
+}
+
 /// gRPC errors as one clear line.
 fn rpc(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", e.code(), e.message())
@@ -151,6 +184,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(rpc)?
                 .into_inner();
             let mut o = out();
+            if cli.json {
+                writeln!(o, "{}", json::status(&s))?;
+                return Ok(());
+            }
             writeln!(o, "version            {}", s.version)?;
             writeln!(o, "uptime             {:.0} s", s.uptime_s)?;
             writeln!(o, "events recorded    {}", s.events_recorded)?;
@@ -170,7 +207,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     format!(" ({})", lost.join(", "))
                 }
             )?;
-            writeln!(o, "ring buffer        {} bytes", s.ring_size)?;
+            writeln!(
+                o,
+                "ring buffer        {} of {} bytes in use ({:.1}%)",
+                s.ring_used,
+                s.ring_size,
+                100.0 * s.ring_used as f64 / s.ring_size.max(1) as f64
+            )?;
             writeln!(
                 o,
                 "store              {} bytes in {} segments",
@@ -204,6 +247,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(rpc)?
                 .into_inner();
             let mut o = out();
+            if cli.json {
+                for p in &r.processes {
+                    writeln!(o, "{}", json::process(p))?;
+                }
+                return Ok(());
+            }
             writeln!(
                 o,
                 "{:>8} {:>8} {:<16} {:>10} {:<12} {:<5} command",
@@ -245,8 +294,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             syscalls,
             children,
             follow,
+            since,
             data_dir,
         } => {
+            let since_ns = since.as_deref().map(parse_since).transpose()?.unwrap_or(0);
+            let json = cli.json;
+            let show = move |o: &mut std::io::BufWriter<std::io::StdoutLock<'static>>,
+                             e: &pb::Event| {
+                if json {
+                    writeln!(o, "{}", json::event(e))
+                } else {
+                    writeln!(o, "{}", tracer_format::line(e))
+                }
+            };
             if let Some(dir) = data_dir {
                 let q = Query {
                     pids: pid.into_iter().collect(),
@@ -254,13 +314,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .iter()
                         .map(|n| syscall_number(n))
                         .collect::<anyhow::Result<_>>()?,
+                    since_ns: (since_ns != 0).then_some(since_ns),
                     ..Default::default()
                 };
                 let r = store::query(&dir, &q)
                     .with_context(|| format!("reading the store in {}", dir.display()))?;
                 let mut o = out();
                 for e in &r.events {
-                    if writeln!(o, "{}", tracer_format::line(e)).is_err() {
+                    if show(&mut o, e).is_err() {
                         return Ok(()); // stdout closed (e.g. `| head`)
                     }
                 }
@@ -291,6 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     pid,
                     children,
                     syscalls,
+                    since_ns,
                     payloads: true,
                     ..Default::default()
                 })
@@ -301,7 +363,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             while let Some(batch) = stream.message().await.map_err(rpc)? {
                 let mut o = out();
                 for e in &batch.events {
-                    if writeln!(o, "{}", tracer_format::line(e)).is_err() {
+                    if show(&mut o, e).is_err() {
                         return Ok(());
                     }
                 }
@@ -424,7 +486,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             for e in &b.events {
-                if writeln!(o, "{}", tracer_format::line(e)).is_err() {
+                let shown = if cli.json {
+                    writeln!(o, "{}", json::event(e))
+                } else {
+                    writeln!(o, "{}", tracer_format::line(e))
+                };
+                if shown.is_err() {
                     return Ok(());
                 }
             }
@@ -455,6 +522,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .syscalls
                 }
             };
+            if cli.json {
+                let mut o = out();
+                for r in &rows {
+                    writeln!(o, "{}", json::stat(r))?;
+                }
+                return Ok(());
+            }
             print_stats(rows)
         }
     }

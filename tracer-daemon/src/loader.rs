@@ -30,6 +30,7 @@ pub struct Loaded {
     pub ring: RingBuf<MapData>,
     pub loss: PerCpuArray<MapData, u64>,
     pub task_loss: HashMap<MapData, u32, u64>,
+    pub ring_fill: Array<MapData, u64>,
 }
 
 /// Explains a load failure in one line: missing privilege, missing BTF, or
@@ -186,11 +187,13 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("map EVENTS")?)?;
     let loss = PerCpuArray::try_from(ebpf.take_map("LOSS").context("map LOSS")?)?;
     let task_loss = HashMap::try_from(ebpf.take_map("TASK_LOSS").context("map TASK_LOSS")?)?;
+    let ring_fill = Array::try_from(ebpf.take_map("RING_FILL").context("map RING_FILL")?)?;
     Ok(Loaded {
         ebpf,
         ring,
         loss,
         task_loss,
+        ring_fill,
     })
 }
 

@@ -38,6 +38,8 @@ pub struct Stats {
     pub lost_by_process: Vec<(u32, u64)>,
     pub store: PersistStats,
     pub ring_size: u32,
+    /// Bytes waiting in the ring when the kernel last sampled it.
+    pub ring_used: u64,
 }
 
 /// Replaces the status file atomically (write aside, rename); when the disk
@@ -107,6 +109,7 @@ fn publish_status(shared: &crate::api::Shared, st: &Stats, s: &Settings) {
         lost: st.lost.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
         lost_total: st.lost_total,
         ring_size: st.ring_size,
+        ring_used: st.ring_used,
         store_bytes: bytes,
         store_segments: segments,
         unflushed_events: st.store.unflushed_events,
@@ -166,6 +169,7 @@ pub async fn run(
         ring,
         loss,
         task_loss,
+        ring_fill,
     } = loaded;
     let persist = Persist::open(&s.data_dir, s.store.clone())?;
     let shared = crate::api::Shared::new(s.data_dir.clone());
@@ -235,6 +239,7 @@ pub async fn run(
             lost_by_process: loader::task_losses(&task_loss),
             store: sink.persist.stats.clone(),
             ring_size: s.ring_size,
+            ring_used: ring_fill.get(&0, 0).unwrap_or(0),
         }
     };
 

@@ -168,6 +168,10 @@ const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
 
+/// Bytes waiting in the ring when last sampled (for status).
+#[map]
+pub static RING_FILL: Array<u64> = Array::with_max_entries(1, 0);
+
 /// Last forced wakeup, per CPU.
 #[map]
 static LAST_WAKE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
@@ -182,7 +186,17 @@ pub fn wake_flags(now: u64) -> u64 {
     let last = unsafe { &mut *last };
     let wake_bytes = config().map(|c| c.wake_bytes as u64).unwrap_or(0);
     let since = now.wrapping_sub(*last);
-    if since > WAKE_NS || (since > WAKE_MIN_NS && EVENTS.query(BPF_RB_AVAIL_DATA) >= wake_bytes) {
+    let mut full = false;
+    if since > WAKE_MIN_NS {
+        let avail = EVENTS.query(BPF_RB_AVAIL_DATA);
+        // Sampled for the daemon's status (ring-buffer fill).
+        if let Some(f) = RING_FILL.get_ptr_mut(0) {
+            // SAFETY: a u64 slot of an array map; a torn read is impossible.
+            unsafe { *f = avail };
+        }
+        full = avail >= wake_bytes;
+    }
+    if since > WAKE_NS || full {
         *last = now;
         BPF_RB_FORCE_WAKEUP
     } else {
