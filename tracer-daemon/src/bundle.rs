@@ -1,6 +1,6 @@
 //! Building a bundle for `FetchBundle`: one process (or its tree) out of the
-//! store, with content-addressed copies of the files it executed and mapped
-//! executable, so that it replays on a machine that lacks them.
+//! store, with content-addressed copies of the files it executed and
+//! mapped, so that it replays on a machine that lacks them.
 use std::{collections::BTreeMap, io::Read, path::Path};
 
 use sha2::{Digest, Sha256};
@@ -13,14 +13,13 @@ use tracer_store::{
 
 use crate::api::{descendants, merge_processes};
 
-const PROT_EXEC: u64 = 4;
 const NR_OPENAT: i64 = 257;
 const NR_MMAP: i64 = 9;
 /// Files larger than this are left out (and said so in the log).
 const MAX_BLOB: u64 = 256 << 20;
 
-/// Paths of what the processes executed, and of files they mapped
-/// executable (followed from `openat` results to `mmap` fds).
+/// Paths of what the processes executed, and of every file they mapped
+/// (followed from `openat` results to `mmap` fds).
 fn mapped_files(events: &[pb::Event]) -> Vec<String> {
     let mut out = Vec::new();
     let mut fds: BTreeMap<(u32, i64), String> = BTreeMap::new();
@@ -44,9 +43,8 @@ fn mapped_files(events: &[pb::Event]) -> Vec<String> {
                 }
             }
             Some(pb::event::Kind::Syscall(s)) if s.nr == NR_MMAP && s.args.len() == 6 => {
-                if s.args[2] & PROT_EXEC != 0
-                    && let Some(p) = fds.get(&(e.pid, s.args[4] as i64))
-                {
+                // Every file-backed mapping: replay maps the same contents.
+                if let Some(p) = fds.get(&(e.pid, s.args[4] as i64)) {
                     out.push(p.clone());
                 }
             }
@@ -203,6 +201,9 @@ mod tests {
             sys(1, NR_MMAP, vec![0, 4096, 5, 2, 3, 0], 0x1000, None),
             sys(1, NR_MMAP, vec![0, 4096, 1, 2, 4, 0], 0x2000, None),
         ];
-        assert_eq!(mapped_files(&ev), vec!["/lib/libc.so.6".to_owned()]);
+        assert_eq!(
+            mapped_files(&ev),
+            vec!["/etc/hosts".to_owned(), "/lib/libc.so.6".to_owned()]
+        );
     }
 }
