@@ -502,15 +502,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(dir) => store::stats(&dir, pid)
                     .with_context(|| format!("reading the store in {}", dir.display()))?
                     .into_iter()
-                    .map(|(nr, s)| pb::SyscallStat {
-                        nr,
-                        name: tracer_common::effects::name(nr).unwrap_or("").to_owned(),
-                        count: s.count,
-                        errors: s.errors.iter().map(|(k, v)| (*k, *v)).collect(),
-                        p50_ns: s.percentile_ns(0.5).unwrap_or(0),
-                        p90_ns: s.percentile_ns(0.9).unwrap_or(0),
-                        p99_ns: s.percentile_ns(0.99).unwrap_or(0),
-                    })
+                    .map(|(nr, s)| s.to_proto(nr, tracer_common::effects::name(nr).unwrap_or("")))
                     .collect(),
                 None => {
                     client::connect(&cli.connect, &tls)

@@ -354,15 +354,7 @@ impl pb::tracer_server::Tracer for Api {
         }
         let syscalls = stats
             .into_iter()
-            .map(|(nr, s)| pb::SyscallStat {
-                nr,
-                name: tracer_common::effects::name(nr).unwrap_or("").to_owned(),
-                count: s.count,
-                errors: s.errors.iter().map(|(k, v)| (*k, *v)).collect(),
-                p50_ns: s.percentile_ns(0.5).unwrap_or(0),
-                p90_ns: s.percentile_ns(0.9).unwrap_or(0),
-                p99_ns: s.percentile_ns(0.99).unwrap_or(0),
-            })
+            .map(|(nr, s)| s.to_proto(nr, tracer_common::effects::name(nr).unwrap_or("")))
             .collect();
         Ok(Response::new(pb::StatsReply { syscalls }))
     }

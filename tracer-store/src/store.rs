@@ -218,6 +218,19 @@ pub struct SyscallStats {
 }
 
 impl SyscallStats {
+    /// The API's row for syscall `nr` (named `name`).
+    pub fn to_proto(&self, nr: i64, name: &str) -> pb::SyscallStat {
+        pb::SyscallStat {
+            nr,
+            name: name.to_owned(),
+            count: self.count,
+            errors: self.errors.iter().map(|(k, v)| (*k, *v)).collect(),
+            p50_ns: self.percentile_ns(0.5).unwrap_or(0),
+            p90_ns: self.percentile_ns(0.9).unwrap_or(0),
+            p99_ns: self.percentile_ns(0.99).unwrap_or(0),
+        }
+    }
+
     /// Upper bound (ns) of the bucket holding quantile `q` (0..1), if any
     /// latency was recorded.
     pub fn percentile_ns(&self, q: f64) -> Option<u64> {
