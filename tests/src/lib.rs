@@ -276,3 +276,154 @@ pub fn helper(name: &str) -> PathBuf {
         .map(|d| d.join(name))
         .expect("target dir")
 }
+
+/// One run of a program, recorded by a real daemon and fetched as a bundle.
+pub struct Recorded {
+    pub pid: u32,
+    pub bundle: PathBuf,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub status: std::process::ExitStatus,
+}
+
+/// Runs `program args` with `stdin` (a file, else /dev/null) and extra
+/// `env`, recorded from its exec to its exit by a daemon following its pid,
+/// and fetches the bundle into `dir`. The program waits at a gate (a FIFO
+/// read by the shell that then execs it) until the daemon is recording.
+pub fn record(
+    dir: &Path,
+    program: &str,
+    args: &[&str],
+    stdin: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Recorded {
+    let gate = dir.join(format!("gate-{}", std::process::id()));
+    let _ = std::fs::remove_file(&gate);
+    let c = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg("read x < \"$0\"; exec \"$@\"")
+        .arg(&gate)
+        .arg(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(match stdin {
+            Some(p) => Stdio::from(std::fs::File::open(p).expect("stdin file")),
+            None => Stdio::null(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Guard(Some(cmd.spawn().expect("spawn the program")));
+    let pid = child.0.as_ref().expect("child").id();
+    let mut daemon = Daemon::start(&["--pid", &pid.to_string()]);
+    let (out, err) = {
+        let c = child.0.as_mut().expect("child");
+        (c.stdout.take().expect("stdout"), c.stderr.take().expect("stderr"))
+    };
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let (out, err) = (drain(Box::new(out)), drain(Box::new(err)));
+    std::fs::write(&gate, b"go\n").expect("open the gate");
+    let status = child.wait(Duration::from_secs(60));
+    let stdout = out.join().expect("stdout reader");
+    let stderr = err.join().expect("stderr reader");
+    let sock = daemon.dir.path().join("tracer.sock");
+    let tracectl = |args: &[&str]| {
+        Command::new(tracectl_bin())
+            .arg("--connect")
+            .arg(format!("unix:{}", sock.display()))
+            .args(args)
+            .output()
+            .expect("run tracectl")
+    };
+    // The exit is stored within a tick or two.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ps = tracectl(&["ps", "--pid", &pid.to_string()]);
+        if String::from_utf8_lossy(&ps.stdout).contains("exit ")
+            || String::from_utf8_lossy(&ps.stdout).contains("killed")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "pid {pid}'s exit was not stored: {ps:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let bundle = dir.join(format!("{pid}.trace"));
+    let f = tracectl(&["fetch", "--pid", &pid.to_string(), "-o", bundle.to_str().expect("path")]);
+    assert!(f.status.success(), "fetch: {}", String::from_utf8_lossy(&f.stderr));
+    daemon.stop();
+    let _ = std::fs::remove_file(&gate);
+    Recorded {
+        pid,
+        bundle,
+        stdout,
+        stderr,
+        status,
+    }
+}
+
+/// `tracectl replay BUNDLE args...` with its JSON report.
+pub struct Replayed {
+    pub stdout: Vec<u8>,
+    /// The program's stderr: tracectl's without its `replay:` summary lines.
+    pub stderr: Vec<u8>,
+    pub summary: String,
+    pub status: std::process::ExitStatus,
+    pub report: serde_json::Value,
+}
+
+pub fn replay(bundle: &Path, args: &[&str]) -> Replayed {
+    let report = bundle.with_extension("report.json");
+    let _ = std::fs::remove_file(&report);
+    let mut child = Guard(Some(
+        Command::new(tracectl_bin())
+            .arg("replay")
+            .arg(bundle)
+            .arg("--report")
+            .arg(&report)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run tracectl replay"),
+    ));
+    let (out, err) = {
+        let c = child.0.as_mut().expect("child");
+        (c.stdout.take().expect("stdout"), c.stderr.take().expect("stderr"))
+    };
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let (out, err) = (drain(Box::new(out)), drain(Box::new(err)));
+    let status = child.wait(Duration::from_secs(120));
+    let stdout = out.join().expect("stdout reader");
+    let err = String::from_utf8_lossy(&err.join().expect("stderr reader")).into_owned();
+    let (summary, program): (Vec<&str>, Vec<&str>) =
+        err.split_inclusive('\n').partition(|l| l.starts_with("replay: "));
+    let report = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    // A tracee left stopped at a divergence is this test's to end.
+    if let Some(p) = report["stopped_pid"].as_i64() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(p as i32), Signal::SIGKILL);
+    }
+    Replayed {
+        stdout,
+        stderr: program.concat().into_bytes(),
+        summary: summary.concat(),
+        status,
+        report,
+    }
+}

@@ -5,6 +5,7 @@
 //! `tracer-store`, and events are rendered by `tracer-format`.
 mod client;
 mod json;
+mod replay;
 
 use std::{io::Write, path::PathBuf};
 
@@ -94,6 +95,29 @@ enum Cmd {
         #[arg(long)]
         events_only: bool,
     },
+    /// Re-execute a recorded process from its bundle under ptrace, as it
+    /// ran. Exits with the recorded status; 125 when the replay diverges or
+    /// the recording ends early; 126 when it cannot start.
+    Replay {
+        bundle: PathBuf,
+        /// The bundle's process to replay [default: its root].
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Do not show what the program writes to stdout and stderr.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Write the summary as JSON to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// After a divergence, kill the program instead of leaving it
+        /// stopped for a debugger.
+        #[arg(long)]
+        kill_on_divergence: bool,
+        /// Set KEY=VALUE in the program's environment (over the recorded
+        /// one): a "what if" run, which diverges where the change shows.
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+    },
     /// Per-syscall counts, errors and latency.
     Stats {
         /// One process instead of the host.
@@ -107,6 +131,28 @@ enum Cmd {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Replay forks the program to trace: it runs before any other thread
+    // (the runtime's) exists.
+    if let Cmd::Replay {
+        bundle,
+        pid,
+        quiet,
+        report,
+        kill_on_divergence,
+        env,
+    } = &cli.cmd
+    {
+        return replay::run(
+            bundle,
+            replay::Args {
+                pid: *pid,
+                quiet: *quiet,
+                report: report.as_deref(),
+                kill_on_divergence: *kill_on_divergence,
+                env,
+            },
+        );
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -497,6 +543,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Replay { .. } => unreachable!("replay runs before the runtime starts"),
         Cmd::Stats { pid, data_dir } => {
             let rows: Vec<pb::SyscallStat> = match data_dir {
                 Some(dir) => store::stats(&dir, pid)

@@ -10,12 +10,12 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::wire::{
-    ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, EXIT_GROUP_DEAD, ExecRecord, ExitRecord,
+    ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, EXIT_GROUP_DEAD, ExecRecord, ExitRecord,
     FORK_THREAD, ForkRecord, LossKind, RULE_MATCH_PID, RecordKind, SignalRecord, Tracked,
 };
 
 use crate::{
-    buffers::{self, PIECE_BYTES, Piece, Work},
+    buffers::{self, PIECE_BYTES, PIECE_STRING, Piece, Work},
     filter::decide,
     maps::{EVENTS, INFLIGHT, TRACKED, config, count_loss, inflight, offsets},
     syscall::finish_exiting,
@@ -265,6 +265,17 @@ pub fn plan_exec(w: &mut Work) -> Option<ExecInfo> {
             src: env_start,
             total: env_end.saturating_sub(env_start),
             arg: ARG_EXEC_ENVP,
+            ..base
+        },
+    );
+    // The path the exec was asked for (AT_EXECFN's string, just above the
+    // environment): the program's name even when its enter was filtered.
+    buffers::add(
+        w,
+        Piece {
+            src: env_end,
+            arg: ARG_EXEC_FILENAME,
+            kind: PIECE_STRING,
             ..base
         },
     );

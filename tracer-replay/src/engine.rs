@@ -1,0 +1,887 @@
+//! The replay loop: at each syscall of the tracee, check it against the
+//! recording, then run it or answer it (see [`crate::policy`]).
+use std::{
+    ffi::CString,
+    io::Write as _,
+    os::unix::{ffi::OsStrExt, fs::PermissionsExt},
+    path::Path,
+    time::Instant,
+};
+
+use libc::user_regs_struct;
+use nix::sys::signal::Signal;
+use tracer_common::effects::{self, ArgFmt};
+use tracer_proto as pb;
+
+use crate::{
+    ReplayError,
+    fds::{Fd, FdTable},
+    memory,
+    policy::{self, Action},
+    recording::Recording,
+    report::{Divergence, Outcome, Report},
+    stack,
+    tracee::{Launch, Stop, Tracee},
+    vdso,
+};
+
+/// How to replay.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The process of the bundle to replay (its root by default).
+    pub pid: Option<u32>,
+    /// Do not show what the program writes to stdout and stderr.
+    pub quiet: bool,
+    /// After a divergence, kill the tracee instead of leaving it stopped.
+    pub kill_on_divergence: bool,
+    /// Environment variables set (over the recorded ones) for the replayed
+    /// program: "what if" runs, which diverge where the change shows.
+    pub env: Vec<(String, String)>,
+}
+
+/// Kernel-internal restart codes a syscall can return to a signal.
+const RESTART_CODES: std::ops::RangeInclusive<i64> = -516..=-512;
+const EINTR: i64 = 4;
+const MAP_SHARED: u64 = 0x1;
+const MAP_PRIVATE: u64 = 0x2;
+const MAP_TYPE: u64 = 0xf;
+const PROT_WRITE: u64 = 0x2;
+
+/// Replays one process of a bundle. Errors are what prevented the replay
+/// (a bad bundle, no program to run); a divergence is a [`Report`] outcome.
+pub fn replay(bundle: tracer_store::bundle::Bundle, opts: &Options) -> Result<Report, ReplayError> {
+    let rec = Recording::from_bundle(bundle, opts.pid)?;
+    let dir = tempfile::Builder::new()
+        .prefix("tracer-replay-")
+        .tempdir()
+        .map_err(|e| ReplayError::Io(format!("creating a private directory: {e}")))?;
+    let mut notes = Vec::new();
+    let exe = rec.executable_path().ok_or_else(|| {
+        ReplayError::Launch(format!(
+            "the bundle has no copy of the program ({:?}) and it is not on this machine",
+            rec.exec
+                .argv
+                .first()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .unwrap_or_default()
+        ))
+    })?;
+    let exe_file = match rec.file(&exe)? {
+        Some(bytes) => {
+            let name = Path::new(&exe)
+                .file_name()
+                .map(|n| n.to_owned())
+                .unwrap_or_else(|| "program".into());
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes)
+                .and_then(|_| std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)))
+                .map_err(|e| ReplayError::Io(format!("writing {}: {e}", p.display())))?;
+            p
+        }
+        None => {
+            notes.push(format!(
+                "the bundle has no copy of {exe}; this machine's file was run"
+            ));
+            exe.clone().into()
+        }
+    };
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).map_err(|e| ReplayError::Io(format!("{}: {e}", cwd.display())))?;
+    let cstr = |b: &[u8]| CString::new(b.split(|&c| c == 0).next().unwrap_or(b)).unwrap_or_default();
+    let launch = Launch {
+        exe: cstr(exe_file.as_os_str().as_bytes()),
+        argv: rec.exec.argv.iter().map(|a| cstr(a)).collect(),
+        envp: environment(&rec.exec.envp, &opts.env)
+            .iter()
+            .map(|a| cstr(a))
+            .collect(),
+        cwd: cstr(cwd.as_os_str().as_bytes()),
+    };
+    let started = Instant::now();
+    let tracee = Tracee::launch(&launch)?;
+    let mut e = Engine {
+        rec: &rec,
+        t: Some(tracee),
+        opts,
+        pos: 0,
+        fds: FdTable::default(),
+        report: Report {
+            pid: rec.pid,
+            program: exe.clone(),
+            outcome: Outcome::Incomplete,
+            divergence: None,
+            stopped_pid: None,
+            events_total: rec.events.len(),
+            events_replayed: 0,
+            syscalls_executed: 0,
+            syscalls_emulated: 0,
+            time_calls_from_timeline: 0,
+            signals_delivered: 0,
+            wall_ms: 0.0,
+            us_per_syscall: 0.0,
+            notes,
+        },
+        timeline_ns: rec.exec_ns,
+        synthetic: 0,
+        pending_signals: Vec::new(),
+        kernel_copies: 0,
+    };
+    let (patched, insn) = vdso::patch(e.t())?;
+    if patched == 0 {
+        e.report
+            .notes
+            .push("the program has no vDSO here; its time calls are syscalls".to_owned());
+    }
+    match insn {
+        Some(insn) if rec.exec.arg_start != 0 => stack::relocate(
+            e.t.as_mut().expect("tracee"),
+            insn,
+            rec.exec.arg_start,
+            &mut e.report.notes,
+        )?,
+        _ => {}
+    }
+    let outcome = e.run()?;
+    e.report.events_replayed = e.pos;
+    let mut report = e.report;
+    report.outcome = outcome;
+    report.wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    let calls = report.syscalls_executed + report.syscalls_emulated + report.time_calls_from_timeline;
+    report.us_per_syscall = if calls > 0 {
+        report.wall_ms * 1e3 / calls as f64
+    } else {
+        0.0
+    };
+    if e.kernel_copies > 0 {
+        report.notes.push(format!(
+            "{} bytes went to stdout/stderr by in-kernel copies (sendfile, splice, \
+             copy_file_range); their contents are not in the recording and are not shown",
+            e.kernel_copies
+        ));
+    }
+    drop(dir);
+    Ok(report)
+}
+
+struct Engine<'a> {
+    rec: &'a Recording,
+    t: Option<Tracee>,
+    opts: &'a Options,
+    /// Next recorded event to replay.
+    pos: usize,
+    fds: FdTable,
+    report: Report,
+    /// Recorded time the program is at (monotonic ns).
+    timeline_ns: u64,
+    synthetic: u64,
+    /// Recorded signals sent to the tracee, not delivered yet.
+    pending_signals: Vec<Signal>,
+    kernel_copies: u64,
+}
+
+/// Where the engine goes after a stop.
+enum Next {
+    Continue,
+    Done(Outcome),
+}
+
+fn args_of(r: &user_regs_struct) -> [u64; 6] {
+    [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9]
+}
+
+impl Engine<'_> {
+    fn t(&self) -> &Tracee {
+        self.t.as_ref().expect("the tracee lives until the replay ends")
+    }
+
+    fn run(&mut self) -> Result<Outcome, ReplayError> {
+        self.t().cont(None)?;
+        loop {
+            let stop = self.t.as_mut().expect("tracee").wait()?;
+            let next = match stop {
+                Stop::Syscall => self.on_syscall()?,
+                Stop::Signal(sig) => self.on_signal(sig)?,
+                Stop::Exited(code) => return Ok(self.on_end(Outcome::Exited { code })),
+                Stop::Killed(sig, _) => {
+                    return Ok(self.on_end(Outcome::Killed { signal: sig as i32 }));
+                }
+                Stop::SyscallExit | Stop::Other => {
+                    self.t().cont(None)?;
+                    Next::Continue
+                }
+            };
+            if let Next::Done(o) = next {
+                return Ok(o);
+            }
+        }
+    }
+
+    /// The next recorded syscall, skipping events that need no action.
+    fn peek_syscall(&self) -> Option<(usize, &pb::Syscall)> {
+        self.rec.events[self.pos..]
+            .iter()
+            .enumerate()
+            .find_map(|(i, e)| match &e.kind {
+                Some(pb::event::Kind::Syscall(s)) => Some((self.pos + i, s)),
+                _ => None,
+            })
+    }
+
+    fn recent(&self, upto: usize) -> Vec<String> {
+        let from = upto.saturating_sub(5);
+        self.rec.events[from..upto.min(self.rec.events.len())]
+            .iter()
+            .map(tracer_format::line)
+            .collect()
+    }
+
+    fn actual_line(&self, nr: i64, args: &[u64; 6], rec: Option<&pb::Syscall>) -> String {
+        let ev = pb::Event {
+            pid: self.rec.pid,
+            tid: self.rec.pid,
+            comm: "replay".into(),
+            kind: Some(pb::event::Kind::Syscall(pb::Syscall {
+                nr,
+                name: effects::name(nr).unwrap_or("?").into(),
+                args: args.to_vec(),
+                buffers: memory::actual_inputs(self.t(), nr, args, rec),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let line = tracer_format::line(&ev);
+        // The result is unknown: the syscall did not run.
+        match line.rfind(" = ") {
+            Some(i) => format!("{} = ?", &line[..i]),
+            None => line,
+        }
+    }
+
+    /// Stops the replay: the tracee is left stopped at its syscall for a
+    /// debugger (or killed, if asked).
+    fn stop_here(
+        &mut self,
+        outcome: Outcome,
+        reason: String,
+        expected_at: Option<usize>,
+        actual: Option<String>,
+    ) -> Result<Next, ReplayError> {
+        let index = expected_at.unwrap_or(self.pos);
+        self.report.divergence = Some(Divergence {
+            event_index: index,
+            reason,
+            expected: expected_at
+                .and_then(|i| self.rec.events.get(i))
+                .map(tracer_format::line),
+            actual,
+            recent: self.recent(index),
+        });
+        if let Some(t) = self.t.take() {
+            if self.opts.kill_on_divergence || !t.alive() {
+                drop(t);
+            } else {
+                self.report.stopped_pid = Some(t.leave_stopped()?.as_raw());
+            }
+        }
+        Ok(Next::Done(outcome))
+    }
+
+    fn on_syscall(&mut self) -> Result<Next, ReplayError> {
+        let regs = self.t().regs()?;
+        let nr = regs.orig_rax as i64;
+        let args = args_of(&regs);
+        let info = effects::lookup(nr);
+        let name = info.map(|i| i.name).unwrap_or("?");
+        let Some((at, s)) = self.peek_syscall() else {
+            return self.beyond_the_end(nr, &args, name);
+        };
+        let s = s.clone();
+        if policy::is_time(name) && !same_time_call(name, &args, &s) {
+            return self.answer_time(regs, name);
+        }
+        if s.nr != nr {
+            let actual = self.actual_line(nr, &args, None);
+            return self.stop_here(
+                Outcome::Diverged,
+                format!(
+                    "the program made a different syscall ({name} instead of {})",
+                    effects::name(s.nr).unwrap_or("?")
+                ),
+                Some(at),
+                Some(actual),
+            );
+        }
+        if let Some(i) = info {
+            for (k, (arg_name, fmt)) in i.args.iter().enumerate() {
+                let (a, b) = (args[k], s.args.get(k).copied().unwrap_or(0));
+                // futex reads val3 only for the bitset and wake-op
+                // operations; otherwise it is whatever the register held.
+                let unused = name == "futex" && k == 5 && !matches!(args[1] & 0x7f, 5 | 9 | 10);
+                let differs = !unused && match fmt {
+                    ArgFmt::Ptr | ArgFmt::Str | ArgFmt::Buf => false,
+                    ArgFmt::Hex if policy::is_address_arg(arg_name) => false,
+                    ArgFmt::Hex | ArgFmt::UInt => a != b,
+                    _ => a as u32 != b as u32,
+                };
+                if differs {
+                    let actual = self.actual_line(nr, &args, Some(&s));
+                    return self.stop_here(
+                        Outcome::Diverged,
+                        format!("{name}: argument {k} ({arg_name}) is {a:#x}, recorded {b:#x}"),
+                        Some(at),
+                        Some(actual),
+                    );
+                }
+            }
+        }
+        if let Some(m) = memory::compare_inputs(self.t(), nr, &args, &s)? {
+            let actual = self.actual_line(nr, &args, Some(&s));
+            let what = match info.and_then(|i| i.args.get(m.arg as usize)) {
+                Some((n, _)) => format!("argument {} ({n})", m.arg),
+                None => format!("argument {}", m.arg),
+            };
+            return self.stop_here(
+                Outcome::Diverged,
+                format!(
+                    "{name}: the memory passed in {what}{} differs from the recording \
+                     (first difference at byte {}; {} bytes now, {} recorded)",
+                    if m.item > 0 { format!(" item {}", m.item) } else { String::new() },
+                    first_difference(&m.expected, &m.actual),
+                    m.actual.len(),
+                    m.expected.len()
+                ),
+                Some(at),
+                Some(actual),
+            );
+        }
+        let action = policy::action(name, &args);
+        if let Some(why) = self.incomplete(&s, action) {
+            return self.stop_here(Outcome::Incomplete, why, Some(at), None);
+        }
+        if let Action::Unsupported(what) = action {
+            return self.stop_here(
+                Outcome::Incomplete,
+                format!("{name}: replay cannot do {what} yet"),
+                Some(at),
+                None,
+            );
+        }
+        self.pos = at + 1;
+        // A failed syscall is answered, never run: its failure is recorded.
+        let action = if s.ret < 0 { Action::Emulate } else { action };
+        match action {
+            Action::Emulate => self.emulate(regs, name, &args, &s, at)?,
+            Action::ExecuteReal | Action::ExecuteRecorded => {
+                let mut r = regs;
+                if name == "mmap" && args[0] == 0 && s.ret > 0 {
+                    // A hint, not MAP_FIXED: the recorded address when free.
+                    r.rdi = s.ret as u64;
+                }
+                self.t().set_regs(r)?;
+                let mut done = self.t.as_mut().expect("tracee").run_syscall()?;
+                let real = done.rax as i64;
+                self.report.syscalls_executed += 1;
+                if (-4095..0).contains(&real) {
+                    return self.stop_here(
+                        Outcome::Diverged,
+                        format!(
+                            "{name} failed when run for real: {} (recorded {})",
+                            tracer_format::errno_name(-real as i32),
+                            s.ret
+                        ),
+                        Some(at),
+                        None,
+                    );
+                }
+                if action == Action::ExecuteRecorded {
+                    done.rax = s.ret as u64;
+                    if name == "prlimit64" {
+                        memory::write_outputs(self.t(), nr, &args, &s)?;
+                    }
+                }
+                self.t().set_regs(done)?;
+                self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+                self.after_syscall()?;
+            }
+            Action::ExecuteNoReturn => {
+                self.report.syscalls_executed += 1;
+                self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+                self.after_syscall()?;
+            }
+            Action::MapFile => return self.map_file(regs, &args, &s, at),
+            Action::Unsupported(_) => unreachable!("handled above"),
+        }
+        Ok(Next::Continue)
+    }
+
+    /// Why a recorded syscall cannot be answered faithfully, if it cannot.
+    fn incomplete(&self, s: &pb::Syscall, action: Action) -> Option<String> {
+        let name = effects::name(s.nr).unwrap_or("?");
+        if s.effects_unknown {
+            let why = match effects::lookup(s.nr).map(|i| i.effects) {
+                Some(effects::Effects::Unknown(w)) => w,
+                _ => "the effects table does not know it",
+            };
+            return Some(format!("{name}: its memory effects are unknown ({why})"));
+        }
+        if action != Action::Emulate || s.ret < 0 {
+            return None;
+        }
+        let has_outputs = matches!(
+            effects::lookup(s.nr).map(|i| i.effects),
+            Some(effects::Effects::Known(l)) if l.iter().any(|e| e.dir.is_out())
+        );
+        if has_outputs && (s.buffers_lost || s.no_payload) {
+            return Some(format!(
+                "{name}: the data it returned was {} while recording",
+                if s.no_payload { "not captured (payload capture was off)" } else { "lost (ring buffer full)" }
+            ));
+        }
+        if let Some(b) = s
+            .buffers
+            .iter()
+            .find(|b| b.direction == pb::Direction::Out as i32 && (b.truncated || b.fault))
+        {
+            return Some(format!(
+                "{name}: the data it returned in argument {} was {} while recording",
+                b.arg,
+                if b.fault { "unreadable" } else { "cut at the snapshot limit" }
+            ));
+        }
+        None
+    }
+
+    fn emulate(
+        &mut self,
+        mut regs: user_regs_struct,
+        name: &str,
+        args: &[u64; 6],
+        s: &pb::Syscall,
+        at: usize,
+    ) -> Result<(), ReplayError> {
+        let t = self.t();
+        memory::write_outputs(t, s.nr, args, s)?;
+        if s.ret > 0 {
+            self.show_output(name, args, s.ret as u64)?;
+        }
+        self.fds.apply(name, args, s);
+        let mut ret = s.ret;
+        if RESTART_CODES.contains(&ret) {
+            // Interrupted by a signal: restarted (the next recorded syscall
+            // is the same one) or failed with EINTR.
+            let restarted = self.rec.events[at + 1..].iter().find_map(|e| match &e.kind {
+                Some(pb::event::Kind::Syscall(n)) => Some(n.nr == s.nr),
+                _ => None,
+            });
+            if restarted == Some(true) {
+                regs.rax = regs.orig_rax;
+                regs.orig_rax = u64::MAX;
+                regs.rip -= 2;
+                self.t().set_regs(regs)?;
+                self.report.syscalls_emulated += 1;
+                self.after_syscall()?;
+                return Ok(());
+            }
+            ret = -EINTR;
+        }
+        regs.orig_rax = u64::MAX;
+        regs.rax = ret as u64;
+        self.t().set_regs(regs)?;
+        self.report.syscalls_emulated += 1;
+        self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+        self.after_syscall()
+    }
+
+    /// What the program writes to its stdout and stderr, shown as it replays.
+    fn show_output(&mut self, name: &str, args: &[u64; 6], n: u64) -> Result<(), ReplayError> {
+        let fd_arg = match name {
+            "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" | "sendto" => args[0],
+            "sendfile" | "splice" | "copy_file_range" | "tee" => {
+                let out = if name == "sendfile" { args[0] } else { args[2] };
+                if matches!(self.fds.get(out as i64), Fd::Stdout | Fd::Stderr) {
+                    self.kernel_copies += n;
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        let which = self.fds.get(fd_arg as i64);
+        if self.opts.quiet || !matches!(which, Fd::Stdout | Fd::Stderr) {
+            return Ok(());
+        }
+        let t = self.t();
+        let data = match name {
+            "writev" | "pwritev" | "pwritev2" => {
+                let mut out = Vec::new();
+                for i in 0..args[2].min(1024) {
+                    if out.len() as u64 >= n {
+                        break;
+                    }
+                    let base = t.read_u64(args[1] + 16 * i)?;
+                    let len = t.read_u64(args[1] + 16 * i + 8)?;
+                    let take = len.min(n - out.len() as u64) as usize;
+                    out.extend(t.read(base, take)?);
+                }
+                out
+            }
+            _ => t.read(args[1], n as usize)?,
+        };
+        let r = if which == Fd::Stdout {
+            let mut o = std::io::stdout().lock();
+            o.write_all(&data).and_then(|_| o.flush())
+        } else {
+            let mut o = std::io::stderr().lock();
+            o.write_all(&data).and_then(|_| o.flush())
+        };
+        // A closed terminal or pipe does not stop the replay.
+        if let Err(e) = r {
+            tracing::debug!("showing the program's output: {e}");
+        }
+        Ok(())
+    }
+
+    /// A file-backed mmap: an anonymous mapping of the same shape, filled
+    /// with the recorded file's bytes (the bundle's copy).
+    fn map_file(
+        &mut self,
+        regs: user_regs_struct,
+        args: &[u64; 6],
+        s: &pb::Syscall,
+        at: usize,
+    ) -> Result<Next, ReplayError> {
+        let path = match self.fds.get(args[4] as i64) {
+            Fd::File(p) => p,
+            _ => {
+                return self.stop_here(
+                    Outcome::Incomplete,
+                    format!("mmap of fd {}: the recording does not say which file it is", args[4] as i64),
+                    Some(at),
+                    None,
+                );
+            }
+        };
+        let local;
+        let data: &[u8] = match self.rec.file(&path)? {
+            Some(d) => d,
+            None => match std::fs::read(&path) {
+                Ok(d) => {
+                    self.report
+                        .notes
+                        .push(format!("mapped {path} from this machine (the bundle has no copy)"));
+                    local = d;
+                    &local
+                }
+                Err(e) => {
+                    return self.stop_here(
+                        Outcome::Incomplete,
+                        format!("mmap of {path}: the bundle has no copy and this machine's file cannot be read ({e})"),
+                        Some(at),
+                        None,
+                    );
+                }
+            },
+        };
+        let mut r = regs;
+        let mut flags = args[3] | policy::MAP_ANONYMOUS;
+        if flags & MAP_TYPE != MAP_PRIVATE && args[2] & PROT_WRITE == 0 {
+            // Read-only shared: the same to the program, and writable by
+            // the replayer.
+            flags = (flags & !MAP_TYPE) | MAP_PRIVATE;
+        }
+        let _ = MAP_SHARED;
+        r.r10 = flags;
+        r.r8 = u64::MAX;
+        r.r9 = 0;
+        if args[0] == 0 {
+            r.rdi = s.ret as u64;
+        }
+        self.t().set_regs(r)?;
+        let mut done = self.t.as_mut().expect("tracee").run_syscall()?;
+        let addr = done.rax as i64;
+        if (-4095..0).contains(&addr) {
+            return self.stop_here(
+                Outcome::Diverged,
+                format!(
+                    "mmap of {path} failed when run for real: {}",
+                    tracer_format::errno_name(-addr as i32)
+                ),
+                Some(at),
+                None,
+            );
+        }
+        let off = (args[5] as usize).min(data.len());
+        let end = off.saturating_add(args[1] as usize).min(data.len());
+        self.t().write(addr as u64, &data[off..end])?;
+        // The registers the program passed, with the real address.
+        done.rdi = args[0];
+        done.r10 = args[3];
+        done.r8 = args[4];
+        done.r9 = args[5];
+        self.t().set_regs(done)?;
+        self.pos = at + 1;
+        self.report.syscalls_executed += 1;
+        self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+        self.after_syscall()?;
+        Ok(Next::Continue)
+    }
+
+    /// Recorded signals that come next are sent now (they are delivered
+    /// before the program's next syscall); then the program resumes.
+    fn after_syscall(&mut self) -> Result<(), ReplayError> {
+        while let Some(e) = self.rec.events.get(self.pos) {
+            match &e.kind {
+                Some(pb::event::Kind::Signal(sig)) => {
+                    if let Ok(s) = Signal::try_from(sig.signo as i32) {
+                        self.t().kill(s)?;
+                        self.pending_signals.push(s);
+                    }
+                    self.pos += 1;
+                }
+                Some(pb::event::Kind::Syscall(_)) | Some(pb::event::Kind::Exit(_)) => break,
+                // Fork records of emulated forks, and the like.
+                _ => self.pos += 1,
+            }
+        }
+        // Died by a signal the recorder did not see delivered (SIGKILL):
+        // once the recorded syscalls are done, it dies the same way.
+        if self.peek_syscall().is_none()
+            && self.pending_signals.is_empty()
+            && let Some(x) = self.rec.exit
+            && x.signal != 0
+            && let Ok(s) = Signal::try_from(x.signal as i32)
+        {
+            self.t().kill(s)?;
+            self.pending_signals.push(s);
+        }
+        self.t().cont(None)
+    }
+
+    fn on_signal(&mut self, sig: Signal) -> Result<Next, ReplayError> {
+        if let Some(i) = self.pending_signals.iter().position(|&s| s == sig) {
+            self.pending_signals.remove(i);
+            self.report.signals_delivered += 1;
+            self.t().cont(Some(sig))?;
+            return Ok(Next::Continue);
+        }
+        let synchronous = matches!(
+            sig,
+            Signal::SIGSEGV | Signal::SIGBUS | Signal::SIGILL | Signal::SIGFPE | Signal::SIGTRAP | Signal::SIGSYS
+        );
+        if !synchronous {
+            // Not from the recording (job control, a terminal): ignored.
+            self.t().cont(None)?;
+            return Ok(Next::Continue);
+        }
+        let next_is_it = matches!(
+            self.rec.events.get(self.pos).map(|e| &e.kind),
+            Some(Some(pb::event::Kind::Signal(s))) if s.signo == sig as u32
+        );
+        if next_is_it {
+            self.pos += 1;
+            self.report.signals_delivered += 1;
+            self.t().cont(Some(sig))?;
+            return Ok(Next::Continue);
+        }
+        let rip = self.t().regs()?.rip;
+        let at = self.peek_syscall().map(|(i, _)| i);
+        self.report.divergence = Some(Divergence {
+            event_index: at.unwrap_or(self.pos),
+            reason: format!(
+                "the program got {sig} at {rip:#x}, which the recording does not have"
+            ),
+            expected: at.and_then(|i| self.rec.events.get(i)).map(tracer_format::line),
+            actual: None,
+            recent: self.recent(at.unwrap_or(self.pos)),
+        });
+        if let Some(t) = self.t.take() {
+            if self.opts.kill_on_divergence {
+                drop(t);
+            } else {
+                // Stopped at the fault, for a debugger.
+                let pid = t.pid;
+                nix::sys::ptrace::detach(pid, Signal::SIGSTOP)
+                    .map_err(|e| ReplayError::Ptrace(format!("PTRACE_DETACH: {e}")))?;
+                std::mem::forget(t);
+                self.report.stopped_pid = Some(pid.as_raw());
+            }
+        }
+        Ok(Next::Done(Outcome::Diverged))
+    }
+
+    /// A syscall after the last recorded one.
+    fn beyond_the_end(&mut self, nr: i64, args: &[u64; 6], name: &str) -> Result<Next, ReplayError> {
+        let regs = self.t().regs()?;
+        if policy::is_time(name) {
+            return self.answer_time(regs, name);
+        }
+        let actual = Some(self.actual_line(nr, args, None));
+        let (outcome, why) = if self.rec.lost {
+            (
+                Outcome::Incomplete,
+                "the recording ends here: events of this process were lost while recording".to_owned(),
+            )
+        } else if self.rec.exit.is_none() {
+            (
+                Outcome::Incomplete,
+                "the recording ends here: the process was still running when it was fetched".to_owned(),
+            )
+        } else {
+            (
+                Outcome::Diverged,
+                "the program made a syscall after the end of its recording".to_owned(),
+            )
+        };
+        self.stop_here(outcome, why, None, actual)
+    }
+
+    /// Answers a time call the recording saw through the vDSO, from the
+    /// recorded timeline: just after the last replayed event, strictly
+    /// increasing, and before the next recorded one.
+    fn answer_time(&mut self, mut regs: user_regs_struct, name: &str) -> Result<Next, ReplayError> {
+        let args = args_of(&regs);
+        self.synthetic += 1;
+        let limit = self
+            .peek_syscall()
+            .map(|(_, s)| s.enter_ns.saturating_sub(1))
+            .filter(|&l| l > self.timeline_ns);
+        let mut now = self.timeline_ns + 1_000;
+        if let Some(l) = limit {
+            now = now.min(l);
+        }
+        self.timeline_ns = now.max(self.timeline_ns + 1);
+        let mono = self.timeline_ns as i128;
+        let real = mono + self.rec.realtime_offset_ns() as i128;
+        let value = |clock: u64| -> i128 {
+            match clock {
+                0 | 5 => real,                  // REALTIME, REALTIME_COARSE
+                11 => real + 37_000_000_000,    // TAI
+                2 | 3 => mono - self.rec.exec_ns as i128, // CPU time: since the exec
+                _ => mono,                      // MONOTONIC, _RAW, _COARSE, BOOTTIME
+            }
+        };
+        let t = self.t();
+        let ret: i64 = match name {
+            "clock_gettime" => {
+                let v = value(args[0]);
+                let mut ts = Vec::with_capacity(16);
+                ts.extend(((v / 1_000_000_000) as i64).to_le_bytes());
+                ts.extend(((v % 1_000_000_000) as i64).to_le_bytes());
+                if args[1] != 0 {
+                    t.write(args[1], &ts)?;
+                }
+                0
+            }
+            "gettimeofday" => {
+                if args[0] != 0 {
+                    let mut tv = Vec::with_capacity(16);
+                    tv.extend(((real / 1_000_000_000) as i64).to_le_bytes());
+                    tv.extend((((real % 1_000_000_000) / 1000) as i64).to_le_bytes());
+                    t.write(args[0], &tv)?;
+                }
+                if args[1] != 0 {
+                    t.write(args[1], &[0; 8])?;
+                }
+                0
+            }
+            "time" => {
+                let secs = (real / 1_000_000_000) as i64;
+                if args[0] != 0 {
+                    t.write(args[0], &secs.to_le_bytes())?;
+                }
+                secs
+            }
+            _ => {
+                // getcpu: CPU 0, node 0.
+                for a in [args[0], args[1]] {
+                    if a != 0 {
+                        t.write(a, &0u32.to_le_bytes())?;
+                    }
+                }
+                0
+            }
+        };
+        regs.orig_rax = u64::MAX;
+        regs.rax = ret as u64;
+        t.set_regs(regs)?;
+        self.report.time_calls_from_timeline += 1;
+        self.t().cont(None)?;
+        Ok(Next::Continue)
+    }
+
+    /// The tracee ended: as recorded, or not.
+    fn on_end(&mut self, outcome: Outcome) -> Outcome {
+        let recorded = self.rec.exit.map(|x| {
+            if x.signal != 0 {
+                Outcome::Killed { signal: x.signal as i32 }
+            } else {
+                Outcome::Exited { code: x.exit_code }
+            }
+        });
+        let left = self.peek_syscall().map(|(i, _)| i);
+        let reason = match (&recorded, left) {
+            (_, Some(i)) => Some((
+                i,
+                format!("the program ended ({outcome:?}) before the end of its recording"),
+            )),
+            (Some(r), None) if *r != outcome => Some((
+                self.pos,
+                format!("the program ended with {outcome:?}; the recording says {r:?}"),
+            )),
+            _ => None,
+        };
+        if let Some((i, reason)) = reason {
+            self.report.divergence = Some(Divergence {
+                event_index: i,
+                reason,
+                expected: self.rec.events.get(i).map(tracer_format::line),
+                actual: None,
+                recent: self.recent(i),
+            });
+            return Outcome::Diverged;
+        }
+        if recorded.is_none() {
+            self.report
+                .notes
+                .push("the recording does not say how the process ended".to_owned());
+        }
+        self.pos = self.rec.events.len();
+        outcome
+    }
+}
+
+/// The recorded syscall is this time call (not one the vDSO answered).
+fn same_time_call(name: &str, args: &[u64; 6], s: &pb::Syscall) -> bool {
+    effects::name(s.nr) == Some(name)
+        && (name != "clock_gettime" || s.args.first().copied() == Some(args[0]))
+}
+
+fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()))
+}
+
+/// The recorded environment with `over` set on top.
+fn environment(recorded: &[Vec<u8>], over: &[(String, String)]) -> Vec<Vec<u8>> {
+    let mut env: Vec<Vec<u8>> = recorded
+        .iter()
+        .filter(|e| {
+            !over
+                .iter()
+                .any(|(k, _)| e.starts_with(k.as_bytes()) && e.get(k.len()) == Some(&b'='))
+        })
+        .cloned()
+        .collect();
+    env.extend(over.iter().map(|(k, v)| format!("{k}={v}").into_bytes()));
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_replace_recorded_values() {
+        let rec = vec![b"A=1".to_vec(), b"AB=2".to_vec()];
+        let env = environment(&rec, &[("A".into(), "9".into())]);
+        assert_eq!(env, vec![b"AB=2".to_vec(), b"A=9".to_vec()]);
+    }
+}

@@ -1,0 +1,41 @@
+//! tracer-replay: re-executes one recorded process from its bundle under
+//! ptrace, so that it runs as it ran when recorded, even where the files,
+//! peers and clock it saw are gone.
+//!
+//! Boundaries: this crate reads a decoded bundle ([`tracer_store::bundle`])
+//! and drives the tracee; it never talks to a daemon. What runs for real
+//! and what is answered from the recording is decided in [`policy`]; where
+//! recorded buffers go in the tracee comes from the shared memory-effects
+//! table ([`tracer_common::effects`]), through [`memory`].
+//!
+//! Nothing the replayed program does reaches the outside world: it runs
+//! behind a seccomp filter that stops every syscall for the replayer, which
+//! runs only address-space and task syscalls and answers the rest.
+pub mod engine;
+pub mod fds;
+pub mod memory;
+pub mod policy;
+pub mod recording;
+pub mod report;
+pub mod stack;
+pub mod tracee;
+pub mod vdso;
+
+pub use engine::{Options, replay};
+pub use report::{Outcome, Report};
+
+use thiserror::Error;
+
+/// What stops a replay before it can start or continue (a divergence is
+/// not an error: it is an [`Outcome`]).
+#[derive(Debug, Error)]
+pub enum ReplayError {
+    #[error("bad bundle: {0}")]
+    Bundle(String),
+    #[error("cannot start the program: {0}")]
+    Launch(String),
+    #[error("ptrace: {0}")]
+    Ptrace(String),
+    #[error("{0}")]
+    Io(String),
+}

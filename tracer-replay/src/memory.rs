@@ -1,0 +1,232 @@
+//! Where a recorded buffer lives in the replayed process, per the shared
+//! memory-effects table: comparing recorded inputs with what the program
+//! passes now, and writing recorded outputs where the program expects them.
+use tracer_common::effects::{self, Direction, Effects, SizeRule};
+use tracer_proto as pb;
+
+use crate::{ReplayError, tracee::Tracee};
+
+/// Items of a msghdr capture (see the kernel program).
+const MSG_ITEM_NAME: u32 = 1;
+const MSG_ITEM_CONTROL: u32 = 2;
+const MSG_ITEM_IOV: u32 = 16;
+
+/// The size rule of the table entry a recorded buffer came from.
+pub fn rule_of(nr: i64, arg: u32, dir: i32) -> Option<SizeRule> {
+    let Effects::Known(list) = effects::lookup(nr)?.effects else {
+        return None;
+    };
+    let wanted = |d: Direction| {
+        if dir == pb::Direction::Out as i32 {
+            d.is_out()
+        } else {
+            d.is_in()
+        }
+    };
+    list.iter()
+        .find(|e| e.arg as u32 == arg && wanted(e.dir))
+        .map(|e| e.rule)
+}
+
+/// The address in the tracee of a recorded buffer, given this syscall's
+/// arguments as the replayed program passed them.
+pub fn locate(
+    t: &Tracee,
+    nr: i64,
+    args: &[u64; 6],
+    b: &pb::Buffer,
+) -> Result<Option<u64>, ReplayError> {
+    let Some(&base) = args.get(b.arg as usize) else {
+        return Ok(None);
+    };
+    if base == 0 {
+        return Ok(None);
+    }
+    Ok(Some(match rule_of(nr, b.arg, b.direction) {
+        Some(SizeRule::Iovec) => t.read_u64(base + 16 * b.item as u64)?,
+        Some(SizeRule::StringArray) => t.read_u64(base + 8 * b.item as u64)?,
+        Some(SizeRule::Msghdr) => match b.item {
+            0 => base,
+            MSG_ITEM_NAME => t.read_u64(base)?,
+            MSG_ITEM_CONTROL => t.read_u64(base + 32)?,
+            i if i >= MSG_ITEM_IOV => {
+                let iov = t.read_u64(base + 16)?;
+                t.read_u64(iov + 16 * (i - MSG_ITEM_IOV) as u64)?
+            }
+            _ => return Ok(None),
+        },
+        _ => base,
+    }))
+}
+
+/// Byte ranges of an input buffer that hold no addresses (addresses differ
+/// between recording and replay and are not compared). `None`: all of it.
+fn comparable(nr: i64, b: &pb::Buffer, rule: Option<SizeRule>) -> Option<Vec<(usize, usize)>> {
+    let name = effects::name(nr).unwrap_or("");
+    Some(match (name, rule) {
+        // struct msghdr: namelen, iovlen, controllen.
+        (_, Some(SizeRule::Msghdr)) if b.item == 0 => vec![(8, 12), (24, 32), (40, 48)],
+        // struct sigaction: flags and mask (not the handler, restorer).
+        ("rt_sigaction", _) => vec![(8, 16), (24, 32)],
+        // stack_t: flags and size.
+        ("sigaltstack", _) => vec![(8, 12), (16, 24)],
+        // struct epoll_event: the events mask (data is often a pointer).
+        ("epoll_ctl", _) => vec![(0, 4)],
+        // struct clone_args: flags, exit_signal, stack_size.
+        ("clone3", _) => vec![(0, 8), (32, 40), (48, 56)],
+        // struct sigevent: signo and notify (not sigev_value).
+        ("timer_create", _) | ("mq_notify", _) => vec![(8, 16)],
+        // A unix socket address: its path up to the NUL (what follows is
+        // whatever was in the buffer).
+        ("connect" | "bind" | "sendto", _) if b.data.len() > 2 && b.data[..2] == [1, 0] => {
+            let end = b.data[2..].iter().position(|&c| c == 0).map_or(b.data.len(), |z| z + 3);
+            vec![(0, end)]
+        }
+        // struct pollfd: fd and events; revents is not an input.
+        ("poll" | "ppoll", _) => (0..b.data.len() / 8).map(|i| (i * 8, i * 8 + 6)).collect(),
+        ("rseq" | "set_robust_list" | "io_uring_setup" | "io_uring_enter" | "bpf"
+        | "perf_event_open" | "keyctl" | "ptrace", _) => vec![],
+        _ => return None,
+    })
+}
+
+/// An input that differs from the recording: which buffer, and both
+/// versions.
+#[derive(Debug)]
+pub struct InputMismatch {
+    pub arg: u32,
+    pub item: u32,
+    pub expected: Vec<u8>,
+    pub actual: Vec<u8>,
+}
+
+/// Compares the recorded inputs of a syscall with the replayed program's
+/// memory. Buffers the recorder could not read are not compared.
+pub fn compare_inputs(
+    t: &Tracee,
+    nr: i64,
+    args: &[u64; 6],
+    rec: &pb::Syscall,
+) -> Result<Option<InputMismatch>, ReplayError> {
+    for b in rec
+        .buffers
+        .iter()
+        .filter(|b| b.direction == pb::Direction::In as i32 && !b.fault && b.arg < 6)
+    {
+        let mismatch = |actual: Vec<u8>| InputMismatch {
+            arg: b.arg,
+            item: b.item,
+            expected: b.data.clone(),
+            actual,
+        };
+        let Some(addr) = locate(t, nr, args, b)? else {
+            if b.data.is_empty() {
+                continue;
+            }
+            return Ok(Some(mismatch(Vec::new())));
+        };
+        let actual = match t.read(addr, b.data.len()) {
+            Ok(a) => a,
+            Err(_) => return Ok(Some(mismatch(Vec::new()))),
+        };
+        let rule = rule_of(nr, b.arg, b.direction);
+        let same = match comparable(nr, b, rule) {
+            None => actual == b.data,
+            Some(ranges) => ranges.iter().all(|&(from, to)| {
+                let to = to.min(b.data.len());
+                from >= to || actual[from..to] == b.data[from..to]
+            }),
+        };
+        if !same {
+            return Ok(Some(mismatch(actual)));
+        }
+    }
+    Ok(None)
+}
+
+/// Reads the inputs the replayed program passes, shaped like the recorded
+/// ones, for a divergence report.
+pub fn actual_inputs(t: &Tracee, nr: i64, args: &[u64; 6], rec: Option<&pb::Syscall>) -> Vec<pb::Buffer> {
+    let Some(Effects::Known(list)) = effects::lookup(nr).map(|i| i.effects) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in list.iter().filter(|e| e.dir.is_in()) {
+        let ptr = args[e.arg as usize % 6];
+        if ptr == 0 {
+            continue;
+        }
+        let len = match e.rule {
+            SizeRule::CString => {
+                // Up to the NUL, read a page at most.
+                let mut s = Vec::new();
+                let mut at = ptr;
+                while s.len() < 4096 {
+                    let Ok(chunk) = t.read(at, 64) else { break };
+                    if let Some(z) = chunk.iter().position(|&c| c == 0) {
+                        s.extend_from_slice(&chunk[..=z]);
+                        break;
+                    }
+                    s.extend_from_slice(&chunk);
+                    at += 64;
+                }
+                out.push(pb::Buffer {
+                    arg: e.arg as u32,
+                    direction: pb::Direction::In as i32,
+                    total_len: s.len() as u64,
+                    data: s,
+                    ..Default::default()
+                });
+                continue;
+            }
+            SizeRule::Const => e.param as usize,
+            SizeRule::Arg => args[e.size_arg as usize % 6].min(1 << 16) as usize,
+            _ => {
+                // Other shapes: the recorded buffer's length at the same place.
+                match rec.and_then(|r| r.buffers.iter().find(|b| b.arg == e.arg as u32 && b.item == 0)) {
+                    Some(b) => b.data.len(),
+                    None => continue,
+                }
+            }
+        };
+        if let Ok(data) = t.read(ptr, len) {
+            out.push(pb::Buffer {
+                arg: e.arg as u32,
+                direction: pb::Direction::In as i32,
+                total_len: data.len() as u64,
+                data,
+                ..Default::default()
+            });
+        }
+    }
+    out
+}
+
+/// Writes a syscall's recorded outputs into the replayed program.
+pub fn write_outputs(
+    t: &Tracee,
+    nr: i64,
+    args: &[u64; 6],
+    rec: &pb::Syscall,
+) -> Result<(), ReplayError> {
+    for b in rec
+        .buffers
+        .iter()
+        .filter(|b| b.direction == pb::Direction::Out as i32 && b.arg < 6)
+    {
+        let Some(addr) = locate(t, nr, args, b)? else {
+            continue;
+        };
+        if rule_of(nr, b.arg, b.direction) == Some(SizeRule::Msghdr) && b.item == 0 {
+            // The header: only what the kernel sets (namelen, controllen,
+            // flags); its pointers are the program's own.
+            if b.data.len() >= 52 {
+                t.write(addr + 8, &b.data[8..12])?;
+                t.write(addr + 40, &b.data[40..52])?;
+            }
+            continue;
+        }
+        t.write(addr, &b.data)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! Which syscalls replay runs for real and which it answers from the
+//! recording. Only what shapes the address space or the task runs; nothing
+//! that reaches the outside world does.
+
+/// How a recorded syscall is replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Answered from the recording: not run, recorded result and outputs.
+    Emulate,
+    /// Run for real; the program sees the real result (addresses).
+    ExecuteReal,
+    /// Run for real; the program sees the recorded result (a tid, 0).
+    ExecuteRecorded,
+    /// Run for real and never returns (exit, rt_sigreturn).
+    ExecuteNoReturn,
+    /// A file-backed mmap: mapped anonymously, filled from the recorded file.
+    MapFile,
+    /// Replay cannot do this yet; the reason says why.
+    Unsupported(&'static str),
+}
+
+pub const CLONE_THREAD: u64 = 0x10000;
+pub const MAP_ANONYMOUS: u64 = 0x20;
+
+/// The action for syscall `name` with these arguments.
+pub fn action(name: &str, args: &[u64; 6]) -> Action {
+    match name {
+        "mmap" if args[3] & MAP_ANONYMOUS == 0 && args[4] as i32 >= 0 => Action::MapFile,
+        "mmap" | "mremap" | "brk" => Action::ExecuteReal,
+        "munmap" | "mprotect" | "madvise" | "arch_prctl" | "set_robust_list" | "rseq"
+        | "rt_sigaction" | "rt_sigprocmask" | "sigaltstack" | "pkey_mprotect" | "pkey_alloc"
+        | "pkey_free" | "mlock" | "mlock2" | "munlock" | "mlockall" | "munlockall"
+        | "set_tid_address" => Action::ExecuteRecorded,
+        // Setting limits shapes the task; reading them is answered.
+        "prlimit64" | "setrlimit" if args[0] == 0 || name == "setrlimit" => {
+            if name == "setrlimit" || args[2] != 0 {
+                Action::ExecuteRecorded
+            } else {
+                Action::Emulate
+            }
+        }
+        "exit" | "exit_group" | "rt_sigreturn" => Action::ExecuteNoReturn,
+        "clone" if args[0] & CLONE_THREAD != 0 => {
+            Action::Unsupported("replaying threads (clone with CLONE_THREAD)")
+        }
+        "clone3" => Action::Unsupported("replaying clone3 (threads and process trees)"),
+        "execve" | "execveat" => Action::Unsupported("an exec after the replayed program started"),
+        "shmat" | "io_uring_setup" | "io_setup" => {
+            Action::Unsupported("memory another party writes (shared memory, io_uring, aio)")
+        }
+        _ => Action::Emulate,
+    }
+}
+
+/// Time syscalls the vDSO answers while recording: in replay they are
+/// syscalls, answered from the recorded timeline when the recording has
+/// no matching syscall.
+pub fn is_time(name: &str) -> bool {
+    matches!(name, "clock_gettime" | "gettimeofday" | "time" | "getcpu")
+}
+
+/// Argument `i` of a syscall is an address (differs between recording and
+/// replay, not compared).
+pub fn is_address_arg(arg_name: &str) -> bool {
+    arg_name.contains("addr") || arg_name == "start"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_address_space_and_task_state_runs() {
+        assert_eq!(action("write", &[1, 0, 5, 0, 0, 0]), Action::Emulate);
+        assert_eq!(action("unlinkat", &[0; 6]), Action::Emulate);
+        assert_eq!(action("kill", &[1, 9, 0, 0, 0, 0]), Action::Emulate);
+        assert_eq!(action("mmap", &[0, 4096, 3, 0x22, u64::MAX, 0]), Action::ExecuteReal);
+        assert_eq!(action("mmap", &[0, 4096, 1, 0x2, 3, 0]), Action::MapFile);
+        assert_eq!(action("exit_group", &[0; 6]), Action::ExecuteNoReturn);
+        assert_eq!(action("prlimit64", &[0, 3, 0, 0x1000, 0, 0]), Action::Emulate);
+        assert!(matches!(action("clone", &[CLONE_THREAD, 0, 0, 0, 0, 0]), Action::Unsupported(_)));
+        assert_eq!(action("clone", &[17, 0, 0, 0, 0, 0]), Action::Emulate);
+    }
+}

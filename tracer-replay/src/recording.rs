@@ -1,0 +1,257 @@
+//! What a bundle says about the one process being replayed: the exec it
+//! starts from, its events after that exec in program order, how it ended,
+//! and the file contents that travel with it.
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+use tracer_proto as pb;
+use tracer_store::bundle::Bundle;
+
+use crate::ReplayError;
+
+const NR_EXECVE: i64 = 59;
+const NR_EXECVEAT: i64 = 322;
+
+/// One recorded process, ready to replay.
+#[derive(Debug)]
+pub struct Recording {
+    pub header: pb::BundleHeader,
+    pub pid: u32,
+    /// The exec the replay starts from.
+    pub exec: pb::Exec,
+    /// Monotonic time of that exec.
+    pub exec_ns: u64,
+    /// The events after the exec: syscalls, signals, forks, in the order
+    /// the process made them.
+    pub events: Vec<pb::Event>,
+    /// How the process ended, when the recording saw it end.
+    pub exit: Option<pb::Exit>,
+    /// Events of this process were lost while recording.
+    pub lost: bool,
+    /// Recorded files by path (the bundle's content-addressed copies).
+    files: HashMap<String, pb::Blob>,
+}
+
+impl Recording {
+    /// Picks process `pid` (the bundle's root when `None`) out of a bundle.
+    pub fn from_bundle(b: Bundle, pid: Option<u32>) -> Result<Self, ReplayError> {
+        let root = b.header.root.map(|k| k.pid).unwrap_or_default();
+        let pid = pid.unwrap_or(root);
+        let mut mine: Vec<pb::Event> = b.events.into_iter().filter(|e| e.pid == pid).collect();
+        if mine.is_empty() {
+            let pids: Vec<String> = b
+                .header
+                .processes
+                .iter()
+                .filter_map(|p| p.key.map(|k| k.pid.to_string()))
+                .collect();
+            return Err(ReplayError::Bundle(format!(
+                "the bundle has no events of pid {pid} (it holds {})",
+                if pids.is_empty() { "no processes".to_owned() } else { pids.join(", ") }
+            )));
+        }
+        // seq is the order the daemon received them; per thread it is
+        // program order.
+        mine.sort_by_key(|e| e.seq);
+        let Some(at) = mine
+            .iter()
+            .position(|e| matches!(e.kind, Some(pb::event::Kind::Exec(_))))
+        else {
+            return Err(ReplayError::Bundle(format!(
+                "pid {pid} has no recorded exec: the recording started after the program did, \
+                 so there is no starting point to replay from"
+            )));
+        };
+        let exec_event = mine[at].clone();
+        let Some(pb::event::Kind::Exec(exec)) = exec_event.kind else {
+            unreachable!("position() matched an exec");
+        };
+        let mut events: Vec<pb::Event> = mine.split_off(at + 1);
+        // The execve syscall that completed the exec is the exec itself.
+        if let Some(i) = events.iter().position(|e| {
+            matches!(&e.kind, Some(pb::event::Kind::Syscall(s)) if (s.nr == NR_EXECVE || s.nr == NR_EXECVEAT) && s.ret == 0)
+        }) && i < 2
+        {
+            events.remove(i);
+        }
+        let exit = events.iter().rev().find_map(|e| match &e.kind {
+            Some(pb::event::Kind::Exit(x)) if x.group_dead || e.tid == e.pid => Some(*x),
+            _ => None,
+        });
+        let lost = b
+            .header
+            .processes
+            .iter()
+            .any(|p| p.key.is_some_and(|k| k.pid == pid) && p.lost)
+            || (b.header.events_lost && b.header.processes.is_empty());
+        let files = b.blobs.into_iter().map(|x| (x.path.clone(), x)).collect();
+        Ok(Self {
+            header: b.header,
+            pid,
+            exec,
+            exec_ns: exec_event.ts_ns,
+            events,
+            exit,
+            lost,
+            files,
+        })
+    }
+
+    /// The recorded contents of `path`: the bundle's copy, checked against
+    /// its hash.
+    pub fn file(&self, path: &str) -> Result<Option<&[u8]>, ReplayError> {
+        let Some(b) = self.files.get(path) else {
+            return Ok(None);
+        };
+        let sum = format!("{:x}", Sha256::digest(&b.data));
+        if sum != b.sha256 {
+            return Err(ReplayError::Bundle(format!(
+                "the bundle's copy of {path} does not match its sha256 ({sum} != {})",
+                b.sha256
+            )));
+        }
+        Ok(Some(&b.data))
+    }
+
+    /// Where the replayed program is found, and its bytes when the bundle
+    /// has them: the exec'd path, else the recorded argv[0].
+    pub fn executable_path(&self) -> Option<String> {
+        let argv0 = self
+            .exec
+            .argv
+            .first()
+            .map(|a| String::from_utf8_lossy(a).into_owned());
+        let mut candidates = vec![self.exec.filename.clone()];
+        candidates.extend(
+            self.header
+                .processes
+                .iter()
+                .filter(|p| p.key.is_some_and(|k| k.pid == self.pid))
+                .map(|p| p.exe.clone()),
+        );
+        if let Some(a) = &argv0 {
+            candidates.push(a.clone());
+            // A bare name: the bundle's file with that name, else $PATH.
+            if !a.contains('/') {
+                let suffix = format!("/{a}");
+                let mut in_bundle: Vec<&String> =
+                    self.files.keys().filter(|p| p.ends_with(&suffix)).collect();
+                in_bundle.sort();
+                candidates.extend(in_bundle.into_iter().cloned());
+                candidates.extend(self.path_lookup(a));
+            }
+        }
+        candidates
+            .into_iter()
+            .find(|c| c.starts_with('/') && (self.files.contains_key(c) || std::path::Path::new(c).is_file()))
+    }
+
+    /// `name` looked up in the recorded `$PATH`.
+    fn path_lookup(&self, name: &str) -> Vec<String> {
+        let path = self
+            .env("PATH")
+            .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_owned());
+        path.split(':')
+            .filter(|d| d.starts_with('/'))
+            .map(|d| format!("{}/{name}", d.trim_end_matches('/')))
+            .collect()
+    }
+
+    /// A recorded environment variable.
+    pub fn env(&self, key: &str) -> Option<String> {
+        let prefix = format!("{key}=");
+        self.exec.envp.iter().find_map(|e| {
+            let s = String::from_utf8_lossy(e);
+            s.strip_prefix(&prefix).map(str::to_owned)
+        })
+    }
+
+    /// realtime = monotonic + this.
+    pub fn realtime_offset_ns(&self) -> i64 {
+        self.header.realtime_offset_ns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(seq: u64, pid: u32, kind: pb::event::Kind) -> pb::Event {
+        pb::Event {
+            seq,
+            pid,
+            tid: pid,
+            kind: Some(kind),
+            ..Default::default()
+        }
+    }
+    fn sys(nr: i64, ret: i64) -> pb::event::Kind {
+        pb::event::Kind::Syscall(pb::Syscall {
+            nr,
+            ret,
+            args: vec![0; 6],
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn starts_after_the_exec_and_keeps_program_order() {
+        let b = Bundle {
+            header: pb::BundleHeader {
+                root: Some(pb::ProcessKey { pid: 7, start_ns: 1 }),
+                ..Default::default()
+            },
+            events: vec![
+                ev(5, 7, sys(12, 100)),
+                ev(1, 7, sys(39, 7)),
+                ev(2, 7, pb::event::Kind::Exec(pb::Exec {
+                    argv: vec![b"cat".to_vec()],
+                    ..Default::default()
+                })),
+                ev(3, 7, sys(NR_EXECVE, 0)),
+                ev(4, 8, sys(0, 1)),
+                ev(6, 7, pb::event::Kind::Exit(pb::Exit {
+                    exit_code: 3,
+                    group_dead: true,
+                    ..Default::default()
+                })),
+            ],
+            blobs: vec![],
+        };
+        let r = Recording::from_bundle(b, None).expect("recording");
+        assert_eq!(r.pid, 7);
+        let seqs: Vec<u64> = r.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![5, 6], "pre-exec events and the execve itself are not replayed");
+        assert_eq!(r.exit.map(|x| x.exit_code), Some(3));
+    }
+
+    #[test]
+    fn no_exec_is_a_clear_error() {
+        let b = Bundle {
+            header: pb::BundleHeader {
+                root: Some(pb::ProcessKey { pid: 7, start_ns: 1 }),
+                ..Default::default()
+            },
+            events: vec![ev(1, 7, sys(0, 1))],
+            blobs: vec![],
+        };
+        let e = Recording::from_bundle(b, None).expect_err("no exec");
+        assert!(e.to_string().contains("no recorded exec"), "{e}");
+    }
+
+    #[test]
+    fn a_tampered_copy_is_refused() {
+        let b = Bundle {
+            header: pb::BundleHeader::default(),
+            events: vec![ev(1, 7, pb::event::Kind::Exec(pb::Exec::default()))],
+            blobs: vec![pb::Blob {
+                sha256: "00".into(),
+                path: "/bin/x".into(),
+                data: b"abc".to_vec(),
+            }],
+        };
+        let r = Recording::from_bundle(b, Some(7)).expect("recording");
+        assert!(r.file("/bin/x").is_err());
+        assert!(r.file("/bin/y").expect("absent is fine").is_none());
+    }
+}

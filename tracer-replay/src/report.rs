@@ -1,0 +1,116 @@
+//! The end of a replay: how it ended, what it did, and, when it stopped
+//! early, where and why. Printed as a summary, and as JSON with `--report`.
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Outcome {
+    /// The program exited with this status, as recorded.
+    Exited { code: i32 },
+    /// The program died by this signal, as recorded.
+    Killed { signal: i32 },
+    /// The program did something the recording does not have.
+    Diverged,
+    /// The recording stops here (lost or cut events, or something replay
+    /// cannot reproduce yet).
+    Incomplete,
+}
+
+/// Where and how a replay left the recording.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Divergence {
+    /// Index of the recorded event (among this process's events after its
+    /// exec) the program was at.
+    pub event_index: usize,
+    pub reason: String,
+    /// The recorded event, strace-style.
+    pub expected: Option<String>,
+    /// What the program did instead, strace-style.
+    pub actual: Option<String>,
+    /// The last events replayed before it.
+    pub recent: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub pid: u32,
+    pub program: String,
+    pub outcome: Outcome,
+    pub divergence: Option<Divergence>,
+    /// The tracee left stopped for a debugger, after a divergence.
+    pub stopped_pid: Option<i32>,
+    pub events_total: usize,
+    pub events_replayed: usize,
+    pub syscalls_executed: u64,
+    pub syscalls_emulated: u64,
+    /// Time calls the recording saw through the vDSO, answered from the
+    /// recorded timeline.
+    pub time_calls_from_timeline: u64,
+    pub signals_delivered: u64,
+    pub wall_ms: f64,
+    pub us_per_syscall: f64,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// The exit status `tracectl replay` ends with: the recorded one, or
+    /// 125 when the replay stopped early.
+    pub fn exit_status(&self) -> i32 {
+        match self.outcome {
+            Outcome::Exited { code } => code,
+            Outcome::Killed { signal } => 128 + signal,
+            Outcome::Diverged | Outcome::Incomplete => 125,
+        }
+    }
+
+    /// The human summary (one line per fact).
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let head = match &self.outcome {
+            Outcome::Exited { code } => format!("exited with {code}, as recorded"),
+            Outcome::Killed { signal } => format!(
+                "killed by {}, as recorded",
+                tracer_format::signal_name(*signal as u32)
+            ),
+            Outcome::Diverged => "DIVERGED from the recording".to_owned(),
+            Outcome::Incomplete => "stopped: the recording cannot be replayed further".to_owned(),
+        };
+        s.push_str(&format!("replay: {} (pid {}): {head}\n", self.program, self.pid));
+        if let Some(d) = &self.divergence {
+            s.push_str(&format!("replay: at event {}: {}\n", d.event_index, d.reason));
+            if let Some(e) = &d.expected {
+                s.push_str(&format!("replay:   recorded: {e}\n"));
+            }
+            if let Some(a) = &d.actual {
+                s.push_str(&format!("replay:   replayed: {a}\n"));
+            }
+            if !d.recent.is_empty() {
+                s.push_str("replay:   the events before it:\n");
+                for r in &d.recent {
+                    s.push_str(&format!("replay:     {r}\n"));
+                }
+            }
+        }
+        if let Some(p) = self.stopped_pid {
+            s.push_str(&format!(
+                "replay: the replayed process {p} is left stopped there: gdb -p {p} (kill -9 {p} to end it)\n"
+            ));
+        }
+        s.push_str(&format!(
+            "replay: {} of {} events replayed: {} syscalls run, {} answered from the recording, \
+             {} time calls from the timeline, {} signals; {:.1} ms, {:.1} µs per syscall\n",
+            self.events_replayed,
+            self.events_total,
+            self.syscalls_executed,
+            self.syscalls_emulated,
+            self.time_calls_from_timeline,
+            self.signals_delivered,
+            self.wall_ms,
+            self.us_per_syscall
+        ));
+        for n in &self.notes {
+            s.push_str(&format!("replay: note: {n}\n"));
+        }
+        s
+    }
+}

@@ -1,0 +1,364 @@
+//! The replayed process under ptrace: launching it behind a seccomp filter,
+//! stopping at its syscalls, reading and writing its registers and memory.
+//!
+//! Every syscall of the tracee goes through a seccomp `RET_TRACE` filter,
+//! so the replayer sees each one once, before the kernel runs it, and can
+//! answer it without running it (one stop per emulated syscall). The same
+//! filter is the safety net: should the replayer die or detach, a syscall
+//! it did not answer fails with `ENOSYS` instead of running.
+use std::{
+    ffi::CString,
+    fs::File,
+    os::unix::fs::FileExt,
+};
+
+use libc::user_regs_struct;
+use nix::{
+    sys::{
+        ptrace,
+        signal::Signal,
+        wait::{WaitPidFlag, WaitStatus, waitpid},
+    },
+    unistd::Pid,
+};
+
+use crate::ReplayError;
+
+/// What the tracee stopped for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// About to make a syscall (seccomp stop): nothing has run yet.
+    Syscall,
+    /// A syscall the replayer let run has returned.
+    SyscallExit,
+    /// A signal is about to be delivered.
+    Signal(Signal),
+    /// The tracee exited with this code.
+    Exited(i32),
+    /// The tracee was killed by this signal.
+    Killed(Signal, bool),
+    /// Some other ptrace event (exec, stop).
+    Other,
+}
+
+/// The launch of the program to replay.
+pub struct Launch {
+    pub exe: CString,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    pub cwd: CString,
+}
+
+pub struct Tracee {
+    pub pid: Pid,
+    mem: File,
+    alive: bool,
+}
+
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
+
+/// The filter: every x86_64 syscall stops for the tracer; other ABIs kill.
+fn filter() -> [libc::sock_filter; 4] {
+    let stmt = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    [
+        // A = seccomp_data.arch
+        stmt((libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, 4),
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: AUDIT_ARCH_X86_64,
+        },
+        stmt((libc::BPF_RET | libc::BPF_K) as u16, SECCOMP_RET_TRACE),
+        stmt((libc::BPF_RET | libc::BPF_K) as u16, SECCOMP_RET_KILL_PROCESS),
+    ]
+}
+
+impl Tracee {
+    /// Forks, and in the child: own process group, no ASLR (replays of one
+    /// bundle lay out alike), `/dev/null` as stdio, `cwd`, traced, the
+    /// seccomp filter, then exec. Returns once the new program is loaded
+    /// and stopped before its first instruction.
+    pub fn launch(l: &Launch) -> Result<Self, ReplayError> {
+        let mut argv: Vec<*const libc::c_char> = l.argv.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = l.envp.iter().map(|a| a.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        let filter = filter();
+        let prog = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_ptr() as *mut libc::sock_filter,
+        };
+        let devnull = c"/dev/null";
+        // SAFETY: the child runs only async-signal-safe calls on memory
+        // prepared before the fork, then execs or exits.
+        let child = unsafe { libc::fork() };
+        if child < 0 {
+            return Err(ReplayError::Launch(format!(
+                "fork: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        if child == 0 {
+            // SAFETY: see above; every pointer outlives the exec.
+            unsafe {
+                libc::setpgid(0, 0);
+                // Default dispositions and no blocked signal, as a program
+                // started from a shell has (tracectl ignores SIGPIPE).
+                for sig in 1..65 {
+                    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                        libc::signal(sig, libc::SIG_DFL);
+                    }
+                }
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+                libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+                let fd = libc::open(devnull.as_ptr(), libc::O_RDWR);
+                if fd >= 0 {
+                    for target in 0..3 {
+                        libc::dup2(fd, target);
+                    }
+                }
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                if libc::chdir(l.cwd.as_ptr()) != 0 {
+                    libc::chdir(c"/".as_ptr());
+                }
+                if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
+                    libc::_exit(126);
+                }
+                libc::raise(libc::SIGSTOP);
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                    || libc::syscall(
+                        libc::SYS_seccomp,
+                        libc::SECCOMP_SET_MODE_FILTER,
+                        0,
+                        &prog as *const libc::sock_fprog,
+                    ) != 0
+                {
+                    libc::_exit(126);
+                }
+                libc::execve(l.exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::_exit(127);
+            }
+        }
+        let pid = Pid::from_raw(child);
+        let launch_err = |what: &str| ReplayError::Launch(format!("{what} ({pid})"));
+        match waitpid(pid, Some(WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => {}
+            other => return Err(launch_err(&format!("the child did not stop: {other:?}"))),
+        }
+        ptrace::setoptions(
+            pid,
+            ptrace::Options::PTRACE_O_TRACESECCOMP
+                | ptrace::Options::PTRACE_O_TRACESYSGOOD
+                | ptrace::Options::PTRACE_O_TRACEEXEC
+                | ptrace::Options::PTRACE_O_EXITKILL,
+        )
+        .map_err(|e| launch_err(&format!("PTRACE_SETOPTIONS: {e}")))?;
+        let mem = File::options()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/{pid}/mem"))
+            .map_err(|e| launch_err(&format!("opening /proc/{pid}/mem: {e}")))?;
+        let mut t = Tracee {
+            pid,
+            mem,
+            alive: true,
+        };
+        // Up to the exec: its seccomp stop runs it, then the exec event.
+        t.cont(None)?;
+        loop {
+            match t.wait()? {
+                Stop::Syscall => {
+                    let nr = t.regs()?.orig_rax as i64;
+                    if nr != libc::SYS_execve {
+                        // Only the exec runs before the program; anything
+                        // else means the exec failed (the child _exits).
+                        t.cont(None)?;
+                        continue;
+                    }
+                    t.cont(None)?;
+                }
+                Stop::Other => {
+                    // The exec event: /proc/PID/mem now maps the new image.
+                    t.mem = File::options()
+                        .read(true)
+                        .write(true)
+                        .open(format!("/proc/{pid}/mem"))
+                        .map_err(|e| launch_err(&format!("reopening /proc/{pid}/mem: {e}")))?;
+                    return Ok(t);
+                }
+                Stop::Exited(code) => {
+                    t.alive = false;
+                    return Err(ReplayError::Launch(format!(
+                        "could not execute {} (the child exited with {code})",
+                        l.exe.to_string_lossy()
+                    )));
+                }
+                Stop::Killed(sig, _) => {
+                    t.alive = false;
+                    return Err(launch_err(&format!("the child was killed by {sig}")));
+                }
+                Stop::Signal(_) | Stop::SyscallExit => t.cont(None)?,
+            }
+        }
+    }
+
+    fn err(&self, what: &str, e: impl std::fmt::Display) -> ReplayError {
+        ReplayError::Ptrace(format!("{what} (pid {}): {e}", self.pid))
+    }
+
+    /// Waits for the next stop.
+    pub fn wait(&mut self) -> Result<Stop, ReplayError> {
+        let s = waitpid(self.pid, Some(WaitPidFlag::__WALL)).map_err(|e| self.err("waitpid", e))?;
+        Ok(match s {
+            WaitStatus::PtraceEvent(_, _, ev) if ev == libc::PTRACE_EVENT_SECCOMP => Stop::Syscall,
+            WaitStatus::PtraceSyscall(_) => Stop::SyscallExit,
+            WaitStatus::PtraceEvent(..) => Stop::Other,
+            WaitStatus::Stopped(_, sig) => Stop::Signal(sig),
+            WaitStatus::Exited(_, code) => {
+                self.alive = false;
+                Stop::Exited(code)
+            }
+            WaitStatus::Signaled(_, sig, core) => {
+                self.alive = false;
+                Stop::Killed(sig, core)
+            }
+            _ => Stop::Other,
+        })
+    }
+
+    pub fn alive(&self) -> bool {
+        self.alive
+    }
+
+    /// Resumes until the next syscall or signal.
+    pub fn cont(&self, sig: Option<Signal>) -> Result<(), ReplayError> {
+        ptrace::cont(self.pid, sig).map_err(|e| self.err("PTRACE_CONT", e))
+    }
+
+    /// Resumes a syscall stop so that the syscall runs, stopping at its exit.
+    pub fn run_syscall(&mut self) -> Result<user_regs_struct, ReplayError> {
+        ptrace::syscall(self.pid, None).map_err(|e| self.err("PTRACE_SYSCALL", e))?;
+        loop {
+            match self.wait()? {
+                Stop::SyscallExit => return self.regs(),
+                Stop::Signal(sig) => {
+                    // Held until the syscall is done; the main loop sees it
+                    // again when the tracee resumes.
+                    tracing::debug!("signal {sig} during an executed syscall");
+                    ptrace::syscall(self.pid, None).map_err(|e| self.err("PTRACE_SYSCALL", e))?;
+                }
+                Stop::Exited(c) => {
+                    return Err(ReplayError::Ptrace(format!(
+                        "the tracee exited ({c}) inside a syscall"
+                    )));
+                }
+                Stop::Killed(s, _) => {
+                    return Err(ReplayError::Ptrace(format!(
+                        "the tracee was killed by {s} inside a syscall"
+                    )));
+                }
+                Stop::Syscall | Stop::Other => {
+                    ptrace::syscall(self.pid, None).map_err(|e| self.err("PTRACE_SYSCALL", e))?
+                }
+            }
+        }
+    }
+
+    pub fn regs(&self) -> Result<user_regs_struct, ReplayError> {
+        ptrace::getregs(self.pid).map_err(|e| self.err("PTRACE_GETREGS", e))
+    }
+
+    pub fn set_regs(&self, r: user_regs_struct) -> Result<(), ReplayError> {
+        ptrace::setregs(self.pid, r).map_err(|e| self.err("PTRACE_SETREGS", e))
+    }
+
+    /// Reads `len` bytes of the tracee's memory.
+    pub fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, ReplayError> {
+        let mut buf = vec![0; len];
+        self.mem
+            .read_exact_at(&mut buf, addr)
+            .map_err(|e| self.err(&format!("reading {len} bytes at {addr:#x}"), e))?;
+        Ok(buf)
+    }
+
+    pub fn read_u64(&self, addr: u64) -> Result<u64, ReplayError> {
+        let b = self.read(addr, 8)?;
+        Ok(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    }
+
+    /// Writes into the tracee's memory, read-only pages included (as a
+    /// debugger does).
+    pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), ReplayError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.mem
+            .write_all_at(data, addr)
+            .map_err(|e| self.err(&format!("writing {} bytes at {addr:#x}", data.len()), e))
+    }
+
+    /// Runs one extra syscall in the tracee, through the `syscall`
+    /// instruction at `insn`, and puts its registers back as they were.
+    /// Only at a stop where the tracee is not inside a syscall (the exec).
+    pub fn inject(&mut self, insn: u64, nr: i64, args: [u64; 6]) -> Result<i64, ReplayError> {
+        let saved = self.regs()?;
+        let mut r = saved;
+        r.rip = insn;
+        r.rax = nr as u64;
+        r.orig_rax = u64::MAX;
+        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) = (args[0], args[1], args[2], args[3], args[4], args[5]);
+        self.set_regs(r)?;
+        self.cont(None)?;
+        match self.wait()? {
+            Stop::Syscall => {}
+            other => {
+                return Err(ReplayError::Ptrace(format!(
+                    "an injected syscall {nr} did not stop at its entry: {other:?}"
+                )));
+            }
+        }
+        let done = self.run_syscall()?;
+        self.set_regs(saved)?;
+        Ok(done.rax as i64)
+    }
+
+    /// Sends a signal to the tracee (it is delivered at its next stop).
+    pub fn kill(&self, sig: Signal) -> Result<(), ReplayError> {
+        nix::sys::signal::kill(self.pid, sig).map_err(|e| self.err("kill", e))
+    }
+
+    /// Leaves the tracee stopped for a debugger, about to retry the
+    /// syscall it is stopped at: the syscall does not run now, and if the
+    /// tracee is resumed without a tracer the filter fails it with ENOSYS.
+    pub fn leave_stopped(mut self) -> Result<Pid, ReplayError> {
+        let mut r = self.regs()?;
+        let nr = r.orig_rax;
+        r.orig_rax = u64::MAX;
+        r.rax = nr;
+        r.rip -= 2;
+        self.set_regs(r)?;
+        ptrace::detach(self.pid, Signal::SIGSTOP).map_err(|e| self.err("PTRACE_DETACH", e))?;
+        self.alive = false;
+        Ok(self.pid)
+    }
+}
+
+impl Drop for Tracee {
+    /// A replay that ends early takes its tracee with it.
+    fn drop(&mut self) {
+        if self.alive {
+            let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
+            let _ = waitpid(self.pid, Some(WaitPidFlag::__WALL));
+        }
+    }
+}
