@@ -297,6 +297,18 @@ pub fn record(
     stdin: Option<&Path>,
     env: &[(&str, &str)],
 ) -> Recorded {
+    record_with(dir, &[], program, args, stdin, env)
+}
+
+/// [`record`] with extra daemon flags.
+pub fn record_with(
+    dir: &Path,
+    daemon_args: &[&str],
+    program: &str,
+    args: &[&str],
+    stdin: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Recorded {
     let gate = dir.join(format!("gate-{}", std::process::id()));
     let _ = std::fs::remove_file(&gate);
     let c = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).expect("path");
@@ -317,7 +329,10 @@ pub fn record(
         .stderr(Stdio::piped());
     let mut child = Guard(Some(cmd.spawn().expect("spawn the program")));
     let pid = child.0.as_ref().expect("child").id();
-    let mut daemon = Daemon::start(&["--pid", &pid.to_string()]);
+    let pid_s = pid.to_string();
+    let mut dargs = vec!["--pid", pid_s.as_str()];
+    dargs.extend_from_slice(daemon_args);
+    let mut daemon = Daemon::start(&dargs);
     let (out, err) = {
         let c = child.0.as_mut().expect("child");
         (c.stdout.take().expect("stdout"), c.stderr.take().expect("stderr"))

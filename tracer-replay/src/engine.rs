@@ -96,6 +96,7 @@ pub fn replay(bundle: tracer_store::bundle::Bundle, opts: &Options) -> Result<Re
             .map(|a| cstr(a))
             .collect(),
         cwd: cstr(cwd.as_os_str().as_bytes()),
+        ignored: rec.initially_ignored(),
     };
     let started = Instant::now();
     let tracee = Tracee::launch(&launch)?;

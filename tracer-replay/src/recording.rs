@@ -166,6 +166,36 @@ impl Recording {
         })
     }
 
+    /// Signals the process started with ignored (inherited SIG_IGN), as
+    /// its first look at each signal's action shows.
+    pub fn initially_ignored(&self) -> Vec<i32> {
+        const NR_RT_SIGACTION: i64 = 13;
+        let mut seen = std::collections::BTreeMap::new();
+        for e in &self.events {
+            let Some(pb::event::Kind::Syscall(s)) = &e.kind else {
+                continue;
+            };
+            if s.nr != NR_RT_SIGACTION || s.ret != 0 {
+                continue;
+            }
+            let sig = s.args.first().copied().unwrap_or(0) as i32;
+            let old = s
+                .buffers
+                .iter()
+                .find(|b| b.arg == 2 && b.direction == pb::Direction::Out as i32);
+            if let Some(b) = old
+                && b.data.len() >= 8
+            {
+                let handler = u64::from_le_bytes(b.data[..8].try_into().unwrap_or([0; 8]));
+                seen.entry(sig).or_insert(handler == 1);
+            } else if s.args.get(1).is_some_and(|&a| a != 0) {
+                // Set before it was looked at: what it was is unknown.
+                seen.entry(sig).or_insert(false);
+            }
+        }
+        seen.into_iter().filter(|&(_, ign)| ign).map(|(s, _)| s).collect()
+    }
+
     /// realtime = monotonic + this.
     pub fn realtime_offset_ns(&self) -> i64 {
         self.header.realtime_offset_ns

@@ -69,7 +69,7 @@ pub fn relocate(
     )?;
     if got as u64 != base {
         notes.push(format!(
-            "the recorded stack address {new_rsp:#x} is taken here; the stack stays at {rsp:#x}"
+            "the recorded stack address {new_rsp:#x} is taken here ({got:#x}); the stack stays at {rsp:#x}"
         ));
         return Ok(());
     }

@@ -47,6 +47,8 @@ pub struct Launch {
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
     pub cwd: CString,
+    /// Signals ignored at start (as the recorded process inherited them).
+    pub ignored: Vec<i32>,
 }
 
 pub struct Tracee {
@@ -116,6 +118,9 @@ impl Tracee {
                     if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                         libc::signal(sig, libc::SIG_DFL);
                     }
+                }
+                for &sig in &l.ignored {
+                    libc::signal(sig, libc::SIG_IGN);
                 }
                 let mut none: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut none);
@@ -307,16 +312,14 @@ impl Tracee {
             .map_err(|e| self.err(&format!("writing {} bytes at {addr:#x}", data.len()), e))
     }
 
-    /// Runs one extra syscall in the tracee, through the `syscall`
-    /// instruction at `insn`, and puts its registers back as they were.
-    /// Only at a stop where the tracee is not inside a syscall (the exec).
-    pub fn inject(&mut self, insn: u64, nr: i64, args: [u64; 6]) -> Result<i64, ReplayError> {
+    /// Runs one extra syscall in the tracee and puts its registers back as
+    /// they were. `stub` is code that makes some syscall (a patched vDSO
+    /// function); at its seccomp stop the syscall is swapped for this one.
+    /// Used at the exec stop, where the kernel still sets `rax` itself.
+    pub fn inject(&mut self, stub: u64, nr: i64, args: [u64; 6]) -> Result<i64, ReplayError> {
         let saved = self.regs()?;
         let mut r = saved;
-        r.rip = insn;
-        r.rax = nr as u64;
-        r.orig_rax = u64::MAX;
-        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) = (args[0], args[1], args[2], args[3], args[4], args[5]);
+        r.rip = stub;
         self.set_regs(r)?;
         self.cont(None)?;
         match self.wait()? {
@@ -327,6 +330,10 @@ impl Tracee {
                 )));
             }
         }
+        let mut r = self.regs()?;
+        r.orig_rax = nr as u64;
+        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) = (args[0], args[1], args[2], args[3], args[4], args[5]);
+        self.set_regs(r)?;
         let done = self.run_syscall()?;
         self.set_regs(saved)?;
         Ok(done.rax as i64)

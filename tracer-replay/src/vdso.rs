@@ -44,8 +44,8 @@ pub fn mapping(pid: i32, name: &str) -> Result<Option<(u64, u64)>, ReplayError> 
 }
 
 /// Patches the tracee's vDSO time functions into syscalls. Returns how
-/// many it patched (0 when the tracee has no vDSO) and the address of a
-/// `syscall` instruction in them (for injecting syscalls).
+/// many it patched (0 when the tracee has no vDSO) and the address of one
+/// of the stubs (for injecting syscalls).
 pub fn patch(t: &Tracee) -> Result<(usize, Option<u64>), ReplayError> {
     let Some((start, end)) = vdso_range(t.pid.as_raw())? else {
         return Ok((0, None));
@@ -66,7 +66,7 @@ pub fn patch(t: &Tracee) -> Result<(usize, Option<u64>), ReplayError> {
         }
         let at = start + sym.address() - base_vaddr;
         t.write(at, &stub(nr))?;
-        insn = Some(at + 5);
+        insn = Some(at);
         patched += 1;
     }
     Ok((patched, insn))

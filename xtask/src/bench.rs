@@ -23,6 +23,9 @@ pub struct Args {
     /// Bytes dd copies one at a time (two syscalls each).
     #[arg(long, default_value_t = 1_000_000)]
     count: u64,
+    /// Only the replay section.
+    #[arg(long)]
+    replay_only: bool,
 }
 
 fn dd(count: u64) -> anyhow::Result<f64> {
@@ -130,6 +133,9 @@ struct Row {
 }
 
 pub fn bench(a: &Args) -> anyhow::Result<()> {
+    if a.replay_only {
+        return replay_bench();
+    }
     let n = a.runs.max(1);
     println!(
         "workload: dd bs=1 count={} ({} syscalls), {n} runs per condition, medians",
@@ -272,7 +278,168 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
         "goal: recording <= 2.0x no tracing, 0 lost; measured {:.2}x, {lost} lost",
         rec / base
     );
-    store_bench(dd_bytes_per_event)
+    store_bench(dd_bytes_per_event)?;
+    replay_bench()
+}
+
+/// The replay workloads: a 1-byte dd and a short Python program.
+const PY_PROGRAM: &str = "import random, os\nfor i in range(200):\n    os.stat('/')\nprint(random.random(), os.urandom(8).hex(), os.getpid())";
+
+fn replay_workloads() -> Vec<(&'static str, Vec<String>)> {
+    vec![
+        (
+            "dd bs=1 count=20000",
+            ["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=20000", "status=none"]
+                .map(String::from)
+                .to_vec(),
+        ),
+        (
+            "python3 -c (startup, 200 stats)",
+            vec!["/usr/bin/python3".into(), "-c".into(), PY_PROGRAM.into()],
+        ),
+    ]
+}
+
+/// Runs `argv` once, recorded by a daemon following its pid from its exec,
+/// and fetches its bundle. Returns the bundle and its syscall count.
+fn record_one(dir: &Path, argv: &[String]) -> anyhow::Result<(std::path::PathBuf, u64)> {
+    let gate = dir.join("gate");
+    let _ = std::fs::remove_file(&gate);
+    let c = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes())?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        bail!("mkfifo {}: {}", gate.display(), std::io::Error::last_os_error());
+    }
+    let mut child = Guard(
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg("read x < \"$0\"; exec \"$@\"")
+            .arg(&gate)
+            .args(argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting the program to record")?,
+    );
+    let pid = child.0.id().to_string();
+    let data = dir.join("data");
+    let sock = dir.join("s");
+    let mut cmd = Command::new(root().join("target/release/tracer-daemon"));
+    cmd.arg("--data-dir")
+        .arg(&data)
+        .arg("--listen")
+        .arg(format!("unix:{}", sock.display()))
+        .args(["--pid", &pid]);
+    let _daemon = start_until(&mut cmd, "recording (pid")?;
+    std::fs::write(&gate, b"go\n")?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.0.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            bail!("{argv:?} did not finish in 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let tracectl = root().join("target/release/tracectl");
+    let connect = format!("unix:{}", sock.display());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ps = Command::new(&tracectl)
+            .args(["--connect", &connect, "ps", "--pid", &pid])
+            .output()?;
+        if String::from_utf8_lossy(&ps.stdout).contains("exit ") {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the recording of pid {pid} never showed its exit");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let bundle = dir.join(format!("{pid}.trace"));
+    let st = Command::new(&tracectl)
+        .args(["--connect", &connect, "fetch", "--pid", &pid, "-o"])
+        .arg(&bundle)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !st.success() {
+        bail!("fetching pid {pid} failed: {st}");
+    }
+    let events = Command::new(&tracectl)
+        .args(["dump", "--events-only"])
+        .arg(&bundle)
+        .output()?;
+    let syscalls = String::from_utf8_lossy(&events.stdout)
+        .lines()
+        .filter(|l| !l.contains("+++"))
+        .count() as u64;
+    Ok((bundle, syscalls))
+}
+
+fn time_of(cmd: &mut Command) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let st = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .with_context(|| format!("running {cmd:?}"))?;
+    let t = started.elapsed().as_secs_f64();
+    // tracectl replay exits with the recorded status, which is 0 here.
+    if !st.success() {
+        bail!("{cmd:?}: {st}");
+    }
+    Ok(t)
+}
+
+/// Replay cost per syscall beside native and strace, one run.
+fn replay_bench() -> anyhow::Result<()> {
+    println!();
+    println!("replay (time per recorded syscall, medians of 5)");
+    println!(
+        "  {:<32} {:>9} {:>11} {:>11} {:>11} {:>9}",
+        "program", "syscalls", "native us", "strace us", "replay us", "replay/native"
+    );
+    for (name, argv) in replay_workloads() {
+        let dir = tempfile::tempdir()?;
+        let (bundle, syscalls) = match record_one(dir.path(), &argv) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("  {name:<32} skipped: {e:#}");
+                continue;
+            }
+        };
+        let per = |secs: f64| secs * 1e6 / syscalls.max(1) as f64;
+        let five = |f: &dyn Fn() -> anyhow::Result<f64>| -> anyhow::Result<f64> {
+            Ok(median((0..5).map(|_| f()).collect::<anyhow::Result<Vec<f64>>>()?))
+        };
+        let native = five(&|| time_of(Command::new(&argv[0]).args(&argv[1..])))?;
+        let strace = five(&|| {
+            time_of(
+                Command::new("strace")
+                    .args(["-f", "-o", "/dev/null"])
+                    .args(&argv),
+            )
+        })
+        .ok();
+        let replay = five(&|| {
+            time_of(
+                Command::new(root().join("target/release/tracectl"))
+                    .args(["replay", "--quiet"])
+                    .arg(&bundle),
+            )
+        })?;
+        println!(
+            "  {:<32} {:>9} {:>11.2} {:>11} {:>11.2} {:>8.1}x",
+            name,
+            syscalls,
+            per(native),
+            strace.map_or("-".to_owned(), |s| format!("{:.2}", per(s))),
+            per(replay),
+            replay / native
+        );
+    }
+    println!("  (one ptrace stop costs about 50 us here: replay answers a syscall in one stop)");
+    Ok(())
 }
 
 /// Bytes of segments per stored event in a daemon's data directory.
