@@ -72,6 +72,11 @@ pub const SYSCALL_NO_ENTER: u32 = 1 << 1;
 pub const SYSCALL_BUFFER_LOST: u32 = 1 << 2;
 /// Payload capture was switched off for this task by a filter rule.
 pub const SYSCALL_NO_PAYLOAD: u32 = 1 << 3;
+/// `SyscallRecord::flags`: not a syscall but a time call the vDSO answered
+/// in user space, seen by the libc probes (`--exact-time`).
+pub const SYSCALL_FROM_VDSO: u32 = 1 << 4;
+/// Syscall numbers the libc time probes report their calls as.
+pub const VDSO_TIME_CALLS: [(&str, i64); 2] = [("clock_gettime", 228), ("clock_getres", 229)];
 
 /// One finished syscall.
 #[repr(C)]
@@ -315,7 +320,9 @@ pub struct Config {
     /// Wake the reader once this many bytes are queued (a fraction of the
     /// ring), instead of once per record.
     pub wake_bytes: u32,
-    pub _pad: u32,
+    /// The libc time probes are attached (`--exact-time`): a time syscall
+    /// made from inside one of them is recorded as itself, not twice.
+    pub exact_time: u32,
     pub rules: [Rule; MAX_RULES],
 }
 

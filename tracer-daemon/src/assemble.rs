@@ -225,6 +225,7 @@ impl Assembler {
                 no_enter: r.flags & SYSCALL_NO_ENTER != 0,
                 buffers_lost: lost,
                 no_payload: r.flags & SYSCALL_NO_PAYLOAD != 0,
+                vdso: r.flags & wire::SYSCALL_FROM_VDSO != 0,
             })),
         };
         self.emit(ev, out);

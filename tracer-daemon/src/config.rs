@@ -95,6 +95,10 @@ pub struct FileConfig {
     /// What happens to a task no rule matches.
     pub default_action: Option<Action>,
     pub default_payload: Option<bool>,
+    /// Record the time calls the vDSO answers (uprobes on libc), so that
+    /// replay shows the exact times programs saw. Costs a few microseconds
+    /// per libc time call on the whole host.
+    pub exact_time: Option<bool>,
 }
 
 /// The configuration in force.
@@ -107,6 +111,7 @@ pub struct Settings {
     pub rules: Vec<FilterRule>,
     pub default_action: Action,
     pub default_payload: bool,
+    pub exact_time: bool,
     pub store: StoreConfig,
     pub tls: Option<TlsFiles>,
 }
@@ -160,6 +165,7 @@ impl Settings {
             filter: vec![],
             default_action: None,
             default_payload: None,
+            exact_time: None,
         });
         let listen = f
             .listen
@@ -177,6 +183,7 @@ impl Settings {
             rules: f.filter,
             default_action: f.default_action.unwrap_or(Action::Include),
             default_payload: f.default_payload.unwrap_or(true),
+            exact_time: f.exact_time.unwrap_or(false),
             store: {
                 let mut c = StoreConfig::default();
                 f.store.apply(&mut c);
@@ -266,6 +273,7 @@ impl Settings {
             // amortize the wakeup, small enough to leave room while the
             // reader wakes up.
             wake_bytes: (self.ring_size / 4).min(512 * 1024),
+            exact_time: self.exact_time as u32,
             ..Default::default()
         };
         for (slot, r) in c.rules.iter_mut().zip(&self.rules) {

@@ -3,7 +3,10 @@ use anyhow::{Context as _, anyhow};
 use aya::{
     Btf, Ebpf, EbpfError, EbpfLoader,
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, ProgramError, RawTracePoint},
+    programs::{
+        BtfTracePoint, ProgramError, RawTracePoint, UProbe,
+        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
+    },
 };
 use tracer_common::{
     effects,
@@ -31,6 +34,39 @@ pub struct Loaded {
     pub loss: PerCpuArray<MapData, u64>,
     pub task_loss: HashMap<MapData, u32, u64>,
     pub ring_fill: Array<MapData, u64>,
+}
+
+/// The C library this daemon runs with (programs linked against the same
+/// file are the ones the time probes see).
+fn libc_path() -> anyhow::Result<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").context("reading /proc/self/maps")?;
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("/libc.so"))
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("--exact-time: this daemon is not linked with a shared libc to probe"))
+}
+
+/// `--exact-time`: uprobes on libc's vDSO-backed time functions.
+fn attach_time_probes(ebpf: &mut Ebpf) -> anyhow::Result<()> {
+    let libc = libc_path()?;
+    for name in ["time_enter", "time_exit"] {
+        let prog: &mut UProbe = ebpf
+            .program_mut(name)
+            .ok_or_else(|| anyhow!("program {name} missing from the object"))?
+            .try_into()?;
+        prog.load().map_err(|e| explain(&e, name))?;
+        for (sym, nr) in wire::VDSO_TIME_CALLS {
+            let point = UProbeAttachPoint {
+                location: UProbeAttachLocation::Symbol(sym),
+                cookie: Some(nr as u64),
+            };
+            prog.attach(point, &libc, UProbeScope::AllProcesses)
+                .with_context(|| format!("--exact-time: attaching {name} to {sym} in {libc}"))?;
+        }
+    }
+    tracing::info!("exact time: probing clock_gettime and clock_getres in {libc}");
+    Ok(())
 }
 
 /// Explains a load failure in one line: missing privilege, missing BTF, or
@@ -182,6 +218,10 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
             .try_into()?;
         prog.load(name, &btf).map_err(|e| explain(&e, name))?;
         prog.attach().map_err(|e| explain(&e, name))?;
+    }
+
+    if mode == Mode::Record && cfg.exact_time != 0 {
+        attach_time_probes(&mut ebpf)?;
     }
 
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("map EVENTS")?)?;

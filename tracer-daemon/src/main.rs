@@ -38,6 +38,11 @@ struct Args {
     /// Do not capture buffers (args and return values only).
     #[arg(long)]
     no_payload: bool,
+    /// Also record the time calls the vDSO answers without a syscall
+    /// (uprobes on libc's clock_gettime), so that replay shows programs the
+    /// exact times they saw. Costs a few microseconds per libc time call.
+    #[arg(long)]
+    exact_time: bool,
     /// Bytes captured of one buffer at most.
     #[arg(long)]
     snapshot_limit: Option<u32>,
@@ -113,6 +118,9 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
             "batch" => Fsync::Batch,
             other => anyhow::bail!("--fsync {other}: expected never, segment or batch"),
         };
+    }
+    if args.exact_time {
+        s.exact_time = true;
     }
     let payload = !args.no_payload;
     if args.no_payload {

@@ -6,6 +6,11 @@
 //!   tracepoints): process lifecycle; exec is reported at the exit of a
 //!   successful `execve`, where the new stack can be read.
 //!
+//! - `time_enter` / `time_exit` (uprobe and uretprobe on libc's
+//!   `clock_gettime`, only with `--exact-time`): time calls the vDSO answers
+//!   without a syscall, recorded as syscall events so that replay can give
+//!   the program the exact times it saw.
+//!
 //! Everything that user space can do instead (decoding, reassembly,
 //! formatting) is left to it: these programs copy and count, nothing more.
 //! Loss is never silent: a failed reservation bumps a per-CPU, per-kind
@@ -19,6 +24,7 @@ mod maps;
 mod mem;
 mod process;
 mod syscall;
+mod vdso;
 
 #[cfg(not(test))]
 #[panic_handler]

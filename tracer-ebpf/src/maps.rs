@@ -48,6 +48,13 @@ pub struct InFlight {
 
 /// `InFlight::flags` bit: the thread is between enter and exit.
 pub const INFLIGHT_ACTIVE: u32 = 1 << 31;
+/// `InFlight::flags` bit of a libc time call: the vDSO fell back to the
+/// real syscall, which is recorded instead.
+pub const INFLIGHT_WENT_TO_KERNEL: u32 = 1 << 30;
+
+/// libc time calls between their uprobe and uretprobe, by tid.
+#[map]
+pub static VDSO_CALLS: HashMap<u32, InFlight> = HashMap::with_max_entries(16384, 0);
 
 /// Where a syscall between enter and exit is kept.
 ///
