@@ -335,7 +335,10 @@ pub fn record_with(
     let mut daemon = Daemon::start(&dargs);
     let (out, err) = {
         let c = child.0.as_mut().expect("child");
-        (c.stdout.take().expect("stdout"), c.stderr.take().expect("stderr"))
+        (
+            c.stdout.take().expect("stdout"),
+            c.stderr.take().expect("stderr"),
+        )
     };
     let drain = |mut r: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
@@ -367,12 +370,25 @@ pub fn record_with(
         {
             break;
         }
-        assert!(Instant::now() < deadline, "pid {pid}'s exit was not stored: {ps:?}");
+        assert!(
+            Instant::now() < deadline,
+            "pid {pid}'s exit was not stored: {ps:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let bundle = dir.join(format!("{pid}.trace"));
-    let f = tracectl(&["fetch", "--pid", &pid.to_string(), "-o", bundle.to_str().expect("path")]);
-    assert!(f.status.success(), "fetch: {}", String::from_utf8_lossy(&f.stderr));
+    let f = tracectl(&[
+        "fetch",
+        "--pid",
+        &pid.to_string(),
+        "-o",
+        bundle.to_str().expect("path"),
+    ]);
+    assert!(
+        f.status.success(),
+        "fetch: {}",
+        String::from_utf8_lossy(&f.stderr)
+    );
     daemon.stop();
     let _ = std::fs::remove_file(&gate);
     Recorded {
@@ -411,7 +427,10 @@ pub fn replay(bundle: &Path, args: &[&str]) -> Replayed {
     ));
     let (out, err) = {
         let c = child.0.as_mut().expect("child");
-        (c.stdout.take().expect("stdout"), c.stderr.take().expect("stderr"))
+        (
+            c.stdout.take().expect("stdout"),
+            c.stderr.take().expect("stderr"),
+        )
     };
     let drain = |mut r: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
@@ -424,8 +443,9 @@ pub fn replay(bundle: &Path, args: &[&str]) -> Replayed {
     let status = child.wait(Duration::from_secs(120));
     let stdout = out.join().expect("stdout reader");
     let err = String::from_utf8_lossy(&err.join().expect("stderr reader")).into_owned();
-    let (summary, program): (Vec<&str>, Vec<&str>) =
-        err.split_inclusive('\n').partition(|l| l.starts_with("replay: "));
+    let (summary, program): (Vec<&str>, Vec<&str>) = err
+        .split_inclusive('\n')
+        .partition(|l| l.starts_with("replay: "));
     let report = std::fs::read_to_string(&report)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())

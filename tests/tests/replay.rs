@@ -27,7 +27,11 @@ fn assert_same(rec: &Recorded, rep: &Replayed) {
     assert_eq!(text(&rep.stderr), text(&rec.stderr), "stderr differs");
     assert_eq!(rep.status.code(), rec.status.code(), "{}", rep.summary);
     let total = rep.report["events_total"].as_u64().expect("events_total");
-    assert!(total > 20, "a real program makes more syscalls: {}", rep.report);
+    assert!(
+        total > 20,
+        "a real program makes more syscalls: {}",
+        rep.report
+    );
     assert_eq!(
         rep.report["events_replayed"].as_u64(),
         Some(total),
@@ -40,9 +44,25 @@ fn assert_same(rec: &Recorded, rep: &Replayed) {
 fn cat_and_sha256sum_of_a_deleted_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("data.txt");
-    std::fs::write(&f, (0..2000).map(|i| format!("line {i}\n")).collect::<String>()).expect("file");
-    let cat = record(dir.path(), "/bin/cat", &[f.to_str().expect("path")], None, &[]);
-    let sum = record(dir.path(), "/usr/bin/sha256sum", &[f.to_str().expect("path")], None, &[]);
+    std::fs::write(
+        &f,
+        (0..2000).map(|i| format!("line {i}\n")).collect::<String>(),
+    )
+    .expect("file");
+    let cat = record(
+        dir.path(),
+        "/bin/cat",
+        &[f.to_str().expect("path")],
+        None,
+        &[],
+    );
+    let sum = record(
+        dir.path(),
+        "/usr/bin/sha256sum",
+        &[f.to_str().expect("path")],
+        None,
+        &[],
+    );
     assert!(cat.stdout.len() > 10_000 && cat.status.success());
     std::fs::remove_file(&f).expect("delete the input");
     assert_same(&cat, &replay(&cat.bundle, &[]));
@@ -57,7 +77,13 @@ fn ls_of_a_directory_changed_since() {
     for n in ["alpha", "beta", "gamma"] {
         std::fs::write(d.join(n), n).expect("file");
     }
-    let ls = record(dir.path(), "/bin/ls", &["-la", d.to_str().expect("path")], None, &[]);
+    let ls = record(
+        dir.path(),
+        "/bin/ls",
+        &["-la", d.to_str().expect("path")],
+        None,
+        &[],
+    );
     assert!(text(&ls.stdout).contains("gamma"));
     std::fs::remove_file(d.join("beta")).expect("change");
     std::fs::write(d.join("delta"), "new").expect("change");
@@ -114,7 +140,11 @@ fn rust_instant_and_system_time() {
     // timeline's, within microseconds; the rest replays exactly.
     let approx = record(dir.path(), prog, &["time"], None, &[]);
     let rep = replay(&approx.bundle, &[]);
-    assert!(rep.report["time_calls_from_timeline"].as_u64() >= Some(3), "{}", rep.summary);
+    assert!(
+        rep.report["time_calls_from_timeline"].as_u64() >= Some(3),
+        "{}",
+        rep.summary
+    );
     assert!(!exact.is_empty());
     assert!(text(&r.stdout).contains("instant"), "{}", text(&r.stdout));
     assert_same(&r, &replay(&r.bundle, &[]));
@@ -150,7 +180,12 @@ fn http_client_replays_without_its_server() {
         &[],
     );
     server.join().expect("server");
-    assert_eq!(text(&client.stdout), "hello from a server that will be gone\n", "{}", text(&client.stderr));
+    assert_eq!(
+        text(&client.stdout),
+        "hello from a server that will be gone\n",
+        "{}",
+        text(&client.stderr)
+    );
     // The port is closed now: nothing answers there.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     assert_same(&client, &replay(&client.bundle, &[]));
@@ -215,7 +250,13 @@ fn replay_leaves_the_file_system_alone() {
     };
     reset();
     let prog = env!("CARGO_BIN_EXE_replay-corpus");
-    let r = record(dir.path(), prog, &["files", d.to_str().expect("path")], None, &[]);
+    let r = record(
+        dir.path(),
+        prog,
+        &["files", d.to_str().expect("path")],
+        None,
+        &[],
+    );
     assert!(r.status.success(), "{}", text(&r.stderr));
     assert!(d.join("renamed.txt").exists() && !d.join("doomed.txt").exists());
     reset();
@@ -233,12 +274,20 @@ fn damaged_bundles_get_a_clear_error() {
     std::fs::write(&cut, &data[..data.len() / 2]).expect("cut");
     let rep = replay(&cut, &[]);
     assert_eq!(rep.status.code(), Some(126));
-    assert!(text(&rep.stderr).contains("truncated"), "{}", text(&rep.stderr));
+    assert!(
+        text(&rep.stderr).contains("truncated"),
+        "{}",
+        text(&rep.stderr)
+    );
     let none = replay(&dir.path().join("missing.trace"), &[]);
     assert_eq!(none.status.code(), Some(126));
     let wrong_pid = replay(&r.bundle, &["--pid", "1"]);
     assert_eq!(wrong_pid.status.code(), Some(126));
-    assert!(text(&wrong_pid.stderr).contains("no events of pid 1"), "{}", text(&wrong_pid.stderr));
+    assert!(
+        text(&wrong_pid.stderr).contains("no events of pid 1"),
+        "{}",
+        text(&wrong_pid.stderr)
+    );
     // The intact bundle still replays.
     let ok = replay(&r.bundle, &[]);
     assert_eq!(ok.status.code(), Some(0), "{}", ok.summary);

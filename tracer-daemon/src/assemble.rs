@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use tracer_common::{
     effects,
     wire::{
-        self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, BUFFER_FAULT, BUFFER_TRUNCATED,
-        BufferHeader, EXIT_GROUP_DEAD, ExecRecord, ExitRecord, FORK_THREAD, ForkRecord, RecordKind,
-        SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD,
-        SignalRecord, SyscallRecord,
+        self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, BUFFER_FAULT,
+        BUFFER_TRUNCATED, BufferHeader, EXIT_GROUP_DEAD, ExecRecord, ExitRecord, FORK_THREAD,
+        ForkRecord, RecordKind, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
+        SYSCALL_NO_PAYLOAD, SignalRecord, SyscallRecord,
     },
 };
 use tracer_proto as pb;
@@ -286,10 +286,9 @@ impl Assembler {
                     }
                     ARG_EXEC_AUXV => exec.auxv = auxv_words(&b.data),
                     ARG_EXEC_FILENAME => {
-                        exec.filename = String::from_utf8_lossy(
-                            b.data.strip_suffix(&[0]).unwrap_or(&b.data),
-                        )
-                        .into_owned()
+                        exec.filename =
+                            String::from_utf8_lossy(b.data.strip_suffix(&[0]).unwrap_or(&b.data))
+                                .into_owned()
                     }
                     _ => rest.push(b),
                 }

@@ -44,7 +44,9 @@ fn libc_path() -> anyhow::Result<String> {
         .filter_map(|l| l.split_whitespace().nth(5))
         .find(|p| p.contains("/libc.so"))
         .map(str::to_owned)
-        .ok_or_else(|| anyhow!("--exact-time: this daemon is not linked with a shared libc to probe"))
+        .ok_or_else(|| {
+            anyhow!("--exact-time: this daemon is not linked with a shared libc to probe")
+        })
 }
 
 /// `--exact-time`: uprobes on libc's vDSO-backed time functions.

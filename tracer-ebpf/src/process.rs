@@ -10,8 +10,9 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::wire::{
-    ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, EXIT_GROUP_DEAD, ExecRecord, ExitRecord,
-    FORK_THREAD, ForkRecord, LossKind, RULE_MATCH_PID, RecordKind, SignalRecord, Tracked,
+    ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, EXIT_GROUP_DEAD, ExecRecord,
+    ExitRecord, FORK_THREAD, ForkRecord, LossKind, RULE_MATCH_PID, RecordKind, SignalRecord,
+    Tracked,
 };
 
 use crate::{

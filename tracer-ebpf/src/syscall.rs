@@ -83,7 +83,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     }
     if (nr == 228 || nr == 229)
         && config().is_some_and(|c| c.exact_time != 0)
-        && let Some(p) = crate::maps::VDSO_CALLS.get_ptr_mut(&tid)
+        && let Some(p) = crate::maps::VDSO_CALLS.get_ptr_mut(tid)
     {
         // SAFETY: p points at this thread's live map entry.
         unsafe { (*p).flags |= crate::maps::INFLIGHT_WENT_TO_KERNEL };

@@ -42,7 +42,7 @@ pub fn time_enter(ctx: ProbeContext) -> u32 {
         buffers: 0,
         flags: SYSCALL_FROM_VDSO | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
     };
-    let _ = VDSO_CALLS.insert(&tid, &f, 0);
+    let _ = VDSO_CALLS.insert(tid, f, 0);
     0
 }
 
@@ -50,7 +50,7 @@ pub fn time_enter(ctx: ProbeContext) -> u32 {
 pub fn time_exit(ctx: RetProbeContext) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let (tgid, tid) = ((id >> 32) as u32, id as u32);
-    let Some(p) = VDSO_CALLS.get_ptr(&tid) else {
+    let Some(p) = VDSO_CALLS.get_ptr(tid) else {
         return 0;
     };
     // SAFETY: p points at this thread's live map entry.
@@ -59,6 +59,6 @@ pub fn time_exit(ctx: RetProbeContext) -> u32 {
         let ret: i64 = ctx.ret::<i32>() as i64;
         finish(tid, tgid, f, ret, now());
     }
-    let _ = VDSO_CALLS.remove(&tid);
+    let _ = VDSO_CALLS.remove(tid);
     0
 }

@@ -87,7 +87,8 @@ pub fn replay(bundle: tracer_store::bundle::Bundle, opts: &Options) -> Result<Re
     };
     let cwd = dir.path().join("cwd");
     std::fs::create_dir(&cwd).map_err(|e| ReplayError::Io(format!("{}: {e}", cwd.display())))?;
-    let cstr = |b: &[u8]| CString::new(b.split(|&c| c == 0).next().unwrap_or(b)).unwrap_or_default();
+    let cstr =
+        |b: &[u8]| CString::new(b.split(|&c| c == 0).next().unwrap_or(b)).unwrap_or_default();
     let launch = Launch {
         exe: cstr(exe_file.as_os_str().as_bytes()),
         argv: rec.exec.argv.iter().map(|a| cstr(a)).collect(),
@@ -147,7 +148,8 @@ pub fn replay(bundle: tracer_store::bundle::Bundle, opts: &Options) -> Result<Re
     let mut report = e.report;
     report.outcome = outcome;
     report.wall_ms = started.elapsed().as_secs_f64() * 1e3;
-    let calls = report.syscalls_executed + report.syscalls_emulated + report.time_calls_from_timeline;
+    let calls =
+        report.syscalls_executed + report.syscalls_emulated + report.time_calls_from_timeline;
     report.us_per_syscall = if calls > 0 {
         report.wall_ms * 1e3 / calls as f64
     } else {
@@ -192,7 +194,9 @@ fn args_of(r: &user_regs_struct) -> [u64; 6] {
 
 impl Engine<'_> {
     fn t(&self) -> &Tracee {
-        self.t.as_ref().expect("the tracee lives until the replay ends")
+        self.t
+            .as_ref()
+            .expect("the tracee lives until the replay ends")
     }
 
     fn run(&mut self) -> Result<Outcome, ReplayError> {
@@ -318,12 +322,13 @@ impl Engine<'_> {
                 // futex reads val3 only for the bitset and wake-op
                 // operations; otherwise it is whatever the register held.
                 let unused = name == "futex" && k == 5 && !matches!(args[1] & 0x7f, 5 | 9 | 10);
-                let differs = !unused && match fmt {
-                    ArgFmt::Ptr | ArgFmt::Str | ArgFmt::Buf => false,
-                    ArgFmt::Hex if policy::is_address_arg(arg_name) => false,
-                    ArgFmt::Hex | ArgFmt::UInt => a != b,
-                    _ => a as u32 != b as u32,
-                };
+                let differs = !unused
+                    && match fmt {
+                        ArgFmt::Ptr | ArgFmt::Str | ArgFmt::Buf => false,
+                        ArgFmt::Hex if policy::is_address_arg(arg_name) => false,
+                        ArgFmt::Hex | ArgFmt::UInt => a != b,
+                        _ => a as u32 != b as u32,
+                    };
                 if differs {
                     let actual = self.actual_line(nr, &args, Some(&s));
                     return self.stop_here(
@@ -346,7 +351,11 @@ impl Engine<'_> {
                 format!(
                     "{name}: the memory passed in {what}{} differs from the recording \
                      (first difference at byte {}; {} bytes now, {} recorded)",
-                    if m.item > 0 { format!(" item {}", m.item) } else { String::new() },
+                    if m.item > 0 {
+                        format!(" item {}", m.item)
+                    } else {
+                        String::new()
+                    },
                     first_difference(&m.expected, &m.actual),
                     m.actual.len(),
                     m.expected.len()
@@ -435,7 +444,11 @@ impl Engine<'_> {
         if has_outputs && (s.buffers_lost || s.no_payload) {
             return Some(format!(
                 "{name}: the data it returned was {} while recording",
-                if s.no_payload { "not captured (payload capture was off)" } else { "lost (ring buffer full)" }
+                if s.no_payload {
+                    "not captured (payload capture was off)"
+                } else {
+                    "lost (ring buffer full)"
+                }
             ));
         }
         if let Some(b) = s
@@ -446,7 +459,11 @@ impl Engine<'_> {
             return Some(format!(
                 "{name}: the data it returned in argument {} was {} while recording",
                 b.arg,
-                if b.fault { "unreadable" } else { "cut at the snapshot limit" }
+                if b.fault {
+                    "unreadable"
+                } else {
+                    "cut at the snapshot limit"
+                }
             ));
         }
         None
@@ -470,10 +487,12 @@ impl Engine<'_> {
         if RESTART_CODES.contains(&ret) {
             // Interrupted by a signal: restarted (the next recorded syscall
             // is the same one) or failed with EINTR.
-            let restarted = self.rec.events[at + 1..].iter().find_map(|e| match &e.kind {
-                Some(pb::event::Kind::Syscall(n)) => Some(n.nr == s.nr),
-                _ => None,
-            });
+            let restarted = self.rec.events[at + 1..]
+                .iter()
+                .find_map(|e| match &e.kind {
+                    Some(pb::event::Kind::Syscall(n)) => Some(n.nr == s.nr),
+                    _ => None,
+                });
             if restarted == Some(true) {
                 regs.rax = regs.orig_rax;
                 regs.orig_rax = u64::MAX;
@@ -555,7 +574,10 @@ impl Engine<'_> {
             _ => {
                 return self.stop_here(
                     Outcome::Incomplete,
-                    format!("mmap of fd {}: the recording does not say which file it is", args[4] as i64),
+                    format!(
+                        "mmap of fd {}: the recording does not say which file it is",
+                        args[4] as i64
+                    ),
                     Some(at),
                     None,
                 );
@@ -566,9 +588,9 @@ impl Engine<'_> {
             Some(d) => d,
             None => match std::fs::read(&path) {
                 Ok(d) => {
-                    self.report
-                        .notes
-                        .push(format!("mapped {path} from this machine (the bundle has no copy)"));
+                    self.report.notes.push(format!(
+                        "mapped {path} from this machine (the bundle has no copy)"
+                    ));
                     local = d;
                     &local
                 }
@@ -666,7 +688,12 @@ impl Engine<'_> {
         }
         let synchronous = matches!(
             sig,
-            Signal::SIGSEGV | Signal::SIGBUS | Signal::SIGILL | Signal::SIGFPE | Signal::SIGTRAP | Signal::SIGSYS
+            Signal::SIGSEGV
+                | Signal::SIGBUS
+                | Signal::SIGILL
+                | Signal::SIGFPE
+                | Signal::SIGTRAP
+                | Signal::SIGSYS
         );
         if !synchronous {
             // Not from the recording (job control, a terminal): ignored.
@@ -687,10 +714,10 @@ impl Engine<'_> {
         let at = self.peek_syscall().map(|(i, _)| i);
         self.report.divergence = Some(Divergence {
             event_index: at.unwrap_or(self.pos),
-            reason: format!(
-                "the program got {sig} at {rip:#x}, which the recording does not have"
-            ),
-            expected: at.and_then(|i| self.rec.events.get(i)).map(tracer_format::line),
+            reason: format!("the program got {sig} at {rip:#x}, which the recording does not have"),
+            expected: at
+                .and_then(|i| self.rec.events.get(i))
+                .map(tracer_format::line),
             actual: None,
             recent: self.recent(at.unwrap_or(self.pos)),
         });
@@ -710,7 +737,12 @@ impl Engine<'_> {
     }
 
     /// A syscall after the last recorded one.
-    fn beyond_the_end(&mut self, nr: i64, args: &[u64; 6], name: &str) -> Result<Next, ReplayError> {
+    fn beyond_the_end(
+        &mut self,
+        nr: i64,
+        args: &[u64; 6],
+        name: &str,
+    ) -> Result<Next, ReplayError> {
         let regs = self.t().regs()?;
         if policy::is_time(name) {
             return self.answer_time(regs, name);
@@ -719,12 +751,14 @@ impl Engine<'_> {
         let (outcome, why) = if self.rec.lost {
             (
                 Outcome::Incomplete,
-                "the recording ends here: events of this process were lost while recording".to_owned(),
+                "the recording ends here: events of this process were lost while recording"
+                    .to_owned(),
             )
         } else if self.rec.exit.is_none() {
             (
                 Outcome::Incomplete,
-                "the recording ends here: the process was still running when it was fetched".to_owned(),
+                "the recording ends here: the process was still running when it was fetched"
+                    .to_owned(),
             )
         } else {
             (
@@ -754,10 +788,10 @@ impl Engine<'_> {
         let real = mono + self.rec.realtime_offset_ns() as i128;
         let value = |clock: u64| -> i128 {
             match clock {
-                0 | 5 => real,                  // REALTIME, REALTIME_COARSE
-                11 => real + 37_000_000_000,    // TAI
+                0 | 5 => real,                            // REALTIME, REALTIME_COARSE
+                11 => real + 37_000_000_000,              // TAI
                 2 | 3 => mono - self.rec.exec_ns as i128, // CPU time: since the exec
-                _ => mono,                      // MONOTONIC, _RAW, _COARSE, BOOTTIME
+                _ => mono,                                // MONOTONIC, _RAW, _COARSE, BOOTTIME
             }
         };
         let t = self.t();
@@ -813,7 +847,9 @@ impl Engine<'_> {
     fn on_end(&mut self, outcome: Outcome) -> Outcome {
         let recorded = self.rec.exit.map(|x| {
             if x.signal != 0 {
-                Outcome::Killed { signal: x.signal as i32 }
+                Outcome::Killed {
+                    signal: x.signal as i32,
+                }
             } else {
                 Outcome::Exited { code: x.exit_code }
             }
@@ -857,7 +893,10 @@ fn same_time_call(name: &str, args: &[u64; 6], s: &pb::Syscall) -> bool {
 }
 
 fn first_difference(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()))
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
 }
 
 /// The recorded environment with `over` set on top.

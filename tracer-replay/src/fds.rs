@@ -75,10 +75,25 @@ impl FdTable {
 fn returns_fd(name: &str) -> bool {
     matches!(
         name,
-        "socket" | "accept" | "accept4" | "epoll_create" | "epoll_create1" | "eventfd"
-            | "eventfd2" | "timerfd_create" | "signalfd" | "signalfd4" | "inotify_init"
-            | "inotify_init1" | "memfd_create" | "pidfd_open" | "open_by_handle_at"
-            | "fanotify_init" | "userfaultfd" | "perf_event_open" | "bpf"
+        "socket"
+            | "accept"
+            | "accept4"
+            | "epoll_create"
+            | "epoll_create1"
+            | "eventfd"
+            | "eventfd2"
+            | "timerfd_create"
+            | "signalfd"
+            | "signalfd4"
+            | "inotify_init"
+            | "inotify_init1"
+            | "memfd_create"
+            | "pidfd_open"
+            | "open_by_handle_at"
+            | "fanotify_init"
+            | "userfaultfd"
+            | "perf_event_open"
+            | "bpf"
     )
 }
 

@@ -79,13 +79,19 @@ fn comparable(nr: i64, b: &pb::Buffer, rule: Option<SizeRule>) -> Option<Vec<(us
         // A unix socket address: its path up to the NUL (what follows is
         // whatever was in the buffer).
         ("connect" | "bind" | "sendto", _) if b.data.len() > 2 && b.data[..2] == [1, 0] => {
-            let end = b.data[2..].iter().position(|&c| c == 0).map_or(b.data.len(), |z| z + 3);
+            let end = b.data[2..]
+                .iter()
+                .position(|&c| c == 0)
+                .map_or(b.data.len(), |z| z + 3);
             vec![(0, end)]
         }
         // struct pollfd: fd and events; revents is not an input.
         ("poll" | "ppoll", _) => (0..b.data.len() / 8).map(|i| (i * 8, i * 8 + 6)).collect(),
-        ("rseq" | "set_robust_list" | "io_uring_setup" | "io_uring_enter" | "bpf"
-        | "perf_event_open" | "keyctl" | "ptrace", _) => vec![],
+        (
+            "rseq" | "set_robust_list" | "io_uring_setup" | "io_uring_enter" | "bpf"
+            | "perf_event_open" | "keyctl" | "ptrace",
+            _,
+        ) => vec![],
         _ => return None,
     })
 }
@@ -146,7 +152,12 @@ pub fn compare_inputs(
 
 /// Reads the inputs the replayed program passes, shaped like the recorded
 /// ones, for a divergence report.
-pub fn actual_inputs(t: &Tracee, nr: i64, args: &[u64; 6], rec: Option<&pb::Syscall>) -> Vec<pb::Buffer> {
+pub fn actual_inputs(
+    t: &Tracee,
+    nr: i64,
+    args: &[u64; 6],
+    rec: Option<&pb::Syscall>,
+) -> Vec<pb::Buffer> {
     let Some(Effects::Known(list)) = effects::lookup(nr).map(|i| i.effects) else {
         return Vec::new();
     };
@@ -183,7 +194,11 @@ pub fn actual_inputs(t: &Tracee, nr: i64, args: &[u64; 6], rec: Option<&pb::Sysc
             SizeRule::Arg => args[e.size_arg as usize % 6].min(1 << 16) as usize,
             _ => {
                 // Other shapes: the recorded buffer's length at the same place.
-                match rec.and_then(|r| r.buffers.iter().find(|b| b.arg == e.arg as u32 && b.item == 0)) {
+                match rec.and_then(|r| {
+                    r.buffers
+                        .iter()
+                        .find(|b| b.arg == e.arg as u32 && b.item == 0)
+                }) {
                     Some(b) => b.data.len(),
                     None => continue,
                 }

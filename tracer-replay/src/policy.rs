@@ -74,11 +74,20 @@ mod tests {
         assert_eq!(action("write", &[1, 0, 5, 0, 0, 0]), Action::Emulate);
         assert_eq!(action("unlinkat", &[0; 6]), Action::Emulate);
         assert_eq!(action("kill", &[1, 9, 0, 0, 0, 0]), Action::Emulate);
-        assert_eq!(action("mmap", &[0, 4096, 3, 0x22, u64::MAX, 0]), Action::ExecuteReal);
+        assert_eq!(
+            action("mmap", &[0, 4096, 3, 0x22, u64::MAX, 0]),
+            Action::ExecuteReal
+        );
         assert_eq!(action("mmap", &[0, 4096, 1, 0x2, 3, 0]), Action::MapFile);
         assert_eq!(action("exit_group", &[0; 6]), Action::ExecuteNoReturn);
-        assert_eq!(action("prlimit64", &[0, 3, 0, 0x1000, 0, 0]), Action::Emulate);
-        assert!(matches!(action("clone", &[CLONE_THREAD, 0, 0, 0, 0, 0]), Action::Unsupported(_)));
+        assert_eq!(
+            action("prlimit64", &[0, 3, 0, 0x1000, 0, 0]),
+            Action::Emulate
+        );
+        assert!(matches!(
+            action("clone", &[CLONE_THREAD, 0, 0, 0, 0, 0]),
+            Action::Unsupported(_)
+        ));
         assert_eq!(action("clone", &[17, 0, 0, 0, 0, 0]), Action::Emulate);
     }
 }

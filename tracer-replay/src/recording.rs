@@ -47,7 +47,11 @@ impl Recording {
                 .collect();
             return Err(ReplayError::Bundle(format!(
                 "the bundle has no events of pid {pid} (it holds {})",
-                if pids.is_empty() { "no processes".to_owned() } else { pids.join(", ") }
+                if pids.is_empty() {
+                    "no processes".to_owned()
+                } else {
+                    pids.join(", ")
+                }
             )));
         }
         // seq is the order the daemon received them; per thread it is
@@ -141,9 +145,9 @@ impl Recording {
                 candidates.extend(self.path_lookup(a));
             }
         }
-        candidates
-            .into_iter()
-            .find(|c| c.starts_with('/') && (self.files.contains_key(c) || std::path::Path::new(c).is_file()))
+        candidates.into_iter().find(|c| {
+            c.starts_with('/') && (self.files.contains_key(c) || std::path::Path::new(c).is_file())
+        })
     }
 
     /// `name` looked up in the recorded `$PATH`.
@@ -193,7 +197,10 @@ impl Recording {
                 seen.entry(sig).or_insert(false);
             }
         }
-        seen.into_iter().filter(|&(_, ign)| ign).map(|(s, _)| s).collect()
+        seen.into_iter()
+            .filter(|&(_, ign)| ign)
+            .map(|(s, _)| s)
+            .collect()
     }
 
     /// realtime = monotonic + this.
@@ -228,30 +235,45 @@ mod tests {
     fn starts_after_the_exec_and_keeps_program_order() {
         let b = Bundle {
             header: pb::BundleHeader {
-                root: Some(pb::ProcessKey { pid: 7, start_ns: 1 }),
+                root: Some(pb::ProcessKey {
+                    pid: 7,
+                    start_ns: 1,
+                }),
                 ..Default::default()
             },
             events: vec![
                 ev(5, 7, sys(12, 100)),
                 ev(1, 7, sys(39, 7)),
-                ev(2, 7, pb::event::Kind::Exec(pb::Exec {
-                    argv: vec![b"cat".to_vec()],
-                    ..Default::default()
-                })),
+                ev(
+                    2,
+                    7,
+                    pb::event::Kind::Exec(pb::Exec {
+                        argv: vec![b"cat".to_vec()],
+                        ..Default::default()
+                    }),
+                ),
                 ev(3, 7, sys(NR_EXECVE, 0)),
                 ev(4, 8, sys(0, 1)),
-                ev(6, 7, pb::event::Kind::Exit(pb::Exit {
-                    exit_code: 3,
-                    group_dead: true,
-                    ..Default::default()
-                })),
+                ev(
+                    6,
+                    7,
+                    pb::event::Kind::Exit(pb::Exit {
+                        exit_code: 3,
+                        group_dead: true,
+                        ..Default::default()
+                    }),
+                ),
             ],
             blobs: vec![],
         };
         let r = Recording::from_bundle(b, None).expect("recording");
         assert_eq!(r.pid, 7);
         let seqs: Vec<u64> = r.events.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, vec![5, 6], "pre-exec events and the execve itself are not replayed");
+        assert_eq!(
+            seqs,
+            vec![5, 6],
+            "pre-exec events and the execve itself are not replayed"
+        );
         assert_eq!(r.exit.map(|x| x.exit_code), Some(3));
     }
 
@@ -259,7 +281,10 @@ mod tests {
     fn no_exec_is_a_clear_error() {
         let b = Bundle {
             header: pb::BundleHeader {
-                root: Some(pb::ProcessKey { pid: 7, start_ns: 1 }),
+                root: Some(pb::ProcessKey {
+                    pid: 7,
+                    start_ns: 1,
+                }),
                 ..Default::default()
             },
             events: vec![ev(1, 7, sys(0, 1))],

@@ -75,9 +75,15 @@ impl Report {
             Outcome::Diverged => "DIVERGED from the recording".to_owned(),
             Outcome::Incomplete => "stopped: the recording cannot be replayed further".to_owned(),
         };
-        s.push_str(&format!("replay: {} (pid {}): {head}\n", self.program, self.pid));
+        s.push_str(&format!(
+            "replay: {} (pid {}): {head}\n",
+            self.program, self.pid
+        ));
         if let Some(d) = &self.divergence {
-            s.push_str(&format!("replay: at event {}: {}\n", d.event_index, d.reason));
+            s.push_str(&format!(
+                "replay: at event {}: {}\n",
+                d.event_index, d.reason
+            ));
             if let Some(e) = &d.expected {
                 s.push_str(&format!("replay:   recorded: {e}\n"));
             }

@@ -65,7 +65,14 @@ pub fn relocate(
     let got = t.inject(
         insn,
         libc::SYS_mmap,
-        [base, STACK_BYTES, PROT_RW, MAP_PRIVATE_ANON_FIXED_NOREPLACE, u64::MAX, 0],
+        [
+            base,
+            STACK_BYTES,
+            PROT_RW,
+            MAP_PRIVATE_ANON_FIXED_NOREPLACE,
+            u64::MAX,
+            0,
+        ],
     )?;
     if got as u64 != base {
         notes.push(format!(

@@ -6,11 +6,7 @@
 //! answer it without running it (one stop per emulated syscall). The same
 //! filter is the safety net: should the replayer die or detach, a syscall
 //! it did not answer fails with `ENOSYS` instead of running.
-use std::{
-    ffi::CString,
-    fs::File,
-    os::unix::fs::FileExt,
-};
+use std::{ffi::CString, fs::File, os::unix::fs::FileExt};
 
 use libc::user_regs_struct;
 use nix::{
@@ -79,7 +75,10 @@ fn filter() -> [libc::sock_filter; 4] {
             k: AUDIT_ARCH_X86_64,
         },
         stmt((libc::BPF_RET | libc::BPF_K) as u16, SECCOMP_RET_TRACE),
-        stmt((libc::BPF_RET | libc::BPF_K) as u16, SECCOMP_RET_KILL_PROCESS),
+        stmt(
+            (libc::BPF_RET | libc::BPF_K) as u16,
+            SECCOMP_RET_KILL_PROCESS,
+        ),
     ]
 }
 
@@ -332,7 +331,8 @@ impl Tracee {
         }
         let mut r = self.regs()?;
         r.orig_rax = nr as u64;
-        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) = (args[0], args[1], args[2], args[3], args[4], args[5]);
+        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) =
+            (args[0], args[1], args[2], args[3], args[4], args[5]);
         self.set_regs(r)?;
         let done = self.run_syscall()?;
         self.set_regs(saved)?;

@@ -87,12 +87,16 @@ mod tests {
             .expect("maps")
             .expect("a vDSO on this machine");
         // SAFETY: the vDSO is mapped readable in this process.
-        let image = unsafe { std::slice::from_raw_parts(start as *const u8, (end - start) as usize) };
+        let image =
+            unsafe { std::slice::from_raw_parts(start as *const u8, (end - start) as usize) };
         let elf = object::File::parse(image).expect("vDSO ELF");
         let names: Vec<String> = elf
             .dynamic_symbols()
             .filter_map(|s| s.name().ok().map(str::to_owned))
             .collect();
-        assert!(names.iter().any(|n| n == "__vdso_clock_gettime"), "{names:?}");
+        assert!(
+            names.iter().any(|n| n == "__vdso_clock_gettime"),
+            "{names:?}"
+        );
     }
 }

@@ -289,9 +289,16 @@ fn replay_workloads() -> Vec<(&'static str, Vec<String>)> {
     vec![
         (
             "dd bs=1 count=20000",
-            ["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=20000", "status=none"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "/bin/dd",
+                "if=/dev/zero",
+                "of=/dev/null",
+                "bs=1",
+                "count=20000",
+                "status=none",
+            ]
+            .map(String::from)
+            .to_vec(),
         ),
         (
             "python3 -c (startup, 200 stats)",
@@ -308,7 +315,11 @@ fn record_one(dir: &Path, argv: &[String]) -> anyhow::Result<(std::path::PathBuf
     let c = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes())?;
     // SAFETY: a valid NUL-terminated path.
     if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-        bail!("mkfifo {}: {}", gate.display(), std::io::Error::last_os_error());
+        bail!(
+            "mkfifo {}: {}",
+            gate.display(),
+            std::io::Error::last_os_error()
+        );
     }
     let mut child = Guard(
         Command::new("/bin/sh")
@@ -410,7 +421,9 @@ fn replay_bench() -> anyhow::Result<()> {
         };
         let per = |secs: f64| secs * 1e6 / syscalls.max(1) as f64;
         let five = |f: &dyn Fn() -> anyhow::Result<f64>| -> anyhow::Result<f64> {
-            Ok(median((0..5).map(|_| f()).collect::<anyhow::Result<Vec<f64>>>()?))
+            Ok(median(
+                (0..5).map(|_| f()).collect::<anyhow::Result<Vec<f64>>>()?,
+            ))
         };
         let native = five(&|| time_of(Command::new(&argv[0]).args(&argv[1..])))?;
         let strace = five(&|| {

@@ -3,7 +3,10 @@
 //! - `diverge`: prints a line; when `TRACER_DIVERGE` is set it first looks
 //!   for a file, which changes its path through syscalls;
 //! - `files DIR`: creates, writes, renames and unlinks files in DIR.
-use std::{io::Write, time::{Instant, SystemTime, UNIX_EPOCH}};
+use std::{
+    io::Write,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
