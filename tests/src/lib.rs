@@ -366,7 +366,7 @@ pub fn record_with(
     loop {
         let ps = tracectl(&["ps", "--pid", &pid.to_string()]);
         if String::from_utf8_lossy(&ps.stdout).contains("exit ")
-            || String::from_utf8_lossy(&ps.stdout).contains("killed")
+            || String::from_utf8_lossy(&ps.stdout).contains(" SIG")
         {
             break;
         }
@@ -440,7 +440,35 @@ pub fn replay(bundle: &Path, args: &[&str]) -> Replayed {
         })
     };
     let (out, err) = (drain(Box::new(out)), drain(Box::new(err)));
-    let status = child.wait(Duration::from_secs(120));
+    // After a divergence tracectl waits for the program it left stopped:
+    // this test ends it (by its pid, from the report) once it is there.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut stopped = None;
+    let status = loop {
+        let c = child.0.as_mut().expect("child");
+        if let Some(st) = c.try_wait().expect("try_wait") {
+            break st;
+        }
+        if stopped.is_none()
+            && let Some(p) = std::fs::read_to_string(&report)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["stopped_pid"].as_i64())
+        {
+            let state = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+            assert!(
+                state.contains("State:\tT (stopped)"),
+                "the program is left stopped: {state}"
+            );
+            let _ = nix::sys::signal::kill(Pid::from_raw(p as i32), Signal::SIGKILL);
+            stopped = Some(p);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tracectl replay did not finish in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let stdout = out.join().expect("stdout reader");
     let err = String::from_utf8_lossy(&err.join().expect("stderr reader")).into_owned();
     let (summary, program): (Vec<&str>, Vec<&str>) = err
@@ -450,10 +478,6 @@ pub fn replay(bundle: &Path, args: &[&str]) -> Replayed {
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(serde_json::Value::Null);
-    // A tracee left stopped at a divergence is this test's to end.
-    if let Some(p) = report["stopped_pid"].as_i64() {
-        let _ = nix::sys::signal::kill(Pid::from_raw(p as i32), Signal::SIGKILL);
-    }
     Replayed {
         stdout,
         stderr: program.concat().into_bytes(),

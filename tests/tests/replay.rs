@@ -293,3 +293,66 @@ fn damaged_bundles_get_a_clear_error() {
     assert_eq!(ok.status.code(), Some(0), "{}", ok.summary);
     let _ = Command::new("true").status();
 }
+
+#[test]
+fn a_cut_recording_replays_up_to_the_cut_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("big");
+    std::fs::write(&f, vec![b'x'; 200_000]).expect("file");
+    let r = tracer_tests::record_with(
+        dir.path(),
+        &["--snapshot-limit", "4096"],
+        "/bin/cat",
+        &[f.to_str().expect("path")],
+        None,
+        &[],
+    );
+    assert_eq!(r.stdout.len(), 200_000);
+    let rep = replay(&r.bundle, &[]);
+    assert_eq!(rep.status.code(), Some(125), "{}", rep.summary);
+    assert_eq!(
+        rep.report["outcome"]["kind"], "incomplete",
+        "{}",
+        rep.summary
+    );
+    let reason = rep.report["divergence"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("read") && reason.contains("snapshot limit"),
+        "the report says which syscall and why: {}",
+        rep.summary
+    );
+}
+
+#[test]
+fn a_signal_the_program_sent_itself_is_delivered_in_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = record(
+        dir.path(),
+        "/usr/bin/python3",
+        &[
+            "-c",
+            "import os, signal\nsignal.signal(signal.SIGUSR1, lambda s, f: print('handler', s))\nos.kill(os.getpid(), signal.SIGUSR1)\nprint('after')\nos.kill(os.getpid(), signal.SIGTERM)",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(text(&r.stdout), "handler 10\nafter\n");
+    let rep = replay(&r.bundle, &[]);
+    assert_eq!(text(&rep.stdout), text(&r.stdout), "{}", rep.summary);
+    assert_eq!(rep.report["outcome"]["kind"], "killed", "{}", rep.summary);
+    assert_eq!(rep.report["outcome"]["signal"], 15);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        rep.status.signal(),
+        Some(15),
+        "tracectl dies the way the program died"
+    );
+    assert_eq!(
+        rep.report["signals_delivered"].as_u64(),
+        Some(2),
+        "{}",
+        rep.summary
+    );
+}

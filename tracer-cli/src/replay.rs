@@ -52,6 +52,16 @@ pub fn run(bundle: &Path, a: Args<'_>) -> ExitCode {
             eprintln!("tracectl: error: writing {}: {e}", path.display());
         }
     }
+    if let Some(pid) = report.stopped_pid {
+        // This process stays its parent: were it to exit, the kernel would
+        // end the stopped program (an orphaned process group gets SIGHUP).
+        eprintln!(
+            "replay: waiting until process {pid} ends (gdb -p {pid} to look; kill -9 {pid} to end it)"
+        );
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+    }
     if let Outcome::Killed { signal } = report.outcome {
         die_by(signal);
     }

@@ -654,8 +654,22 @@ impl Engine<'_> {
         while let Some(e) = self.rec.events.get(self.pos) {
             match &e.kind {
                 Some(pb::event::Kind::Signal(sig)) => {
-                    if let Ok(s) = Signal::try_from(sig.signo as i32) {
+                    // A fatal signal's delivery is seen as SIGKILL (the
+                    // kernel's group exit); the exit says which it was.
+                    let mut signo = sig.signo as i32;
+                    if signo == libc::SIGKILL
+                        && let Some(x) = self.rec.exit
+                        && x.signal != 0
+                    {
+                        signo = x.signal as i32;
+                    }
+                    if let Ok(s) = Signal::try_from(signo) {
                         self.t().kill(s)?;
+                        if s == Signal::SIGKILL {
+                            // Not stoppable: the next wait sees the death.
+                            self.pos += 1;
+                            return self.t().cont(None);
+                        }
                         self.pending_signals.push(s);
                     }
                     self.pos += 1;

@@ -99,7 +99,7 @@ impl Report {
         }
         if let Some(p) = self.stopped_pid {
             s.push_str(&format!(
-                "replay: the replayed process {p} is left stopped there: gdb -p {p} (kill -9 {p} to end it)\n"
+                "replay: the replayed process {p} is left stopped there, before that syscall\n"
             ));
         }
         s.push_str(&format!(

@@ -244,9 +244,13 @@ impl Tracee {
         self.alive
     }
 
-    /// Resumes until the next syscall or signal.
+    /// Resumes until the next syscall or signal. A tracee that is already
+    /// gone (killed) is not an error: the next wait says how it ended.
     pub fn cont(&self, sig: Option<Signal>) -> Result<(), ReplayError> {
-        ptrace::cont(self.pid, sig).map_err(|e| self.err("PTRACE_CONT", e))
+        match ptrace::cont(self.pid, sig) {
+            Err(nix::errno::Errno::ESRCH) | Ok(()) => Ok(()),
+            Err(e) => Err(self.err("PTRACE_CONT", e)),
+        }
     }
 
     /// Resumes a syscall stop so that the syscall runs, stopping at its exit.
@@ -354,7 +358,10 @@ impl Tracee {
         r.rax = nr;
         r.rip -= 2;
         self.set_regs(r)?;
-        ptrace::detach(self.pid, Signal::SIGSTOP).map_err(|e| self.err("PTRACE_DETACH", e))?;
+        // The signal argument of PTRACE_DETACH is ignored at an event stop
+        // (seccomp): the stop is queued first, and taken as it resumes.
+        self.kill(Signal::SIGSTOP)?;
+        ptrace::detach(self.pid, None).map_err(|e| self.err("PTRACE_DETACH", e))?;
         self.alive = false;
         Ok(self.pid)
     }
