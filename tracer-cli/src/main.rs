@@ -117,6 +117,10 @@ enum Cmd {
         /// one): a "what if" run, which diverges where the change shows.
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
+        /// Serve the gdb remote protocol here (HOST:PORT or unix:PATH) and
+        /// let gdb drive the replay: gdb -ex 'target remote HOST:PORT'.
+        #[arg(long, value_name = "ADDR")]
+        gdb: Option<String>,
     },
     /// Per-syscall counts, errors and latency.
     Stats {
@@ -140,6 +144,7 @@ fn main() -> std::process::ExitCode {
         report,
         kill_on_divergence,
         env,
+        gdb,
     } = &cli.cmd
     {
         return replay::run(
@@ -150,6 +155,7 @@ fn main() -> std::process::ExitCode {
                 report: report.as_deref(),
                 kill_on_divergence: *kill_on_divergence,
                 env,
+                gdb: gdb.as_deref(),
             },
         );
     }

@@ -13,6 +13,7 @@ pub struct Args<'a> {
     pub report: Option<&'a Path>,
     pub kill_on_divergence: bool,
     pub env: &'a [String],
+    pub gdb: Option<&'a str>,
 }
 
 pub fn run(bundle: &Path, a: Args<'_>) -> ExitCode {
@@ -41,7 +42,11 @@ pub fn run(bundle: &Path, a: Args<'_>) -> ExitCode {
         kill_on_divergence: a.kill_on_divergence,
         env,
     };
-    let report = match tracer_replay::replay(decoded, &opts) {
+    let result = match a.gdb {
+        Some(listen) => tracer_replay::debug(decoded, &opts, listen),
+        None => tracer_replay::replay(decoded, &opts),
+    };
+    let report = match result {
         Ok(r) => r,
         Err(e) => return fail(format!("replaying {}: {e}", bundle.display())),
     };

@@ -51,122 +51,165 @@ const PROT_WRITE: u64 = 0x2;
 /// (a bad bundle, no program to run); a divergence is a [`Report`] outcome.
 pub fn replay(bundle: tracer_store::bundle::Bundle, opts: &Options) -> Result<Report, ReplayError> {
     let rec = Recording::from_bundle(bundle, opts.pid)?;
-    let dir = tempfile::Builder::new()
-        .prefix("tracer-replay-")
-        .tempdir()
-        .map_err(|e| ReplayError::Io(format!("creating a private directory: {e}")))?;
-    let mut notes = Vec::new();
-    let exe = rec.executable_path().ok_or_else(|| {
-        ReplayError::Launch(format!(
-            "the bundle has no copy of the program ({:?}) and it is not on this machine",
-            rec.exec
-                .argv
-                .first()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .unwrap_or_default()
-        ))
-    })?;
-    let exe_file = match rec.file(&exe)? {
-        Some(bytes) => {
-            let name = Path::new(&exe)
-                .file_name()
-                .map(|n| n.to_owned())
-                .unwrap_or_else(|| "program".into());
-            let p = dir.path().join(name);
-            std::fs::write(&p, bytes)
-                .and_then(|_| std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)))
-                .map_err(|e| ReplayError::Io(format!("writing {}: {e}", p.display())))?;
-            p
-        }
-        None => {
-            notes.push(format!(
-                "the bundle has no copy of {exe}; this machine's file was run"
-            ));
-            exe.clone().into()
-        }
-    };
-    let cwd = dir.path().join("cwd");
-    std::fs::create_dir(&cwd).map_err(|e| ReplayError::Io(format!("{}: {e}", cwd.display())))?;
-    let cstr =
-        |b: &[u8]| CString::new(b.split(|&c| c == 0).next().unwrap_or(b)).unwrap_or_default();
-    let launch = Launch {
-        exe: cstr(exe_file.as_os_str().as_bytes()),
-        argv: rec.exec.argv.iter().map(|a| cstr(a)).collect(),
-        envp: environment(&rec.exec.envp, &opts.env)
-            .iter()
-            .map(|a| cstr(a))
-            .collect(),
-        cwd: cstr(cwd.as_os_str().as_bytes()),
-        ignored: rec.initially_ignored(),
-    };
-    let started = Instant::now();
-    let tracee = Tracee::launch(&launch)?;
-    let mut e = Engine {
-        rec: &rec,
-        t: Some(tracee),
-        opts,
-        pos: 0,
-        fds: FdTable::default(),
-        report: Report {
-            pid: rec.pid,
-            program: exe.clone(),
-            outcome: Outcome::Incomplete,
-            divergence: None,
-            stopped_pid: None,
-            events_total: rec.events.len(),
-            events_replayed: 0,
-            syscalls_executed: 0,
-            syscalls_emulated: 0,
-            time_calls_from_timeline: 0,
-            signals_delivered: 0,
-            wall_ms: 0.0,
-            us_per_syscall: 0.0,
-            notes,
-        },
-        timeline_ns: rec.exec_ns,
-        synthetic: 0,
-        pending_signals: Vec::new(),
-        kernel_copies: 0,
-    };
-    let (patched, insn) = vdso::patch(e.t())?;
-    if patched == 0 {
-        e.report
-            .notes
-            .push("the program has no vDSO here; its time calls are syscalls".to_owned());
-    }
-    match insn {
-        Some(insn) if rec.exec.arg_start != 0 => stack::relocate(
-            e.t.as_mut().expect("tracee"),
-            insn,
-            rec.exec.arg_start,
-            &mut e.report.notes,
-        )?,
-        _ => {}
-    }
+    let mut e = Engine::launch(&rec, opts)?;
+    e.resume(None)?;
     let outcome = e.run()?;
-    e.report.events_replayed = e.pos;
-    let mut report = e.report;
-    report.outcome = outcome;
-    report.wall_ms = started.elapsed().as_secs_f64() * 1e3;
-    let calls =
-        report.syscalls_executed + report.syscalls_emulated + report.time_calls_from_timeline;
-    report.us_per_syscall = if calls > 0 {
-        report.wall_ms * 1e3 / calls as f64
-    } else {
-        0.0
-    };
-    if e.kernel_copies > 0 {
-        report.notes.push(format!(
-            "{} bytes went to stdout/stderr by in-kernel copies (sendfile, splice, \
-             copy_file_range); their contents are not in the recording and are not shown",
-            e.kernel_copies
-        ));
-    }
-    drop(dir);
-    Ok(report)
+    Ok(e.finish(outcome))
 }
 
-struct Engine<'a> {
+impl<'a> Engine<'a> {
+    /// Starts the recorded program, stopped before its first instruction.
+    pub(crate) fn launch(rec: &'a Recording, opts: &'a Options) -> Result<Self, ReplayError> {
+        let dir = tempfile::Builder::new()
+            .prefix("tracer-replay-")
+            .tempdir()
+            .map_err(|e| ReplayError::Io(format!("creating a private directory: {e}")))?;
+        let mut notes = Vec::new();
+        let exe = rec.executable_path().ok_or_else(|| {
+            ReplayError::Launch(format!(
+                "the bundle has no copy of the program ({:?}) and it is not on this machine",
+                rec.exec
+                    .argv
+                    .first()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .unwrap_or_default()
+            ))
+        })?;
+        let exe_file = match rec.file(&exe)? {
+            Some(bytes) => {
+                let name = Path::new(&exe)
+                    .file_name()
+                    .map(|n| n.to_owned())
+                    .unwrap_or_else(|| "program".into());
+                let p = dir.path().join(name);
+                std::fs::write(&p, bytes)
+                    .and_then(|_| {
+                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))
+                    })
+                    .map_err(|e| ReplayError::Io(format!("writing {}: {e}", p.display())))?;
+                p
+            }
+            None => {
+                notes.push(format!(
+                    "the bundle has no copy of {exe}; this machine's file was run"
+                ));
+                exe.clone().into()
+            }
+        };
+        let cwd = dir.path().join("cwd");
+        std::fs::create_dir(&cwd)
+            .map_err(|e| ReplayError::Io(format!("{}: {e}", cwd.display())))?;
+        let cstr =
+            |b: &[u8]| CString::new(b.split(|&c| c == 0).next().unwrap_or(b)).unwrap_or_default();
+        let launch = Launch {
+            exe: cstr(exe_file.as_os_str().as_bytes()),
+            argv: rec.exec.argv.iter().map(|a| cstr(a)).collect(),
+            envp: environment(&rec.exec.envp, &opts.env)
+                .iter()
+                .map(|a| cstr(a))
+                .collect(),
+            cwd: cstr(cwd.as_os_str().as_bytes()),
+            ignored: rec.initially_ignored(),
+        };
+        let started = Instant::now();
+        let tracee = Tracee::launch(&launch)?;
+        let mut e = Engine {
+            rec,
+            t: Some(tracee),
+            opts,
+            pos: 0,
+            fds: FdTable::default(),
+            report: Report {
+                pid: rec.pid,
+                program: exe.clone(),
+                outcome: Outcome::Incomplete,
+                divergence: None,
+                stopped_pid: None,
+                events_total: rec.events.len(),
+                events_replayed: 0,
+                syscalls_executed: 0,
+                syscalls_emulated: 0,
+                time_calls_from_timeline: 0,
+                signals_delivered: 0,
+                wall_ms: 0.0,
+                us_per_syscall: 0.0,
+                notes,
+            },
+            timeline_ns: rec.exec_ns,
+            synthetic: 0,
+            pending_signals: Vec::new(),
+            kernel_copies: 0,
+            started,
+            exe_file,
+            _dir: dir,
+            stepping: false,
+            debugger: false,
+            goto: None,
+            pending_syscall: false,
+            ended: None,
+        };
+        let (patched, insn) = vdso::patch(e.t())?;
+        if patched == 0 {
+            e.report
+                .notes
+                .push("the program has no vDSO here; its time calls are syscalls".to_owned());
+        }
+        match insn {
+            Some(insn) if rec.exec.arg_start != 0 => stack::relocate(
+                e.t.as_mut().expect("tracee"),
+                insn,
+                rec.exec.arg_start,
+                &mut e.report.notes,
+            )?,
+            _ => {}
+        }
+        Ok(e)
+    }
+
+    /// The report of a replay that ended with `outcome`.
+    pub(crate) fn finish(mut self, outcome: Outcome) -> Report {
+        self.report.events_replayed = self.pos;
+        let mut report = std::mem::replace(&mut self.report, empty_report());
+        report.outcome = outcome;
+        report.wall_ms = self.started.elapsed().as_secs_f64() * 1e3;
+        let calls =
+            report.syscalls_executed + report.syscalls_emulated + report.time_calls_from_timeline;
+        report.us_per_syscall = if calls > 0 {
+            report.wall_ms * 1e3 / calls as f64
+        } else {
+            0.0
+        };
+        if self.kernel_copies > 0 {
+            report.notes.push(format!(
+                "{} bytes went to stdout/stderr by in-kernel copies (sendfile, splice, \
+                 copy_file_range); their contents are not in the recording and are not shown",
+                self.kernel_copies
+            ));
+        }
+        report
+    }
+}
+
+fn empty_report() -> Report {
+    Report {
+        pid: 0,
+        program: String::new(),
+        outcome: Outcome::Incomplete,
+        divergence: None,
+        stopped_pid: None,
+        events_total: 0,
+        events_replayed: 0,
+        syscalls_executed: 0,
+        syscalls_emulated: 0,
+        time_calls_from_timeline: 0,
+        signals_delivered: 0,
+        wall_ms: 0.0,
+        us_per_syscall: 0.0,
+        notes: Vec::new(),
+    }
+}
+
+pub(crate) struct Engine<'a> {
     rec: &'a Recording,
     t: Option<Tracee>,
     opts: &'a Options,
@@ -180,12 +223,41 @@ struct Engine<'a> {
     /// Recorded signals sent to the tracee, not delivered yet.
     pending_signals: Vec<Signal>,
     kernel_copies: u64,
+    started: Instant,
+    /// The program as run (the bundle's copy): what a debugger loads.
+    pub(crate) exe_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    /// Resume by single steps (a debugger's stepi).
+    pub(crate) stepping: bool,
+    /// A debugger drives the replay: traps stop it instead of diverging.
+    pub(crate) debugger: bool,
+    /// Stop before this recorded event (a debugger's bookmark).
+    pub(crate) goto: Option<usize>,
+    /// Stopped at a syscall not handled yet (a bookmark was reached).
+    pub(crate) pending_syscall: bool,
+    /// The replay cannot go on (diverged under a debugger): the tracee is
+    /// never resumed again, so the divergent syscall never runs.
+    ended: Option<Outcome>,
 }
 
 /// Where the engine goes after a stop.
 enum Next {
     Continue,
     Done(Outcome),
+    Halt(Halt),
+}
+
+/// Why a replay driven by a debugger stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Halt {
+    /// A single step is done.
+    Step,
+    /// A breakpoint (int3) was hit.
+    Trap,
+    /// The bookmark (`goto`) is reached: stopped before its syscall.
+    Bookmark,
+    /// The replay is over.
+    End(Outcome),
 }
 
 fn args_of(r: &user_regs_struct) -> [u64; 6] {
@@ -199,24 +271,80 @@ impl Engine<'_> {
             .expect("the tracee lives until the replay ends")
     }
 
-    fn run(&mut self) -> Result<Outcome, ReplayError> {
-        self.t().cont(None)?;
+    /// Resumes the tracee: a single step when a debugger asked for one.
+    pub(crate) fn resume(&self, sig: Option<Signal>) -> Result<(), ReplayError> {
+        if self.stepping {
+            self.t().step(sig)
+        } else {
+            self.t().cont(sig)
+        }
+    }
+
+    pub(crate) fn tracee(&self) -> Option<&Tracee> {
+        self.t.as_ref()
+    }
+
+    /// Index of the next recorded event to replay.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Runs until a debugger must see a stop. The tracee must be stopped
+    /// (and is resumed here).
+    pub(crate) fn advance(&mut self) -> Result<Halt, ReplayError> {
+        if let Some(o) = &self.ended {
+            return Ok(Halt::End(o.clone()));
+        }
+        if self.t.is_none() {
+            return Ok(Halt::End(Outcome::Diverged));
+        }
+        if self.pending_syscall {
+            self.pending_syscall = false;
+            match self.on_syscall()? {
+                Next::Done(o) => return Ok(Halt::End(o)),
+                Next::Halt(h) => return Ok(h),
+                Next::Continue => {}
+            }
+        } else {
+            self.resume(None)?;
+        }
         loop {
             let stop = self.t.as_mut().expect("tracee").wait()?;
-            let next = match stop {
-                Stop::Syscall => self.on_syscall()?,
-                Stop::Signal(sig) => self.on_signal(sig)?,
-                Stop::Exited(code) => return Ok(self.on_end(Outcome::Exited { code })),
-                Stop::Killed(sig, _) => {
-                    return Ok(self.on_end(Outcome::Killed { signal: sig as i32 }));
-                }
-                Stop::SyscallExit | Stop::Other => {
-                    self.t().cont(None)?;
-                    Next::Continue
-                }
-            };
-            if let Next::Done(o) = next {
-                return Ok(o);
+            if stop == Stop::Syscall
+                && let Some(g) = self.goto
+                && self.peek_syscall().is_none_or(|(i, _)| i >= g)
+            {
+                self.goto = None;
+                self.pending_syscall = true;
+                return Ok(Halt::Bookmark);
+            }
+            match self.on_stop(stop)? {
+                Next::Continue => {}
+                Next::Done(o) => return Ok(Halt::End(o)),
+                Next::Halt(h) => return Ok(h),
+            }
+        }
+    }
+
+    fn on_stop(&mut self, stop: Stop) -> Result<Next, ReplayError> {
+        Ok(match stop {
+            Stop::Syscall => self.on_syscall()?,
+            Stop::Signal(sig) => self.on_signal(sig)?,
+            Stop::Exited(code) => Next::Done(self.on_end(Outcome::Exited { code })),
+            Stop::Killed(sig, _) => Next::Done(self.on_end(Outcome::Killed { signal: sig as i32 })),
+            Stop::SyscallExit | Stop::Other => {
+                self.resume(None)?;
+                Next::Continue
+            }
+        })
+    }
+
+    fn run(&mut self) -> Result<Outcome, ReplayError> {
+        loop {
+            let stop = self.t.as_mut().expect("tracee").wait()?;
+            match self.on_stop(stop)? {
+                Next::Done(o) => return Ok(o),
+                Next::Continue | Next::Halt(_) => {}
             }
         }
     }
@@ -281,6 +409,14 @@ impl Engine<'_> {
             actual,
             recent: self.recent(index),
         });
+        if self.debugger {
+            // The debugger looks at it where it is; the report is printed.
+            let mut r = self.report.clone();
+            r.outcome = outcome.clone();
+            eprint!("{}", r.summary());
+            self.ended = Some(outcome.clone());
+            return Ok(Next::Halt(Halt::End(outcome)));
+        }
         if let Some(t) = self.t.take() {
             if self.opts.kill_on_divergence || !t.alive() {
                 drop(t);
@@ -668,7 +804,7 @@ impl Engine<'_> {
                         if s == Signal::SIGKILL {
                             // Not stoppable: the next wait sees the death.
                             self.pos += 1;
-                            return self.t().cont(None);
+                            return self.resume(None);
                         }
                         self.pending_signals.push(s);
                     }
@@ -690,15 +826,22 @@ impl Engine<'_> {
             self.t().kill(s)?;
             self.pending_signals.push(s);
         }
-        self.t().cont(None)
+        self.resume(None)
     }
 
     fn on_signal(&mut self, sig: Signal) -> Result<Next, ReplayError> {
         if let Some(i) = self.pending_signals.iter().position(|&s| s == sig) {
             self.pending_signals.remove(i);
             self.report.signals_delivered += 1;
-            self.t().cont(Some(sig))?;
+            self.resume(Some(sig))?;
             return Ok(Next::Continue);
+        }
+        if self.debugger && sig == Signal::SIGTRAP {
+            return Ok(Next::Halt(if self.stepping {
+                Halt::Step
+            } else {
+                Halt::Trap
+            }));
         }
         let synchronous = matches!(
             sig,
@@ -711,7 +854,7 @@ impl Engine<'_> {
         );
         if !synchronous {
             // Not from the recording (job control, a terminal): ignored.
-            self.t().cont(None)?;
+            self.resume(None)?;
             return Ok(Next::Continue);
         }
         let next_is_it = matches!(
@@ -721,11 +864,29 @@ impl Engine<'_> {
         if next_is_it {
             self.pos += 1;
             self.report.signals_delivered += 1;
-            self.t().cont(Some(sig))?;
+            self.resume(Some(sig))?;
             return Ok(Next::Continue);
         }
         let rip = self.t().regs()?.rip;
         let at = self.peek_syscall().map(|(i, _)| i);
+        if self.debugger {
+            self.report.divergence = Some(Divergence {
+                event_index: at.unwrap_or(self.pos),
+                reason: format!(
+                    "the program got {sig} at {rip:#x}, which the recording does not have"
+                ),
+                expected: at
+                    .and_then(|i| self.rec.events.get(i))
+                    .map(tracer_format::line),
+                actual: None,
+                recent: self.recent(at.unwrap_or(self.pos)),
+            });
+            let mut r = self.report.clone();
+            r.outcome = Outcome::Diverged;
+            eprint!("{}", r.summary());
+            self.ended = Some(Outcome::Diverged);
+            return Ok(Next::Halt(Halt::End(Outcome::Diverged)));
+        }
         self.report.divergence = Some(Divergence {
             event_index: at.unwrap_or(self.pos),
             reason: format!("the program got {sig} at {rip:#x}, which the recording does not have"),
@@ -853,7 +1014,7 @@ impl Engine<'_> {
         regs.rax = ret as u64;
         t.set_regs(regs)?;
         self.report.time_calls_from_timeline += 1;
-        self.t().cont(None)?;
+        self.resume(None)?;
         Ok(Next::Continue)
     }
 

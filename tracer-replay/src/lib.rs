@@ -13,6 +13,7 @@
 //! runs only address-space and task syscalls and answers the rest.
 pub mod engine;
 pub mod fds;
+pub mod gdb;
 pub mod memory;
 pub mod policy;
 pub mod recording;
@@ -22,6 +23,17 @@ pub mod tracee;
 pub mod vdso;
 
 pub use engine::{Options, replay};
+
+/// Replays one process of a bundle under gdb: serves the gdb remote
+/// protocol on `listen` (`HOST:PORT` or `unix:PATH`) and lets gdb drive.
+pub fn debug(
+    bundle: tracer_store::bundle::Bundle,
+    opts: &Options,
+    listen: &str,
+) -> Result<Report, ReplayError> {
+    let rec = recording::Recording::from_bundle(bundle, opts.pid)?;
+    gdb::serve(&rec, opts, listen)
+}
 pub use report::{Outcome, Report};
 
 use thiserror::Error;

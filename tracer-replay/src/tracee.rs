@@ -253,6 +253,14 @@ impl Tracee {
         }
     }
 
+    /// Resumes for one instruction.
+    pub fn step(&self, sig: Option<Signal>) -> Result<(), ReplayError> {
+        match ptrace::step(self.pid, sig) {
+            Err(nix::errno::Errno::ESRCH) | Ok(()) => Ok(()),
+            Err(e) => Err(self.err("PTRACE_SINGLESTEP", e)),
+        }
+    }
+
     /// Resumes a syscall stop so that the syscall runs, stopping at its exit.
     pub fn run_syscall(&mut self) -> Result<user_regs_struct, ReplayError> {
         ptrace::syscall(self.pid, None).map_err(|e| self.err("PTRACE_SYSCALL", e))?;

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use crate::util::{run, succeeds};
 
 const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"];
-const TOOL_PACKAGES: &[&str] = &["bpftrace", "strace"];
+const TOOL_PACKAGES: &[&str] = &["bpftrace", "strace", "gdb", "gcc", "python3"];
 
 fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")

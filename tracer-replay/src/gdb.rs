@@ -1,0 +1,495 @@
+//! A gdb remote-protocol server for a replay (the `gdbstub` crate): gdb
+//! drives the replay with continue and step, reads and writes registers
+//! and memory, and sets breakpoints; the emulated syscalls stay invisible
+//! to it. `monitor` commands show and move through the recorded events.
+//!
+//! Boundaries: one thread (process trees and threads come later), no
+//! reverse execution yet, and no Ctrl-C while the program runs (gdb sees
+//! the next stop: a breakpoint, a bookmark, the end).
+use std::collections::BTreeMap;
+
+use gdbstub::{
+    common::Signal as GdbSignal,
+    conn::ConnectionExt,
+    outputln,
+    stub::{DisconnectReason, GdbStub, SingleThreadStopReason, run_blocking},
+    target::{
+        Target, TargetError, TargetResult,
+        ext::{
+            auxv::{Auxv, AuxvOps},
+            base::{
+                BaseOps,
+                singlethread::{
+                    SingleThreadBase, SingleThreadResume, SingleThreadResumeOps,
+                    SingleThreadSingleStep, SingleThreadSingleStepOps,
+                },
+            },
+            breakpoints::{Breakpoints, BreakpointsOps, SwBreakpoint, SwBreakpointOps},
+            exec_file::{ExecFile, ExecFileOps},
+            monitor_cmd::{ConsoleOutput, MonitorCmd, MonitorCmdOps},
+        },
+    },
+};
+use gdbstub_arch::x86::{X86_64_SSE, reg::X86_64CoreRegs};
+
+use crate::{
+    ReplayError,
+    engine::{Engine, Halt, Options},
+    recording::Recording,
+    report::{Outcome, Report},
+};
+
+const INT3: u8 = 0xcc;
+
+/// The replay as gdb sees it.
+pub struct ReplayTarget<'a> {
+    rec: &'a Recording,
+    opts: &'a Options,
+    engine: Engine<'a>,
+    /// Software breakpoints: address and the byte the int3 replaced.
+    breakpoints: BTreeMap<u64, u8>,
+    /// Set by gdb's resume or step, used by the event loop.
+    step: bool,
+}
+
+impl<'a> ReplayTarget<'a> {
+    fn new(rec: &'a Recording, opts: &'a Options) -> Result<Self, ReplayError> {
+        let mut engine = Engine::launch(rec, opts)?;
+        engine.debugger = true;
+        Ok(Self {
+            rec,
+            opts,
+            engine,
+            breakpoints: BTreeMap::new(),
+            step: false,
+        })
+    }
+
+    fn tracee(&self) -> Result<&crate::tracee::Tracee, ReplayError> {
+        self.engine
+            .tracee()
+            .ok_or_else(|| ReplayError::Ptrace("the replayed program is gone".into()))
+    }
+
+    fn set_int3(&self, on: bool) -> Result<(), ReplayError> {
+        let t = self.tracee()?;
+        for (&addr, &orig) in &self.breakpoints {
+            t.write(addr, &[if on { INT3 } else { orig }])?;
+        }
+        Ok(())
+    }
+
+    /// Runs the replay until gdb must see a stop.
+    fn advance(&mut self) -> Result<SingleThreadStopReason<u64>, ReplayError> {
+        self.engine.stepping = self.step;
+        let halt = self.engine.advance()?;
+        Ok(match halt {
+            Halt::Step => SingleThreadStopReason::DoneStep,
+            Halt::Trap => {
+                let t = self.tracee()?;
+                let mut r = t.regs()?;
+                if self.breakpoints.contains_key(&(r.rip - 1)) {
+                    r.rip -= 1;
+                    t.set_regs(r)?;
+                    SingleThreadStopReason::SwBreak(())
+                } else {
+                    SingleThreadStopReason::Signal(GdbSignal::SIGTRAP)
+                }
+            }
+            Halt::Bookmark => SingleThreadStopReason::Signal(GdbSignal::SIGTRAP),
+            Halt::End(Outcome::Exited { code }) => SingleThreadStopReason::Exited(code as u8),
+            Halt::End(Outcome::Killed { signal }) => {
+                SingleThreadStopReason::Terminated(GdbSignal(signal as u8))
+            }
+            // Diverged or cut: stopped there, for a look (it does not go on).
+            Halt::End(_) => SingleThreadStopReason::Signal(GdbSignal::SIGSYS),
+        })
+    }
+
+    /// Runs (or restarts and runs) to just before recorded event `n`.
+    fn goto(&mut self, n: usize) -> Result<String, ReplayError> {
+        if n > self.rec.events.len() {
+            return Ok(format!(
+                "there are {} recorded events (0..{})",
+                self.rec.events.len(),
+                self.rec.events.len()
+            ));
+        }
+        let here = self.engine.position();
+        let at_bookmark = self.engine.pending_syscall && here == n;
+        if at_bookmark {
+            return Ok(self.describe());
+        }
+        if n < here || (n == here && !self.engine.pending_syscall && n > 0) {
+            // Behind us: start again (replays are deterministic).
+            let mut fresh = Engine::launch(self.rec, self.opts)?;
+            fresh.debugger = true;
+            self.engine = fresh;
+        }
+        self.engine.goto = Some(n);
+        self.engine.stepping = false;
+        loop {
+            match self.engine.advance()? {
+                Halt::Bookmark => break,
+                Halt::End(o) => return Ok(format!("the replay ended before event {n}: {o:?}")),
+                // A trap of the program's own (no breakpoints are set here).
+                Halt::Step | Halt::Trap => {}
+            }
+        }
+        Ok(self.describe())
+    }
+
+    fn line(&self, i: usize) -> String {
+        self.rec
+            .events
+            .get(i)
+            .map(tracer_format::line)
+            .unwrap_or_else(|| "(the end of the recording)".to_owned())
+    }
+
+    fn describe(&self) -> String {
+        let i = self.engine.position();
+        format!(
+            "event {i} of {}{}: {}",
+            self.rec.events.len(),
+            if self.engine.pending_syscall {
+                " (stopped at its syscall)"
+            } else {
+                ""
+            },
+            self.line(i)
+        )
+    }
+}
+
+impl Target for ReplayTarget<'_> {
+    type Arch = X86_64_SSE;
+    type Error = String;
+
+    fn base_ops(&mut self) -> BaseOps<'_, Self::Arch, Self::Error> {
+        BaseOps::SingleThread(self)
+    }
+    fn support_breakpoints(&mut self) -> Option<BreakpointsOps<'_, Self>> {
+        Some(self)
+    }
+    fn support_monitor_cmd(&mut self) -> Option<MonitorCmdOps<'_, Self>> {
+        Some(self)
+    }
+    fn support_exec_file(&mut self) -> Option<ExecFileOps<'_, Self>> {
+        Some(self)
+    }
+    fn support_auxv(&mut self) -> Option<AuxvOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+fn fatal(e: ReplayError) -> TargetError<String> {
+    TargetError::Fatal(e.to_string())
+}
+
+impl SingleThreadBase for ReplayTarget<'_> {
+    fn read_registers(&mut self, regs: &mut X86_64CoreRegs) -> TargetResult<(), Self> {
+        let r = self.tracee().and_then(|t| t.regs()).map_err(fatal)?;
+        regs.regs = [
+            r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11,
+            r.r12, r.r13, r.r14, r.r15,
+        ];
+        regs.rip = r.rip;
+        regs.eflags = r.eflags as u32;
+        regs.segments.cs = r.cs as u32;
+        regs.segments.ss = r.ss as u32;
+        regs.segments.ds = r.ds as u32;
+        regs.segments.es = r.es as u32;
+        regs.segments.fs = r.fs as u32;
+        regs.segments.gs = r.gs as u32;
+        Ok(())
+    }
+
+    fn write_registers(&mut self, regs: &X86_64CoreRegs) -> TargetResult<(), Self> {
+        let t = self.tracee().map_err(fatal)?;
+        let mut r = t.regs().map_err(fatal)?;
+        let g = regs.regs;
+        (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp) =
+            (g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]);
+        (r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15) =
+            (g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
+        r.rip = regs.rip;
+        r.eflags = regs.eflags as u64;
+        t.set_regs(r).map_err(fatal)
+    }
+
+    fn read_addrs(&mut self, start: u64, data: &mut [u8]) -> TargetResult<usize, Self> {
+        let t = self.tracee().map_err(fatal)?;
+        let n = match t.read(start, data.len()) {
+            Ok(bytes) => {
+                data.copy_from_slice(&bytes);
+                data.len()
+            }
+            // Up to the first unreadable byte.
+            Err(_) => {
+                let mut n = 0;
+                while n < data.len() {
+                    match t.read(start + n as u64, 1) {
+                        Ok(b) => data[n] = b[0],
+                        Err(_) => break,
+                    }
+                    n += 1;
+                }
+                n
+            }
+        };
+        if n == 0 {
+            return Err(TargetError::NonFatal);
+        }
+        // gdb sees the code, not our int3s.
+        for (&addr, &orig) in self.breakpoints.range(start..start + n as u64) {
+            data[(addr - start) as usize] = orig;
+        }
+        Ok(n)
+    }
+
+    fn write_addrs(&mut self, start: u64, data: &[u8]) -> TargetResult<(), Self> {
+        let t = self.tracee().map_err(fatal)?;
+        t.write(start, data).map_err(|_| TargetError::NonFatal)
+    }
+
+    fn support_resume(&mut self) -> Option<SingleThreadResumeOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl SingleThreadResume for ReplayTarget<'_> {
+    fn resume(&mut self, signal: Option<GdbSignal>) -> Result<(), Self::Error> {
+        if signal.is_some() {
+            return Err("the replay delivers the recorded signals; gdb cannot add one".into());
+        }
+        self.step = false;
+        Ok(())
+    }
+
+    fn support_single_step(&mut self) -> Option<SingleThreadSingleStepOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl SingleThreadSingleStep for ReplayTarget<'_> {
+    fn step(&mut self, signal: Option<GdbSignal>) -> Result<(), Self::Error> {
+        if signal.is_some() {
+            return Err("the replay delivers the recorded signals; gdb cannot add one".into());
+        }
+        self.step = true;
+        Ok(())
+    }
+}
+
+impl Breakpoints for ReplayTarget<'_> {
+    fn support_sw_breakpoint(&mut self) -> Option<SwBreakpointOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl SwBreakpoint for ReplayTarget<'_> {
+    fn add_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
+        if self.breakpoints.contains_key(&addr) {
+            return Ok(true);
+        }
+        let t = self.tracee().map_err(fatal)?;
+        let Ok(orig) = t.read(addr, 1) else {
+            return Ok(false);
+        };
+        if t.write(addr, &[INT3]).is_err() {
+            return Ok(false);
+        }
+        self.breakpoints.insert(addr, orig[0]);
+        Ok(true)
+    }
+
+    fn remove_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
+        let Some(orig) = self.breakpoints.remove(&addr) else {
+            return Ok(false);
+        };
+        let t = self.tracee().map_err(fatal)?;
+        t.write(addr, &[orig]).map_err(fatal)?;
+        Ok(true)
+    }
+}
+
+impl MonitorCmd for ReplayTarget<'_> {
+    fn handle_monitor_cmd(
+        &mut self,
+        cmd: &[u8],
+        mut out: ConsoleOutput<'_>,
+    ) -> Result<(), Self::Error> {
+        let cmd = String::from_utf8_lossy(cmd);
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        match words.as_slice() {
+            ["event"] => outputln!(out, "{}", self.describe()),
+            ["events", n] | ["events", n, ..] => match n.parse::<usize>() {
+                Ok(n) => {
+                    let from = self.engine.position();
+                    for i in from..(from + n).min(self.rec.events.len()) {
+                        outputln!(out, "{i}: {}", self.line(i));
+                    }
+                    if from + n > self.rec.events.len() {
+                        outputln!(out, "(the end of the recording)");
+                    }
+                }
+                Err(_) => outputln!(out, "monitor events N: N is a number of events"),
+            },
+            ["goto", n] => match n.parse::<usize>() {
+                Ok(n) => {
+                    // The run to the bookmark does not stop at breakpoints.
+                    let r = self
+                        .set_int3(false)
+                        .and_then(|_| self.goto(n))
+                        .and_then(|text| self.set_int3(true).map(|_| text));
+                    match r {
+                        Ok(text) => {
+                            outputln!(out, "{text}");
+                            outputln!(
+                                out,
+                                "(run `maint flush register-cache` so gdb reads the registers again)"
+                            );
+                        }
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+                Err(_) => outputln!(out, "monitor goto EVENT: EVENT is an event index"),
+            },
+            _ => {
+                outputln!(out, "tracer replay commands:");
+                outputln!(
+                    out,
+                    "  monitor event       the next recorded event and where the replay is"
+                );
+                outputln!(out, "  monitor events N    the next N recorded events");
+                outputln!(
+                    out,
+                    "  monitor goto EVENT  run (or restart) to just before recorded event EVENT"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ExecFile for ReplayTarget<'_> {
+    fn get_exec_file(
+        &self,
+        _pid: Option<gdbstub::common::Pid>,
+        offset: u64,
+        length: usize,
+        buf: &mut [u8],
+    ) -> TargetResult<usize, Self> {
+        let path = self.engine.exe_file.as_os_str().as_encoded_bytes();
+        Ok(copy_range(path, offset, length, buf))
+    }
+}
+
+impl Auxv for ReplayTarget<'_> {
+    fn get_auxv(&self, offset: u64, length: usize, buf: &mut [u8]) -> TargetResult<usize, Self> {
+        let t = self.tracee().map_err(fatal)?;
+        let auxv =
+            std::fs::read(format!("/proc/{}/auxv", t.pid)).map_err(|_| TargetError::NonFatal)?;
+        Ok(copy_range(&auxv, offset, length, buf))
+    }
+}
+
+fn copy_range(data: &[u8], offset: u64, length: usize, buf: &mut [u8]) -> usize {
+    let from = (offset as usize).min(data.len());
+    let to = from
+        .saturating_add(length)
+        .min(data.len())
+        .min(from + buf.len());
+    buf[..to - from].copy_from_slice(&data[from..to]);
+    to - from
+}
+
+struct EventLoop<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
+    type Target = ReplayTarget<'a>;
+    type Connection = Box<dyn ConnectionExt<Error = std::io::Error>>;
+    type StopReason = SingleThreadStopReason<u64>;
+
+    #[allow(clippy::type_complexity)]
+    fn wait_for_stop_reason(
+        target: &mut ReplayTarget<'a>,
+        _conn: &mut Self::Connection,
+    ) -> Result<
+        run_blocking::Event<SingleThreadStopReason<u64>>,
+        run_blocking::WaitForStopReasonError<String, std::io::Error>,
+    > {
+        target
+            .advance()
+            .map(run_blocking::Event::TargetStopped)
+            .map_err(|e| run_blocking::WaitForStopReasonError::Target(e.to_string()))
+    }
+
+    fn on_interrupt(
+        _target: &mut ReplayTarget<'a>,
+    ) -> Result<Option<SingleThreadStopReason<u64>>, String> {
+        Ok(Some(SingleThreadStopReason::Signal(GdbSignal::SIGINT)))
+    }
+}
+
+/// Where gdb connects: `HOST:PORT` or `unix:PATH`.
+fn accept(listen: &str) -> Result<Box<dyn ConnectionExt<Error = std::io::Error>>, ReplayError> {
+    let io = |e: std::io::Error| ReplayError::Io(format!("--gdb {listen}: {e}"));
+    if let Some(path) = listen.strip_prefix("unix:") {
+        let _ = std::fs::remove_file(path);
+        let l = std::os::unix::net::UnixListener::bind(path).map_err(io)?;
+        eprintln!("replay: waiting for gdb on {path} (gdb -ex 'target remote {path}')");
+        let (s, _) = l.accept().map_err(io)?;
+        Ok(Box::new(s))
+    } else {
+        let l = std::net::TcpListener::bind(listen).map_err(io)?;
+        let addr = l.local_addr().map_err(io)?;
+        eprintln!("replay: waiting for gdb on {addr} (gdb -ex 'target remote {addr}')");
+        let (s, _) = l.accept().map_err(io)?;
+        s.set_nodelay(true).map_err(io)?;
+        Ok(Box::new(s))
+    }
+}
+
+/// Serves one gdb session over the replay of `rec`, then finishes the
+/// replay (to its end, without stops) when gdb detaches.
+pub fn serve(rec: &Recording, opts: &Options, listen: &str) -> Result<Report, ReplayError> {
+    let mut target = ReplayTarget::new(rec, opts)?;
+    let conn = accept(listen)?;
+    let stub = GdbStub::new(conn);
+    let reason = stub
+        .run_blocking::<EventLoop<'_>>(&mut target)
+        .map_err(|e| ReplayError::Io(format!("gdb session: {e}")))?;
+    let engine = target.engine;
+    let outcome = match reason {
+        DisconnectReason::TargetExited(code) => Outcome::Exited { code: code as i32 },
+        DisconnectReason::TargetTerminated(sig) => Outcome::Killed {
+            signal: sig.0 as i32,
+        },
+        DisconnectReason::Kill => {
+            let mut r = engine.finish(Outcome::Incomplete);
+            r.notes.push("gdb killed the replayed program".to_owned());
+            return Ok(r);
+        }
+        DisconnectReason::Disconnect => {
+            // gdb detached: the rest of the replay runs without it.
+            let mut e = engine;
+            for (&addr, &orig) in &target.breakpoints {
+                if let Some(t) = e.tracee() {
+                    t.write(addr, &[orig])?;
+                }
+            }
+            e.debugger = false;
+            e.stepping = false;
+            let outcome = loop {
+                match e.advance()? {
+                    Halt::End(o) => break o,
+                    Halt::Step | Halt::Trap | Halt::Bookmark => {}
+                }
+            };
+            return Ok(e.finish(outcome));
+        }
+    };
+    Ok(engine.finish(outcome))
+}
