@@ -94,12 +94,22 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
         .args(["-ex", "print secret"])
         .args(["-ex", "print n"])
         .args(["-ex", "monitor event"])
+        .args(["-ex", "break secret.c:9"])
+        .args(["-ex", "continue"])
+        .args(["-ex", "continue"])
+        .args(["-ex", "print i"])
+        .args(["-ex", "reverse-continue"])
+        .args(["-ex", "print i"])
+        .args(["-ex", "reverse-stepi"])
+        .args(["-ex", "monitor event"])
         .args(["-ex", "monitor goto 0"])
         .args(["-ex", "maint flush register-cache"])
+        .args(["-ex", "delete 2"])
         .args(["-ex", "continue"])
         .args(["-ex", "next"])
         .args(["-ex", "next"])
         .args(["-ex", "print sum"])
+        .args(["-ex", "delete"])
         .args(["-ex", "continue"])
         .output()
         .expect("gdb");
@@ -119,8 +129,17 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
         2,
         "after `monitor goto 0` the replay runs to the breakpoint again: {out}"
     );
+    assert!(out.contains("$3 = 1"), "the loop's second pass: {out}");
     assert!(
-        out.contains("$3 = 0"),
+        out.contains("$4 = 0"),
+        "reverse-continue goes back to the loop's first pass: {out}"
+    );
+    assert!(
+        out.contains("(stopped at its syscall)") && out.contains("close(3)"),
+        "reverse-stepi goes back to the syscall before (close): {out}"
+    );
+    assert!(
+        out.contains("$5 = 0"),
         "next steps a line, sum is still 0: {out}"
     );
     assert!(

@@ -121,6 +121,9 @@ enum Cmd {
         /// let gdb drive the replay: gdb -ex 'target remote HOST:PORT'.
         #[arg(long, value_name = "ADDR")]
         gdb: Option<String>,
+        /// The program file to run, when the bundle has no copy of it.
+        #[arg(long, value_name = "PATH")]
+        exe: Option<PathBuf>,
     },
     /// Per-syscall counts, errors and latency.
     Stats {
@@ -145,6 +148,7 @@ fn main() -> std::process::ExitCode {
         kill_on_divergence,
         env,
         gdb,
+        exe,
     } = &cli.cmd
     {
         return replay::run(
@@ -156,6 +160,7 @@ fn main() -> std::process::ExitCode {
                 kill_on_divergence: *kill_on_divergence,
                 env,
                 gdb: gdb.as_deref(),
+                exe: exe.as_deref(),
             },
         );
     }

@@ -14,6 +14,7 @@ pub struct Args<'a> {
     pub kill_on_divergence: bool,
     pub env: &'a [String],
     pub gdb: Option<&'a str>,
+    pub exe: Option<&'a Path>,
 }
 
 pub fn run(bundle: &Path, a: Args<'_>) -> ExitCode {
@@ -41,6 +42,7 @@ pub fn run(bundle: &Path, a: Args<'_>) -> ExitCode {
         quiet: a.quiet,
         kill_on_divergence: a.kill_on_divergence,
         env,
+        exe: a.exe.map(Path::to_path_buf),
     };
     let result = match a.gdb {
         Some(listen) => tracer_replay::debug(decoded, &opts, listen),

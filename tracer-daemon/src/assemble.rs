@@ -304,6 +304,21 @@ impl Assembler {
             }
             p.buffers = rest;
         }
+        if !exec.filename.is_empty() && !exec.filename.starts_with('/') {
+            // Run by a relative path: the kernel's view of the program, while
+            // it still runs, so that a bundle can carry it.
+            let base = exec
+                .filename
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            if let Ok(p) = std::fs::read_link(format!("/proc/{}/exe", r.pid))
+                && p.file_name().is_some_and(|n| n.to_string_lossy() == base)
+            {
+                exec.filename = p.to_string_lossy().into_owned();
+            }
+        }
         let ev = pb::Event {
             ts_ns: r.ts_ns,
             pid: r.pid,

@@ -37,6 +37,8 @@ pub struct Options {
     /// Environment variables set (over the recorded ones) for the replayed
     /// program: "what if" runs, which diverge where the change shows.
     pub env: Vec<(String, String)>,
+    /// The program file to run when the bundle has no copy of it.
+    pub exe: Option<std::path::PathBuf>,
 }
 
 /// Kernel-internal restart codes a syscall can return to a signal.
@@ -65,17 +67,26 @@ impl<'a> Engine<'a> {
             .tempdir()
             .map_err(|e| ReplayError::Io(format!("creating a private directory: {e}")))?;
         let mut notes = Vec::new();
-        let exe = rec.executable_path().ok_or_else(|| {
-            ReplayError::Launch(format!(
-                "the bundle has no copy of the program ({:?}) and it is not on this machine",
-                rec.exec
-                    .argv
-                    .first()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .unwrap_or_default()
-            ))
-        })?;
-        let exe_file = match rec.file(&exe)? {
+        if let Some(given) = &opts.exe {
+            notes.push(format!("ran {} as the program (--exe)", given.display()));
+        }
+        let exe = opts
+            .exe
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .or_else(|| rec.executable_path())
+            .ok_or_else(|| {
+                ReplayError::Launch(format!(
+                    "the bundle has no copy of the program ({:?}) and it is not on this machine \
+                 (give it with --exe PATH)",
+                    rec.exec
+                        .argv
+                        .first()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .unwrap_or_default()
+                ))
+            })?;
+        let exe_file = match rec.file(&exe)?.filter(|_| opts.exe.is_none()) {
             Some(bytes) => {
                 let name = Path::new(&exe)
                     .file_name()
@@ -90,9 +101,11 @@ impl<'a> Engine<'a> {
                 p
             }
             None => {
-                notes.push(format!(
-                    "the bundle has no copy of {exe}; this machine's file was run"
-                ));
+                if opts.exe.is_none() {
+                    notes.push(format!(
+                        "the bundle has no copy of {exe}; this machine's file was run"
+                    ));
+                }
                 exe.clone().into()
             }
         };
@@ -141,7 +154,7 @@ impl<'a> Engine<'a> {
             kernel_copies: 0,
             started,
             exe_file,
-            _dir: dir,
+            dir: Some(dir),
             stepping: false,
             debugger: false,
             goto: None,
@@ -226,7 +239,7 @@ pub(crate) struct Engine<'a> {
     started: Instant,
     /// The program as run (the bundle's copy): what a debugger loads.
     pub(crate) exe_file: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
     /// Resume by single steps (a debugger's stepi).
     pub(crate) stepping: bool,
     /// A debugger drives the replay: traps stop it instead of diverging.
@@ -278,6 +291,11 @@ impl Engine<'_> {
         } else {
             self.t().cont(sig)
         }
+    }
+
+    /// The private directory (the program's copy), kept past this run.
+    pub(crate) fn into_dir(mut self) -> Option<tempfile::TempDir> {
+        self.dir.take()
     }
 
     pub(crate) fn tracee(&self) -> Option<&Tracee> {

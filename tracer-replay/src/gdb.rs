@@ -3,9 +3,16 @@
 //! and memory, and sets breakpoints; the emulated syscalls stay invisible
 //! to it. `monitor` commands show and move through the recorded events.
 //!
-//! Boundaries: one thread (process trees and threads come later), no
-//! reverse execution yet, and no Ctrl-C while the program runs (gdb sees
-//! the next stop: a breakpoint, a bookmark, the end).
+//! Reverse execution re-runs the replay from its start (a replay is
+//! deterministic): `reverse-continue` runs forward with the same
+//! breakpoints, notes each hit until the present, and stops again at the
+//! last one; `reverse-step`/`reverse-stepi` go back to the previous syscall
+//! boundary.
+//!
+//! Boundaries: one thread (process trees and threads come later), reverse
+//! execution replays from the start (fork-based checkpoints come later),
+//! and no Ctrl-C while the program runs (gdb sees the next stop: a
+//! breakpoint, a bookmark, the end).
 use std::collections::BTreeMap;
 
 use gdbstub::{
@@ -19,6 +26,9 @@ use gdbstub::{
             auxv::{Auxv, AuxvOps},
             base::{
                 BaseOps,
+                reverse_exec::{
+                    ReplayLogPosition, ReverseCont, ReverseContOps, ReverseStep, ReverseStepOps,
+                },
                 singlethread::{
                     SingleThreadBase, SingleThreadResume, SingleThreadResumeOps,
                     SingleThreadSingleStep, SingleThreadSingleStepOps,
@@ -50,18 +60,160 @@ pub struct ReplayTarget<'a> {
     breakpoints: BTreeMap<u64, u8>,
     /// Set by gdb's resume or step, used by the event loop.
     step: bool,
+    /// gdb asked to go backwards.
+    reverse: Option<Reverse>,
+    /// The program file gdb reads symbols from (the first run's).
+    exe: std::path::PathBuf,
+    /// Private directories of earlier runs (they hold `exe`).
+    kept: Vec<tempfile::TempDir>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reverse {
+    Continue,
+    Step,
+}
+
+/// Where a replay is, precisely enough to find it again on a re-run:
+/// the recorded event it is at and the registers.
+#[derive(PartialEq, Eq, Clone)]
+struct Point {
+    pos: usize,
+    pending: bool,
+    regs: [u64; 18],
 }
 
 impl<'a> ReplayTarget<'a> {
     fn new(rec: &'a Recording, opts: &'a Options) -> Result<Self, ReplayError> {
         let mut engine = Engine::launch(rec, opts)?;
         engine.debugger = true;
+        let engine_exe = engine.exe_file.clone();
         Ok(Self {
             rec,
             opts,
             engine,
             breakpoints: BTreeMap::new(),
             step: false,
+            reverse: None,
+            exe: engine_exe,
+            kept: Vec::new(),
+        })
+    }
+
+    fn point(&self) -> Result<Point, ReplayError> {
+        let r = self.tracee()?.regs()?;
+        Ok(Point {
+            pos: self.engine.position(),
+            pending: self.engine.pending_syscall,
+            regs: [
+                r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11,
+                r.r12, r.r13, r.r14, r.r15, r.rip, r.eflags,
+            ],
+        })
+    }
+
+    /// A fresh replay from the start, with the breakpoints in place.
+    fn restart(&mut self) -> Result<(), ReplayError> {
+        self.relaunch()?;
+        self.set_int3(true)
+    }
+
+    /// A fresh replay from the start. The first run's files stay: gdb
+    /// keeps reading the program from there.
+    fn relaunch(&mut self) -> Result<(), ReplayError> {
+        let mut fresh = Engine::launch(self.rec, self.opts)?;
+        fresh.debugger = true;
+        let old = std::mem::replace(&mut self.engine, fresh);
+        if let Some(d) = old.into_dir() {
+            self.kept.push(d);
+        }
+        Ok(())
+    }
+
+    /// Continues to the next breakpoint; `None` when the replay ends.
+    fn next_hit(&mut self) -> Result<Option<Point>, ReplayError> {
+        // Off a breakpoint first: its own byte back, one step, int3 again.
+        let rip = self.tracee()?.regs()?.rip;
+        if let Some(&orig) = self.breakpoints.get(&rip) {
+            self.tracee()?.write(rip, &[orig])?;
+            self.engine.stepping = true;
+            let h = self.engine.advance()?;
+            self.engine.stepping = false;
+            if let Halt::End(_) = h {
+                return Ok(None);
+            }
+            self.tracee()?.write(rip, &[INT3])?;
+        }
+        self.engine.stepping = false;
+        loop {
+            match self.engine.advance()? {
+                Halt::Trap => {
+                    let t = self.tracee()?;
+                    let mut r = t.regs()?;
+                    if self.breakpoints.contains_key(&(r.rip - 1)) {
+                        r.rip -= 1;
+                        t.set_regs(r)?;
+                        return Ok(Some(self.point()?));
+                    }
+                }
+                Halt::Step | Halt::Bookmark => {}
+                Halt::End(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// Back to the last breakpoint hit before the present, by running the
+    /// replay again from its start.
+    fn reverse_continue(&mut self) -> Result<SingleThreadStopReason<u64>, ReplayError> {
+        let now = self.point()?;
+        self.restart()?;
+        let mut last = None;
+        let mut n = 0usize;
+        while let Some(p) = self.next_hit()? {
+            if p == now || p.pos > now.pos {
+                break;
+            }
+            n += 1;
+            last = Some(n);
+        }
+        self.restart()?;
+        let Some(target) = last else {
+            return Ok(SingleThreadStopReason::ReplayLog {
+                tid: None,
+                pos: ReplayLogPosition::Begin,
+            });
+        };
+        for _ in 0..target {
+            if self.next_hit()?.is_none() {
+                return Err(ReplayError::Ptrace(
+                    "the replay did not repeat itself on a re-run".into(),
+                ));
+            }
+        }
+        Ok(SingleThreadStopReason::SwBreak(()))
+    }
+
+    /// Back to the syscall boundary before the present one.
+    fn reverse_step(&mut self) -> Result<SingleThreadStopReason<u64>, ReplayError> {
+        // Events before `here` are done: the last boundary behind the
+        // program is the one before event here - 1.
+        let here = self.engine.position();
+        let back = here.saturating_sub(1);
+        let at_start = here == 0;
+        self.set_int3(false)?;
+        if at_start {
+            self.restart()?;
+        } else {
+            self.goto(back)?;
+        }
+        self.set_int3(true)?;
+        Ok(if at_start {
+            SingleThreadStopReason::ReplayLog {
+                tid: None,
+                pos: ReplayLogPosition::Begin,
+            }
+        } else {
+            SingleThreadStopReason::DoneStep
         })
     }
 
@@ -81,6 +233,11 @@ impl<'a> ReplayTarget<'a> {
 
     /// Runs the replay until gdb must see a stop.
     fn advance(&mut self) -> Result<SingleThreadStopReason<u64>, ReplayError> {
+        match self.reverse.take() {
+            Some(Reverse::Continue) => return self.reverse_continue(),
+            Some(Reverse::Step) => return self.reverse_step(),
+            None => {}
+        }
         self.engine.stepping = self.step;
         let halt = self.engine.advance()?;
         Ok(match halt {
@@ -122,9 +279,7 @@ impl<'a> ReplayTarget<'a> {
         }
         if n < here || (n == here && !self.engine.pending_syscall && n > 0) {
             // Behind us: start again (replays are deterministic).
-            let mut fresh = Engine::launch(self.rec, self.opts)?;
-            fresh.debugger = true;
-            self.engine = fresh;
+            self.relaunch()?;
         }
         self.engine.goto = Some(n);
         self.engine.stepping = false;
@@ -264,11 +419,34 @@ impl SingleThreadResume for ReplayTarget<'_> {
             return Err("the replay delivers the recorded signals; gdb cannot add one".into());
         }
         self.step = false;
+        self.reverse = None;
         Ok(())
     }
 
     fn support_single_step(&mut self) -> Option<SingleThreadSingleStepOps<'_, Self>> {
         Some(self)
+    }
+
+    fn support_reverse_cont(&mut self) -> Option<ReverseContOps<'_, (), Self>> {
+        Some(self)
+    }
+
+    fn support_reverse_step(&mut self) -> Option<ReverseStepOps<'_, (), Self>> {
+        Some(self)
+    }
+}
+
+impl ReverseCont<()> for ReplayTarget<'_> {
+    fn reverse_cont(&mut self) -> Result<(), Self::Error> {
+        self.reverse = Some(Reverse::Continue);
+        Ok(())
+    }
+}
+
+impl ReverseStep<()> for ReplayTarget<'_> {
+    fn reverse_step(&mut self, _tid: ()) -> Result<(), Self::Error> {
+        self.reverse = Some(Reverse::Step);
+        Ok(())
     }
 }
 
@@ -278,6 +456,7 @@ impl SingleThreadSingleStep for ReplayTarget<'_> {
             return Err("the replay delivers the recorded signals; gdb cannot add one".into());
         }
         self.step = true;
+        self.reverse = None;
         Ok(())
     }
 }
@@ -381,7 +560,7 @@ impl ExecFile for ReplayTarget<'_> {
         length: usize,
         buf: &mut [u8],
     ) -> TargetResult<usize, Self> {
-        let path = self.engine.exe_file.as_os_str().as_encoded_bytes();
+        let path = self.exe.as_os_str().as_encoded_bytes();
         Ok(copy_range(path, offset, length, buf))
     }
 }
