@@ -356,3 +356,24 @@ fn a_signal_the_program_sent_itself_is_delivered_in_replay() {
         rep.summary
     );
 }
+
+#[test]
+fn a_program_that_execs_another_replays_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("lines");
+    std::fs::write(&f, "one\ntwo\nthree\n").expect("file");
+    let script = format!("exec /usr/bin/head -2 {}", f.display());
+    let r = record(dir.path(), "/bin/sh", &["-c", &script], None, &[]);
+    assert_eq!(text(&r.stdout), "one\ntwo\n");
+    std::fs::remove_file(&f).expect("delete");
+    let rep = replay(&r.bundle, &[]);
+    assert_same(&r, &rep);
+    assert!(
+        rep.report["program"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/head"),
+        "the replay went on into the exec'd program: {}",
+        rep.report
+    );
+}

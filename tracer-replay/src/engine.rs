@@ -160,23 +160,43 @@ impl<'a> Engine<'a> {
             goto: None,
             pending_syscall: false,
             ended: None,
+            scratch: None,
+            execs: 0,
         };
-        let (patched, insn) = vdso::patch(e.t())?;
+        e.prepare_image(rec.exec.arg_start)?;
+        Ok(e)
+    }
+
+    /// At an exec stop, before the new program's first instruction: its
+    /// vDSO time functions patched, its stack where it was recorded, and a
+    /// scratch page for the replayer's own strings.
+    fn prepare_image(&mut self, recorded_arg_start: u64) -> Result<(), ReplayError> {
+        let (patched, insn) = vdso::patch(self.t())?;
         if patched == 0 {
-            e.report
+            self.report
                 .notes
                 .push("the program has no vDSO here; its time calls are syscalls".to_owned());
         }
-        match insn {
-            Some(insn) if rec.exec.arg_start != 0 => stack::relocate(
-                e.t.as_mut().expect("tracee"),
+        self.scratch = None;
+        if let Some(insn) = insn {
+            if recorded_arg_start != 0 {
+                stack::relocate(
+                    self.t.as_mut().expect("tracee"),
+                    insn,
+                    recorded_arg_start,
+                    &mut self.report.notes,
+                )?;
+            }
+            let page = self.t.as_mut().expect("tracee").inject(
                 insn,
-                rec.exec.arg_start,
-                &mut e.report.notes,
-            )?,
-            _ => {}
+                libc::SYS_mmap,
+                [0, 4096, 0x3, 0x22, u64::MAX, 0],
+            )?;
+            if page > 0 {
+                self.scratch = Some(page as u64);
+            }
         }
-        Ok(e)
+        Ok(())
     }
 
     /// The report of a replay that ended with `outcome`.
@@ -251,6 +271,11 @@ pub(crate) struct Engine<'a> {
     /// The replay cannot go on (diverged under a debugger): the tracee is
     /// never resumed again, so the divergent syscall never runs.
     ended: Option<Outcome>,
+    /// A page of the tracee's for strings the replayer passes (an exec's
+    /// path).
+    scratch: Option<u64>,
+    /// Programs exec'd so far (names of their copies).
+    execs: usize,
 }
 
 /// Where the engine goes after a stop.
@@ -475,7 +500,8 @@ impl Engine<'_> {
                 let (a, b) = (args[k], s.args.get(k).copied().unwrap_or(0));
                 // futex reads val3 only for the bitset and wake-op
                 // operations; otherwise it is whatever the register held.
-                let unused = name == "futex" && k == 5 && !matches!(args[1] & 0x7f, 5 | 9 | 10);
+                let unused = (name == "futex" && k == 5 && !matches!(args[1] & 0x7f, 5 | 9 | 10))
+                    || (name == "fcntl" && k == 2 && !policy::fcntl_int_arg(args[1]));
                 let differs = !unused
                     && match fmt {
                         ArgFmt::Ptr | ArgFmt::Str | ArgFmt::Buf => false,
@@ -573,6 +599,7 @@ impl Engine<'_> {
                 self.after_syscall()?;
             }
             Action::MapFile => return self.map_file(regs, &args, &s, at),
+            Action::Exec => return self.exec(regs, name, at),
             Action::Unsupported(_) => unreachable!("handled above"),
         }
         Ok(Next::Continue)
@@ -798,6 +825,120 @@ impl Engine<'_> {
         self.pos = at + 1;
         self.report.syscalls_executed += 1;
         self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+        self.after_syscall()?;
+        Ok(Next::Continue)
+    }
+
+    /// An exec after the start: run for real, of the bundle's copy of the
+    /// program the recording exec'd.
+    fn exec(
+        &mut self,
+        mut regs: user_regs_struct,
+        name: &str,
+        at: usize,
+    ) -> Result<Next, ReplayError> {
+        // The exec record comes just before its execve's syscall record.
+        let recorded = self.rec.events[..at]
+            .iter()
+            .rev()
+            .take_while(|e| !matches!(e.kind, Some(pb::event::Kind::Syscall(_))))
+            .find_map(|e| match &e.kind {
+                Some(pb::event::Kind::Exec(x)) => Some(x.clone()),
+                _ => None,
+            });
+        let Some(x) = recorded else {
+            return self.stop_here(
+                Outcome::Incomplete,
+                format!("{name}: the recording has no exec event for it"),
+                Some(at),
+                None,
+            );
+        };
+        let path = match self.rec.file(&x.filename)? {
+            Some(bytes) => {
+                self.execs += 1;
+                let dir = self
+                    .dir
+                    .as_ref()
+                    .map(|d| d.path().to_path_buf())
+                    .unwrap_or_default();
+                let p = dir.join(format!("exec-{}", self.execs));
+                std::fs::write(&p, bytes)
+                    .and_then(|_| {
+                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))
+                    })
+                    .map_err(|e| ReplayError::Io(format!("writing {}: {e}", p.display())))?;
+                p
+            }
+            None if x.filename.starts_with('/') && Path::new(&x.filename).is_file() => {
+                self.report.notes.push(format!(
+                    "the bundle has no copy of {}; this machine's file was run",
+                    x.filename
+                ));
+                x.filename.clone().into()
+            }
+            None => {
+                return self.stop_here(
+                    Outcome::Incomplete,
+                    format!("{name} of {:?}: the bundle has no copy of it", x.filename),
+                    Some(at),
+                    None,
+                );
+            }
+        };
+        let Some(scratch) = self.scratch else {
+            return self.stop_here(
+                Outcome::Incomplete,
+                format!("{name}: no scratch memory in the program to pass the path"),
+                Some(at),
+                None,
+            );
+        };
+        let mut bytes = path.as_os_str().as_bytes().to_vec();
+        bytes.push(0);
+        if bytes.len() > 4096 {
+            return Err(ReplayError::Io(format!(
+                "{}: path too long",
+                path.display()
+            )));
+        }
+        self.t().write(scratch, &bytes)?;
+        if name == "execveat" {
+            regs.rdi = (-100i64) as u64; // AT_FDCWD
+            regs.rsi = scratch;
+            regs.r8 &= !0x1000; // AT_EMPTY_PATH
+        } else {
+            regs.rdi = scratch;
+        }
+        self.t().set_regs(regs)?;
+        self.t().cont(None)?;
+        loop {
+            match self.t.as_mut().expect("tracee").wait()? {
+                Stop::Other => break,
+                Stop::Syscall => {
+                    return self.stop_here(
+                        Outcome::Diverged,
+                        format!("{name} of {} failed in replay", path.display()),
+                        Some(at),
+                        None,
+                    );
+                }
+                Stop::Exited(code) => {
+                    return Ok(Next::Done(self.on_end(Outcome::Exited { code })));
+                }
+                Stop::Killed(sig, _) => {
+                    return Ok(Next::Done(
+                        self.on_end(Outcome::Killed { signal: sig as i32 }),
+                    ));
+                }
+                Stop::Signal(_) | Stop::SyscallExit => self.t().cont(None)?,
+            }
+        }
+        self.t.as_mut().expect("tracee").reopen_mem()?;
+        self.report.syscalls_executed += 1;
+        self.pos = at + 1;
+        self.prepare_image(x.arg_start)?;
+        self.report.program = x.filename.clone();
         self.after_syscall()?;
         Ok(Next::Continue)
     }

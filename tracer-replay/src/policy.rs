@@ -15,6 +15,8 @@ pub enum Action {
     ExecuteNoReturn,
     /// A file-backed mmap: mapped anonymously, filled from the recorded file.
     MapFile,
+    /// An exec: run for real, of the bundle's copy of the new program.
+    Exec,
     /// Replay cannot do this yet; the reason says why.
     Unsupported(&'static str),
 }
@@ -44,7 +46,7 @@ pub fn action(name: &str, args: &[u64; 6]) -> Action {
             Action::Unsupported("replaying threads (clone with CLONE_THREAD)")
         }
         "clone3" => Action::Unsupported("replaying clone3 (threads and process trees)"),
-        "execve" | "execveat" => Action::Unsupported("an exec after the replayed program started"),
+        "execve" | "execveat" => Action::Exec,
         "shmat" | "io_uring_setup" | "io_setup" => {
             Action::Unsupported("memory another party writes (shared memory, io_uring, aio)")
         }
@@ -57,6 +59,14 @@ pub fn action(name: &str, args: &[u64; 6]) -> Action {
 /// no matching syscall.
 pub fn is_time(name: &str) -> bool {
     matches!(name, "clock_gettime" | "gettimeofday" | "time" | "getcpu")
+}
+
+/// `fcntl` commands whose third argument is an integer the kernel reads
+/// (for the others it is a pointer, or whatever the register held).
+pub fn fcntl_int_arg(cmd: u64) -> bool {
+    // F_DUPFD, F_SETFD, F_SETFL, F_SETOWN, F_SETSIG, F_SETLEASE, F_NOTIFY,
+    // F_DUPFD_CLOEXEC, F_SETPIPE_SZ, F_ADD_SEALS.
+    matches!(cmd, 0 | 2 | 4 | 8 | 10 | 1024 | 1026 | 1030 | 1031 | 1033)
 }
 
 /// Argument `i` of a syscall is an address (differs between recording and

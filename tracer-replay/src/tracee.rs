@@ -216,6 +216,16 @@ impl Tracee {
         }
     }
 
+    /// After an exec: /proc/PID/mem maps the new image.
+    pub fn reopen_mem(&mut self) -> Result<(), ReplayError> {
+        self.mem = File::options()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/{}/mem", self.pid))
+            .map_err(|e| self.err("reopening /proc/PID/mem after an exec", e))?;
+        Ok(())
+    }
+
     fn err(&self, what: &str, e: impl std::fmt::Display) -> ReplayError {
         ReplayError::Ptrace(format!("{what} (pid {}): {e}", self.pid))
     }
