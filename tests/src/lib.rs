@@ -277,6 +277,27 @@ pub fn helper(name: &str) -> PathBuf {
         .expect("target dir")
 }
 
+/// Reads a child's stdout and stderr to their ends on threads (so that it
+/// never blocks on a full pipe).
+fn drain_outputs(
+    child: &mut Guard,
+) -> (
+    std::thread::JoinHandle<Vec<u8>>,
+    std::thread::JoinHandle<Vec<u8>>,
+) {
+    let c = child.0.as_mut().expect("child");
+    let out = c.stdout.take().expect("stdout");
+    let err = c.stderr.take().expect("stderr");
+    fn drain(mut r: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    }
+    (drain(out), drain(err))
+}
+
 /// One run of a program, recorded by a real daemon and fetched as a bundle.
 pub struct Recorded {
     pub pid: u32,
@@ -333,21 +354,7 @@ pub fn record_with(
     let mut dargs = vec!["--pid", pid_s.as_str()];
     dargs.extend_from_slice(daemon_args);
     let mut daemon = Daemon::start(&dargs);
-    let (out, err) = {
-        let c = child.0.as_mut().expect("child");
-        (
-            c.stdout.take().expect("stdout"),
-            c.stderr.take().expect("stderr"),
-        )
-    };
-    let drain = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let (out, err) = (drain(Box::new(out)), drain(Box::new(err)));
+    let (out, err) = drain_outputs(&mut child);
     std::fs::write(&gate, b"go\n").expect("open the gate");
     let status = child.wait(Duration::from_secs(60));
     let stdout = out.join().expect("stdout reader");
@@ -425,21 +432,7 @@ pub fn replay(bundle: &Path, args: &[&str]) -> Replayed {
             .spawn()
             .expect("run tracectl replay"),
     ));
-    let (out, err) = {
-        let c = child.0.as_mut().expect("child");
-        (
-            c.stdout.take().expect("stdout"),
-            c.stderr.take().expect("stderr"),
-        )
-    };
-    let drain = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let (out, err) = (drain(Box::new(out)), drain(Box::new(err)));
+    let (out, err) = drain_outputs(&mut child);
     // After a divergence tracectl waits for the program it left stopped:
     // this test ends it (by its pid, from the report) once it is there.
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -132,22 +132,7 @@ impl<'a> Engine<'a> {
             opts,
             pos: 0,
             fds: FdTable::default(),
-            report: Report {
-                pid: rec.pid,
-                program: exe.clone(),
-                outcome: Outcome::Incomplete,
-                divergence: None,
-                stopped_pid: None,
-                events_total: rec.events.len(),
-                events_replayed: 0,
-                syscalls_executed: 0,
-                syscalls_emulated: 0,
-                time_calls_from_timeline: 0,
-                signals_delivered: 0,
-                wall_ms: 0.0,
-                us_per_syscall: 0.0,
-                notes,
-            },
+            report: Report::new(rec.pid, exe.clone(), rec.events.len(), notes),
             timeline_ns: rec.exec_ns,
             synthetic: 0,
             pending_signals: Vec::new(),
@@ -162,6 +147,7 @@ impl<'a> Engine<'a> {
             ended: None,
             scratch: None,
             execs: 0,
+            children: Vec::new(),
         };
         e.prepare_image(rec.exec.arg_start)?;
         Ok(e)
@@ -202,7 +188,10 @@ impl<'a> Engine<'a> {
     /// The report of a replay that ended with `outcome`.
     pub(crate) fn finish(mut self, outcome: Outcome) -> Report {
         self.report.events_replayed = self.pos;
-        let mut report = std::mem::replace(&mut self.report, empty_report());
+        let mut report = std::mem::replace(
+            &mut self.report,
+            Report::new(0, String::new(), 0, Vec::new()),
+        );
         report.outcome = outcome;
         report.wall_ms = self.started.elapsed().as_secs_f64() * 1e3;
         let calls =
@@ -212,6 +201,16 @@ impl<'a> Engine<'a> {
         } else {
             0.0
         };
+        if !self.children.is_empty() {
+            let pids: Vec<String> = self.children.iter().map(|p| p.to_string()).collect();
+            report.notes.push(format!(
+                "the program started {} child process(es) ({}), which this replay does not run: \
+                 what they did and printed is not shown (replay one with --pid PID, from a \
+                 bundle fetched with --children)",
+                pids.len(),
+                pids.join(", ")
+            ));
+        }
         if self.kernel_copies > 0 {
             report.notes.push(format!(
                 "{} bytes went to stdout/stderr by in-kernel copies (sendfile, splice, \
@@ -220,25 +219,6 @@ impl<'a> Engine<'a> {
             ));
         }
         report
-    }
-}
-
-fn empty_report() -> Report {
-    Report {
-        pid: 0,
-        program: String::new(),
-        outcome: Outcome::Incomplete,
-        divergence: None,
-        stopped_pid: None,
-        events_total: 0,
-        events_replayed: 0,
-        syscalls_executed: 0,
-        syscalls_emulated: 0,
-        time_calls_from_timeline: 0,
-        signals_delivered: 0,
-        wall_ms: 0.0,
-        us_per_syscall: 0.0,
-        notes: Vec::new(),
     }
 }
 
@@ -276,6 +256,9 @@ pub(crate) struct Engine<'a> {
     scratch: Option<u64>,
     /// Programs exec'd so far (names of their copies).
     execs: usize,
+    /// Child processes the recording started (their forks are answered,
+    /// not run: the children are not replayed here).
+    children: Vec<i64>,
 }
 
 /// Where the engine goes after a stop.
@@ -664,6 +647,9 @@ impl Engine<'_> {
             self.show_output(name, args, s.ret as u64)?;
         }
         self.fds.apply(name, args, s);
+        if matches!(name, "fork" | "vfork" | "clone") && s.ret > 0 {
+            self.children.push(s.ret);
+        }
         let mut ret = s.ret;
         if RESTART_CODES.contains(&ret) {
             // Interrupted by a signal: restarted (the next recorded syscall

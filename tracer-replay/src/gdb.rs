@@ -100,6 +100,30 @@ impl<'a> ReplayTarget<'a> {
         })
     }
 
+    /// gdb's continue or step: forwards, without a signal of its own (the
+    /// replay delivers the recorded ones).
+    fn forward(&mut self, signal: Option<GdbSignal>, step: bool) -> Result<(), String> {
+        if signal.is_some() {
+            return Err("the replay delivers the recorded signals; gdb cannot add one".into());
+        }
+        self.step = step;
+        self.reverse = None;
+        Ok(())
+    }
+
+    /// After a trap: whether it was one of our int3s, and if so the
+    /// program counter back on the breakpoint's address (as gdb expects).
+    fn on_breakpoint(&self) -> Result<bool, ReplayError> {
+        let t = self.tracee()?;
+        let mut r = t.regs()?;
+        if !self.breakpoints.contains_key(&(r.rip - 1)) {
+            return Ok(false);
+        }
+        r.rip -= 1;
+        t.set_regs(r)?;
+        Ok(true)
+    }
+
     fn point(&self) -> Result<Point, ReplayError> {
         let r = self.tracee()?.regs()?;
         Ok(Point {
@@ -148,11 +172,7 @@ impl<'a> ReplayTarget<'a> {
         loop {
             match self.engine.advance()? {
                 Halt::Trap => {
-                    let t = self.tracee()?;
-                    let mut r = t.regs()?;
-                    if self.breakpoints.contains_key(&(r.rip - 1)) {
-                        r.rip -= 1;
-                        t.set_regs(r)?;
+                    if self.on_breakpoint()? {
                         return Ok(Some(self.point()?));
                     }
                 }
@@ -243,11 +263,7 @@ impl<'a> ReplayTarget<'a> {
         Ok(match halt {
             Halt::Step => SingleThreadStopReason::DoneStep,
             Halt::Trap => {
-                let t = self.tracee()?;
-                let mut r = t.regs()?;
-                if self.breakpoints.contains_key(&(r.rip - 1)) {
-                    r.rip -= 1;
-                    t.set_regs(r)?;
+                if self.on_breakpoint()? {
                     SingleThreadStopReason::SwBreak(())
                 } else {
                     SingleThreadStopReason::Signal(GdbSignal::SIGTRAP)
@@ -415,12 +431,7 @@ impl SingleThreadBase for ReplayTarget<'_> {
 
 impl SingleThreadResume for ReplayTarget<'_> {
     fn resume(&mut self, signal: Option<GdbSignal>) -> Result<(), Self::Error> {
-        if signal.is_some() {
-            return Err("the replay delivers the recorded signals; gdb cannot add one".into());
-        }
-        self.step = false;
-        self.reverse = None;
-        Ok(())
+        self.forward(signal, false)
     }
 
     fn support_single_step(&mut self) -> Option<SingleThreadSingleStepOps<'_, Self>> {
@@ -452,12 +463,7 @@ impl ReverseStep<()> for ReplayTarget<'_> {
 
 impl SingleThreadSingleStep for ReplayTarget<'_> {
     fn step(&mut self, signal: Option<GdbSignal>) -> Result<(), Self::Error> {
-        if signal.is_some() {
-            return Err("the replay delivers the recorded signals; gdb cannot add one".into());
-        }
-        self.step = true;
-        self.reverse = None;
-        Ok(())
+        self.forward(signal, true)
     }
 }
 

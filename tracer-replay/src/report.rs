@@ -53,6 +53,26 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of a replay that has not done anything yet.
+    pub fn new(pid: u32, program: String, events_total: usize, notes: Vec<String>) -> Self {
+        Self {
+            pid,
+            program,
+            outcome: Outcome::Incomplete,
+            divergence: None,
+            stopped_pid: None,
+            events_total,
+            events_replayed: 0,
+            syscalls_executed: 0,
+            syscalls_emulated: 0,
+            time_calls_from_timeline: 0,
+            signals_delivered: 0,
+            wall_ms: 0.0,
+            us_per_syscall: 0.0,
+            notes,
+        }
+    }
+
     /// The exit status `tracectl replay` ends with: the recorded one, or
     /// 125 when the replay stopped early.
     pub fn exit_status(&self) -> i32 {

@@ -452,7 +452,77 @@ fn replay_bench() -> anyhow::Result<()> {
         );
     }
     println!("  (one ptrace stop costs about 50 us here: replay answers a syscall in one stop)");
+    match goto_bench() {
+        Ok((events, secs)) => println!(
+            "  gdb `monitor goto {}` in a {events}-event recording (dd): {secs:.1} s (from the start)",
+            events / 2
+        ),
+        Err(e) => println!("  gdb monitor goto: skipped: {e:#}"),
+    }
     Ok(())
+}
+
+/// The time gdb's `monitor goto` takes to reach the middle of a recording
+/// of about a million events.
+fn goto_bench() -> anyhow::Result<(u64, f64)> {
+    let dir = tempfile::tempdir()?;
+    let argv: Vec<String> = [
+        "/bin/dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=1",
+        "count=500000",
+        "status=none",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (bundle, events) = record_one(dir.path(), &argv)?;
+    let mut replay = Command::new(root().join("target/release/tracectl"));
+    replay
+        .args(["replay", "--quiet", "--gdb", "127.0.0.1:0"])
+        .arg(&bundle);
+    let _guard = start_until(&mut replay, "waiting for gdb on")?;
+    // start_until consumed the line; the port is found from the socket list.
+    let port = listening_port(_guard.0.id())?;
+    let started = Instant::now();
+    let out = Command::new("timeout")
+        .args(["600", "gdb", "-nx", "-batch"])
+        .args(["-ex", "set remotetimeout 600"])
+        .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
+        .args(["-ex", &format!("monitor goto {}", events / 2)])
+        .args(["-ex", "kill"])
+        .output()
+        .context("running gdb")?;
+    let secs = started.elapsed().as_secs_f64();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if !text.contains(&format!("event {} of", events / 2)) {
+        bail!("gdb did not reach the event: {text}");
+    }
+    Ok((events, secs))
+}
+
+/// The TCP port a process listens on (from /proc/net/tcp and its fds).
+fn listening_port(pid: u32) -> anyhow::Result<u16> {
+    let mut inodes = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        if let Ok(link) = std::fs::read_link(fd?.path()) {
+            let l = link.to_string_lossy().into_owned();
+            if let Some(i) = l.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                inodes.push(i.to_owned());
+            }
+        }
+    }
+    let tcp = std::fs::read_to_string("/proc/net/tcp")?;
+    for line in tcp.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // local_address, state 0A (LISTEN), inode
+        if f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9]) {
+            let port = f[1].rsplit(':').next().unwrap_or("0");
+            return Ok(u16::from_str_radix(port, 16)?);
+        }
+    }
+    bail!("pid {pid} listens on no TCP port")
 }
 
 /// Bytes of segments per stored event in a daemon's data directory.
