@@ -94,6 +94,10 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
         .args(["-ex", "print secret"])
         .args(["-ex", "print n"])
         .args(["-ex", "monitor event"])
+        .args(["-ex", "watch sum"])
+        .args(["-ex", "continue"])
+        .args(["-ex", "continue"])
+        .args(["-ex", "delete 2"])
         .args(["-ex", "break secret.c:9"])
         .args(["-ex", "continue"])
         .args(["-ex", "continue"])
@@ -104,7 +108,7 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
         .args(["-ex", "monitor event"])
         .args(["-ex", "monitor goto 0"])
         .args(["-ex", "maint flush register-cache"])
-        .args(["-ex", "delete 2"])
+        .args(["-ex", "delete 3"])
         .args(["-ex", "continue"])
         .args(["-ex", "next"])
         .args(["-ex", "next"])
@@ -129,10 +133,16 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
         2,
         "after `monitor goto 0` the replay runs to the breakpoint again: {out}"
     );
-    assert!(out.contains("$3 = 1"), "the loop's second pass: {out}");
     assert!(
-        out.contains("$4 = 0"),
-        "reverse-continue goes back to the loop's first pass: {out}"
+        out.contains("Hardware watchpoint 2: sum")
+            && out.contains("New value = 0")
+            && out.contains("Old value = 0\nNew value = 116"),
+        "the watchpoint sees sum set to 0, then to 't' (116): {out}"
+    );
+    assert!(out.contains("$3 = 2"), "the loop's third pass: {out}");
+    assert!(
+        out.contains("$4 = 1"),
+        "reverse-continue goes back to the loop's previous pass: {out}"
     );
     assert!(
         out.contains("(stopped at its syscall)") && out.contains("close(3)"),

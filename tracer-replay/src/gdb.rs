@@ -34,7 +34,10 @@ use gdbstub::{
                     SingleThreadSingleStep, SingleThreadSingleStepOps,
                 },
             },
-            breakpoints::{Breakpoints, BreakpointsOps, SwBreakpoint, SwBreakpointOps},
+            breakpoints::{
+                Breakpoints, BreakpointsOps, HwWatchpoint, HwWatchpointOps, SwBreakpoint,
+                SwBreakpointOps, WatchKind,
+            },
             exec_file::{ExecFile, ExecFileOps},
             monitor_cmd::{ConsoleOutput, MonitorCmd, MonitorCmdOps},
         },
@@ -66,6 +69,8 @@ pub struct ReplayTarget<'a> {
     exe: std::path::PathBuf,
     /// Private directories of earlier runs (they hold `exe`).
     kept: Vec<tempfile::TempDir>,
+    /// Hardware watchpoints, one per x86 debug address register.
+    watch: [Option<(u64, u64, WatchKind)>; 4],
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -97,6 +102,7 @@ impl<'a> ReplayTarget<'a> {
             reverse: None,
             exe: engine_exe,
             kept: Vec::new(),
+            watch: [None; 4],
         })
     }
 
@@ -142,6 +148,43 @@ impl<'a> ReplayTarget<'a> {
         self.set_int3(true)
     }
 
+    /// Loads the watchpoints into the debug registers: DR0-DR3 hold the
+    /// addresses, DR7 enables each with its access kind and length.
+    fn apply_watchpoints(&self) -> Result<(), ReplayError> {
+        let t = self.tracee()?;
+        let mut dr7 = 0u64;
+        for (i, w) in self.watch.iter().enumerate() {
+            let Some((addr, len, kind)) = *w else {
+                continue;
+            };
+            t.set_debug_reg(i, addr)?;
+            // x86 has no read-only watch: reads are watched with writes.
+            let rw = if kind == WatchKind::Write { 0b01 } else { 0b11 };
+            let size = match len {
+                1 => 0b00,
+                2 => 0b01,
+                8 => 0b10,
+                _ => 0b11,
+            };
+            dr7 |= (1 << (2 * i)) | (rw << (16 + 4 * i)) | (size << (18 + 4 * i));
+        }
+        t.set_debug_reg(7, dr7)
+    }
+
+    /// After a trap that was no breakpoint: the watchpoint that fired, if
+    /// one did (DR6 says which; it is cleared for the next).
+    fn watch_hit(&self) -> Result<Option<(u64, WatchKind)>, ReplayError> {
+        let t = self.tracee()?;
+        let dr6 = t.debug_reg(6)?;
+        let hit = (0..4).find(|&i| dr6 & (1 << i) != 0);
+        if dr6 & 0xf != 0 {
+            t.set_debug_reg(6, 0)?;
+        }
+        Ok(hit
+            .and_then(|i| self.watch[i])
+            .map(|(addr, _, kind)| (addr, kind)))
+    }
+
     /// A fresh replay from the start. The first run's files stay: gdb
     /// keeps reading the program from there.
     fn relaunch(&mut self) -> Result<(), ReplayError> {
@@ -151,7 +194,7 @@ impl<'a> ReplayTarget<'a> {
         if let Some(d) = old.into_dir() {
             self.kept.push(d);
         }
-        Ok(())
+        self.apply_watchpoints()
     }
 
     /// Continues to the next breakpoint; `None` when the replay ends.
@@ -261,10 +304,25 @@ impl<'a> ReplayTarget<'a> {
         self.engine.stepping = self.step;
         let halt = self.engine.advance()?;
         Ok(match halt {
-            Halt::Step => SingleThreadStopReason::DoneStep,
+            // A step can also fire a watchpoint (the stepped instruction
+            // wrote the watched memory): gdb wants to know.
+            Halt::Step => match self.watch_hit()? {
+                Some((addr, kind)) => SingleThreadStopReason::Watch {
+                    tid: (),
+                    kind,
+                    addr,
+                },
+                None => SingleThreadStopReason::DoneStep,
+            },
             Halt::Trap => {
                 if self.on_breakpoint()? {
                     SingleThreadStopReason::SwBreak(())
+                } else if let Some((addr, kind)) = self.watch_hit()? {
+                    SingleThreadStopReason::Watch {
+                        tid: (),
+                        kind,
+                        addr,
+                    }
                 } else {
                     SingleThreadStopReason::Signal(GdbSignal::SIGTRAP)
                 }
@@ -470,6 +528,48 @@ impl SingleThreadSingleStep for ReplayTarget<'_> {
 impl Breakpoints for ReplayTarget<'_> {
     fn support_sw_breakpoint(&mut self) -> Option<SwBreakpointOps<'_, Self>> {
         Some(self)
+    }
+
+    fn support_hw_watchpoint(&mut self) -> Option<HwWatchpointOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl HwWatchpoint for ReplayTarget<'_> {
+    fn add_hw_watchpoint(
+        &mut self,
+        addr: u64,
+        len: u64,
+        kind: WatchKind,
+    ) -> TargetResult<bool, Self> {
+        // The debug registers watch 1, 2, 4 or 8 aligned bytes.
+        if !matches!(len, 1 | 2 | 4 | 8) || addr % len != 0 {
+            return Ok(false);
+        }
+        let Some(slot) = self.watch.iter().position(Option::is_none) else {
+            return Ok(false);
+        };
+        self.watch[slot] = Some((addr, len, kind));
+        self.apply_watchpoints().map_err(fatal)?;
+        Ok(true)
+    }
+
+    fn remove_hw_watchpoint(
+        &mut self,
+        addr: u64,
+        len: u64,
+        kind: WatchKind,
+    ) -> TargetResult<bool, Self> {
+        let Some(slot) = self
+            .watch
+            .iter()
+            .position(|w| *w == Some((addr, len, kind)))
+        else {
+            return Ok(false);
+        };
+        self.watch[slot] = None;
+        self.apply_watchpoints().map_err(fatal)?;
+        Ok(true)
     }
 }
 

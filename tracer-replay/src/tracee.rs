@@ -361,6 +361,23 @@ impl Tracee {
         Ok(done.rax as i64)
     }
 
+    /// Reads x86 debug register `n` (DR0-DR7).
+    pub fn debug_reg(&self, n: usize) -> Result<u64, ReplayError> {
+        ptrace::read_user(self.pid, debug_reg_offset(n) as ptrace::AddressType)
+            .map(|v| v as u64)
+            .map_err(|e| self.err("PTRACE_PEEKUSER (debug register)", e))
+    }
+
+    /// Writes x86 debug register `n` (DR0-DR7).
+    pub fn set_debug_reg(&self, n: usize, v: u64) -> Result<(), ReplayError> {
+        ptrace::write_user(
+            self.pid,
+            debug_reg_offset(n) as ptrace::AddressType,
+            v as libc::c_long,
+        )
+        .map_err(|e| self.err("PTRACE_POKEUSER (debug register)", e))
+    }
+
     /// Sends a signal to the tracee (it is delivered at its next stop).
     pub fn kill(&self, sig: Signal) -> Result<(), ReplayError> {
         nix::sys::signal::kill(self.pid, sig).map_err(|e| self.err("kill", e))
@@ -383,6 +400,11 @@ impl Tracee {
         self.alive = false;
         Ok(self.pid)
     }
+}
+
+/// Offset of `u_debugreg[n]` in `struct user` (x86_64).
+fn debug_reg_offset(n: usize) -> usize {
+    std::mem::offset_of!(libc::user, u_debugreg) + 8 * n
 }
 
 impl Drop for Tracee {
