@@ -543,7 +543,7 @@ impl HwWatchpoint for ReplayTarget<'_> {
         kind: WatchKind,
     ) -> TargetResult<bool, Self> {
         // The debug registers watch 1, 2, 4 or 8 aligned bytes.
-        if !matches!(len, 1 | 2 | 4 | 8) || addr % len != 0 {
+        if !matches!(len, 1 | 2 | 4 | 8) || !addr.is_multiple_of(len) {
             return Ok(false);
         }
         let Some(slot) = self.watch.iter().position(Option::is_none) else {
