@@ -277,6 +277,9 @@ pub(crate) enum Halt {
     Trap,
     /// The bookmark (`goto`) is reached: stopped before its syscall.
     Bookmark,
+    /// The debugger has something to say (Ctrl-C): stopped before a
+    /// syscall.
+    Interrupted,
     /// The replay is over.
     End(Outcome),
 }
@@ -316,8 +319,11 @@ impl Engine<'_> {
     }
 
     /// Runs until a debugger must see a stop. The tracee must be stopped
-    /// (and is resumed here).
-    pub(crate) fn advance(&mut self) -> Result<Halt, ReplayError> {
+    /// (and is resumed here). `interrupted` is asked at each syscall stop.
+    pub(crate) fn advance(
+        &mut self,
+        interrupted: &mut dyn FnMut() -> bool,
+    ) -> Result<Halt, ReplayError> {
         if let Some(o) = &self.ended {
             return Ok(Halt::End(o.clone()));
         }
@@ -343,6 +349,10 @@ impl Engine<'_> {
                 self.goto = None;
                 self.pending_syscall = true;
                 return Ok(Halt::Bookmark);
+            }
+            if stop == Stop::Syscall && interrupted() {
+                self.pending_syscall = true;
+                return Ok(Halt::Interrupted);
             }
             match self.on_stop(stop)? {
                 Next::Continue => {}

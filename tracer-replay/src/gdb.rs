@@ -204,7 +204,7 @@ impl<'a> ReplayTarget<'a> {
         if let Some(&orig) = self.breakpoints.get(&rip) {
             self.tracee()?.write(rip, &[orig])?;
             self.engine.stepping = true;
-            let h = self.engine.advance()?;
+            let h = self.engine.advance(&mut || false)?;
             self.engine.stepping = false;
             if let Halt::End(_) = h {
                 return Ok(None);
@@ -213,13 +213,13 @@ impl<'a> ReplayTarget<'a> {
         }
         self.engine.stepping = false;
         loop {
-            match self.engine.advance()? {
+            match self.engine.advance(&mut || false)? {
                 Halt::Trap => {
                     if self.on_breakpoint()? {
                         return Ok(Some(self.point()?));
                     }
                 }
-                Halt::Step | Halt::Bookmark => {}
+                Halt::Step | Halt::Bookmark | Halt::Interrupted => {}
                 Halt::End(_) => return Ok(None),
             }
         }
@@ -294,16 +294,21 @@ impl<'a> ReplayTarget<'a> {
         Ok(())
     }
 
-    /// Runs the replay until gdb must see a stop.
-    fn advance(&mut self) -> Result<SingleThreadStopReason<u64>, ReplayError> {
+    /// Runs the replay until gdb must see a stop; `None` when gdb sent
+    /// something first (Ctrl-C), with the replay stopped before a syscall.
+    fn advance(
+        &mut self,
+        interrupted: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<SingleThreadStopReason<u64>>, ReplayError> {
         match self.reverse.take() {
-            Some(Reverse::Continue) => return self.reverse_continue(),
-            Some(Reverse::Step) => return self.reverse_step(),
+            Some(Reverse::Continue) => return self.reverse_continue().map(Some),
+            Some(Reverse::Step) => return self.reverse_step().map(Some),
             None => {}
         }
         self.engine.stepping = self.step;
-        let halt = self.engine.advance()?;
-        Ok(match halt {
+        let halt = self.engine.advance(interrupted)?;
+        Ok(Some(match halt {
+            Halt::Interrupted => return Ok(None),
             // A step can also fire a watchpoint (the stepped instruction
             // wrote the watched memory): gdb wants to know.
             Halt::Step => match self.watch_hit()? {
@@ -334,7 +339,7 @@ impl<'a> ReplayTarget<'a> {
             }
             // Diverged or cut: stopped there, for a look (it does not go on).
             Halt::End(_) => SingleThreadStopReason::Signal(GdbSignal::SIGSYS),
-        })
+        }))
     }
 
     /// Runs (or restarts and runs) to just before recorded event `n`.
@@ -358,11 +363,11 @@ impl<'a> ReplayTarget<'a> {
         self.engine.goto = Some(n);
         self.engine.stepping = false;
         loop {
-            match self.engine.advance()? {
+            match self.engine.advance(&mut || false)? {
                 Halt::Bookmark => break,
                 Halt::End(o) => return Ok(format!("the replay ended before event {n}: {o:?}")),
                 // A trap of the program's own (no breakpoints are set here).
-                Halt::Step | Halt::Trap => {}
+                Halt::Step | Halt::Trap | Halt::Interrupted => {}
             }
         }
         Ok(self.describe())
@@ -700,15 +705,20 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
     #[allow(clippy::type_complexity)]
     fn wait_for_stop_reason(
         target: &mut ReplayTarget<'a>,
-        _conn: &mut Self::Connection,
+        conn: &mut Self::Connection,
     ) -> Result<
         run_blocking::Event<SingleThreadStopReason<u64>>,
         run_blocking::WaitForStopReasonError<String, std::io::Error>,
     > {
-        target
-            .advance()
-            .map(run_blocking::Event::TargetStopped)
-            .map_err(|e| run_blocking::WaitForStopReasonError::Target(e.to_string()))
+        let mut interrupted = || conn.peek().map(|b| b.is_some()).unwrap_or(true);
+        match target.advance(&mut interrupted) {
+            Ok(Some(stop)) => Ok(run_blocking::Event::TargetStopped(stop)),
+            Ok(None) => conn
+                .read()
+                .map(run_blocking::Event::IncomingData)
+                .map_err(run_blocking::WaitForStopReasonError::Connection),
+            Err(e) => Err(run_blocking::WaitForStopReasonError::Target(e.to_string())),
+        }
     }
 
     fn on_interrupt(
@@ -768,9 +778,9 @@ pub fn serve(rec: &Recording, opts: &Options, listen: &str) -> Result<Report, Re
             e.debugger = false;
             e.stepping = false;
             let outcome = loop {
-                match e.advance()? {
+                match e.advance(&mut || false)? {
                     Halt::End(o) => break o,
-                    Halt::Step | Halt::Trap | Halt::Bookmark => {}
+                    Halt::Step | Halt::Trap | Halt::Bookmark | Halt::Interrupted => {}
                 }
             };
             return Ok(e.finish(outcome));
