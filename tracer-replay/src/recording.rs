@@ -88,6 +88,17 @@ impl Recording {
             .iter()
             .any(|p| p.key.is_some_and(|k| k.pid == pid) && p.lost)
             || (b.header.events_lost && b.header.processes.is_empty());
+        // Each copy is checked once, here: a damaged bundle is refused
+        // before anything runs.
+        for x in &b.blobs {
+            let sum = format!("{:x}", Sha256::digest(&x.data));
+            if sum != x.sha256 {
+                return Err(ReplayError::Bundle(format!(
+                    "the bundle's copy of {} does not match its sha256 ({sum} != {})",
+                    x.path, x.sha256
+                )));
+            }
+        }
         let files = b.blobs.into_iter().map(|x| (x.path.clone(), x)).collect();
         Ok(Self {
             header: b.header,
@@ -101,20 +112,10 @@ impl Recording {
         })
     }
 
-    /// The recorded contents of `path`: the bundle's copy, checked against
-    /// its hash.
+    /// The recorded contents of `path`: the bundle's copy (checked against
+    /// its hash when the bundle was read).
     pub fn file(&self, path: &str) -> Result<Option<&[u8]>, ReplayError> {
-        let Some(b) = self.files.get(path) else {
-            return Ok(None);
-        };
-        let sum = format!("{:x}", Sha256::digest(&b.data));
-        if sum != b.sha256 {
-            return Err(ReplayError::Bundle(format!(
-                "the bundle's copy of {path} does not match its sha256 ({sum} != {})",
-                b.sha256
-            )));
-        }
-        Ok(Some(&b.data))
+        Ok(self.files.get(path).map(|b| b.data.as_slice()))
     }
 
     /// Where the replayed program is found, and its bytes when the bundle
@@ -305,8 +306,10 @@ mod tests {
                 data: b"abc".to_vec(),
             }],
         };
-        let r = Recording::from_bundle(b, Some(7)).expect("recording");
-        assert!(r.file("/bin/x").is_err());
-        assert!(r.file("/bin/y").expect("absent is fine").is_none());
+        let e = Recording::from_bundle(b, Some(7)).expect_err("a damaged copy");
+        assert!(
+            e.to_string().contains("/bin/x does not match its sha256"),
+            "{e}"
+        );
     }
 }
