@@ -32,6 +32,16 @@ pub fn tracectl_bin() -> PathBuf {
     daemon_bin().with_file_name("tracectl")
 }
 
+/// `tracectl --connect unix:SOCK args...`, run to completion.
+pub fn tracectl(sock: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(tracectl_bin())
+        .arg("--connect")
+        .arg(format!("unix:{}", sock.display()))
+        .args(args)
+        .output()
+        .expect("run tracectl")
+}
+
 pub fn quick() -> bool {
     std::env::var_os("TRACER_QUICK").is_some()
 }
@@ -277,6 +287,48 @@ pub fn helper(name: &str) -> PathBuf {
         .expect("target dir")
 }
 
+/// The syscall-script helper on `file`, waiting at its gate (a byte on
+/// stdin) so that a daemon can start following its pid first.
+pub fn start_script(file: &Path) -> Guard {
+    Guard(Some(
+        Command::new(helper("syscall-script"))
+            .arg(file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn syscall-script"),
+    ))
+}
+
+/// Releases the script, waits for it (it exits with 3) and returns the
+/// JSON report it prints.
+pub fn finish_script(script: &mut Guard) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let child = script.0.as_mut().expect("child");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"g")
+        .expect("release the script");
+    assert_eq!(
+        script.wait(Duration::from_secs(30)).code(),
+        Some(3),
+        "the script exits with 3"
+    );
+    let mut report = String::new();
+    script
+        .0
+        .as_mut()
+        .expect("child")
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut report)
+        .expect("report");
+    serde_json::from_str(report.trim()).expect("the report is JSON")
+}
+
 /// Reads a child's stdout and stderr to their ends on threads (so that it
 /// never blocks on a full pipe).
 fn drain_outputs(
@@ -360,14 +412,7 @@ pub fn record_with(
     let stdout = out.join().expect("stdout reader");
     let stderr = err.join().expect("stderr reader");
     let sock = daemon.dir.path().join("tracer.sock");
-    let tracectl = |args: &[&str]| {
-        Command::new(tracectl_bin())
-            .arg("--connect")
-            .arg(format!("unix:{}", sock.display()))
-            .args(args)
-            .output()
-            .expect("run tracectl")
-    };
+    let tracectl = |args: &[&str]| tracectl(&sock, args);
     // The exit is stored within a tick or two.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

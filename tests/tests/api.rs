@@ -2,22 +2,13 @@
 //! process: status, ps, events, stats and follow agree with what the
 //! process did; bad requests get clear errors; the socket is root-only.
 use std::{
-    io::{Read, Write},
+    io::Read,
     os::unix::fs::PermissionsExt,
     process::{Command, Output, Stdio},
     time::Duration,
 };
 
-use tracer_tests::{Daemon, Guard, tracectl_bin};
-
-fn tracectl(sock: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(tracectl_bin())
-        .arg("--connect")
-        .arg(format!("unix:{}", sock.display()))
-        .args(args)
-        .output()
-        .expect("run tracectl")
-}
+use tracer_tests::{Daemon, Guard, finish_script, start_script, tracectl, tracectl_bin};
 
 fn ok(out: &Output) -> String {
     assert!(
@@ -33,14 +24,7 @@ fn tracectl_sees_what_the_process_did() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("input.txt");
     std::fs::write(&file, b"hello api\n").expect("input");
-    let mut helper = Guard(Some(
-        Command::new(env!("CARGO_BIN_EXE_syscall-script"))
-            .arg(&file)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn helper"),
-    ));
+    let mut helper = start_script(&file);
     let pid = helper.0.as_ref().expect("child").id();
     let mut daemon = Daemon::start(&["--pid", &pid.to_string()]);
     let sock = daemon.dir.path().join("tracer.sock");
@@ -63,25 +47,7 @@ fn tracectl_sees_what_the_process_did() {
     ));
     std::thread::sleep(Duration::from_millis(300));
 
-    let child = helper.0.as_mut().expect("child");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"g")
-        .expect("release");
-    assert_eq!(helper.wait(Duration::from_secs(30)).code(), Some(3));
-    let mut report = String::new();
-    helper
-        .0
-        .as_mut()
-        .expect("child")
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut report)
-        .expect("report");
-    let report: serde_json::Value = serde_json::from_str(report.trim()).expect("json");
+    let report = finish_script(&mut helper);
     std::thread::sleep(Duration::from_millis(600)); // a tick writes the frames
 
     let status = ok(&tracectl(&sock, &["status"]));

@@ -1,13 +1,9 @@
 //! Records the syscall script with the real daemon and checks every event:
 //! sequence, arguments, return values and captured memory.
-use std::{
-    io::{Read, Write},
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use tracer_proto as pb;
-use tracer_tests::{Daemon, Guard, buffer, syscall};
+use tracer_tests::{Daemon, buffer, finish_script, start_script, syscall};
 
 const MARKER: &str = "/tracer-test-script-start-marker";
 
@@ -37,38 +33,14 @@ fn record_script(extra: &[&str]) -> Run {
         .collect();
     std::fs::write(&file, &content).expect("write input");
 
-    let mut helper = Guard(Some(
-        Command::new(env!("CARGO_BIN_EXE_syscall-script"))
-            .arg(&file)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn helper"),
-    ));
+    let mut helper = start_script(&file);
     let pid = helper.0.as_ref().expect("child").id();
     let pid_arg = pid.to_string();
     let mut args = vec!["--pid", pid_arg.as_str()];
     args.extend_from_slice(extra);
     let mut daemon = Daemon::start(&args);
 
-    let child = helper.0.as_mut().expect("child");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"g")
-        .expect("release helper");
-    let status = helper.wait(Duration::from_secs(30));
-    assert_eq!(status.code(), Some(3), "the script exits with 3");
-    let mut report = String::new();
-    let child = helper.0.as_mut().expect("child");
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut report)
-        .expect("report");
-    let report: serde_json::Value = serde_json::from_str(report.trim()).expect("report is JSON");
+    let report = finish_script(&mut helper);
     daemon.stop();
     let events = daemon.events();
     Run {

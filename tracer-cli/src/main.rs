@@ -217,6 +217,14 @@ fn parse_since(t: &str) -> anyhow::Result<u64> {
     Ok(now.saturating_sub(secs * 1_000_000_000))
 }
 
+/// A recorded argv as one line (lossy UTF-8, space-separated).
+fn argv_text(argv: &[Vec<u8>]) -> String {
+    argv.iter()
+        .map(|a| String::from_utf8_lossy(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// gRPC errors as one clear line.
 fn rpc(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", e.code(), e.message())
@@ -323,11 +331,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     format!("exit {}", p.exit_code)
                 };
-                let argv: Vec<String> = p
-                    .argv
-                    .iter()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect();
+                let argv = argv_text(&p.argv);
                 writeln!(
                     o,
                     "{:>8} {:>8} {:<16} {:>10} {:<12} {:<5} {}",
@@ -337,11 +341,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     p.event_count,
                     status,
                     if p.lost { "yes" } else { "" },
-                    if argv.is_empty() {
-                        p.exe
-                    } else {
-                        argv.join(" ")
-                    }
+                    if argv.is_empty() { p.exe } else { argv }
                 )?;
             }
             Ok(())
@@ -518,18 +518,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     if h.events_lost { ", SOME LOST" } else { "" }
                 )?;
                 for p in &h.processes {
-                    let argv: Vec<String> = p
-                        .argv
-                        .iter()
-                        .map(|a| String::from_utf8_lossy(a).into_owned())
-                        .collect();
                     writeln!(
                         o,
                         "process {} (ppid {}) {} {}",
                         p.key.map(|k| k.pid).unwrap_or(0),
                         p.ppid,
                         p.comm,
-                        argv.join(" ")
+                        argv_text(&p.argv)
                     )?;
                 }
                 for blob in &b.blobs {

@@ -223,6 +223,21 @@ mod tests {
             ..Default::default()
         }
     }
+    /// A bundle whose root is pid 7.
+    fn bundle(events: Vec<pb::Event>, blobs: Vec<pb::Blob>) -> Bundle {
+        Bundle {
+            header: pb::BundleHeader {
+                root: Some(pb::ProcessKey {
+                    pid: 7,
+                    start_ns: 1,
+                }),
+                ..Default::default()
+            },
+            events,
+            blobs,
+        }
+    }
+
     fn sys(nr: i64, ret: i64) -> pb::event::Kind {
         pb::event::Kind::Syscall(pb::Syscall {
             nr,
@@ -234,15 +249,8 @@ mod tests {
 
     #[test]
     fn starts_after_the_exec_and_keeps_program_order() {
-        let b = Bundle {
-            header: pb::BundleHeader {
-                root: Some(pb::ProcessKey {
-                    pid: 7,
-                    start_ns: 1,
-                }),
-                ..Default::default()
-            },
-            events: vec![
+        let b = bundle(
+            vec![
                 ev(5, 7, sys(12, 100)),
                 ev(1, 7, sys(39, 7)),
                 ev(
@@ -265,8 +273,8 @@ mod tests {
                     }),
                 ),
             ],
-            blobs: vec![],
-        };
+            vec![],
+        );
         let r = Recording::from_bundle(b, None).expect("recording");
         assert_eq!(r.pid, 7);
         let seqs: Vec<u64> = r.events.iter().map(|e| e.seq).collect();
@@ -280,32 +288,21 @@ mod tests {
 
     #[test]
     fn no_exec_is_a_clear_error() {
-        let b = Bundle {
-            header: pb::BundleHeader {
-                root: Some(pb::ProcessKey {
-                    pid: 7,
-                    start_ns: 1,
-                }),
-                ..Default::default()
-            },
-            events: vec![ev(1, 7, sys(0, 1))],
-            blobs: vec![],
-        };
+        let b = bundle(vec![ev(1, 7, sys(0, 1))], vec![]);
         let e = Recording::from_bundle(b, None).expect_err("no exec");
         assert!(e.to_string().contains("no recorded exec"), "{e}");
     }
 
     #[test]
     fn a_tampered_copy_is_refused() {
-        let b = Bundle {
-            header: pb::BundleHeader::default(),
-            events: vec![ev(1, 7, pb::event::Kind::Exec(pb::Exec::default()))],
-            blobs: vec![pb::Blob {
+        let b = bundle(
+            vec![ev(1, 7, pb::event::Kind::Exec(pb::Exec::default()))],
+            vec![pb::Blob {
                 sha256: "00".into(),
                 path: "/bin/x".into(),
                 data: b"abc".to_vec(),
             }],
-        };
+        );
         let e = Recording::from_bundle(b, Some(7)).expect_err("a damaged copy");
         assert!(
             e.to_string().contains("/bin/x does not match its sha256"),
