@@ -44,7 +44,6 @@ pub struct Options {
 /// Kernel-internal restart codes a syscall can return to a signal.
 const RESTART_CODES: std::ops::RangeInclusive<i64> = -516..=-512;
 const EINTR: i64 = 4;
-const MAP_SHARED: u64 = 0x1;
 const MAP_PRIVATE: u64 = 0x2;
 const MAP_TYPE: u64 = 0xf;
 const PROT_WRITE: u64 = 0x2;
@@ -92,13 +91,7 @@ impl<'a> Engine<'a> {
                     .file_name()
                     .map(|n| n.to_owned())
                     .unwrap_or_else(|| "program".into());
-                let p = dir.path().join(name);
-                std::fs::write(&p, bytes)
-                    .and_then(|_| {
-                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))
-                    })
-                    .map_err(|e| ReplayError::Io(format!("writing {}: {e}", p.display())))?;
-                p
+                write_program(&dir.path().join(name), bytes)?
             }
             None => {
                 if opts.exe.is_none() {
@@ -134,7 +127,6 @@ impl<'a> Engine<'a> {
             fds: FdTable::default(),
             report: Report::new(rec.pid, exe.clone(), rec.events.len(), notes),
             timeline_ns: rec.exec_ns,
-            synthetic: 0,
             pending_signals: Vec::new(),
             kernel_copies: 0,
             started,
@@ -232,7 +224,6 @@ pub(crate) struct Engine<'a> {
     report: Report,
     /// Recorded time the program is at (monotonic ns).
     timeline_ns: u64,
-    synthetic: u64,
     /// Recorded signals sent to the tracee, not delivered yet.
     pending_signals: Vec<Signal>,
     kernel_copies: u64,
@@ -426,14 +417,29 @@ impl Engine<'_> {
         }
     }
 
-    /// Stops the replay: the tracee is left stopped at its syscall for a
-    /// debugger (or killed, if asked).
+    /// Stops the replay at a syscall stop: the tracee is left stopped
+    /// before that syscall for a debugger (or killed, if asked).
     fn stop_here(
         &mut self,
         outcome: Outcome,
         reason: String,
         expected_at: Option<usize>,
         actual: Option<String>,
+    ) -> Result<Next, ReplayError> {
+        self.stop(outcome, reason, expected_at, actual, true)
+    }
+
+    /// Records why the replay stops at `expected_at` and leaves the tracee
+    /// to a debugger: under ours it halts there; otherwise it is detached
+    /// stopped (before its syscall when `at_syscall`, else where a signal
+    /// stopped it), or killed if asked.
+    fn stop(
+        &mut self,
+        outcome: Outcome,
+        reason: String,
+        expected_at: Option<usize>,
+        actual: Option<String>,
+        at_syscall: bool,
     ) -> Result<Next, ReplayError> {
         let index = expected_at.unwrap_or(self.pos);
         self.report.divergence = Some(Divergence {
@@ -457,7 +463,12 @@ impl Engine<'_> {
             if self.opts.kill_on_divergence || !t.alive() {
                 drop(t);
             } else {
-                self.report.stopped_pid = Some(t.leave_stopped()?.as_raw());
+                let pid = if at_syscall {
+                    t.leave_stopped()?
+                } else {
+                    t.leave_stopped_at_signal()?
+                };
+                self.report.stopped_pid = Some(pid.as_raw());
             }
         }
         Ok(Next::Done(outcome))
@@ -788,7 +799,6 @@ impl Engine<'_> {
             // the replayer.
             flags = (flags & !MAP_TYPE) | MAP_PRIVATE;
         }
-        let _ = MAP_SHARED;
         r.r10 = flags;
         r.r8 = u64::MAX;
         r.r9 = 0;
@@ -858,13 +868,7 @@ impl Engine<'_> {
                     .as_ref()
                     .map(|d| d.path().to_path_buf())
                     .unwrap_or_default();
-                let p = dir.join(format!("exec-{}", self.execs));
-                std::fs::write(&p, bytes)
-                    .and_then(|_| {
-                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))
-                    })
-                    .map_err(|e| ReplayError::Io(format!("writing {}: {e}", p.display())))?;
-                p
+                write_program(&dir.join(format!("exec-{}", self.execs)), bytes)?
             }
             None if x.filename.starts_with('/') && Path::new(&x.filename).is_file() => {
                 self.report.notes.push(format!(
@@ -1024,46 +1028,13 @@ impl Engine<'_> {
         }
         let rip = self.t().regs()?.rip;
         let at = self.peek_syscall().map(|(i, _)| i);
-        if self.debugger {
-            self.report.divergence = Some(Divergence {
-                event_index: at.unwrap_or(self.pos),
-                reason: format!(
-                    "the program got {sig} at {rip:#x}, which the recording does not have"
-                ),
-                expected: at
-                    .and_then(|i| self.rec.events.get(i))
-                    .map(tracer_format::line),
-                actual: None,
-                recent: self.recent(at.unwrap_or(self.pos)),
-            });
-            let mut r = self.report.clone();
-            r.outcome = Outcome::Diverged;
-            eprint!("{}", r.summary());
-            self.ended = Some(Outcome::Diverged);
-            return Ok(Next::Halt(Halt::End(Outcome::Diverged)));
-        }
-        self.report.divergence = Some(Divergence {
-            event_index: at.unwrap_or(self.pos),
-            reason: format!("the program got {sig} at {rip:#x}, which the recording does not have"),
-            expected: at
-                .and_then(|i| self.rec.events.get(i))
-                .map(tracer_format::line),
-            actual: None,
-            recent: self.recent(at.unwrap_or(self.pos)),
-        });
-        if let Some(t) = self.t.take() {
-            if self.opts.kill_on_divergence {
-                drop(t);
-            } else {
-                // Stopped at the fault, for a debugger.
-                let pid = t.pid;
-                nix::sys::ptrace::detach(pid, Signal::SIGSTOP)
-                    .map_err(|e| ReplayError::Ptrace(format!("PTRACE_DETACH: {e}")))?;
-                std::mem::forget(t);
-                self.report.stopped_pid = Some(pid.as_raw());
-            }
-        }
-        Ok(Next::Done(Outcome::Diverged))
+        self.stop(
+            Outcome::Diverged,
+            format!("the program got {sig} at {rip:#x}, which the recording does not have"),
+            at,
+            None,
+            false,
+        )
     }
 
     /// A syscall after the last recorded one.
@@ -1104,7 +1075,6 @@ impl Engine<'_> {
     /// increasing, and before the next recorded one.
     fn answer_time(&mut self, mut regs: user_regs_struct, name: &str) -> Result<Next, ReplayError> {
         let args = args_of(&regs);
-        self.synthetic += 1;
         let limit = self
             .peek_syscall()
             .map(|(_, s)| s.enter_ns.saturating_sub(1))
@@ -1227,6 +1197,14 @@ fn first_difference(a: &[u8], b: &[u8]) -> usize {
         .zip(b)
         .position(|(x, y)| x != y)
         .unwrap_or(a.len().min(b.len()))
+}
+
+/// Writes a bundle's copy of a program where it can be run (owner only).
+fn write_program(path: &Path, bytes: &[u8]) -> Result<std::path::PathBuf, ReplayError> {
+    std::fs::write(path, bytes)
+        .and_then(|_| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)))
+        .map_err(|e| ReplayError::Io(format!("writing {}: {e}", path.display())))?;
+    Ok(path.to_path_buf())
 }
 
 /// The recorded environment with `over` set on top.

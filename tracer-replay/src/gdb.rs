@@ -90,8 +90,7 @@ struct Point {
 
 impl<'a> ReplayTarget<'a> {
     fn new(rec: &'a Recording, opts: &'a Options) -> Result<Self, ReplayError> {
-        let mut engine = Engine::launch(rec, opts)?;
-        engine.debugger = true;
+        let engine = debugged(rec, opts)?;
         let engine_exe = engine.exe_file.clone();
         Ok(Self {
             rec,
@@ -188,9 +187,7 @@ impl<'a> ReplayTarget<'a> {
     /// A fresh replay from the start. The first run's files stay: gdb
     /// keeps reading the program from there.
     fn relaunch(&mut self) -> Result<(), ReplayError> {
-        let mut fresh = Engine::launch(self.rec, self.opts)?;
-        fresh.debugger = true;
-        let old = std::mem::replace(&mut self.engine, fresh);
+        let old = std::mem::replace(&mut self.engine, debugged(self.rec, self.opts)?);
         if let Some(d) = old.into_dir() {
             self.kept.push(d);
         }
@@ -394,6 +391,13 @@ impl<'a> ReplayTarget<'a> {
             self.line(i)
         )
     }
+}
+
+/// A replay started for gdb to drive.
+fn debugged<'a>(rec: &'a Recording, opts: &'a Options) -> Result<Engine<'a>, ReplayError> {
+    let mut engine = Engine::launch(rec, opts)?;
+    engine.debugger = true;
+    Ok(engine)
 }
 
 impl Target for ReplayTarget<'_> {
@@ -756,25 +760,25 @@ pub fn serve(rec: &Recording, opts: &Options, listen: &str) -> Result<Report, Re
     let reason = stub
         .run_blocking::<EventLoop<'_>>(&mut target)
         .map_err(|e| ReplayError::Io(format!("gdb session: {e}")))?;
-    let engine = target.engine;
     let outcome = match reason {
         DisconnectReason::TargetExited(code) => Outcome::Exited { code: code as i32 },
         DisconnectReason::TargetTerminated(sig) => Outcome::Killed {
             signal: sig.0 as i32,
         },
         DisconnectReason::Kill => {
-            let mut r = engine.finish(Outcome::Incomplete);
+            let mut r = target.engine.finish(Outcome::Incomplete);
             r.notes.push("gdb killed the replayed program".to_owned());
             return Ok(r);
         }
         DisconnectReason::Disconnect => {
-            // gdb detached: the rest of the replay runs without it.
-            let mut e = engine;
-            for (&addr, &orig) in &target.breakpoints {
-                if let Some(t) = e.tracee() {
-                    t.write(addr, &[orig])?;
-                }
+            // gdb detached: the rest of the replay runs without it, and
+            // without its breakpoints and watchpoints.
+            if target.engine.tracee().is_some() {
+                target.set_int3(false)?;
+                target.watch = [None; 4];
+                target.apply_watchpoints()?;
             }
+            let mut e = target.engine;
             e.debugger = false;
             e.stepping = false;
             let outcome = loop {
@@ -786,5 +790,5 @@ pub fn serve(rec: &Recording, opts: &Options, listen: &str) -> Result<Report, Re
             return Ok(e.finish(outcome));
         }
     };
-    Ok(engine.finish(outcome))
+    Ok(target.engine.finish(outcome))
 }

@@ -167,37 +167,18 @@ impl Tracee {
                 | ptrace::Options::PTRACE_O_EXITKILL,
         )
         .map_err(|e| launch_err(&format!("PTRACE_SETOPTIONS: {e}")))?;
-        let mem = File::options()
-            .read(true)
-            .write(true)
-            .open(format!("/proc/{pid}/mem"))
-            .map_err(|e| launch_err(&format!("opening /proc/{pid}/mem: {e}")))?;
         let mut t = Tracee {
             pid,
-            mem,
+            mem: open_mem(pid).map_err(|e| launch_err(&format!("opening /proc/{pid}/mem: {e}")))?,
             alive: true,
         };
         // Up to the exec: its seccomp stop runs it, then the exec event.
         t.cont(None)?;
         loop {
             match t.wait()? {
-                Stop::Syscall => {
-                    let nr = t.regs()?.orig_rax as i64;
-                    if nr != libc::SYS_execve {
-                        // Only the exec runs before the program; anything
-                        // else means the exec failed (the child _exits).
-                        t.cont(None)?;
-                        continue;
-                    }
-                    t.cont(None)?;
-                }
                 Stop::Other => {
-                    // The exec event: /proc/PID/mem now maps the new image.
-                    t.mem = File::options()
-                        .read(true)
-                        .write(true)
-                        .open(format!("/proc/{pid}/mem"))
-                        .map_err(|e| launch_err(&format!("reopening /proc/{pid}/mem: {e}")))?;
+                    // The exec event, before the program's first instruction.
+                    t.reopen_mem()?;
                     return Ok(t);
                 }
                 Stop::Exited(code) => {
@@ -211,18 +192,17 @@ impl Tracee {
                     t.alive = false;
                     return Err(launch_err(&format!("the child was killed by {sig}")));
                 }
-                Stop::Signal(_) | Stop::SyscallExit => t.cont(None)?,
+                // The exec's syscall runs; so does the child's _exit if the
+                // exec fails (then Exited above says so).
+                Stop::Syscall | Stop::Signal(_) | Stop::SyscallExit => t.cont(None)?,
             }
         }
     }
 
     /// After an exec: /proc/PID/mem maps the new image.
     pub fn reopen_mem(&mut self) -> Result<(), ReplayError> {
-        self.mem = File::options()
-            .read(true)
-            .write(true)
-            .open(format!("/proc/{}/mem", self.pid))
-            .map_err(|e| self.err("reopening /proc/PID/mem after an exec", e))?;
+        self.mem =
+            open_mem(self.pid).map_err(|e| self.err("reopening /proc/PID/mem after an exec", e))?;
         Ok(())
     }
 
@@ -400,6 +380,21 @@ impl Tracee {
         self.alive = false;
         Ok(self.pid)
     }
+
+    /// Leaves the tracee stopped where a signal it is getting stopped it
+    /// (a fault): the signal is dropped, SIGSTOP taken instead.
+    pub fn leave_stopped_at_signal(mut self) -> Result<Pid, ReplayError> {
+        ptrace::detach(self.pid, Signal::SIGSTOP).map_err(|e| self.err("PTRACE_DETACH", e))?;
+        self.alive = false;
+        Ok(self.pid)
+    }
+}
+
+fn open_mem(pid: Pid) -> std::io::Result<File> {
+    File::options()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/{pid}/mem"))
 }
 
 /// Offset of `u_debugreg[n]` in `struct user` (x86_64).

@@ -58,6 +58,11 @@ fn runs(n: usize, count: u64) -> anyhow::Result<Vec<f64>> {
 /// Starts a process and waits until a line of its output (stdout or stderr)
 /// contains `ready`; the error says what it printed last if it never does.
 fn start_until(cmd: &mut Command, ready: &str) -> anyhow::Result<Guard> {
+    Ok(start_until_line(cmd, ready)?.0)
+}
+
+/// [`start_until`], also returning the line that said it was ready.
+fn start_until_line(cmd: &mut Command, ready: &str) -> anyhow::Result<(Guard, String)> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -81,9 +86,9 @@ fn start_until(cmd: &mut Command, ready: &str) -> anyhow::Result<Guard> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let mut last = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let ready_line = loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) if line.contains(ready) => break,
+            Ok(line) if line.contains(ready) => break line,
             Ok(line) => {
                 last.push(line);
                 if last.len() > 5 {
@@ -108,10 +113,10 @@ fn start_until(cmd: &mut Command, ready: &str) -> anyhow::Result<Guard> {
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-    }
+    };
     // Keep draining so the child never blocks on a full pipe.
     std::thread::spawn(move || while rx.recv().is_ok() {});
-    Ok(child)
+    Ok((child, ready_line))
 }
 
 fn daemon(dir: &Path, floor: bool) -> anyhow::Result<Guard> {
@@ -481,14 +486,18 @@ fn goto_bench() -> anyhow::Result<(u64, f64)> {
     replay
         .args(["replay", "--quiet", "--gdb", "127.0.0.1:0"])
         .arg(&bundle);
-    let _guard = start_until(&mut replay, "waiting for gdb on")?;
-    // start_until consumed the line; the port is found from the socket list.
-    let port = listening_port(_guard.0.id())?;
+    let (_replay, line) = start_until_line(&mut replay, "waiting for gdb on ")?;
+    let addr = line
+        .split("waiting for gdb on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .context("tracectl did not say where it listens")?
+        .to_owned();
     let started = Instant::now();
     let out = Command::new("timeout")
         .args(["600", "gdb", "-nx", "-batch"])
         .args(["-ex", "set remotetimeout 600"])
-        .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
+        .args(["-ex", &format!("target remote {addr}")])
         .args(["-ex", &format!("monitor goto {}", events / 2)])
         .args(["-ex", "kill"])
         .output()
@@ -500,29 +509,6 @@ fn goto_bench() -> anyhow::Result<(u64, f64)> {
         bail!("gdb did not reach the event: {text}");
     }
     Ok((events, secs))
-}
-
-/// The TCP port a process listens on (from /proc/net/tcp and its fds).
-fn listening_port(pid: u32) -> anyhow::Result<u16> {
-    let mut inodes = Vec::new();
-    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
-        if let Ok(link) = std::fs::read_link(fd?.path()) {
-            let l = link.to_string_lossy().into_owned();
-            if let Some(i) = l.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
-                inodes.push(i.to_owned());
-            }
-        }
-    }
-    let tcp = std::fs::read_to_string("/proc/net/tcp")?;
-    for line in tcp.lines().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        // local_address, state 0A (LISTEN), inode
-        if f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9]) {
-            let port = f[1].rsplit(':').next().unwrap_or("0");
-            return Ok(u16::from_str_radix(port, 16)?);
-        }
-    }
-    bail!("pid {pid} listens on no TCP port")
 }
 
 /// Bytes of segments per stored event in a daemon's data directory.
