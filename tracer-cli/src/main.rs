@@ -124,6 +124,11 @@ enum Cmd {
         /// The program file to run, when the bundle has no copy of it.
         #[arg(long, value_name = "PATH")]
         exe: Option<PathBuf>,
+        /// With several threads or processes: how long to wait for the one
+        /// whose recorded event is next before stopping with a report of
+        /// where each one is.
+        #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+        watchdog: f64,
     },
     /// Per-syscall counts, errors and latency.
     Stats {
@@ -149,6 +154,7 @@ fn main() -> std::process::ExitCode {
         env,
         gdb,
         exe,
+        watchdog,
     } = &cli.cmd
     {
         return replay::run(
@@ -161,6 +167,7 @@ fn main() -> std::process::ExitCode {
                 env,
                 gdb: gdb.as_deref(),
                 exe: exe.as_deref(),
+                watchdog: *watchdog,
             },
         );
     }

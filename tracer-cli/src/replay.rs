@@ -15,6 +15,7 @@ pub struct Args<'a> {
     pub env: &'a [String],
     pub gdb: Option<&'a str>,
     pub exe: Option<&'a Path>,
+    pub watchdog: f64,
 }
 
 pub fn run(bundle: &Path, a: Args<'_>) -> ExitCode {
@@ -37,7 +38,11 @@ pub fn run(bundle: &Path, a: Args<'_>) -> ExitCode {
             _ => return fail(format!("--env {kv:?}: expected KEY=VALUE")),
         }
     }
+    if !(a.watchdog.is_finite() && a.watchdog > 0.0) {
+        return fail(format!("--watchdog {}: expected seconds above 0", a.watchdog));
+    }
     let opts = Options {
+        watchdog: Some(std::time::Duration::from_secs_f64(a.watchdog.min(86_400.0))),
         pid: a.pid,
         quiet: a.quiet,
         kill_on_divergence: a.kill_on_divergence,

@@ -1,6 +1,7 @@
 //! The replay loop: at each syscall of the tracee, check it against the
 //! recording, then run it or answer it (see [`crate::policy`]).
 use std::{
+    collections::HashMap,
     ffi::CString,
     io::Write as _,
     os::unix::{ffi::OsStrExt, fs::PermissionsExt},
@@ -9,7 +10,10 @@ use std::{
 };
 
 use libc::user_regs_struct;
-use nix::sys::signal::Signal;
+use nix::{
+    sys::{signal::Signal, wait::WaitStatus},
+    unistd::Pid,
+};
 use tracer_common::effects::{self, ArgFmt};
 use tracer_proto as pb;
 
@@ -21,7 +25,7 @@ use crate::{
     recording::Recording,
     report::{Divergence, Outcome, Report},
     stack,
-    tracee::{Launch, Stop, Tracee},
+    tracee::{ChildSignalsBlocked, Launch, Stop, Tracee, wait_any},
     vdso,
 };
 
@@ -39,7 +43,23 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// The program file to run when the bundle has no copy of it.
     pub exe: Option<std::path::PathBuf>,
+    /// How long a replay of several threads or processes waits for the
+    /// task whose recorded event is next before it stops and says where
+    /// each task is (`None`: 10 s).
+    pub watchdog: Option<std::time::Duration>,
 }
+
+const WATCHDOG_DEFAULT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the scheduler waits for the task that is due before it lets
+/// a held task run early (a task may wait in user space on one that
+/// replay holds back).
+const HELD_PATIENCE: std::time::Duration = std::time::Duration::from_millis(50);
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_THREAD: u64 = 0x10000;
+const CLONE_PARENT_SETTID: u64 = 0x0010_0000;
+const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
+const NR_FORK: u64 = 57;
 
 /// Kernel-internal restart codes a syscall can return to a signal.
 const RESTART_CODES: std::ops::RangeInclusive<i64> = -516..=-512;
@@ -52,7 +72,9 @@ const PROT_WRITE: u64 = 0x2;
 /// (a bad bundle, no program to run); a divergence is a [`Report`] outcome.
 pub fn replay(bundle: tracer_store::bundle::Bundle, opts: &Options) -> Result<Report, ReplayError> {
     let rec = Recording::from_bundle(bundle, opts.pid)?;
+    let _blocked = ChildSignalsBlocked::new();
     let mut e = Engine::launch(&rec, opts)?;
+    e.sched = true;
     e.resume(None)?;
     let outcome = e.run()?;
     Ok(e.finish(outcome))
@@ -119,15 +141,32 @@ impl<'a> Engine<'a> {
         };
         let started = Instant::now();
         let tracee = Tracee::launch(&launch)?;
+        let root = Task {
+            rtid: rec.pid,
+            rpid: rec.pid,
+            t: Some(tracee),
+            pos: 0,
+            pending_signals: Vec::new(),
+            state: TaskState::Running,
+            sig: None,
+        };
         let mut e = Engine {
             rec,
-            t: Some(tracee),
+            tasks: vec![root],
+            cur: 0,
+            by_rtid: HashMap::from([(rec.pid, 0)]),
+            procs: HashMap::from([(rec.pid, Proc::default())]),
+            done: vec![false; rec.events.len()],
+            replayed: 0,
+            frontier: 0,
+            sched: false,
+            early: HashMap::new(),
+            root_outcome: None,
+            creators: creators(rec),
+            progress: Instant::now(),
             opts,
-            pos: 0,
-            fds: FdTable::default(),
             report: Report::new(rec.pid, exe.clone(), rec.events.len(), notes),
             timeline_ns: rec.exec_ns,
-            pending_signals: Vec::new(),
             kernel_copies: 0,
             started,
             exe_file,
@@ -137,10 +176,10 @@ impl<'a> Engine<'a> {
             goto: None,
             pending_syscall: false,
             ended: None,
-            scratch: None,
             execs: 0,
             children: Vec::new(),
         };
+        e.set_pos(0);
         e.prepare_image(rec.exec.arg_start)?;
         Ok(e)
     }
@@ -155,23 +194,19 @@ impl<'a> Engine<'a> {
                 .notes
                 .push("the program has no vDSO here; its time calls are syscalls".to_owned());
         }
-        self.scratch = None;
+        self.proc_mut().scratch = None;
         if let Some(insn) = insn {
             if recorded_arg_start != 0 {
-                stack::relocate(
-                    self.t.as_mut().expect("tracee"),
-                    insn,
-                    recorded_arg_start,
-                    &mut self.report.notes,
-                )?;
+                let mut notes = std::mem::take(&mut self.report.notes);
+                let r = stack::relocate(self.tm(), insn, recorded_arg_start, &mut notes);
+                self.report.notes = notes;
+                r?;
             }
-            let page = self.t.as_mut().expect("tracee").inject(
-                insn,
-                libc::SYS_mmap,
-                [0, 4096, 0x3, 0x22, u64::MAX, 0],
-            )?;
+            let page = self
+                .tm()
+                .inject(insn, libc::SYS_mmap, [0, 4096, 0x3, 0x22, u64::MAX, 0])?;
             if page > 0 {
-                self.scratch = Some(page as u64);
+                self.proc_mut().scratch = Some(page as u64);
             }
         }
         Ok(())
@@ -179,7 +214,7 @@ impl<'a> Engine<'a> {
 
     /// The report of a replay that ended with `outcome`.
     pub(crate) fn finish(mut self, outcome: Outcome) -> Report {
-        self.report.events_replayed = self.pos;
+        self.report.events_replayed = self.replayed;
         let mut report = std::mem::replace(
             &mut self.report,
             Report::new(0, String::new(), 0, Vec::new()),
@@ -214,18 +249,73 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Where a replayed task is, for the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TaskState {
+    /// Running (in user space, or in a syscall run for real).
+    Running,
+    /// Made by a clone the replay ran; its first stop not seen yet.
+    Starting,
+    /// At a syscall stop, waiting until its recorded event is next.
+    AtStop,
+    /// Its syscall is done; resumed once the recording's other tasks have
+    /// done what they did before this one's next event (recorded ns).
+    Held(u64),
+    /// Ended.
+    Gone,
+}
+
+/// One replayed thread.
+struct Task {
+    /// Its recorded tid and pid.
+    rtid: u32,
+    rpid: u32,
+    t: Option<Tracee>,
+    /// Index of its next recorded event (the length when none is left).
+    pos: usize,
+    /// Recorded signals sent to it, not delivered yet.
+    pending_signals: Vec<Signal>,
+    state: TaskState,
+    /// The signal it resumes with when released.
+    sig: Option<Signal>,
+}
+
+/// What the threads of one replayed process share.
+#[derive(Default, Clone)]
+struct Proc {
+    fds: FdTable,
+    /// A page of the process's for strings the replayer passes (an exec's
+    /// path).
+    scratch: Option<u64>,
+}
+
 pub(crate) struct Engine<'a> {
     rec: &'a Recording,
-    t: Option<Tracee>,
     opts: &'a Options,
-    /// Next recorded event to replay.
-    pos: usize,
-    fds: FdTable,
+    tasks: Vec<Task>,
+    /// The task at hand.
+    cur: usize,
+    by_rtid: HashMap<u32, usize>,
+    /// By recorded pid.
+    procs: HashMap<u32, Proc>,
+    /// Recorded events replayed (by index), and how many.
+    done: Vec<bool>,
+    replayed: usize,
+    /// No recorded syscall before this index is left.
+    frontier: usize,
+    /// Tasks are scheduled in recorded order (not under a debugger).
+    sched: bool,
+    /// Stops of new tasks seen before the clone that made them returned.
+    early: HashMap<Pid, WaitStatus>,
+    /// How the root process ended, once it has.
+    root_outcome: Option<Outcome>,
+    /// The recorded event that creates each task (its clone), by tid.
+    creators: HashMap<u32, usize>,
+    /// When a recorded event was last replayed (for the watchdog).
+    progress: Instant,
     report: Report,
     /// Recorded time the program is at (monotonic ns).
     timeline_ns: u64,
-    /// Recorded signals sent to the tracee, not delivered yet.
-    pending_signals: Vec<Signal>,
     kernel_copies: u64,
     started: Instant,
     /// The program as run (the bundle's copy): what a debugger loads.
@@ -242,9 +332,6 @@ pub(crate) struct Engine<'a> {
     /// The replay cannot go on (diverged under a debugger): the tracee is
     /// never resumed again, so the divergent syscall never runs.
     ended: Option<Outcome>,
-    /// A page of the tracee's for strings the replayer passes (an exec's
-    /// path).
-    scratch: Option<u64>,
     /// Programs exec'd so far (names of their copies).
     execs: usize,
     /// Child processes the recording started (their forks are answered,
@@ -280,14 +367,82 @@ fn args_of(r: &user_regs_struct) -> [u64; 6] {
 }
 
 impl Engine<'_> {
+    fn task(&self) -> &Task {
+        &self.tasks[self.cur]
+    }
+
+    fn task_mut(&mut self) -> &mut Task {
+        &mut self.tasks[self.cur]
+    }
+
     fn t(&self) -> &Tracee {
-        self.t
+        self.task()
+            .t
             .as_ref()
             .expect("the tracee lives until the replay ends")
     }
 
+    fn tm(&mut self) -> &mut Tracee {
+        self.task_mut()
+            .t
+            .as_mut()
+            .expect("the tracee lives until the replay ends")
+    }
+
+    /// The process of the task at hand.
+    fn proc_mut(&mut self) -> &mut Proc {
+        let pid = self.task().rpid;
+        self.procs.entry(pid).or_default()
+    }
+
+    fn fds(&self) -> &FdTable {
+        static NONE: std::sync::LazyLock<FdTable> = std::sync::LazyLock::new(FdTable::default);
+        self.procs
+            .get(&self.task().rpid)
+            .map(|p| &p.fds)
+            .unwrap_or(&NONE)
+    }
+
+    /// Index of the task's next recorded event.
+    fn pos(&self) -> usize {
+        self.task().pos
+    }
+
+    /// The first event of the task at hand at or after `from`.
+    fn next_own(&self, from: usize) -> usize {
+        let tid = self.task().rtid;
+        let ev = &self.rec.events;
+        (from..ev.len())
+            .find(|&i| ev[i].tid == tid)
+            .unwrap_or(ev.len())
+    }
+
+    /// Moves the task at hand to its first event at or after `to`; its
+    /// events passed on the way are replayed.
+    fn set_pos(&mut self, to: usize) {
+        let tid = self.task().rtid;
+        let from = self.pos();
+        for i in from..to.min(self.rec.events.len()) {
+            if self.rec.events[i].tid == tid && !self.done[i] {
+                self.done[i] = true;
+                self.replayed += 1;
+                self.progress = Instant::now();
+            }
+        }
+        let next = self.next_own(to.max(from));
+        self.task_mut().pos = next;
+    }
+
     /// Resumes the tracee: a single step when a debugger asked for one.
-    pub(crate) fn resume(&self, sig: Option<Signal>) -> Result<(), ReplayError> {
+    /// Under the scheduler it is held until the recording lets it go on.
+    pub(crate) fn resume(&mut self, sig: Option<Signal>) -> Result<(), ReplayError> {
+        if self.sched {
+            let release = self.release_ns();
+            let t = self.task_mut();
+            t.state = TaskState::Held(release);
+            t.sig = sig;
+            return Ok(());
+        }
         if self.stepping {
             self.t().step(sig)
         } else {
@@ -301,12 +456,12 @@ impl Engine<'_> {
     }
 
     pub(crate) fn tracee(&self) -> Option<&Tracee> {
-        self.t.as_ref()
+        self.task().t.as_ref()
     }
 
     /// Index of the next recorded event to replay.
     pub(crate) fn position(&self) -> usize {
-        self.pos
+        self.pos()
     }
 
     /// Runs until a debugger must see a stop. The tracee must be stopped
@@ -318,7 +473,7 @@ impl Engine<'_> {
         if let Some(o) = &self.ended {
             return Ok(Halt::End(o.clone()));
         }
-        if self.t.is_none() {
+        if self.task().t.is_none() {
             return Ok(Halt::End(Outcome::Diverged));
         }
         if self.pending_syscall {
@@ -332,7 +487,7 @@ impl Engine<'_> {
             self.resume(None)?;
         }
         loop {
-            let stop = self.t.as_mut().expect("tracee").wait()?;
+            let stop = self.tm().wait()?;
             if stop == Stop::Syscall
                 && let Some(g) = self.goto
                 && self.peek_syscall().is_none_or(|(i, _)| i >= g)
@@ -366,39 +521,378 @@ impl Engine<'_> {
         })
     }
 
+    /// The replay without a debugger: every task's stops, in the order
+    /// the recording sets. One task runs at a time, from a syscall to its
+    /// next one, so that what the threads do in user space between their
+    /// syscalls interleaves at syscall granularity as it did when recorded.
     fn run(&mut self) -> Result<Outcome, ReplayError> {
         loop {
-            let stop = self.t.as_mut().expect("tracee").wait()?;
-            match self.on_stop(stop)? {
-                Next::Done(o) => return Ok(o),
-                Next::Continue | Next::Halt(_) => {}
+            if self.tasks.iter().all(|t| t.state == TaskState::Gone) {
+                return Ok(self.root_outcome.clone().unwrap_or(Outcome::Incomplete));
+            }
+            let running = self.tasks.iter().any(|t| t.state == TaskState::Running);
+            if !running {
+                if let Some(i) = (0..self.tasks.len())
+                    .find(|&i| self.tasks[i].state == TaskState::AtStop && self.is_due(i))
+                {
+                    self.cur = i;
+                    self.tasks[i].state = TaskState::Running;
+                    if let Next::Done(o) = self.on_syscall()? {
+                        return Ok(o);
+                    }
+                    continue;
+                }
+                if let Some(i) = self.next_to_release() {
+                    self.release(i)?;
+                    continue;
+                }
+            }
+            let watchdog = self.opts.watchdog.unwrap_or(WATCHDOG_DEFAULT);
+            let held = !running
+                && self
+                    .tasks
+                    .iter()
+                    .any(|t| matches!(t.state, TaskState::Held(_)));
+            let patience = if held { HELD_PATIENCE } else { watchdog };
+            let Some(status) = wait_any(patience)? else {
+                if held {
+                    self.release_earliest()?;
+                } else if self.progress.elapsed() >= watchdog {
+                    return Ok(self.stalled(watchdog));
+                }
+                continue;
+            };
+            let Some(pid) = status.pid() else { continue };
+            let Some(i) = self.tasks.iter().position(|t| {
+                t.state != TaskState::Gone && t.t.as_ref().is_some_and(|t| t.pid == pid)
+            }) else {
+                // A new task before its clone returned: kept for then.
+                self.early.insert(pid, status);
+                continue;
+            };
+            if let Some(o) = self.on_task_stop(i, status)? {
+                return Ok(o);
             }
         }
     }
 
-    /// The next recorded syscall, skipping events that need no action.
-    fn peek_syscall(&self) -> Option<(usize, &pb::Syscall)> {
-        self.rec.events[self.pos..]
-            .iter()
-            .enumerate()
-            .find_map(|(i, e)| match &e.kind {
-                Some(pb::event::Kind::Syscall(s)) => Some((self.pos + i, s)),
-                _ => None,
-            })
+    /// One stop of task `i`. `Some` when the replay is over.
+    fn on_task_stop(&mut self, i: usize, status: WaitStatus) -> Result<Option<Outcome>, ReplayError> {
+        self.cur = i;
+        let starting = self.task().state == TaskState::Starting;
+        let stop = self.tm().stopped(status);
+        self.task_mut().state = TaskState::Running;
+        let next = match stop {
+            Stop::Signal(Signal::SIGSTOP) if starting => {
+                self.resume(None)?;
+                Next::Continue
+            }
+            Stop::Syscall => {
+                if self.is_due(i) || self.unrecorded_time_call()? {
+                    self.on_syscall()?
+                } else {
+                    self.task_mut().state = TaskState::AtStop;
+                    Next::Continue
+                }
+            }
+            Stop::Exited(code) => return Ok(self.task_ended(Outcome::Exited { code })),
+            Stop::Killed(sig, _) => {
+                return Ok(self.task_ended(Outcome::Killed { signal: sig as i32 }));
+            }
+            other => self.on_stop(other)?,
+        };
+        Ok(match next {
+            Next::Done(o) => Some(o),
+            Next::Continue | Next::Halt(_) => None,
+        })
     }
 
-    fn recent(&self, upto: usize) -> Vec<String> {
-        let from = upto.saturating_sub(5);
-        self.rec.events[from..upto.min(self.rec.events.len())]
+    /// The task at hand is at a time call the recording does not have as
+    /// a syscall (the vDSO answered it): answered now, whatever is due.
+    fn unrecorded_time_call(&self) -> Result<bool, ReplayError> {
+        let regs = self.t().regs()?;
+        let name = effects::name(regs.orig_rax as i64).unwrap_or("?");
+        Ok(policy::is_time(name)
+            && self
+                .peek_syscall()
+                .is_none_or(|(_, s)| !same_time_call(name, &args_of(&regs), s)))
+    }
+
+    /// The next recorded syscall of every task: the one replayed next. A
+    /// task's first event waits for the clone that makes it.
+    fn due_event(&mut self) -> Option<usize> {
+        let ev = &self.rec.events;
+        while self.frontier < ev.len()
+            && (self.done[self.frontier]
+                || !matches!(ev[self.frontier].kind, Some(pb::event::Kind::Syscall(_))))
+        {
+            self.frontier += 1;
+        }
+        let mut at = self.frontier;
+        for _ in 0..self.tasks.len() + 2 {
+            let e = ev.get(at)?;
+            if self.by_rtid.contains_key(&e.tid) {
+                return Some(at);
+            }
+            match self.creators.get(&e.tid) {
+                Some(&c) if !self.done[c] => at = c,
+                _ => return Some(at),
+            }
+        }
+        Some(at)
+    }
+
+    /// Task `i` (at a syscall stop) may make its syscall now.
+    fn is_due(&mut self, i: usize) -> bool {
+        let saved = self.cur;
+        self.cur = i;
+        let mine = self.peek_syscall().map(|(at, _)| at);
+        self.cur = saved;
+        let due = self.due_event();
+        match (mine, due) {
+            (Some(m), Some(d)) => m == d,
+            // Nothing of its own is left: it is looked at once nothing is.
+            (None, d) => d.is_none(),
+            (Some(_), None) => true,
+        }
+    }
+
+    /// When the task at hand, its syscall done, may run on: once the
+    /// recording's other tasks have done what they did before its next
+    /// event began.
+    fn release_ns(&self) -> u64 {
+        match self.rec.events.get(self.pos()).map(|e| (e, &e.kind)) {
+            Some((_, Some(pb::event::Kind::Syscall(s)))) if s.enter_ns > 0 => s.enter_ns,
+            Some((e, Some(pb::event::Kind::Syscall(_)))) => e.ts_ns,
+            _ => 0,
+        }
+    }
+
+    /// The held task to run next: of those whose time has come (the
+    /// recording's other tasks did what they did before its next event
+    /// began), the one whose next event began first.
+    fn next_to_release(&mut self) -> Option<usize> {
+        let due = self
+            .due_event()
+            .map(|d| (self.rec.events[d].tid, self.rec.events[d].ts_ns));
+        (0..self.tasks.len())
+            .filter_map(|i| match self.tasks[i].state {
+                TaskState::Held(release) => Some((release, i)),
+                _ => None,
+            })
+            .filter(|&(release, i)| match due {
+                None => true,
+                Some((tid, ts)) => tid == self.tasks[i].rtid || ts >= release,
+            })
+            .min()
+            .map(|(_, i)| i)
+    }
+
+    fn release(&mut self, i: usize) -> Result<(), ReplayError> {
+        let t = &mut self.tasks[i];
+        t.state = TaskState::Running;
+        let sig = t.sig.take();
+        if let Some(tr) = &t.t {
+            tr.cont(sig)?;
+        }
+        Ok(())
+    }
+
+    /// Nothing due came while tasks were held: one of them may be what the
+    /// due task waits for in user space; the earliest goes on.
+    fn release_earliest(&mut self) -> Result<(), ReplayError> {
+        let i = (0..self.tasks.len())
+            .filter_map(|i| match self.tasks[i].state {
+                TaskState::Held(r) => Some((r, i)),
+                _ => None,
+            })
+            .min()
+            .map(|(_, i)| i);
+        if let Some(i) = i {
+            self.release(i)?;
+        }
+        Ok(())
+    }
+
+    /// The due task did not come to its event in time: where each task is.
+    fn stalled(&mut self, waited: std::time::Duration) -> Outcome {
+        let due = self.due_event();
+        let mut lines = Vec::new();
+        for i in 0..self.tasks.len() {
+            self.cur = i;
+            let t = self.task();
+            if t.state == TaskState::Gone {
+                continue;
+            }
+            let at = self.peek_syscall().map(|(at, _)| at);
+            let what = match at.and_then(|a| self.rec.events.get(a)) {
+                Some(e) => format!("event {} ({})", at.unwrap_or(0), tracer_format::line(e)),
+                None => "no recorded event left".to_owned(),
+            };
+            let state = match t.state {
+                TaskState::AtStop => "waits at its syscall for",
+                TaskState::Held(_) => "is held before",
+                _ => "runs, has not reached",
+            };
+            lines.push(format!("thread {} {state} {what}", t.rtid));
+        }
+        let reason = format!(
+            "the replay stalled: no task reached the next recorded event ({}) in {:.1} s; {}",
+            due.map(|d| d.to_string()).unwrap_or_else(|| "none".into()),
+            waited.as_secs_f64(),
+            lines.join("; ")
+        );
+        self.report.divergence = Some(Divergence {
+            event_index: due.unwrap_or(self.rec.events.len()),
+            reason,
+            expected: due.and_then(|d| self.rec.events.get(d)).map(tracer_format::line),
+            actual: None,
+            recent: Vec::new(),
+        });
+        self.end_all();
+        Outcome::Diverged
+    }
+
+    /// Kills every task of the replay and reaps them.
+    fn end_all(&mut self) {
+        let mut groups: Vec<Pid> = self
+            .tasks
             .iter()
+            .filter(|t| t.state != TaskState::Gone)
+            .filter_map(|t| t.t.as_ref().map(|t| t.tgid))
+            .collect();
+        groups.dedup();
+        for g in &groups {
+            let _ = nix::sys::signal::kill(*g, Signal::SIGKILL);
+        }
+        let mut left: Vec<Pid> = self
+            .tasks
+            .iter_mut()
+            .filter(|t| t.state != TaskState::Gone)
+            .filter_map(|t| {
+                t.state = TaskState::Gone;
+                t.t.take().map(|mut tr| {
+                    tr.forget();
+                    tr.pid
+                })
+            })
+            .collect();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while !left.is_empty() && Instant::now() < deadline {
+            match wait_any(std::time::Duration::from_millis(100)) {
+                Ok(Some(s)) => {
+                    if matches!(s, WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+                        && let Some(p) = s.pid()
+                    {
+                        left.retain(|&x| x != p);
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// The task at hand ended. `Some` when the replay is over.
+    fn task_ended(&mut self, outcome: Outcome) -> Option<Outcome> {
+        let (rtid, rpid) = (self.task().rtid, self.task().rpid);
+        self.task_mut().state = TaskState::Gone;
+        if !self.rec.is_multi() {
+            return Some(self.on_end(outcome));
+        }
+        if rtid == self.rec.pid {
+            let o = self.on_end(outcome);
+            if o == Outcome::Diverged {
+                self.end_all();
+                return Some(o);
+            }
+            self.root_outcome = Some(o);
+        } else {
+            if let Some((i, _)) = self.peek_syscall() {
+                return Some(self.ended_early(i, rtid, format!("{outcome:?}")));
+            }
+            let recorded = self.rec.child_exits.get(&rpid).map(|x| {
+                if x.signal != 0 {
+                    Outcome::Killed {
+                        signal: x.signal as i32,
+                    }
+                } else {
+                    Outcome::Exited { code: x.exit_code }
+                }
+            });
+            if rtid == rpid
+                && let Some(r) = recorded
+                && r != outcome
+            {
+                let i = self.pos();
+                return Some(self.ended_early(
+                    i,
+                    rtid,
+                    format!("{outcome:?}; the recording says {r:?}"),
+                ));
+            }
+            let len = self.rec.events.len();
+            self.set_pos(len);
+        }
+        if let Some(t) = self.task_mut().t.as_mut() {
+            t.forget();
+        }
+        if self.tasks.iter().all(|t| t.state == TaskState::Gone) {
+            return Some(self.root_outcome.clone().unwrap_or(Outcome::Incomplete));
+        }
+        None
+    }
+
+    /// A task other than the root ended otherwise than recorded.
+    fn ended_early(&mut self, at: usize, rtid: u32, how: String) -> Outcome {
+        self.report.divergence = Some(Divergence {
+            event_index: at,
+            reason: format!("task {rtid} ended ({how}) otherwise than its recording"),
+            expected: self.rec.events.get(at).map(tracer_format::line),
+            actual: None,
+            recent: self.recent(at),
+        });
+        self.end_all();
+        Outcome::Diverged
+    }
+
+    /// The next recorded syscall, skipping events that need no action.
+    fn peek_syscall(&self) -> Option<(usize, &pb::Syscall)> {
+        self.own_from(self.pos()).find_map(|(i, e)| match &e.kind {
+            Some(pb::event::Kind::Syscall(s)) => Some((i, s)),
+            _ => None,
+        })
+    }
+
+    /// The task at hand's events from index `from`, with their indexes.
+    fn own_from(&self, from: usize) -> impl Iterator<Item = (usize, &pb::Event)> {
+        let tid = self.task().rtid;
+        self.rec
+            .events
+            .iter()
+            .enumerate()
+            .skip(from)
+            .filter(move |(_, e)| e.tid == tid)
+    }
+
+    /// The task at hand's last five events before `upto`.
+    fn recent(&self, upto: usize) -> Vec<String> {
+        let tid = self.task().rtid;
+        let mut v: Vec<String> = self.rec.events[..upto.min(self.rec.events.len())]
+            .iter()
+            .rev()
+            .filter(|e| e.tid == tid)
+            .take(5)
             .map(tracer_format::line)
-            .collect()
+            .collect();
+        v.reverse();
+        v
     }
 
     fn actual_line(&self, nr: i64, args: &[u64; 6], rec: Option<&pb::Syscall>) -> String {
         let ev = pb::Event {
-            pid: self.rec.pid,
-            tid: self.rec.pid,
+            pid: self.task().rpid,
+            tid: self.task().rtid,
             comm: "replay".into(),
             kind: Some(pb::event::Kind::Syscall(pb::Syscall {
                 nr,
@@ -441,7 +935,7 @@ impl Engine<'_> {
         actual: Option<String>,
         at_syscall: bool,
     ) -> Result<Next, ReplayError> {
-        let index = expected_at.unwrap_or(self.pos);
+        let index = expected_at.unwrap_or(self.pos());
         self.report.divergence = Some(Divergence {
             event_index: index,
             reason,
@@ -459,7 +953,16 @@ impl Engine<'_> {
             self.ended = Some(outcome.clone());
             return Ok(Next::Halt(Halt::End(outcome)));
         }
-        if let Some(t) = self.t.take() {
+        if self.rec.is_multi() {
+            self.report.notes.push(
+                "a replay of several threads or processes is ended, not left stopped, where it \
+                 stops"
+                    .to_owned(),
+            );
+            self.end_all();
+            return Ok(Next::Done(outcome));
+        }
+        if let Some(t) = self.task_mut().t.take() {
             if self.opts.kill_on_divergence || !t.alive() {
                 drop(t);
             } else {
@@ -548,7 +1051,15 @@ impl Engine<'_> {
                 Some(actual),
             );
         }
-        let action = policy::action(name, &args);
+        let mut action = policy::action(name, &args);
+        if action == Action::Spawn && !self.rec.tids.contains(&(s.ret as u32)) {
+            action = if self.clone_flags(name, &args)? & CLONE_THREAD != 0 && s.ret > 0 {
+                Action::Unsupported("a thread the recording has no events of")
+            } else {
+                // A child the bundle does not hold: its fork is answered.
+                Action::Emulate
+            };
+        }
         if let Some(why) = self.incomplete(&s, action) {
             return self.stop_here(Outcome::Incomplete, why, Some(at), None);
         }
@@ -560,7 +1071,7 @@ impl Engine<'_> {
                 None,
             );
         }
-        self.pos = at + 1;
+        self.set_pos(at + 1);
         // A failed syscall is answered, never run: its failure is recorded.
         let action = if s.ret < 0 { Action::Emulate } else { action };
         match action {
@@ -572,7 +1083,7 @@ impl Engine<'_> {
                     r.rdi = s.ret as u64;
                 }
                 self.t().set_regs(r)?;
-                let mut done = self.t.as_mut().expect("tracee").run_syscall()?;
+                let mut done = self.tm().run_syscall()?;
                 let real = done.rax as i64;
                 self.report.syscalls_executed += 1;
                 if (-4095..0).contains(&real) {
@@ -604,6 +1115,7 @@ impl Engine<'_> {
             }
             Action::MapFile => return self.map_file(regs, &args, &s, at),
             Action::Exec => return self.exec(regs, name, at),
+            Action::Spawn => return self.spawn(regs, name, &args, &s, at),
             Action::Unsupported(_) => unreachable!("handled above"),
         }
         Ok(Next::Continue)
@@ -667,7 +1179,7 @@ impl Engine<'_> {
         if s.ret > 0 {
             self.show_output(name, args, s.ret as u64)?;
         }
-        self.fds.apply(name, args, s);
+        self.proc_mut().fds.apply(name, args, s);
         if matches!(name, "fork" | "vfork" | "clone") && s.ret > 0 {
             self.children.push(s.ret);
         }
@@ -675,9 +1187,7 @@ impl Engine<'_> {
         if RESTART_CODES.contains(&ret) {
             // Interrupted by a signal: restarted (the next recorded syscall
             // is the same one) or failed with EINTR.
-            let restarted = self.rec.events[at + 1..]
-                .iter()
-                .find_map(|e| match &e.kind {
+            let restarted = self.own_from(at + 1).find_map(|(_, e)| match &e.kind {
                     Some(pb::event::Kind::Syscall(n)) => Some(n.nr == s.nr),
                     _ => None,
                 });
@@ -706,14 +1216,14 @@ impl Engine<'_> {
             "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" | "sendto" => args[0],
             "sendfile" | "splice" | "copy_file_range" | "tee" => {
                 let out = if name == "sendfile" { args[0] } else { args[2] };
-                if matches!(self.fds.get(out as i64), Fd::Stdout | Fd::Stderr) {
+                if matches!(self.fds().get(out as i64), Fd::Stdout | Fd::Stderr) {
                     self.kernel_copies += n;
                 }
                 return Ok(());
             }
             _ => return Ok(()),
         };
-        let which = self.fds.get(fd_arg as i64);
+        let which = self.fds().get(fd_arg as i64);
         if self.opts.quiet || !matches!(which, Fd::Stdout | Fd::Stderr) {
             return Ok(());
         }
@@ -757,7 +1267,7 @@ impl Engine<'_> {
         s: &pb::Syscall,
         at: usize,
     ) -> Result<Next, ReplayError> {
-        let path = match self.fds.get(args[4] as i64) {
+        let path = match self.fds().get(args[4] as i64) {
             Fd::File(p) => p,
             _ => {
                 return self.stop_here(
@@ -806,7 +1316,7 @@ impl Engine<'_> {
             r.rdi = s.ret as u64;
         }
         self.t().set_regs(r)?;
-        let mut done = self.t.as_mut().expect("tracee").run_syscall()?;
+        let mut done = self.tm().run_syscall()?;
         let addr = done.rax as i64;
         if (-4095..0).contains(&addr) {
             return self.stop_here(
@@ -828,7 +1338,7 @@ impl Engine<'_> {
         done.r8 = args[4];
         done.r9 = args[5];
         self.t().set_regs(done)?;
-        self.pos = at + 1;
+        self.set_pos(at + 1);
         self.report.syscalls_executed += 1;
         self.timeline_ns = s.exit_ns.max(self.timeline_ns);
         self.after_syscall()?;
@@ -844,9 +1354,11 @@ impl Engine<'_> {
         at: usize,
     ) -> Result<Next, ReplayError> {
         // The exec record comes just before its execve's syscall record.
+        let tid = self.task().rtid;
         let recorded = self.rec.events[..at]
             .iter()
             .rev()
+            .filter(|e| e.tid == tid)
             .take_while(|e| !matches!(e.kind, Some(pb::event::Kind::Syscall(_))))
             .find_map(|e| match &e.kind {
                 Some(pb::event::Kind::Exec(x)) => Some(x.clone()),
@@ -886,7 +1398,7 @@ impl Engine<'_> {
                 );
             }
         };
-        let Some(scratch) = self.scratch else {
+        let Some(scratch) = self.proc_mut().scratch else {
             return self.stop_here(
                 Outcome::Incomplete,
                 format!("{name}: no scratch memory in the program to pass the path"),
@@ -913,7 +1425,7 @@ impl Engine<'_> {
         self.t().set_regs(regs)?;
         self.t().cont(None)?;
         loop {
-            match self.t.as_mut().expect("tracee").wait()? {
+            match self.tm().wait()? {
                 Stop::Other => break,
                 Stop::Syscall => {
                     return self.stop_here(
@@ -934,11 +1446,118 @@ impl Engine<'_> {
                 Stop::Signal(_) | Stop::SyscallExit => self.t().cont(None)?,
             }
         }
-        self.t.as_mut().expect("tracee").reopen_mem()?;
+        self.tm().reopen_mem()?;
         self.report.syscalls_executed += 1;
-        self.pos = at + 1;
+        self.set_pos(at + 1);
         self.prepare_image(x.arg_start)?;
-        self.report.program = x.filename.clone();
+        if self.task().rpid == self.rec.pid {
+            self.report.program = x.filename.clone();
+        }
+        self.after_syscall()?;
+        Ok(Next::Continue)
+    }
+
+    /// The flags of a clone-like syscall (clone3 passes them in memory).
+    fn clone_flags(&self, name: &str, args: &[u64; 6]) -> Result<u64, ReplayError> {
+        Ok(match name {
+            "clone" => args[0],
+            "clone3" => self.t().read_u64(args[0])?,
+            "vfork" => CLONE_VM | CLONE_VFORK,
+            _ => 0,
+        })
+    }
+
+    /// A clone, fork or vfork whose new task the recording has: run for
+    /// real, the new task replayed from its own recorded events. The
+    /// program sees the recorded ids. A vfork runs as a fork: the parent
+    /// must not wait in the kernel for a child the replay holds back.
+    fn spawn(
+        &mut self,
+        regs: user_regs_struct,
+        name: &str,
+        args: &[u64; 6],
+        s: &pb::Syscall,
+        at: usize,
+    ) -> Result<Next, ReplayError> {
+        let flags = self.clone_flags(name, args)?;
+        let vfork = flags & CLONE_VFORK != 0;
+        let thread = flags & CLONE_THREAD != 0;
+        let mut r = regs;
+        match name {
+            "vfork" => r.orig_rax = NR_FORK,
+            "clone" if vfork => r.rdi = flags & !(CLONE_VFORK | CLONE_VM),
+            "clone3" if vfork => self
+                .t()
+                .write(args[0], &(flags & !(CLONE_VFORK | CLONE_VM)).to_le_bytes())?,
+            _ => {}
+        }
+        self.t().set_regs(r)?;
+        let ran = self.tm().run_clone();
+        if name == "clone3" && vfork {
+            self.t().write(args[0], &flags.to_le_bytes())?;
+        }
+        let (mut done, child) = ran?;
+        let real = done.rax as i64;
+        let Some(child) = child.filter(|_| real > 0) else {
+            return self.stop_here(
+                Outcome::Diverged,
+                format!(
+                    "{name} failed when run for real: {} (recorded {})",
+                    tracer_format::errno_name((-real) as i32),
+                    s.ret
+                ),
+                Some(at),
+                None,
+            );
+        };
+        done.rax = s.ret as u64;
+        done.rdi = args[0];
+        self.t().set_regs(done)?;
+        let rtid = s.ret as u32;
+        let parent = self.cur;
+        let rpid = if thread { self.task().rpid } else { rtid };
+        let tgid = if thread { self.t().tgid } else { child };
+        let tracee = Tracee::attached(child, tgid)?;
+        // Where the kernel wrote the new task's real id, the recorded one.
+        let (parent_tid, child_tid) = match name {
+            "clone" => (args[2], args[3]),
+            "clone3" => (self.t().read_u64(args[0] + 24)?, self.t().read_u64(args[0] + 16)?),
+            _ => (0, 0),
+        };
+        if flags & CLONE_PARENT_SETTID != 0 && parent_tid != 0 {
+            self.t().write(parent_tid, &rtid.to_le_bytes())?;
+        }
+        if flags & CLONE_CHILD_SETTID != 0 && child_tid != 0 {
+            tracee.write(child_tid, &rtid.to_le_bytes())?;
+        }
+        if !thread {
+            let p = self.procs.get(&self.task().rpid).cloned().unwrap_or_default();
+            self.procs.insert(rpid, p);
+        }
+        self.tasks.push(Task {
+            rtid,
+            rpid,
+            t: Some(tracee),
+            pos: 0,
+            pending_signals: Vec::new(),
+            state: TaskState::Starting,
+            sig: None,
+        });
+        let i = self.tasks.len() - 1;
+        self.by_rtid.insert(rtid, i);
+        self.cur = i;
+        self.set_pos(0);
+        self.cur = parent;
+        self.report.syscalls_executed += 1;
+        self.set_pos(at + 1);
+        self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+        if let Some(st) = self.early.remove(&child) {
+            // Its first stop came first: seen now.
+            if let Some(o) = self.on_task_stop(i, st)? {
+                return Ok(Next::Done(o));
+            }
+            self.cur = parent;
+        }
         self.after_syscall()?;
         Ok(Next::Continue)
     }
@@ -946,7 +1565,7 @@ impl Engine<'_> {
     /// Recorded signals that come next are sent now (they are delivered
     /// before the program's next syscall); then the program resumes.
     fn after_syscall(&mut self) -> Result<(), ReplayError> {
-        while let Some(e) = self.rec.events.get(self.pos) {
+        while let Some(e) = self.rec.events.get(self.pos()) {
             match &e.kind {
                 Some(pb::event::Kind::Signal(sig)) => {
                     // A fatal signal's delivery is seen as SIGKILL (the
@@ -962,35 +1581,41 @@ impl Engine<'_> {
                         self.t().kill(s)?;
                         if s == Signal::SIGKILL {
                             // Not stoppable: the next wait sees the death.
-                            self.pos += 1;
+                            let p = self.pos();
+                            self.set_pos(p + 1);
                             return self.resume(None);
                         }
-                        self.pending_signals.push(s);
+                        self.task_mut().pending_signals.push(s);
                     }
-                    self.pos += 1;
+                    let p = self.pos();
+                    self.set_pos(p + 1);
                 }
                 Some(pb::event::Kind::Syscall(_)) | Some(pb::event::Kind::Exit(_)) => break,
-                // Fork records of emulated forks, and the like.
-                _ => self.pos += 1,
+                // Fork records, and the like.
+                _ => {
+                    let p = self.pos();
+                    self.set_pos(p + 1);
+                }
             }
         }
         // Died by a signal the recorder did not see delivered (SIGKILL):
         // once the recorded syscalls are done, it dies the same way.
         if self.peek_syscall().is_none()
-            && self.pending_signals.is_empty()
+            && self.task().pending_signals.is_empty()
+            && self.task().rtid == self.rec.pid
             && let Some(x) = self.rec.exit
             && x.signal != 0
             && let Ok(s) = Signal::try_from(x.signal as i32)
         {
             self.t().kill(s)?;
-            self.pending_signals.push(s);
+            self.task_mut().pending_signals.push(s);
         }
         self.resume(None)
     }
 
     fn on_signal(&mut self, sig: Signal) -> Result<Next, ReplayError> {
-        if let Some(i) = self.pending_signals.iter().position(|&s| s == sig) {
-            self.pending_signals.remove(i);
+        if let Some(i) = self.task().pending_signals.iter().position(|&s| s == sig) {
+            self.task_mut().pending_signals.remove(i);
             self.report.signals_delivered += 1;
             self.resume(Some(sig))?;
             return Ok(Next::Continue);
@@ -1017,11 +1642,12 @@ impl Engine<'_> {
             return Ok(Next::Continue);
         }
         let next_is_it = matches!(
-            self.rec.events.get(self.pos).map(|e| &e.kind),
+            self.rec.events.get(self.pos()).map(|e| &e.kind),
             Some(Some(pb::event::Kind::Signal(s))) if s.signo == sig as u32
         );
         if next_is_it {
-            self.pos += 1;
+            let p = self.pos();
+            self.set_pos(p + 1);
             self.report.signals_delivered += 1;
             self.resume(Some(sig))?;
             return Ok(Next::Continue);
@@ -1161,7 +1787,7 @@ impl Engine<'_> {
                 format!("the program ended ({outcome:?}) before the end of its recording"),
             )),
             (Some(r), None) if *r != outcome => Some((
-                self.pos,
+                self.pos(),
                 format!("the program ended with {outcome:?}; the recording says {r:?}"),
             )),
             _ => None,
@@ -1181,9 +1807,26 @@ impl Engine<'_> {
                 .notes
                 .push("the recording does not say how the process ended".to_owned());
         }
-        self.pos = self.rec.events.len();
+        let len = self.rec.events.len();
+        self.set_pos(len);
         outcome
     }
+}
+
+/// The recorded clone that makes each task, by the task's recorded tid.
+fn creators(rec: &Recording) -> HashMap<u32, usize> {
+    rec.events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.kind {
+            Some(pb::event::Kind::Syscall(s))
+                if s.ret > 0 && matches!(effects::name(s.nr), Some("clone" | "clone3" | "fork" | "vfork")) =>
+            {
+                Some((s.ret as u32, i))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The recorded syscall is this time call (not one the vDSO answered).

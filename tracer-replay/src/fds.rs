@@ -13,7 +13,7 @@ pub enum Fd {
     Other,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FdTable(HashMap<i64, Fd>);
 
 const F_DUPFD: u64 = 0;

@@ -17,6 +17,9 @@ pub enum Action {
     MapFile,
     /// An exec: run for real, of the bundle's copy of the new program.
     Exec,
+    /// A new thread or process (clone, fork, vfork, clone3): run for real
+    /// when the recording has the new task's events, else answered.
+    Spawn,
     /// Replay cannot do this yet; the reason says why.
     Unsupported(&'static str),
 }
@@ -42,10 +45,7 @@ pub fn action(name: &str, args: &[u64; 6]) -> Action {
             }
         }
         "exit" | "exit_group" | "rt_sigreturn" => Action::ExecuteNoReturn,
-        "clone" if args[0] & CLONE_THREAD != 0 => {
-            Action::Unsupported("replaying threads (clone with CLONE_THREAD)")
-        }
-        "clone3" => Action::Unsupported("replaying clone3 (threads and process trees)"),
+        "clone" | "clone3" | "fork" | "vfork" => Action::Spawn,
         "execve" | "execveat" => Action::Exec,
         "shmat" | "io_uring_setup" | "io_setup" => {
             Action::Unsupported("memory another party writes (shared memory, io_uring, aio)")
@@ -94,10 +94,11 @@ mod tests {
             action("prlimit64", &[0, 3, 0, 0x1000, 0, 0]),
             Action::Emulate
         );
-        assert!(matches!(
+        assert_eq!(
             action("clone", &[CLONE_THREAD, 0, 0, 0, 0, 0]),
-            Action::Unsupported(_)
-        ));
-        assert_eq!(action("clone", &[17, 0, 0, 0, 0, 0]), Action::Emulate);
+            Action::Spawn
+        );
+        assert_eq!(action("clone3", &[0; 6]), Action::Spawn);
+        assert_eq!(action("fork", &[0; 6]), Action::Spawn);
     }
 }

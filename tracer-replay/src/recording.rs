@@ -1,7 +1,13 @@
-//! What a bundle says about the one process being replayed: the exec it
-//! starts from, its events after that exec in program order, how it ended,
-//! and the file contents that travel with it.
-use std::collections::HashMap;
+//! What a bundle says about the process being replayed: the exec it starts
+//! from, the events after that exec of it, its threads and the child
+//! processes the bundle holds (a process tree), in the order they happened,
+//! how each ended, and the file contents that travel with it.
+//!
+//! Order: each thread's events keep their program order (the daemon's
+//! sequence numbers); across threads and processes they are merged by
+//! their recorded time (a syscall's exit, a process event's own time), so
+//! that replay can make syscalls happen in the recorded interleaving.
+use std::collections::{BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 use tracer_proto as pb;
@@ -11,6 +17,10 @@ use crate::ReplayError;
 
 const NR_EXECVE: i64 = 59;
 const NR_EXECVEAT: i64 = 322;
+/// clone, fork, vfork, clone3: a new task's first recorded event is its
+/// return from one of these (with no enter), which is not replayed: the
+/// replay's clone makes it.
+const CLONES: [i64; 4] = [56, 57, 58, 435];
 
 /// One recorded process, ready to replay.
 #[derive(Debug)]
@@ -21,11 +31,18 @@ pub struct Recording {
     pub exec: pb::Exec,
     /// Monotonic time of that exec.
     pub exec_ns: u64,
-    /// The events after the exec: syscalls, signals, forks, in the order
-    /// the process made them.
+    /// The events after the exec: syscalls, signals, forks, of every thread
+    /// and replayed child process, in the recorded order.
     pub events: Vec<pb::Event>,
     /// How the process ended, when the recording saw it end.
     pub exit: Option<pb::Exit>,
+    /// How each replayed child process ended, by recorded pid.
+    pub child_exits: HashMap<u32, pb::Exit>,
+    /// The processes replayed: the root and the children the bundle holds
+    /// events of (their forks run for real; other forks are answered).
+    pub pids: BTreeSet<u32>,
+    /// The recorded threads (tids) with events, all processes together.
+    pub tids: BTreeSet<u32>,
     /// Events of this process were lost while recording.
     pub lost: bool,
     /// Recorded files by path (the bundle's content-addressed copies).
@@ -37,8 +54,13 @@ impl Recording {
     pub fn from_bundle(b: Bundle, pid: Option<u32>) -> Result<Self, ReplayError> {
         let root = b.header.root.map(|k| k.pid).unwrap_or_default();
         let pid = pid.unwrap_or(root);
-        let mut mine: Vec<pb::Event> = b.events.into_iter().filter(|e| e.pid == pid).collect();
-        if mine.is_empty() {
+        let pids = tree(&b.events, pid);
+        let mut mine: Vec<pb::Event> = b
+            .events
+            .into_iter()
+            .filter(|e| pids.contains(&e.pid))
+            .collect();
+        if !mine.iter().any(|e| e.pid == pid) {
             let pids: Vec<String> = b
                 .header
                 .processes
@@ -59,7 +81,7 @@ impl Recording {
         mine.sort_by_key(|e| e.seq);
         let Some(at) = mine
             .iter()
-            .position(|e| matches!(e.kind, Some(pb::event::Kind::Exec(_))))
+            .position(|e| e.pid == pid && matches!(e.kind, Some(pb::event::Kind::Exec(_))))
         else {
             return Err(ReplayError::Bundle(format!(
                 "pid {pid} has no recorded exec: the recording started after the program did, \
@@ -70,23 +92,37 @@ impl Recording {
         let Some(pb::event::Kind::Exec(exec)) = exec_event.kind else {
             unreachable!("position() matched an exec");
         };
-        let mut events: Vec<pb::Event> = mine.split_off(at + 1);
+        let mut after: Vec<pb::Event> = mine.split_off(at + 1);
         // The execve syscall that completed the exec is the exec itself.
-        if let Some(i) = events.iter().position(|e| {
-            matches!(&e.kind, Some(pb::event::Kind::Syscall(s)) if (s.nr == NR_EXECVE || s.nr == NR_EXECVEAT) && s.ret == 0)
-        }) && i < 2
+        if let Some(i) = after.iter().position(|e| {
+            e.tid == exec_event.tid
+                && matches!(&e.kind, Some(pb::event::Kind::Syscall(s)) if (s.nr == NR_EXECVE || s.nr == NR_EXECVEAT) && s.ret == 0)
+        }) && after[..i].iter().filter(|e| e.tid == exec_event.tid).count() < 2
         {
-            events.remove(i);
+            after.remove(i);
         }
-        let exit = events.iter().rev().find_map(|e| match &e.kind {
-            Some(pb::event::Kind::Exit(x)) if x.group_dead || e.tid == e.pid => Some(*x),
-            _ => None,
-        });
+        after.retain(|e| !is_clone_return(e));
+        let events = merge(after);
+        let exit_of = |p: u32| {
+            events.iter().rev().find_map(|e| match &e.kind {
+                Some(pb::event::Kind::Exit(x)) if e.pid == p && (x.group_dead || e.tid == e.pid) => {
+                    Some(*x)
+                }
+                _ => None,
+            })
+        };
+        let exit = exit_of(pid);
+        let child_exits = pids
+            .iter()
+            .filter(|&&p| p != pid)
+            .filter_map(|&p| exit_of(p).map(|x| (p, x)))
+            .collect();
+        let tids = events.iter().map(|e| e.tid).chain([pid]).collect();
         let lost = b
             .header
             .processes
             .iter()
-            .any(|p| p.key.is_some_and(|k| k.pid == pid) && p.lost)
+            .any(|p| p.key.is_some_and(|k| pids.contains(&k.pid)) && p.lost)
             || (b.header.events_lost && b.header.processes.is_empty());
         // Each copy is checked once, here: a damaged bundle is refused
         // before anything runs.
@@ -107,9 +143,17 @@ impl Recording {
             exec_ns: exec_event.ts_ns,
             events,
             exit,
+            child_exits,
+            pids,
+            tids,
             lost,
             files,
         })
+    }
+
+    /// More than one thread or process is replayed.
+    pub fn is_multi(&self) -> bool {
+        self.tids.len() > 1
     }
 
     /// The recorded contents of `path`: the bundle's copy (checked against
@@ -176,7 +220,7 @@ impl Recording {
     pub fn initially_ignored(&self) -> Vec<i32> {
         const NR_RT_SIGACTION: i64 = 13;
         let mut seen = std::collections::BTreeMap::new();
-        for e in &self.events {
+        for e in self.events.iter().filter(|e| e.tid == self.pid) {
             let Some(pb::event::Kind::Syscall(s)) = &e.kind else {
                 continue;
             };
@@ -208,6 +252,67 @@ impl Recording {
     pub fn realtime_offset_ns(&self) -> i64 {
         self.header.realtime_offset_ns
     }
+}
+
+/// `root` and its descendants whose events the bundle holds (a fork whose
+/// child it does not hold is answered in replay, not run).
+fn tree(events: &[pb::Event], root: u32) -> BTreeSet<u32> {
+    let with_events: BTreeSet<u32> = events
+        .iter()
+        .filter(|e| !matches!(e.kind, Some(pb::event::Kind::Fork(_))))
+        .map(|e| e.pid)
+        .collect();
+    let mut forks: Vec<(u64, u32, u32)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Some(pb::event::Kind::Fork(f)) if !f.thread => Some((e.seq, f.parent_pid, f.child_pid)),
+            _ => None,
+        })
+        .collect();
+    forks.sort_unstable();
+    let mut set = BTreeSet::from([root]);
+    for (_, parent, child) in forks {
+        if set.contains(&parent) && with_events.contains(&child) {
+            set.insert(child);
+        }
+    }
+    set
+}
+
+/// A new task's return from the clone that made it.
+fn is_clone_return(e: &pb::Event) -> bool {
+    matches!(&e.kind, Some(pb::event::Kind::Syscall(s)) if s.no_enter && s.ret == 0 && CLONES.contains(&s.nr))
+}
+
+/// The recorded time an event is ordered by.
+fn time_of(e: &pb::Event) -> u64 {
+    e.ts_ns
+}
+
+/// Merges the threads' events (each in program order) by recorded time;
+/// ties, and events of one thread, keep the daemon's order.
+fn merge(events: Vec<pb::Event>) -> Vec<pb::Event> {
+    let mut queues: HashMap<u32, std::collections::VecDeque<pb::Event>> = HashMap::new();
+    for e in events {
+        queues.entry(e.tid).or_default().push_back(e);
+    }
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>> = queues
+        .iter()
+        .filter_map(|(&tid, q)| q.front().map(|e| std::cmp::Reverse((time_of(e), e.seq, tid))))
+        .collect();
+    let mut out = Vec::with_capacity(queues.values().map(|q| q.len()).sum());
+    while let Some(std::cmp::Reverse((_, _, tid))) = heap.pop() {
+        let Some(q) = queues.get_mut(&tid) else {
+            continue;
+        };
+        if let Some(e) = q.pop_front() {
+            out.push(e);
+        }
+        if let Some(e) = q.front() {
+            heap.push(std::cmp::Reverse((time_of(e), e.seq, tid)));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -48,7 +48,10 @@ pub struct Launch {
 }
 
 pub struct Tracee {
+    /// The task (thread) id.
     pub pid: Pid,
+    /// Its process (thread group) id.
+    pub tgid: Pid,
     mem: File,
     alive: bool,
 }
@@ -164,11 +167,15 @@ impl Tracee {
             ptrace::Options::PTRACE_O_TRACESECCOMP
                 | ptrace::Options::PTRACE_O_TRACESYSGOOD
                 | ptrace::Options::PTRACE_O_TRACEEXEC
+                | ptrace::Options::PTRACE_O_TRACECLONE
+                | ptrace::Options::PTRACE_O_TRACEFORK
+                | ptrace::Options::PTRACE_O_TRACEVFORK
                 | ptrace::Options::PTRACE_O_EXITKILL,
         )
         .map_err(|e| launch_err(&format!("PTRACE_SETOPTIONS: {e}")))?;
         let mut t = Tracee {
             pid,
+            tgid: pid,
             mem: open_mem(pid).map_err(|e| launch_err(&format!("opening /proc/{pid}/mem: {e}")))?,
             alive: true,
         };
@@ -199,6 +206,20 @@ impl Tracee {
         }
     }
 
+    /// A task the kernel attached as it was made (a thread or a child
+    /// process of a tracee), in thread group `tgid`.
+    pub fn attached(pid: Pid, tgid: Pid) -> Result<Self, ReplayError> {
+        let mem = open_mem(pid).map_err(|e| {
+            ReplayError::Ptrace(format!("opening /proc/{pid}/mem of a new task: {e}"))
+        })?;
+        Ok(Tracee {
+            pid,
+            tgid,
+            mem,
+            alive: true,
+        })
+    }
+
     /// After an exec: /proc/PID/mem maps the new image.
     pub fn reopen_mem(&mut self) -> Result<(), ReplayError> {
         self.mem =
@@ -213,25 +234,25 @@ impl Tracee {
     /// Waits for the next stop.
     pub fn wait(&mut self) -> Result<Stop, ReplayError> {
         let s = waitpid(self.pid, Some(WaitPidFlag::__WALL)).map_err(|e| self.err("waitpid", e))?;
-        Ok(match s {
-            WaitStatus::PtraceEvent(_, _, ev) if ev == libc::PTRACE_EVENT_SECCOMP => Stop::Syscall,
-            WaitStatus::PtraceSyscall(_) => Stop::SyscallExit,
-            WaitStatus::PtraceEvent(..) => Stop::Other,
-            WaitStatus::Stopped(_, sig) => Stop::Signal(sig),
-            WaitStatus::Exited(_, code) => {
-                self.alive = false;
-                Stop::Exited(code)
-            }
-            WaitStatus::Signaled(_, sig, core) => {
-                self.alive = false;
-                Stop::Killed(sig, core)
-            }
-            _ => Stop::Other,
-        })
+        Ok(self.stopped(s))
+    }
+
+    /// What a wait status of this task says; an end is remembered.
+    pub fn stopped(&mut self, s: WaitStatus) -> Stop {
+        let stop = Stop::of(s);
+        if matches!(stop, Stop::Exited(_) | Stop::Killed(..)) {
+            self.alive = false;
+        }
+        stop
     }
 
     pub fn alive(&self) -> bool {
         self.alive
+    }
+
+    /// This task is ended and reaped elsewhere: dropping it does nothing.
+    pub fn forget(&mut self) {
+        self.alive = false;
     }
 
     /// Resumes until the next syscall or signal. A tracee that is already
@@ -253,9 +274,39 @@ impl Tracee {
 
     /// Resumes a syscall stop so that the syscall runs, stopping at its exit.
     pub fn run_syscall(&mut self) -> Result<user_regs_struct, ReplayError> {
+        self.run_syscall_seeing(&mut |_| {})
+    }
+
+    /// Runs a clone-like syscall for real: its registers at exit, and the
+    /// new task's id (from the fork, vfork or clone event), if one was made.
+    pub fn run_clone(&mut self) -> Result<(user_regs_struct, Option<Pid>), ReplayError> {
+        let mut child = None;
+        let pid = self.pid;
+        let regs = self.run_syscall_seeing(&mut |ev| {
+            if matches!(
+                ev,
+                libc::PTRACE_EVENT_CLONE | libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK
+            ) && let Ok(msg) = ptrace::getevent(pid)
+            {
+                child = Some(Pid::from_raw(msg as i32));
+            }
+        })?;
+        Ok((regs, child))
+    }
+
+    /// [`Self::run_syscall`], telling `event` of each ptrace event on the way.
+    fn run_syscall_seeing(
+        &mut self,
+        event: &mut dyn FnMut(i32),
+    ) -> Result<user_regs_struct, ReplayError> {
         ptrace::syscall(self.pid, None).map_err(|e| self.err("PTRACE_SYSCALL", e))?;
         loop {
-            match self.wait()? {
+            let s =
+                waitpid(self.pid, Some(WaitPidFlag::__WALL)).map_err(|e| self.err("waitpid", e))?;
+            if let WaitStatus::PtraceEvent(_, _, ev) = s {
+                event(ev);
+            }
+            match self.stopped(s) {
                 Stop::SyscallExit => return self.regs(),
                 Stop::Signal(sig) => {
                     // Held until the syscall is done; the main loop sees it
@@ -358,9 +409,22 @@ impl Tracee {
         .map_err(|e| self.err("PTRACE_POKEUSER (debug register)", e))
     }
 
-    /// Sends a signal to the tracee (it is delivered at its next stop).
+    /// Sends a signal to this thread of the tracee (it is delivered at its
+    /// next stop).
     pub fn kill(&self, sig: Signal) -> Result<(), ReplayError> {
-        nix::sys::signal::kill(self.pid, sig).map_err(|e| self.err("kill", e))
+        // SAFETY: a plain syscall on integer arguments.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_tgkill,
+                self.tgid.as_raw(),
+                self.pid.as_raw(),
+                sig as i32,
+            )
+        };
+        if r != 0 {
+            return Err(self.err("tgkill", std::io::Error::last_os_error()));
+        }
+        Ok(())
     }
 
     /// Leaves the tracee stopped for a debugger, about to retry the
@@ -387,6 +451,84 @@ impl Tracee {
         ptrace::detach(self.pid, Signal::SIGSTOP).map_err(|e| self.err("PTRACE_DETACH", e))?;
         self.alive = false;
         Ok(self.pid)
+    }
+}
+
+impl Stop {
+    /// The stop a wait status reports.
+    pub fn of(s: WaitStatus) -> Stop {
+        match s {
+            WaitStatus::PtraceEvent(_, _, ev) if ev == libc::PTRACE_EVENT_SECCOMP => Stop::Syscall,
+            WaitStatus::PtraceSyscall(_) => Stop::SyscallExit,
+            WaitStatus::PtraceEvent(..) => Stop::Other,
+            WaitStatus::Stopped(_, sig) => Stop::Signal(sig),
+            WaitStatus::Exited(_, code) => Stop::Exited(code),
+            WaitStatus::Signaled(_, sig, core) => Stop::Killed(sig, core),
+            _ => Stop::Other,
+        }
+    }
+}
+
+/// Waits for a stop of any tracee, up to `timeout`: `None` when none came.
+/// SIGCHLD must be blocked in the calling thread (it is what wakes it).
+pub fn wait_any(timeout: std::time::Duration) -> Result<Option<WaitStatus>, ReplayError> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(s) => return Ok(Some(s)),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(ReplayError::Ptrace(format!("waitpid: {e}"))),
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        // A SIGCHLD comes with each stop; a short bound covers one taken by
+        // another thread of this process.
+        let nap = left.min(std::time::Duration::from_millis(20));
+        let ts = libc::timespec {
+            tv_sec: nap.as_secs() as libc::time_t,
+            tv_nsec: nap.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: a valid signal set and timespec on the stack.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            libc::sigtimedwait(&set, std::ptr::null_mut(), &ts);
+        }
+    }
+}
+
+/// Blocks SIGCHLD in this thread while alive (so [`wait_any`] can wait for
+/// it), and restores the mask after.
+pub struct ChildSignalsBlocked(libc::sigset_t);
+
+impl ChildSignalsBlocked {
+    pub fn new() -> Self {
+        // SAFETY: valid signal sets on the stack.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            Self(old)
+        }
+    }
+}
+
+impl Default for ChildSignalsBlocked {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ChildSignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in new().
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
     }
 }
 
