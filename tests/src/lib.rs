@@ -382,6 +382,24 @@ pub fn record_with(
     stdin: Option<&Path>,
     env: &[(&str, &str)],
 ) -> Recorded {
+    record_fetching(dir, daemon_args, program, args, stdin, env, &[])
+}
+
+/// [`record`] of a process tree: the bundle holds the program's child
+/// processes too (`tracectl fetch --children`).
+pub fn record_tree(dir: &Path, program: &str, args: &[&str]) -> Recorded {
+    record_fetching(dir, &[], program, args, None, &[], &["--children"])
+}
+
+fn record_fetching(
+    dir: &Path,
+    daemon_args: &[&str],
+    program: &str,
+    args: &[&str],
+    stdin: Option<&Path>,
+    env: &[(&str, &str)],
+    fetch_args: &[&str],
+) -> Recorded {
     let gate = dir.join(format!("gate-{}", std::process::id()));
     let _ = std::fs::remove_file(&gate);
     let c = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).expect("path");
@@ -429,13 +447,10 @@ pub fn record_with(
         std::thread::sleep(Duration::from_millis(100));
     }
     let bundle = dir.join(format!("{pid}.trace"));
-    let f = tracectl(&[
-        "fetch",
-        "--pid",
-        &pid.to_string(),
-        "-o",
-        bundle.to_str().expect("path"),
-    ]);
+    let pid_s = pid.to_string();
+    let mut fetch = vec!["fetch", "--pid", &pid_s, "-o", bundle.to_str().expect("path")];
+    fetch.extend_from_slice(fetch_args);
+    let f = tracectl(&fetch);
     assert!(
         f.status.success(),
         "fetch: {}",
