@@ -448,7 +448,13 @@ fn record_fetching(
     }
     let bundle = dir.join(format!("{pid}.trace"));
     let pid_s = pid.to_string();
-    let mut fetch = vec!["fetch", "--pid", &pid_s, "-o", bundle.to_str().expect("path")];
+    let mut fetch = vec![
+        "fetch",
+        "--pid",
+        &pid_s,
+        "-o",
+        bundle.to_str().expect("path"),
+    ];
     fetch.extend_from_slice(fetch_args);
     let f = tracectl(&fetch);
     assert!(

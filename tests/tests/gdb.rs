@@ -58,11 +58,42 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
     std::fs::remove_file(&input).expect("the input is gone");
     std::fs::remove_file(&exe).expect("so is the program: the bundle has it");
 
+    // Checkpoints every 1000 events (the default: only the first one, in
+    // a program this short) and at every syscall: gdb sees the same.
+    for every in ["1000", "1"] {
+        let (out, report) = session(&r.bundle, every);
+        check(&out);
+        let travel = &report["travel"];
+        assert_eq!(
+            travel["restarts"], 0,
+            "going back starts from a checkpoint, never from the start: {report}"
+        );
+        assert!(
+            travel["restores"].as_u64().unwrap_or(0) >= 4,
+            "reverse-continue, reverse-stepi and goto 0 went back: {report}"
+        );
+        if every == "1" {
+            assert!(travel["checkpoints"].as_u64().unwrap_or(0) > 20, "{report}");
+        }
+    }
+}
+
+/// One gdb session over a replay of `bundle` (a checkpoint every `every`
+/// events): gdb's output, and the replay's report.
+fn session(bundle: &std::path::Path, every: &str) -> (String, serde_json::Value) {
+    let report = bundle.with_extension(format!("gdb-{every}.json"));
     let mut replay = Guard(Some(
         Command::new(tracectl_bin())
             .arg("replay")
-            .arg(&r.bundle)
-            .args(["--gdb", "127.0.0.1:0"])
+            .arg(bundle)
+            .args([
+                "--gdb",
+                "127.0.0.1:0",
+                "--checkpoint-every",
+                every,
+                "--report",
+            ])
+            .arg(&report)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -119,6 +150,33 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
         .expect("gdb");
     let out =
         String::from_utf8_lossy(&gdb.stdout).into_owned() + &String::from_utf8_lossy(&gdb.stderr);
+    let st = replay.wait(Duration::from_secs(60));
+    assert_eq!(st.code(), Some(0), "the recorded status");
+    let stdout = {
+        use std::io::Read;
+        let mut s = String::new();
+        let _ = replay
+            .0
+            .as_mut()
+            .expect("child")
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut s);
+        s
+    };
+    // The first run was restarted (goto 0) before it printed anything.
+    assert_eq!(stdout, "sum 1881\n", "the program's output, as recorded");
+    assert!(started.elapsed() < Duration::from_secs(120));
+    let report = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (out, report)
+}
+
+/// What gdb must have said.
+fn check(out: &str) {
     assert!(
         out.contains("Breakpoint 1, check (secret=") && out.contains("\"the recorded secret\\n\""),
         "gdb stops in check() and sees the bytes the recording read: {out}"
@@ -156,22 +214,4 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
         out.contains("exited normally"),
         "the replay runs to its end: {out}"
     );
-    let st = replay.wait(Duration::from_secs(60));
-    assert_eq!(st.code(), Some(0), "the recorded status");
-    let stdout = {
-        use std::io::Read;
-        let mut s = String::new();
-        let _ = replay
-            .0
-            .as_mut()
-            .expect("child")
-            .stdout
-            .take()
-            .expect("stdout")
-            .read_to_string(&mut s);
-        s
-    };
-    // The first run was restarted (goto 0) before it printed anything.
-    assert_eq!(stdout, "sum 1881\n", "the program's output, as recorded");
-    assert!(started.elapsed() < Duration::from_secs(120));
 }

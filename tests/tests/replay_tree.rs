@@ -119,11 +119,7 @@ fn build_threads(dir: &std::path::Path) -> std::path::PathBuf {
 
 fn input(dir: &std::path::Path) -> std::path::PathBuf {
     let f = dir.join("numbers.txt");
-    std::fs::write(
-        &f,
-        (1..=100).map(|i| format!("{i}\n")).collect::<String>(),
-    )
-    .expect("input");
+    std::fs::write(&f, (1..=100).map(|i| format!("{i}\n")).collect::<String>()).expect("input");
     f
 }
 
@@ -164,10 +160,7 @@ fn a_shell_pipeline_replays_as_one_tree_the_same_ten_times() {
     let rec = record_tree(dir.path(), "/bin/sh", &["-c", &script]);
     assert!(rec.status.success(), "{}", text(&rec.stderr));
     assert_eq!(
-        text(&rec.stdout)
-            .lines()
-            .map(str::trim)
-            .collect::<Vec<_>>(),
+        text(&rec.stdout).lines().map(str::trim).collect::<Vec<_>>(),
         vec!["3 apple", "1 fig", "1 kiwi", "2 pear"]
     );
     std::fs::remove_file(&f).expect("the input is gone");
@@ -197,10 +190,7 @@ fn a_thread_waiting_in_user_space_is_reported_by_the_watchdog() {
     );
     assert!(rec.status.success());
     let started = std::time::Instant::now();
-    let rep = replay(
-        &rec.bundle,
-        &["--env", "TRACER_SPIN=1", "--watchdog", "2"],
-    );
+    let rep = replay(&rec.bundle, &["--env", "TRACER_SPIN=1", "--watchdog", "2"]);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(30),
         "bounded by the watchdog"

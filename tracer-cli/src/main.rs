@@ -129,6 +129,10 @@ enum Cmd {
         /// where each one is.
         #[arg(long, value_name = "SECS", default_value_t = 10.0)]
         watchdog: f64,
+        /// With --gdb: a checkpoint (a stopped fork of the program) every
+        /// N recorded events, where going back starts from (0: none).
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        checkpoint_every: usize,
     },
     /// Per-syscall counts, errors and latency.
     Stats {
@@ -155,6 +159,7 @@ fn main() -> std::process::ExitCode {
         gdb,
         exe,
         watchdog,
+        checkpoint_every,
     } = &cli.cmd
     {
         return replay::run(
@@ -168,6 +173,7 @@ fn main() -> std::process::ExitCode {
                 gdb: gdb.as_deref(),
                 exe: exe.as_deref(),
                 watchdog: *watchdog,
+                checkpoint_every: *checkpoint_every,
             },
         );
     }

@@ -16,6 +16,7 @@ pub struct Args<'a> {
     pub gdb: Option<&'a str>,
     pub exe: Option<&'a Path>,
     pub watchdog: f64,
+    pub checkpoint_every: usize,
 }
 
 pub fn run(bundle: &Path, a: Args<'_>) -> ExitCode {
@@ -39,9 +40,13 @@ pub fn run(bundle: &Path, a: Args<'_>) -> ExitCode {
         }
     }
     if !(a.watchdog.is_finite() && a.watchdog > 0.0) {
-        return fail(format!("--watchdog {}: expected seconds above 0", a.watchdog));
+        return fail(format!(
+            "--watchdog {}: expected seconds above 0",
+            a.watchdog
+        ));
     }
     let opts = Options {
+        checkpoint_every: a.checkpoint_every,
         watchdog: Some(std::time::Duration::from_secs_f64(a.watchdog.min(86_400.0))),
         pid: a.pid,
         quiet: a.quiet,

@@ -23,7 +23,7 @@ use crate::{
     memory,
     policy::{self, Action},
     recording::Recording,
-    report::{Divergence, Outcome, Report},
+    report::{Divergence, Outcome, Report, Travel},
     stack,
     tracee::{ChildSignalsBlocked, Launch, Stop, Tracee, wait_any},
     vdso,
@@ -43,6 +43,10 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// The program file to run when the bundle has no copy of it.
     pub exe: Option<std::path::PathBuf>,
+    /// Under a debugger: a checkpoint (a forked copy of the program) every
+    /// this many recorded events, so that going back restarts from the
+    /// nearest one (0: none; going back replays from the start).
+    pub checkpoint_every: usize,
     /// How long a replay of several threads or processes waits for the
     /// task whose recorded event is next before it stops and says where
     /// each task is (`None`: 10 s).
@@ -177,6 +181,10 @@ impl<'a> Engine<'a> {
             pending_syscall: false,
             ended: None,
             execs: 0,
+            stub: None,
+            checkpoints: Vec::new(),
+            travel: Travel::default(),
+            int3s: Default::default(),
             children: Vec::new(),
         };
         e.set_pos(0);
@@ -189,6 +197,7 @@ impl<'a> Engine<'a> {
     /// scratch page for the replayer's own strings.
     fn prepare_image(&mut self, recorded_arg_start: u64) -> Result<(), ReplayError> {
         let (patched, insn) = vdso::patch(self.t())?;
+        self.stub = insn;
         if patched == 0 {
             self.report
                 .notes
@@ -220,6 +229,8 @@ impl<'a> Engine<'a> {
             Report::new(0, String::new(), 0, Vec::new()),
         );
         report.outcome = outcome;
+        report.tasks = self.tasks.len();
+        report.travel = self.travel;
         report.wall_ms = self.started.elapsed().as_secs_f64() * 1e3;
         let calls =
             report.syscalls_executed + report.syscalls_emulated + report.time_calls_from_timeline;
@@ -280,6 +291,34 @@ struct Task {
     sig: Option<Signal>,
 }
 
+/// A stopped fork of the program at a syscall boundary (before its
+/// syscall is handled), with what the replayer knew there. Going back to
+/// it forks it again, so it can be gone back to any number of times.
+struct Checkpoint {
+    proc: Tracee,
+    /// The registers at that syscall stop.
+    regs: user_regs_struct,
+    stub: u64,
+    saved: Saved,
+}
+
+/// The replayer's side of a checkpoint.
+#[derive(Clone)]
+struct Saved {
+    pos: usize,
+    pending_signals: Vec<Signal>,
+    done: Vec<bool>,
+    replayed: usize,
+    frontier: usize,
+    procs: HashMap<u32, Proc>,
+    report: Report,
+    timeline_ns: u64,
+    kernel_copies: u64,
+    execs: usize,
+    children: Vec<i64>,
+    exe_file: std::path::PathBuf,
+}
+
 /// What the threads of one replayed process share.
 #[derive(Default, Clone)]
 struct Proc {
@@ -334,6 +373,16 @@ pub(crate) struct Engine<'a> {
     ended: Option<Outcome>,
     /// Programs exec'd so far (names of their copies).
     execs: usize,
+    /// Code in the tracee that makes a syscall (a patched vDSO function):
+    /// where the replayer injects its own.
+    stub: Option<u64>,
+    /// Checkpoints, by position (under a debugger).
+    checkpoints: Vec<Checkpoint>,
+    /// Going back in time, counted across re-runs.
+    pub(crate) travel: Travel,
+    /// The debugger's software breakpoints: address and the byte the int3
+    /// replaced (checkpoints are kept without them).
+    pub(crate) int3s: std::collections::BTreeMap<u64, u8>,
     /// Child processes the recording started (their forks are answered,
     /// not run: the children are not replayed here).
     children: Vec<i64>,
@@ -488,6 +537,9 @@ impl Engine<'_> {
         }
         loop {
             let stop = self.tm().wait()?;
+            if stop == Stop::Syscall {
+                self.maybe_checkpoint()?;
+            }
             if stop == Stop::Syscall
                 && let Some(g) = self.goto
                 && self.peek_syscall().is_none_or(|(i, _)| i >= g)
@@ -506,6 +558,120 @@ impl Engine<'_> {
                 Next::Halt(h) => return Ok(h),
             }
         }
+    }
+
+    /// At a syscall stop under a debugger: a checkpoint, when the last one
+    /// is far enough behind.
+    fn maybe_checkpoint(&mut self) -> Result<(), ReplayError> {
+        let every = self.opts.checkpoint_every;
+        let Some(stub) = self.stub else {
+            return Ok(());
+        };
+        let pos = self.pos();
+        let due = match self.checkpoints.last() {
+            None => true,
+            Some(c) => pos >= c.saved.pos + every,
+        };
+        if !self.debugger || every == 0 || !due || self.rec.is_multi() {
+            return Ok(());
+        }
+        let regs = self.t().regs()?;
+        // Only at a recorded syscall: a time call the vDSO answered is in
+        // the middle of the program's code before it, not a boundary.
+        if self
+            .peek_syscall()
+            .is_none_or(|(at, s)| at != pos || s.nr != regs.orig_rax as i64)
+        {
+            return Ok(());
+        }
+        let proc = self.tm().fork_at_syscall(stub)?;
+        // Kept without the debugger's int3s: they go in as it goes back.
+        for (&addr, &orig) in &self.int3s {
+            proc.write(addr, &[orig])?;
+        }
+        let saved = self.save();
+        self.travel.checkpoints += 1;
+        self.checkpoints.push(Checkpoint {
+            proc,
+            regs,
+            stub,
+            saved,
+        });
+        Ok(())
+    }
+
+    fn save(&self) -> Saved {
+        Saved {
+            pos: self.pos(),
+            pending_signals: self.task().pending_signals.clone(),
+            done: self.done.clone(),
+            replayed: self.replayed,
+            frontier: self.frontier,
+            procs: self.procs.clone(),
+            report: self.report.clone(),
+            timeline_ns: self.timeline_ns,
+            kernel_copies: self.kernel_copies,
+            execs: self.execs,
+            children: self.children.clone(),
+            exe_file: self.exe_file.clone(),
+        }
+    }
+
+    /// A new run of the same replay takes over this one's checkpoints and
+    /// breakpoints.
+    pub(crate) fn hand_over(&mut self, to: &mut Engine<'_>) {
+        to.checkpoints = std::mem::take(&mut self.checkpoints);
+        to.int3s = std::mem::take(&mut self.int3s);
+        to.travel = self.travel;
+        to.travel.restarts += 1;
+    }
+
+    /// The position of the latest checkpoint at or before event `n`.
+    pub(crate) fn checkpoint_before(&self, n: usize) -> Option<usize> {
+        self.checkpoints
+            .iter()
+            .rev()
+            .map(|c| c.saved.pos)
+            .find(|&p| p <= n)
+    }
+
+    /// Goes back to the latest checkpoint at or before event `n`: the
+    /// program as it was there (a fresh fork of the checkpoint, with the
+    /// debugger's int3s, which the debugger puts back), stopped at that
+    /// syscall, not handled yet. False
+    /// when there is none.
+    pub(crate) fn restore_before(&mut self, n: usize) -> Result<bool, ReplayError> {
+        let Some(i) = self.checkpoints.iter().rposition(|c| c.saved.pos <= n) else {
+            return Ok(false);
+        };
+        // Later checkpoints stay: they are the same future.
+        let c = &mut self.checkpoints[i];
+        let stub = c.stub;
+        let mut fresh = c.proc.fork_via(stub)?;
+        let regs = c.regs;
+        let saved = c.saved.clone();
+        fresh.restart_syscall(&regs)?;
+        // The present is dropped (killed) for the checkpoint's copy.
+        self.task_mut().t = Some(fresh);
+        self.task_mut().pos = saved.pos;
+        self.task_mut().pending_signals = saved.pending_signals;
+        self.task_mut().state = TaskState::Running;
+        self.done = saved.done;
+        self.replayed = saved.replayed;
+        self.frontier = saved.frontier;
+        self.procs = saved.procs;
+        self.report = saved.report;
+        self.timeline_ns = saved.timeline_ns;
+        self.kernel_copies = saved.kernel_copies;
+        self.execs = saved.execs;
+        self.children = saved.children;
+        self.exe_file = saved.exe_file;
+        self.stub = Some(stub);
+        self.travel.restores += 1;
+        self.pending_syscall = true;
+        self.ended = None;
+        self.goto = None;
+        Ok(true)
     }
 
     fn on_stop(&mut self, stop: Stop) -> Result<Next, ReplayError> {
@@ -577,7 +743,11 @@ impl Engine<'_> {
     }
 
     /// One stop of task `i`. `Some` when the replay is over.
-    fn on_task_stop(&mut self, i: usize, status: WaitStatus) -> Result<Option<Outcome>, ReplayError> {
+    fn on_task_stop(
+        &mut self,
+        i: usize,
+        status: WaitStatus,
+    ) -> Result<Option<Outcome>, ReplayError> {
         self.cur = i;
         let starting = self.task().state == TaskState::Starting;
         let stop = self.tm().stopped(status);
@@ -745,7 +915,9 @@ impl Engine<'_> {
         self.report.divergence = Some(Divergence {
             event_index: due.unwrap_or(self.rec.events.len()),
             reason,
-            expected: due.and_then(|d| self.rec.events.get(d)).map(tracer_format::line),
+            expected: due
+                .and_then(|d| self.rec.events.get(d))
+                .map(tracer_format::line),
             actual: None,
             recent: Vec::new(),
         });
@@ -1188,9 +1360,9 @@ impl Engine<'_> {
             // Interrupted by a signal: restarted (the next recorded syscall
             // is the same one) or failed with EINTR.
             let restarted = self.own_from(at + 1).find_map(|(_, e)| match &e.kind {
-                    Some(pb::event::Kind::Syscall(n)) => Some(n.nr == s.nr),
-                    _ => None,
-                });
+                Some(pb::event::Kind::Syscall(n)) => Some(n.nr == s.nr),
+                _ => None,
+            });
             if restarted == Some(true) {
                 regs.rax = regs.orig_rax;
                 regs.orig_rax = u64::MAX;
@@ -1521,7 +1693,10 @@ impl Engine<'_> {
         // Where the kernel wrote the new task's real id, the recorded one.
         let (parent_tid, child_tid) = match name {
             "clone" => (args[2], args[3]),
-            "clone3" => (self.t().read_u64(args[0] + 24)?, self.t().read_u64(args[0] + 16)?),
+            "clone3" => (
+                self.t().read_u64(args[0] + 24)?,
+                self.t().read_u64(args[0] + 16)?,
+            ),
             _ => (0, 0),
         };
         if flags & CLONE_PARENT_SETTID != 0 && parent_tid != 0 {
@@ -1531,7 +1706,11 @@ impl Engine<'_> {
             tracee.write(child_tid, &rtid.to_le_bytes())?;
         }
         if !thread {
-            let p = self.procs.get(&self.task().rpid).cloned().unwrap_or_default();
+            let p = self
+                .procs
+                .get(&self.task().rpid)
+                .cloned()
+                .unwrap_or_default();
             self.procs.insert(rpid, p);
         }
         self.tasks.push(Task {
@@ -1820,7 +1999,11 @@ fn creators(rec: &Recording) -> HashMap<u32, usize> {
         .enumerate()
         .filter_map(|(i, e)| match &e.kind {
             Some(pb::event::Kind::Syscall(s))
-                if s.ret > 0 && matches!(effects::name(s.nr), Some("clone" | "clone3" | "fork" | "vfork")) =>
+                if s.ret > 0
+                    && matches!(
+                        effects::name(s.nr),
+                        Some("clone" | "clone3" | "fork" | "vfork")
+                    ) =>
             {
                 Some((s.ret as u32, i))
             }

@@ -3,18 +3,17 @@
 //! and memory, and sets breakpoints; the emulated syscalls stay invisible
 //! to it. `monitor` commands show and move through the recorded events.
 //!
-//! Reverse execution re-runs the replay from its start (a replay is
-//! deterministic): `reverse-continue` runs forward with the same
-//! breakpoints, notes each hit until the present, and stops again at the
-//! last one; `reverse-step`/`reverse-stepi` go back to the previous syscall
-//! boundary.
+//! Reverse execution goes back to a checkpoint (a stopped fork of the
+//! program, taken at a syscall boundary every `checkpoint_every` events)
+//! and runs forward from there (a replay is deterministic):
+//! `reverse-continue` runs forward with the same breakpoints, notes each
+//! hit until the present, and stops again at the last one (an earlier
+//! checkpoint when there is none since the nearest); `reverse-step`/
+//! `reverse-stepi` go back to the previous syscall boundary; `monitor goto`
+//! backwards starts from the nearest checkpoint before the bookmark.
 //!
-//! Boundaries: one thread (process trees and threads come later), reverse
-//! execution replays from the start (fork-based checkpoints come later),
-//! and no Ctrl-C while the program runs (gdb sees the next stop: a
-//! breakpoint, a bookmark, the end).
-use std::collections::BTreeMap;
-
+//! Boundaries: one thread (a replay of several threads or processes runs
+//! without gdb), and Ctrl-C is seen at the program's next syscall.
 use gdbstub::{
     common::Signal as GdbSignal,
     conn::ConnectionExt,
@@ -59,8 +58,8 @@ pub struct ReplayTarget<'a> {
     rec: &'a Recording,
     opts: &'a Options,
     engine: Engine<'a>,
-    /// Software breakpoints: address and the byte the int3 replaced.
-    breakpoints: BTreeMap<u64, u8>,
+    /// The int3s of the breakpoints (`engine.int3s`) are in the program.
+    int3s_in: bool,
     /// Set by gdb's resume or step, used by the event loop.
     step: bool,
     /// gdb asked to go backwards.
@@ -96,7 +95,7 @@ impl<'a> ReplayTarget<'a> {
             rec,
             opts,
             engine,
-            breakpoints: BTreeMap::new(),
+            int3s_in: true,
             step: false,
             reverse: None,
             exe: engine_exe,
@@ -121,7 +120,7 @@ impl<'a> ReplayTarget<'a> {
     fn on_breakpoint(&self) -> Result<bool, ReplayError> {
         let t = self.tracee()?;
         let mut r = t.regs()?;
-        if !self.breakpoints.contains_key(&(r.rip - 1)) {
+        if !self.engine.int3s.contains_key(&(r.rip - 1)) {
             return Ok(false);
         }
         r.rip -= 1;
@@ -141,10 +140,20 @@ impl<'a> ReplayTarget<'a> {
         })
     }
 
-    /// A fresh replay from the start, with the breakpoints in place.
-    fn restart(&mut self) -> Result<(), ReplayError> {
-        self.relaunch()?;
-        self.set_int3(true)
+    /// Back to the checkpoint at event `at`, or to the start when `None`;
+    /// breakpoints and watchpoints as they are now.
+    fn back_to(&mut self, at: Option<usize>) -> Result<(), ReplayError> {
+        let restored = match at {
+            Some(n) => self.engine.restore_before(n)?,
+            None => false,
+        };
+        if restored {
+            self.apply_watchpoints()?;
+        } else {
+            self.relaunch()?;
+        }
+        let on = self.int3s_in;
+        self.set_int3(on)
     }
 
     /// Loads the watchpoints into the debug registers: DR0-DR3 hold the
@@ -187,7 +196,8 @@ impl<'a> ReplayTarget<'a> {
     /// A fresh replay from the start. The first run's files stay: gdb
     /// keeps reading the program from there.
     fn relaunch(&mut self) -> Result<(), ReplayError> {
-        let old = std::mem::replace(&mut self.engine, debugged(self.rec, self.opts)?);
+        let mut old = std::mem::replace(&mut self.engine, debugged(self.rec, self.opts)?);
+        old.hand_over(&mut self.engine);
         if let Some(d) = old.into_dir() {
             self.kept.push(d);
         }
@@ -198,7 +208,7 @@ impl<'a> ReplayTarget<'a> {
     fn next_hit(&mut self) -> Result<Option<Point>, ReplayError> {
         // Off a breakpoint first: its own byte back, one step, int3 again.
         let rip = self.tracee()?.regs()?.rip;
-        if let Some(&orig) = self.breakpoints.get(&rip) {
+        if let Some(&orig) = self.engine.int3s.get(&rip) {
             self.tracee()?.write(rip, &[orig])?;
             self.engine.stepping = true;
             let h = self.engine.advance(&mut || false)?;
@@ -222,35 +232,53 @@ impl<'a> ReplayTarget<'a> {
         }
     }
 
-    /// Back to the last breakpoint hit before the present, by running the
-    /// replay again from its start.
+    /// Back to the last breakpoint hit before the present: from the
+    /// nearest checkpoint behind it, the hits up to the present are
+    /// counted, and the last one is gone to; without any, the checkpoint
+    /// before that one is tried, back to the start.
     fn reverse_continue(&mut self) -> Result<SingleThreadStopReason<u64>, ReplayError> {
         let now = self.point()?;
-        self.restart()?;
-        let mut last = None;
-        let mut n = 0usize;
-        while let Some(p) = self.next_hit()? {
-            if p == now || p.pos > now.pos {
-                break;
-            }
-            n += 1;
-            last = Some(n);
-        }
-        self.restart()?;
-        let Some(target) = last else {
-            return Ok(SingleThreadStopReason::ReplayLog {
-                tid: None,
-                pos: ReplayLogPosition::Begin,
-            });
+        // A checkpoint is at its event's syscall stop: one at `now.pos` is
+        // behind the present only if the present is stopped there too.
+        let mut limit = if now.pending {
+            Some(now.pos)
+        } else {
+            now.pos.checked_sub(1)
         };
-        for _ in 0..target {
-            if self.next_hit()?.is_none() {
-                return Err(ReplayError::Ptrace(
-                    "the replay did not repeat itself on a re-run".into(),
-                ));
+        // Hits count while they are before the window's end.
+        let mut before_end: Box<dyn Fn(&Point) -> bool> =
+            Box::new(move |p: &Point| *p != now && p.pos <= now.pos);
+        loop {
+            let from = limit.and_then(|l| self.engine.checkpoint_before(l));
+            self.back_to(from)?;
+            let mut hits = 0usize;
+            while let Some(p) = self.next_hit()? {
+                if !before_end(&p) {
+                    break;
+                }
+                hits += 1;
             }
+            if hits > 0 {
+                self.back_to(from)?;
+                for _ in 0..hits {
+                    if self.next_hit()?.is_none() {
+                        return Err(ReplayError::Ptrace(
+                            "the replay did not repeat itself on a re-run".into(),
+                        ));
+                    }
+                }
+                return Ok(SingleThreadStopReason::SwBreak(()));
+            }
+            let Some(c) = from else {
+                self.back_to(None)?;
+                return Ok(SingleThreadStopReason::ReplayLog {
+                    tid: None,
+                    pos: ReplayLogPosition::Begin,
+                });
+            };
+            before_end = Box::new(move |p: &Point| p.pos <= c);
+            limit = c.checked_sub(1);
         }
-        Ok(SingleThreadStopReason::SwBreak(()))
     }
 
     /// Back to the syscall boundary before the present one.
@@ -261,12 +289,13 @@ impl<'a> ReplayTarget<'a> {
         let back = here.saturating_sub(1);
         let at_start = here == 0;
         self.set_int3(false)?;
-        if at_start {
-            self.restart()?;
+        let r = if at_start {
+            self.back_to(None)
         } else {
-            self.goto(back)?;
-        }
+            self.goto(back).map(|_| ())
+        };
         self.set_int3(true)?;
+        r?;
         Ok(if at_start {
             SingleThreadStopReason::ReplayLog {
                 tid: None,
@@ -283,9 +312,10 @@ impl<'a> ReplayTarget<'a> {
             .ok_or_else(|| ReplayError::Ptrace("the replayed program is gone".into()))
     }
 
-    fn set_int3(&self, on: bool) -> Result<(), ReplayError> {
+    fn set_int3(&mut self, on: bool) -> Result<(), ReplayError> {
+        self.int3s_in = on;
         let t = self.tracee()?;
-        for (&addr, &orig) in &self.breakpoints {
+        for (&addr, &orig) in &self.engine.int3s {
             t.write(addr, &[if on { INT3 } else { orig }])?;
         }
         Ok(())
@@ -354,8 +384,13 @@ impl<'a> ReplayTarget<'a> {
             return Ok(self.describe());
         }
         if n < here || (n == here && !self.engine.pending_syscall && n > 0) {
-            // Behind us: start again (replays are deterministic).
-            self.relaunch()?;
+            // Behind us: from the nearest checkpoint before it (replays
+            // are deterministic).
+            let from = self.engine.checkpoint_before(n);
+            self.back_to(from)?;
+            if self.engine.pending_syscall && self.engine.position() == n {
+                return Ok(self.describe());
+            }
         }
         self.engine.goto = Some(n);
         self.engine.stepping = false;
@@ -480,7 +515,7 @@ impl SingleThreadBase for ReplayTarget<'_> {
             return Err(TargetError::NonFatal);
         }
         // gdb sees the code, not our int3s.
-        for (&addr, &orig) in self.breakpoints.range(start..start + n as u64) {
+        for (&addr, &orig) in self.engine.int3s.range(start..start + n as u64) {
             data[(addr - start) as usize] = orig;
         }
         Ok(n)
@@ -584,7 +619,7 @@ impl HwWatchpoint for ReplayTarget<'_> {
 
 impl SwBreakpoint for ReplayTarget<'_> {
     fn add_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        if self.breakpoints.contains_key(&addr) {
+        if self.engine.int3s.contains_key(&addr) {
             return Ok(true);
         }
         let t = self.tracee().map_err(fatal)?;
@@ -594,12 +629,12 @@ impl SwBreakpoint for ReplayTarget<'_> {
         if t.write(addr, &[INT3]).is_err() {
             return Ok(false);
         }
-        self.breakpoints.insert(addr, orig[0]);
+        self.engine.int3s.insert(addr, orig[0]);
         Ok(true)
     }
 
     fn remove_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        let Some(orig) = self.breakpoints.remove(&addr) else {
+        let Some(orig) = self.engine.int3s.remove(&addr) else {
             return Ok(false);
         };
         let t = self.tracee().map_err(fatal)?;

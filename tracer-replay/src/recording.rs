@@ -105,7 +105,9 @@ impl Recording {
         let events = merge(after);
         let exit_of = |p: u32| {
             events.iter().rev().find_map(|e| match &e.kind {
-                Some(pb::event::Kind::Exit(x)) if e.pid == p && (x.group_dead || e.tid == e.pid) => {
+                Some(pb::event::Kind::Exit(x))
+                    if e.pid == p && (x.group_dead || e.tid == e.pid) =>
+                {
                     Some(*x)
                 }
                 _ => None,
@@ -298,7 +300,10 @@ fn merge(events: Vec<pb::Event>) -> Vec<pb::Event> {
     }
     let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>> = queues
         .iter()
-        .filter_map(|(&tid, q)| q.front().map(|e| std::cmp::Reverse((time_of(e), e.seq, tid))))
+        .filter_map(|(&tid, q)| {
+            q.front()
+                .map(|e| std::cmp::Reverse((time_of(e), e.seq, tid)))
+        })
         .collect();
     let mut out = Vec::with_capacity(queues.values().map(|q| q.len()).sum());
     while let Some(std::cmp::Reverse((_, _, tid))) = heap.pop() {

@@ -31,6 +31,17 @@ pub struct Divergence {
     pub recent: Vec<String>,
 }
 
+/// How a debugger went back in time.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+pub struct Travel {
+    /// Checkpoints taken (stopped forks of the program).
+    pub checkpoints: u64,
+    /// Times the replay went back to a checkpoint.
+    pub restores: u64,
+    /// Times it started again from the program's start.
+    pub restarts: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub pid: u32,
@@ -47,6 +58,10 @@ pub struct Report {
     /// recorded timeline.
     pub time_calls_from_timeline: u64,
     pub signals_delivered: u64,
+    /// Threads and processes replayed (1: the program alone).
+    pub tasks: usize,
+    /// Under a debugger: going back in time.
+    pub travel: Travel,
     pub wall_ms: f64,
     pub us_per_syscall: f64,
     pub notes: Vec<String>,
@@ -67,6 +82,8 @@ impl Report {
             syscalls_emulated: 0,
             time_calls_from_timeline: 0,
             signals_delivered: 0,
+            tasks: 1,
+            travel: Travel::default(),
             wall_ms: 0.0,
             us_per_syscall: 0.0,
             notes,
@@ -134,6 +151,19 @@ impl Report {
             self.wall_ms,
             self.us_per_syscall
         ));
+        if self.tasks > 1 {
+            s.push_str(&format!(
+                "replay: {} threads and processes, in the recorded order\n",
+                self.tasks
+            ));
+        }
+        let t = self.travel;
+        if t != Travel::default() {
+            s.push_str(&format!(
+                "replay: {} checkpoints taken; back to one {} times, to the start {} times\n",
+                t.checkpoints, t.restores, t.restarts
+            ));
+        }
         for n in &self.notes {
             s.push_str(&format!("replay: note: {n}\n"));
         }

@@ -392,6 +392,76 @@ impl Tracee {
         Ok(done.rax as i64)
     }
 
+    /// Forks the tracee (a checkpoint): runs a `fork` through `stub` (code
+    /// that makes a syscall) and puts the registers back. The tracee may be
+    /// at any stop but a seccomp one (see [`Self::fork_at_syscall`]). The
+    /// new process is returned stopped, traced, at its first stop.
+    pub fn fork_via(&mut self, stub: u64) -> Result<Tracee, ReplayError> {
+        let saved = self.regs()?;
+        let mut r = saved;
+        r.rip = stub;
+        self.set_regs(r)?;
+        self.to_syscall_stop("a checkpoint's fork")?;
+        let mut r = self.regs()?;
+        r.orig_rax = libc::SYS_fork as u64;
+        self.set_regs(r)?;
+        let (_, child) = self.run_clone()?;
+        self.set_regs(saved)?;
+        let child = child
+            .ok_or_else(|| ReplayError::Ptrace("a checkpoint's fork made no process".to_owned()))?;
+        match waitpid(child, Some(WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => {}
+            other => {
+                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+                return Err(ReplayError::Ptrace(format!(
+                    "a checkpoint did not stop as it was made: {other:?}"
+                )));
+            }
+        }
+        Tracee::attached(child, child)
+    }
+
+    /// [`Self::fork_via`] at a seccomp stop: the pending syscall is put
+    /// off (skipped) for the fork and made again after it, so the tracee
+    /// is back at the same stop with the same registers.
+    pub fn fork_at_syscall(&mut self, stub: u64) -> Result<Tracee, ReplayError> {
+        let at = self.regs()?;
+        let mut skip = at;
+        skip.orig_rax = u64::MAX;
+        self.set_regs(skip)?;
+        let child = self.fork_via(stub)?;
+        self.restart_syscall(&at)?;
+        Ok(child)
+    }
+
+    /// Takes the tracee (at any stop) to the seccomp stop of the syscall
+    /// whose stop registers are `at`: it makes the syscall again.
+    pub fn restart_syscall(&mut self, at: &user_regs_struct) -> Result<(), ReplayError> {
+        let mut again = *at;
+        again.rip -= 2;
+        again.rax = at.orig_rax;
+        self.set_regs(again)?;
+        self.to_syscall_stop("a restarted syscall")
+    }
+
+    /// Resumes the tracee up to its next seccomp stop. Signals on the way
+    /// (a checkpoint gets SIGCHLD when a copy of it ends) are dropped:
+    /// a checkpoint or a copy being readied runs none of its own code.
+    fn to_syscall_stop(&mut self, what: &str) -> Result<(), ReplayError> {
+        self.cont(None)?;
+        loop {
+            match self.wait()? {
+                Stop::Syscall => return Ok(()),
+                Stop::Signal(_) => self.cont(None)?,
+                other => {
+                    return Err(ReplayError::Ptrace(format!(
+                        "{what} did not stop at its entry: {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+
     /// Reads x86 debug register `n` (DR0-DR7).
     pub fn debug_reg(&self, n: usize) -> Result<u64, ReplayError> {
         ptrace::read_user(self.pid, debug_reg_offset(n) as ptrace::AddressType)
