@@ -64,6 +64,25 @@ const CLONE_THREAD: u64 = 0x10000;
 const CLONE_PARENT_SETTID: u64 = 0x0010_0000;
 const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
 const NR_FORK: u64 = 57;
+const NR_FUTEX: i64 = 202;
+const EAGAIN: i64 = 11;
+
+/// The recorded syscall is the futex call (or other syscall) made now:
+/// the same operation (the word's address and value are the threads' own).
+fn same_futex(s: &pb::Syscall, nr: i64, args: &[u64; 6]) -> bool {
+    s.nr == nr && (nr != NR_FUTEX || s.args.get(1) == Some(&args[1]))
+}
+
+/// A recorded futex wait (FUTEX_WAIT, FUTEX_WAIT_BITSET).
+fn futex_is_wait(s: &pb::Syscall) -> bool {
+    matches!(s.args.get(1).map(|op| op & 0x7f), Some(0 | 9))
+}
+
+/// A recorded futex call that only waited or woke (no memory changed).
+fn futex_without_effect(s: &pb::Syscall) -> bool {
+    // FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET.
+    s.nr == NR_FUTEX && matches!(s.args.get(1).map(|op| op & 0x7f), Some(0 | 1 | 9 | 10))
+}
 
 /// Kernel-internal restart codes a syscall can return to a signal.
 const RESTART_CODES: std::ops::RangeInclusive<i64> = -516..=-512;
@@ -153,6 +172,8 @@ impl<'a> Engine<'a> {
             pending_signals: Vec::new(),
             state: TaskState::Running,
             sig: None,
+            yielded: false,
+            held_seq: 0,
         };
         let mut e = Engine {
             rec,
@@ -164,6 +185,9 @@ impl<'a> Engine<'a> {
             replayed: 0,
             frontier: 0,
             sched: false,
+            handled: 0,
+            forced: false,
+            release_late: std::env::var("TRACER_REPLAY_RELEASE").is_ok_and(|v| v == "late"),
             early: HashMap::new(),
             root_outcome: None,
             creators: creators(rec),
@@ -269,6 +293,10 @@ enum TaskState {
     Starting,
     /// At a syscall stop, waiting until its recorded event is next.
     AtStop,
+    /// At a futex wait on this word that the recording does not have
+    /// (its code took a lock another thread holds in replay): woken by the
+    /// next wake of the word, or answered when its recorded event is next.
+    Parked(u64),
     /// Its syscall is done; resumed once the recording's other tasks have
     /// done what they did before this one's next event (recorded ns).
     Held(u64),
@@ -289,6 +317,11 @@ struct Task {
     state: TaskState,
     /// The signal it resumes with when released.
     sig: Option<Signal>,
+    /// It made a futex wait the recording does not have: the others go
+    /// first.
+    yielded: bool,
+    /// When it was held (the order held tasks go on in).
+    held_seq: u64,
 }
 
 /// A stopped fork of the program at a syscall boundary (before its
@@ -344,6 +377,12 @@ pub(crate) struct Engine<'a> {
     frontier: usize,
     /// Tasks are scheduled in recorded order (not under a debugger).
     sched: bool,
+    /// See [`Engine::release_ns`].
+    release_late: bool,
+    /// Tasks held so far (the order held tasks go on in).
+    handled: u64,
+    /// The task at hand makes a syscall out of the recorded order.
+    forced: bool,
     /// Stops of new tasks seen before the clone that made them returned.
     early: HashMap<Pid, WaitStatus>,
     /// How the root process ended, once it has.
@@ -487,8 +526,11 @@ impl Engine<'_> {
     pub(crate) fn resume(&mut self, sig: Option<Signal>) -> Result<(), ReplayError> {
         if self.sched {
             let release = self.release_ns();
+            self.handled += 1;
+            let seq = self.handled;
             let t = self.task_mut();
             t.state = TaskState::Held(release);
+            t.held_seq = seq;
             t.sig = sig;
             return Ok(());
         }
@@ -698,9 +740,35 @@ impl Engine<'_> {
             }
             let running = self.tasks.iter().any(|t| t.state == TaskState::Running);
             if !running {
-                if let Some(i) = (0..self.tasks.len())
-                    .find(|&i| self.tasks[i].state == TaskState::AtStop && self.is_due(i))
-                {
+                // A task whose syscall is done runs on to its next one
+                // before the next recorded syscall is answered.
+                if let Some(i) = self.next_to_release() {
+                    if self.tasks[i].yielded
+                        && let Some(j) = self.out_of_turn()
+                    {
+                        // The due thread waits in user space (a lock) on one
+                        // stopped at a syscall whose turn has not come: that
+                        // one goes first, out of the recorded order.
+                        self.cur = j;
+                        self.tasks[j].state = TaskState::Running;
+                        self.report.out_of_order += 1;
+                        self.forced = true;
+                        let next = self.on_syscall();
+                        self.forced = false;
+                        if let Next::Done(o) = next? {
+                            return Ok(o);
+                        }
+                        continue;
+                    }
+                    self.release(i)?;
+                    continue;
+                }
+                if let Some(i) = (0..self.tasks.len()).find(|&i| {
+                    matches!(
+                        self.tasks[i].state,
+                        TaskState::AtStop | TaskState::Parked(_)
+                    ) && self.is_due(i)
+                }) {
                     self.cur = i;
                     self.tasks[i].state = TaskState::Running;
                     if let Next::Done(o) = self.on_syscall()? {
@@ -708,12 +776,14 @@ impl Engine<'_> {
                     }
                     continue;
                 }
-                if let Some(i) = self.next_to_release() {
-                    self.release(i)?;
-                    continue;
-                }
             }
             let watchdog = self.opts.watchdog.unwrap_or(WATCHDOG_DEFAULT);
+            // Stops that come without an event replayed (a thread that
+            // spins on futex calls the recording does not have) count as
+            // no progress.
+            if self.progress.elapsed() >= watchdog {
+                return Ok(self.stalled(watchdog));
+            }
             let held = !running
                 && self
                     .tasks
@@ -761,7 +831,19 @@ impl Engine<'_> {
                 if self.is_due(i) || self.unrecorded_time_call()? {
                     self.on_syscall()?
                 } else {
-                    self.task_mut().state = TaskState::AtStop;
+                    let r = self.t().regs()?;
+                    let args = args_of(&r);
+                    let extra_wait = self.rec.is_multi()
+                        && r.orig_rax as i64 == NR_FUTEX
+                        && matches!(args[1] & 0x7f, 0 | 9)
+                        && self
+                            .peek_syscall()
+                            .is_none_or(|(_, s)| !same_futex(s, r.orig_rax as i64, &args));
+                    self.task_mut().state = if extra_wait {
+                        TaskState::Parked(args[0])
+                    } else {
+                        TaskState::AtStop
+                    };
                     Next::Continue
                 }
             }
@@ -827,40 +909,78 @@ impl Engine<'_> {
         }
     }
 
-    /// When the task at hand, its syscall done, may run on: once the
-    /// recording's other tasks have done what they did before its next
-    /// event began.
+    /// When the task at hand, its syscall done, may run on: the recorded
+    /// time (ns) that the others must have reached, 0 for at once.
+    ///
+    /// At once, as a rule: what a thread does in user space after a
+    /// syscall mostly comes right after it (taking a lock), so running it
+    /// before the next recorded syscall is answered keeps the order in
+    /// which threads took locks. But a thread whose next syscall is a
+    /// futex wait found, when recorded, a lock taken or a condition unmet:
+    /// it goes on only once the others have done what they did before that
+    /// wait began, so that it finds the same. (`TRACER_REPLAY_RELEASE=late`
+    /// holds every thread so, for comparison.)
     fn release_ns(&self) -> u64 {
         match self.rec.events.get(self.pos()).map(|e| (e, &e.kind)) {
-            Some((_, Some(pb::event::Kind::Syscall(s)))) if s.enter_ns > 0 => s.enter_ns,
-            Some((e, Some(pb::event::Kind::Syscall(_)))) => e.ts_ns,
+            Some((e, Some(pb::event::Kind::Syscall(s))))
+                if self.release_late || s.nr == NR_FUTEX && futex_is_wait(s) =>
+            {
+                if s.enter_ns > 0 {
+                    s.enter_ns
+                } else {
+                    e.ts_ns
+                }
+            }
             _ => 0,
         }
     }
 
-    /// The held task to run next: of those whose time has come (the
-    /// recording's other tasks did what they did before its next event
-    /// began), the one whose next event began first.
+    /// A task stopped at a syscall that is not its turn yet, the one whose
+    /// recorded syscall comes first (not one parked on a futex: that one
+    /// waits for a wake).
+    fn out_of_turn(&self) -> Option<usize> {
+        (0..self.tasks.len())
+            .filter(|&i| self.tasks[i].state == TaskState::AtStop)
+            .min_by_key(|&i| self.tasks[i].pos)
+    }
+
+    /// The held task to run next: of those whose time has come, the one
+    /// held first; a thread that waits on the others (a futex call the
+    /// recording does not have) lets them go first.
     fn next_to_release(&mut self) -> Option<usize> {
         let due = self
             .due_event()
             .map(|d| (self.rec.events[d].tid, self.rec.events[d].ts_ns));
-        (0..self.tasks.len())
-            .filter_map(|i| match self.tasks[i].state {
-                TaskState::Held(release) => Some((release, i)),
-                _ => None,
-            })
-            .filter(|&(release, i)| match due {
+        let held = |i: usize| match self.tasks[i].state {
+            TaskState::Held(release) => {
+                Some((self.tasks[i].yielded, self.tasks[i].held_seq, release, i))
+            }
+            _ => None,
+        };
+        let pick = (0..self.tasks.len())
+            .filter_map(held)
+            .filter(|&(_, _, release, i)| match due {
+                _ if release == 0 => true,
                 None => true,
                 Some((tid, ts)) => tid == self.tasks[i].rtid || ts >= release,
             })
-            .min()
-            .map(|(_, i)| i)
+            .min()?;
+        if pick.0
+            && let Some(other) = (0..self.tasks.len())
+                .filter_map(held)
+                .filter(|&(y, ..)| !y)
+                .min()
+        {
+            // Even before its time.
+            return Some(other.3);
+        }
+        Some(pick.3)
     }
 
     fn release(&mut self, i: usize) -> Result<(), ReplayError> {
         let t = &mut self.tasks[i];
         t.state = TaskState::Running;
+        t.yielded = false;
         let sig = t.sig.take();
         if let Some(tr) = &t.t {
             tr.cont(sig)?;
@@ -873,7 +993,7 @@ impl Engine<'_> {
     fn release_earliest(&mut self) -> Result<(), ReplayError> {
         let i = (0..self.tasks.len())
             .filter_map(|i| match self.tasks[i].state {
-                TaskState::Held(r) => Some((r, i)),
+                TaskState::Held(_) => Some((self.tasks[i].held_seq, i)),
                 _ => None,
             })
             .min()
@@ -901,6 +1021,7 @@ impl Engine<'_> {
             };
             let state = match t.state {
                 TaskState::AtStop => "waits at its syscall for",
+                TaskState::Parked(_) => "waits on a futex the recording does not have, before",
                 TaskState::Held(_) => "is held before",
                 _ => "runs, has not reached",
             };
@@ -1155,6 +1276,12 @@ impl Engine<'_> {
         let args = args_of(&regs);
         let info = effects::lookup(nr);
         let name = info.map(|i| i.name).unwrap_or("?");
+        let slack = self.sched && self.rec.is_multi();
+        if slack && !policy::is_time(name) {
+            if let Some(next) = self.futex_slack(nr, &args)? {
+                return Ok(next);
+            }
+        }
         let Some((at, s)) = self.peek_syscall() else {
             return self.beyond_the_end(nr, &args, name);
         };
@@ -1179,7 +1306,11 @@ impl Engine<'_> {
                 let (a, b) = (args[k], s.args.get(k).copied().unwrap_or(0));
                 // futex reads val3 only for the bitset and wake-op
                 // operations; otherwise it is whatever the register held.
-                let unused = (name == "futex" && k == 5 && !matches!(args[1] & 0x7f, 5 | 9 | 10))
+                // Between threads, the value a futex waits on is what
+                // user space saw of a word the others change: the op
+                // matched, the recorded result is what counts.
+                let unused = (name == "futex"
+                    && (k == 5 && !matches!(args[1] & 0x7f, 5 | 9 | 10) || k == 2 && slack))
                     || (name == "fcntl" && k == 2 && !policy::fcntl_int_arg(args[1]));
                 let differs = !unused
                     && match fmt {
@@ -1291,6 +1422,66 @@ impl Engine<'_> {
             Action::Unsupported(_) => unreachable!("handled above"),
         }
         Ok(Next::Continue)
+    }
+
+    /// Futex calls between threads depend on how their user-space code
+    /// interleaved, which replay reproduces only at syscall granularity: a
+    /// recorded futex wait or wake this replay does not make is skipped (it
+    /// changed no memory), and one it makes that the recording does not
+    /// have is answered (a wait as if the word had changed) while the
+    /// thread lets the others go first. `Some` when the syscall is dealt
+    /// with (answered, or held until the thread's next event is due).
+    fn futex_slack(&mut self, nr: i64, args: &[u64; 6]) -> Result<Option<Next>, ReplayError> {
+        let same = |s: &pb::Syscall| same_futex(s, nr, args);
+        if nr == NR_FUTEX && matches!(args[1] & 0x7f, 1 | 10) {
+            self.wake_parked(args[0])?;
+        }
+        let mut skipped = false;
+        while let Some((at, s)) = self.peek_syscall() {
+            if s.nr != NR_FUTEX || same(s) || !futex_without_effect(s) {
+                break;
+            }
+            self.set_pos(at + 1);
+            self.report.futexes_skipped += 1;
+            skipped = true;
+        }
+        if nr == NR_FUTEX && self.peek_syscall().is_none_or(|(_, s)| !same(s)) {
+            let wait = matches!(args[1] & 0x7f, 0 | 9);
+            let mut regs = self.t().regs()?;
+            regs.orig_rax = u64::MAX;
+            regs.rax = if wait { (-EAGAIN) as u64 } else { 0 };
+            self.t().set_regs(regs)?;
+            self.report.futexes_added += 1;
+            self.task_mut().yielded = true;
+            self.resume(None)?;
+            return Ok(Some(Next::Continue));
+        }
+        if skipped && !self.forced && !self.is_due(self.cur) {
+            self.task_mut().state = TaskState::AtStop;
+            return Ok(Some(Next::Continue));
+        }
+        Ok(None)
+    }
+
+    /// A futex wake of `word`: the threads parked on it (at waits the
+    /// recording does not have) are answered as woken, and go on before
+    /// the waker does.
+    fn wake_parked(&mut self, word: u64) -> Result<(), ReplayError> {
+        let saved = self.cur;
+        for i in 0..self.tasks.len() {
+            if self.tasks[i].state != TaskState::Parked(word) {
+                continue;
+            }
+            self.cur = i;
+            let mut regs = self.t().regs()?;
+            regs.orig_rax = u64::MAX;
+            regs.rax = 0;
+            self.t().set_regs(regs)?;
+            self.report.futexes_added += 1;
+            self.resume(None)?;
+        }
+        self.cur = saved;
+        Ok(())
     }
 
     /// Why a recorded syscall cannot be answered faithfully, if it cannot.
@@ -1721,6 +1912,8 @@ impl Engine<'_> {
             pending_signals: Vec::new(),
             state: TaskState::Starting,
             sig: None,
+            yielded: false,
+            held_seq: 0,
         });
         let i = self.tasks.len() - 1;
         self.by_rtid.insert(rtid, i);

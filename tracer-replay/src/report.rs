@@ -60,6 +60,14 @@ pub struct Report {
     pub signals_delivered: u64,
     /// Threads and processes replayed (1: the program alone).
     pub tasks: usize,
+    /// Between threads: recorded futex calls the replay did not make, and
+    /// futex calls it made that the recording does not have (the threads'
+    /// user-space code interleaved otherwise between two syscalls).
+    pub futexes_skipped: u64,
+    pub futexes_added: u64,
+    /// Syscalls answered out of the recorded order: a thread waited in user
+    /// space (on a lock) for one whose turn had not come.
+    pub out_of_order: u64,
     /// Under a debugger: going back in time.
     pub travel: Travel,
     pub wall_ms: f64,
@@ -83,6 +91,9 @@ impl Report {
             time_calls_from_timeline: 0,
             signals_delivered: 0,
             tasks: 1,
+            futexes_skipped: 0,
+            futexes_added: 0,
+            out_of_order: 0,
             travel: Travel::default(),
             wall_ms: 0.0,
             us_per_syscall: 0.0,
@@ -153,8 +164,9 @@ impl Report {
         ));
         if self.tasks > 1 {
             s.push_str(&format!(
-                "replay: {} threads and processes, in the recorded order\n",
-                self.tasks
+                "replay: {} threads and processes, in the recorded order but {} syscalls; \
+                 futex calls: {} recorded ones not made, {} made that were not recorded\n",
+                self.tasks, self.out_of_order, self.futexes_skipped, self.futexes_added
             ));
         }
         let t = self.travel;
