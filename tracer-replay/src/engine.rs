@@ -1277,10 +1277,11 @@ impl Engine<'_> {
         let info = effects::lookup(nr);
         let name = info.map(|i| i.name).unwrap_or("?");
         let slack = self.sched && self.rec.is_multi();
-        if slack && !policy::is_time(name) {
-            if let Some(next) = self.futex_slack(nr, &args)? {
-                return Ok(next);
-            }
+        if slack
+            && !policy::is_time(name)
+            && let Some(next) = self.futex_slack(nr, &args)?
+        {
+            return Ok(next);
         }
         let Some((at, s)) = self.peek_syscall() else {
             return self.beyond_the_end(nr, &args, name);

@@ -396,6 +396,74 @@ mod tests {
         assert_eq!(r.exit.map(|x| x.exit_code), Some(3));
     }
 
+    fn at(seq: u64, ts: u64, pid: u32, tid: u32, kind: pb::event::Kind) -> pb::Event {
+        pb::Event {
+            seq,
+            ts_ns: ts,
+            pid,
+            tid,
+            kind: Some(kind),
+            ..Default::default()
+        }
+    }
+
+    fn fork(child: u32, thread: bool) -> pb::event::Kind {
+        pb::event::Kind::Fork(pb::Fork {
+            parent_pid: 7,
+            parent_tid: 7,
+            child_pid: if thread { 7 } else { child },
+            child_tid: child,
+            thread,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn threads_and_children_merge_by_time_each_in_its_own_order() {
+        let exec = pb::event::Kind::Exec(pb::Exec {
+            argv: vec![b"sh".to_vec()],
+            ..Default::default()
+        });
+        let mut clone_return = pb::Syscall {
+            nr: 56,
+            ret: 0,
+            no_enter: true,
+            args: vec![0; 6],
+            ..Default::default()
+        };
+        let b = bundle(
+            vec![
+                at(1, 10, 7, 7, exec),
+                at(2, 20, 7, 7, fork(8, true)),
+                at(3, 21, 7, 7, sys(56, 8)),
+                at(4, 22, 7, 8, pb::event::Kind::Syscall(clone_return.clone())),
+                // Thread 8's write ended before thread 7's read did.
+                at(5, 40, 7, 7, sys(0, 5)),
+                at(6, 30, 7, 8, sys(1, 5)),
+                at(7, 50, 7, 7, fork(9, false)),
+                at(8, 51, 7, 7, sys(56, 9)),
+                at(9, 52, 9, 9, {
+                    clone_return.nr = 56;
+                    pb::event::Kind::Syscall(clone_return)
+                }),
+                at(10, 55, 9, 9, sys(39, 9)),
+                // A process the bundle has no fork of is not replayed.
+                at(11, 60, 12, 12, sys(39, 12)),
+            ],
+            vec![],
+        );
+        let r = Recording::from_bundle(b, None).expect("recording");
+        let seqs: Vec<u64> = r.events.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            vec![2, 3, 6, 5, 7, 8, 10],
+            "merged by time, each thread in program order, clone returns dropped"
+        );
+        assert!(r.is_multi());
+        assert_eq!(r.pids.iter().copied().collect::<Vec<_>>(), vec![7, 9]);
+        assert_eq!(r.tids.iter().copied().collect::<Vec<_>>(), vec![7, 8, 9]);
+    }
+
     #[test]
     fn no_exec_is_a_clear_error() {
         let b = bundle(vec![ev(1, 7, sys(0, 1))], vec![]);

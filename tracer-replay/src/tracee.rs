@@ -401,7 +401,7 @@ impl Tracee {
         let mut r = saved;
         r.rip = stub;
         self.set_regs(r)?;
-        self.to_syscall_stop("a checkpoint's fork")?;
+        self.resume_to_syscall("a checkpoint's fork")?;
         let mut r = self.regs()?;
         r.orig_rax = libc::SYS_fork as u64;
         self.set_regs(r)?;
@@ -441,13 +441,13 @@ impl Tracee {
         again.rip -= 2;
         again.rax = at.orig_rax;
         self.set_regs(again)?;
-        self.to_syscall_stop("a restarted syscall")
+        self.resume_to_syscall("a restarted syscall")
     }
 
     /// Resumes the tracee up to its next seccomp stop. Signals on the way
     /// (a checkpoint gets SIGCHLD when a copy of it ends) are dropped:
     /// a checkpoint or a copy being readied runs none of its own code.
-    fn to_syscall_stop(&mut self, what: &str) -> Result<(), ReplayError> {
+    fn resume_to_syscall(&mut self, what: &str) -> Result<(), ReplayError> {
         self.cont(None)?;
         loop {
             match self.wait()? {
