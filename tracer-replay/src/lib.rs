@@ -1,6 +1,7 @@
-//! tracer-replay: re-executes one recorded process from its bundle under
-//! ptrace, so that it runs as it ran when recorded, even where the files,
-//! peers and clock it saw are gone.
+//! tracer-replay: re-executes a recorded process (its threads, and the
+//! child processes its bundle holds) from its bundle under ptrace, so that
+//! it runs as it ran when recorded, even where the files, peers and clock
+//! it saw are gone. Across tasks, syscalls happen in the recorded order.
 //!
 //! Boundaries: this crate reads a decoded bundle ([`tracer_store::bundle`])
 //! and drives the tracee; it never talks to a daemon. What runs for real

@@ -290,8 +290,8 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
 /// The replay workloads: a 1-byte dd and a short Python program.
 const PY_PROGRAM: &str = "import random, os\nfor i in range(200):\n    os.stat('/')\nprint(random.random(), os.urandom(8).hex(), os.getpid())";
 
-fn replay_workloads() -> Vec<(&'static str, Vec<String>)> {
-    vec![
+fn replay_workloads(dir: &Path) -> Vec<(&'static str, Vec<String>)> {
+    let mut v = vec![
         (
             "dd bs=1 count=20000",
             [
@@ -309,7 +309,32 @@ fn replay_workloads() -> Vec<(&'static str, Vec<String>)> {
             "python3 -c (startup, 200 stats)",
             vec!["/usr/bin/python3".into(), "-c".into(), PY_PROGRAM.into()],
         ),
-    ]
+    ];
+    match threads_program(dir) {
+        Ok(argv) => v.push(("4 threads, lock, pipe (tests/programs)", argv)),
+        Err(e) => println!("  the threaded program: skipped: {e:#}"),
+    }
+    v
+}
+
+/// The tests' multi-threaded program, built in `dir`, with its input.
+fn threads_program(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let exe = dir.join("threads");
+    let st = Command::new("cc")
+        .args(["-O1", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(root().join("tests/programs/threads.c"))
+        .status()
+        .context("running cc")?;
+    if !st.success() {
+        bail!("cc failed: {st}");
+    }
+    let input = dir.join("numbers.txt");
+    std::fs::write(&input, (1..=100).map(|i| format!("{i}\n")).collect::<String>())?;
+    Ok(vec![
+        exe.to_string_lossy().into_owned(),
+        input.to_string_lossy().into_owned(),
+    ])
 }
 
 /// Runs `argv` once, recorded by a daemon following its pid from its exec,
@@ -415,7 +440,8 @@ fn replay_bench() -> anyhow::Result<()> {
         "  {:<32} {:>9} {:>11} {:>11} {:>11} {:>9}",
         "program", "syscalls", "native us", "strace us", "replay us", "replay/native"
     );
-    for (name, argv) in replay_workloads() {
+    let programs = tempfile::tempdir()?;
+    for (name, argv) in replay_workloads(programs.path()) {
         let dir = tempfile::tempdir()?;
         let (bundle, syscalls) = match record_one(dir.path(), &argv) {
             Ok(r) => r,
@@ -458,18 +484,44 @@ fn replay_bench() -> anyhow::Result<()> {
     }
     println!("  (one ptrace stop costs about 50 us here: replay answers a syscall in one stop)");
     match goto_bench() {
-        Ok((events, secs)) => println!(
-            "  gdb `monitor goto {}` in a {events}-event recording (dd): {secs:.1} s (from the start)",
-            events / 2
-        ),
+        Ok(g) => {
+            println!(
+                "  gdb `monitor goto {}` in a {}-event recording (dd), from the start: {:.1} s \
+                 (checkpoints every 1000 events on the way: {})",
+                g.events / 2,
+                g.events,
+                g.forward_s,
+                g.checkpoints
+            );
+            println!(
+                "  then back: `monitor goto {}` {:.2} s, `reverse-stepi` {:.2} s \
+                 (from the nearest checkpoint; {} restores, {} restarts from the start)",
+                g.events / 4,
+                g.back_s,
+                g.reverse_stepi_s,
+                g.restores,
+                g.restarts
+            );
+        }
         Err(e) => println!("  gdb monitor goto: skipped: {e:#}"),
     }
     Ok(())
 }
 
+struct Goto {
+    events: u64,
+    forward_s: f64,
+    back_s: f64,
+    reverse_stepi_s: f64,
+    checkpoints: u64,
+    restores: u64,
+    restarts: u64,
+}
+
 /// The time gdb's `monitor goto` takes to reach the middle of a recording
-/// of about a million events.
-fn goto_bench() -> anyhow::Result<(u64, f64)> {
+/// of about a million events, then to go back to its first quarter and one
+/// syscall back from there.
+fn goto_bench() -> anyhow::Result<Goto> {
     let dir = tempfile::tempdir()?;
     let argv: Vec<String> = [
         "/bin/dd",
@@ -482,33 +534,71 @@ fn goto_bench() -> anyhow::Result<(u64, f64)> {
     .map(String::from)
     .to_vec();
     let (bundle, events) = record_one(dir.path(), &argv)?;
+    let report = dir.path().join("report.json");
     let mut replay = Command::new(root().join("target/release/tracectl"));
     replay
-        .args(["replay", "--quiet", "--gdb", "127.0.0.1:0"])
+        .args(["replay", "--quiet", "--gdb", "127.0.0.1:0", "--report"])
+        .arg(&report)
         .arg(&bundle);
-    let (_replay, line) = start_until_line(&mut replay, "waiting for gdb on ")?;
+    let (mut tracectl, line) = start_until_line(&mut replay, "waiting for gdb on ")?;
     let addr = line
         .split("waiting for gdb on ")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .context("tracectl did not say where it listens")?
         .to_owned();
-    let started = Instant::now();
+    let (mid, quarter) = (events / 2, events / 4);
+    // Each step prints a marker line with the time it ended at.
+    let mark = |name: &str| format!("shell date +MARK-{name}-%s.%N");
     let out = Command::new("timeout")
-        .args(["600", "gdb", "-nx", "-batch"])
+        .args(["900", "gdb", "-nx", "-batch"])
         .args(["-ex", "set remotetimeout 600"])
         .args(["-ex", &format!("target remote {addr}")])
-        .args(["-ex", &format!("monitor goto {}", events / 2)])
+        .args(["-ex", &mark("start")])
+        .args(["-ex", &format!("monitor goto {mid}")])
+        .args(["-ex", &mark("mid")])
+        .args(["-ex", &format!("monitor goto {quarter}")])
+        .args(["-ex", &mark("quarter")])
+        .args(["-ex", "maint flush register-cache"])
+        .args(["-ex", &mark("flushed")])
+        .args(["-ex", "reverse-stepi"])
+        .args(["-ex", &mark("back")])
         .args(["-ex", "kill"])
         .output()
         .context("running gdb")?;
-    let secs = started.elapsed().as_secs_f64();
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    if !text.contains(&format!("event {} of", events / 2)) {
-        bail!("gdb did not reach the event: {text}");
+    for n in [mid, quarter] {
+        if !text.contains(&format!("event {n} of")) {
+            bail!("gdb did not reach event {n}: {text}");
+        }
     }
-    Ok((events, secs))
+    let at = |name: &str| -> anyhow::Result<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("MARK-{name}-")))
+            .and_then(|t| t.trim().parse().ok())
+            .with_context(|| format!("no {name} mark in gdb's output: {text}"))
+    };
+    // gdb killed the program: tracectl writes its report and exits.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tracectl.0.try_wait()?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tracectl.stop(Duration::from_secs(10));
+    let r: serde_json::Value = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let travel = |k: &str| r["travel"][k].as_u64().unwrap_or(0);
+    Ok(Goto {
+        events,
+        forward_s: at("mid")? - at("start")?,
+        back_s: at("quarter")? - at("mid")?,
+        reverse_stepi_s: at("back")? - at("flushed")?,
+        checkpoints: travel("checkpoints"),
+        restores: travel("restores"),
+        restarts: travel("restarts"),
+    })
 }
 
 /// Bytes of segments per stored event in a daemon's data directory.
