@@ -383,7 +383,8 @@ fn record_one(dir: &Path, argv: &[String]) -> anyhow::Result<(std::path::PathBuf
     }
     let tracectl = root().join("target/release/tracectl");
     let connect = format!("unix:{}", sock.display());
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // A million events take the daemon a while to store on a busy machine.
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let ps = Command::new(&tracectl)
             .args(["--connect", &connect, "ps", "--pid", &pid])
