@@ -330,7 +330,10 @@ fn threads_program(dir: &Path) -> anyhow::Result<Vec<String>> {
         bail!("cc failed: {st}");
     }
     let input = dir.join("numbers.txt");
-    std::fs::write(&input, (1..=100).map(|i| format!("{i}\n")).collect::<String>())?;
+    std::fs::write(
+        &input,
+        (1..=100).map(|i| format!("{i}\n")).collect::<String>(),
+    )?;
     Ok(vec![
         exe.to_string_lossy().into_owned(),
         input.to_string_lossy().into_owned(),
