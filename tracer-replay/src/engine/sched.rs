@@ -1,0 +1,682 @@
+//! Replaying several tasks (threads, child processes): they run one at a
+//! time, from a syscall to their next one, and their syscalls are answered
+//! in the recorded order; clones and forks the recording has the new task
+//! of run for real; futex calls the user-space interleaving changed are
+//! skipped or answered; a watchdog bounds every wait.
+use std::{collections::HashMap, time::Instant};
+
+use libc::user_regs_struct;
+use nix::{
+    sys::{signal::Signal, wait::WaitStatus},
+    unistd::Pid,
+};
+use tracer_common::effects;
+use tracer_proto as pb;
+
+use super::{Engine, Next, Task, TaskState, args_of, same_time_call};
+use crate::{
+    ReplayError, policy,
+    recording::Recording,
+    report::{Divergence, Outcome},
+    tracee::{Stop, Tracee, wait_any},
+};
+
+const WATCHDOG_DEFAULT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long the scheduler waits for the task that is due before it lets
+/// a held task run early (a task may wait in user space on one that
+/// replay holds back).
+pub(super) const HELD_PATIENCE: std::time::Duration = std::time::Duration::from_millis(50);
+
+pub(super) const CLONE_VM: u64 = 0x100;
+
+pub(super) const CLONE_VFORK: u64 = 0x4000;
+
+pub(super) const CLONE_THREAD: u64 = 0x10000;
+
+pub(super) const CLONE_PARENT_SETTID: u64 = 0x0010_0000;
+
+pub(super) const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
+
+pub(super) const NR_FORK: u64 = 57;
+
+pub(super) const NR_FUTEX: i64 = 202;
+
+pub(super) const EAGAIN: i64 = 11;
+
+/// The recorded clone that makes each task, by the task's recorded tid.
+pub(super) fn creators(rec: &Recording) -> HashMap<u32, usize> {
+    rec.events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.kind {
+            Some(pb::event::Kind::Syscall(s))
+                if s.ret > 0
+                    && matches!(
+                        effects::name(s.nr),
+                        Some("clone" | "clone3" | "fork" | "vfork")
+                    ) =>
+            {
+                Some((s.ret as u32, i))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The recorded syscall is the futex call (or other syscall) made now:
+/// the same operation (the word's address and value are the threads' own).
+fn same_futex(s: &pb::Syscall, nr: i64, args: &[u64; 6]) -> bool {
+    s.nr == nr && (nr != NR_FUTEX || s.args.get(1) == Some(&args[1]))
+}
+
+/// A recorded futex wait (FUTEX_WAIT, FUTEX_WAIT_BITSET).
+fn futex_is_wait(s: &pb::Syscall) -> bool {
+    matches!(s.args.get(1).map(|op| op & 0x7f), Some(0 | 9))
+}
+
+/// A recorded futex call that only waited or woke (no memory changed).
+fn futex_without_effect(s: &pb::Syscall) -> bool {
+    // FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET.
+    s.nr == NR_FUTEX && matches!(s.args.get(1).map(|op| op & 0x7f), Some(0 | 1 | 9 | 10))
+}
+
+impl Engine<'_> {
+    /// The replay without a debugger: every task's stops, in the order
+    /// the recording sets. One task runs at a time, from a syscall to its
+    /// next one, so that what the threads do in user space between their
+    /// syscalls interleaves at syscall granularity as it did when recorded.
+    pub(super) fn run(&mut self) -> Result<Outcome, ReplayError> {
+        loop {
+            if self.tasks.iter().all(|t| t.state == TaskState::Gone) {
+                return Ok(self.root_outcome.clone().unwrap_or(Outcome::Incomplete));
+            }
+            let running = self.tasks.iter().any(|t| t.state == TaskState::Running);
+            if !running {
+                // A task whose syscall is done runs on to its next one
+                // before the next recorded syscall is answered.
+                if let Some(i) = self.next_to_release() {
+                    if self.tasks[i].yielded
+                        && let Some(j) = self.out_of_turn()
+                    {
+                        // The due thread waits in user space (a lock) on one
+                        // stopped at a syscall whose turn has not come: that
+                        // one goes first, out of the recorded order.
+                        self.cur = j;
+                        self.tasks[j].state = TaskState::Running;
+                        self.report.out_of_order += 1;
+                        self.forced = true;
+                        let next = self.on_syscall();
+                        self.forced = false;
+                        if let Next::Done(o) = next? {
+                            return Ok(o);
+                        }
+                        continue;
+                    }
+                    self.release(i)?;
+                    continue;
+                }
+                if let Some(i) = (0..self.tasks.len()).find(|&i| {
+                    matches!(
+                        self.tasks[i].state,
+                        TaskState::AtStop | TaskState::Parked(_)
+                    ) && self.is_due(i)
+                }) {
+                    self.cur = i;
+                    self.tasks[i].state = TaskState::Running;
+                    if let Next::Done(o) = self.on_syscall()? {
+                        return Ok(o);
+                    }
+                    continue;
+                }
+            }
+            let watchdog = self.opts.watchdog.unwrap_or(WATCHDOG_DEFAULT);
+            // Stops that come without an event replayed (a thread that
+            // spins on futex calls the recording does not have) count as
+            // no progress.
+            if self.progress.elapsed() >= watchdog {
+                return Ok(self.stalled(watchdog));
+            }
+            let held = !running
+                && self
+                    .tasks
+                    .iter()
+                    .any(|t| matches!(t.state, TaskState::Held(_)));
+            let patience = if held { HELD_PATIENCE } else { watchdog };
+            let Some(status) = wait_any(patience)? else {
+                if held {
+                    self.release_earliest()?;
+                } else if self.progress.elapsed() >= watchdog {
+                    return Ok(self.stalled(watchdog));
+                }
+                continue;
+            };
+            let Some(pid) = status.pid() else { continue };
+            let Some(i) = self.tasks.iter().position(|t| {
+                t.state != TaskState::Gone && t.t.as_ref().is_some_and(|t| t.pid == pid)
+            }) else {
+                // A new task before its clone returned: kept for then.
+                self.early.insert(pid, status);
+                continue;
+            };
+            if let Some(o) = self.on_task_stop(i, status)? {
+                return Ok(o);
+            }
+        }
+    }
+
+    /// One stop of task `i`. `Some` when the replay is over.
+    pub(super) fn on_task_stop(
+        &mut self,
+        i: usize,
+        status: WaitStatus,
+    ) -> Result<Option<Outcome>, ReplayError> {
+        self.cur = i;
+        let starting = self.task().state == TaskState::Starting;
+        let stop = self.tm().stopped(status);
+        self.task_mut().state = TaskState::Running;
+        let next = match stop {
+            Stop::Signal(Signal::SIGSTOP) if starting => {
+                self.resume(None)?;
+                Next::Continue
+            }
+            Stop::Syscall => {
+                if self.is_due(i) || self.unrecorded_time_call()? {
+                    self.on_syscall()?
+                } else {
+                    let r = self.t().regs()?;
+                    let args = args_of(&r);
+                    let extra_wait = self.rec.is_multi()
+                        && r.orig_rax as i64 == NR_FUTEX
+                        && matches!(args[1] & 0x7f, 0 | 9)
+                        && self
+                            .peek_syscall()
+                            .is_none_or(|(_, s)| !same_futex(s, r.orig_rax as i64, &args));
+                    self.task_mut().state = if extra_wait {
+                        TaskState::Parked(args[0])
+                    } else {
+                        TaskState::AtStop
+                    };
+                    Next::Continue
+                }
+            }
+            Stop::Exited(code) => return Ok(self.task_ended(Outcome::Exited { code })),
+            Stop::Killed(sig, _) => {
+                return Ok(self.task_ended(Outcome::Killed { signal: sig as i32 }));
+            }
+            other => self.on_stop(other)?,
+        };
+        Ok(match next {
+            Next::Done(o) => Some(o),
+            Next::Continue | Next::Halt(_) => None,
+        })
+    }
+
+    /// The task at hand is at a time call the recording does not have as
+    /// a syscall (the vDSO answered it): answered now, whatever is due.
+    pub(super) fn unrecorded_time_call(&self) -> Result<bool, ReplayError> {
+        let regs = self.t().regs()?;
+        let name = effects::name(regs.orig_rax as i64).unwrap_or("?");
+        Ok(policy::is_time(name)
+            && self
+                .peek_syscall()
+                .is_none_or(|(_, s)| !same_time_call(name, &args_of(&regs), s)))
+    }
+
+    /// The next recorded syscall of every task: the one replayed next. A
+    /// task's first event waits for the clone that makes it.
+    pub(super) fn due_event(&mut self) -> Option<usize> {
+        let ev = &self.rec.events;
+        while self.frontier < ev.len()
+            && (self.done[self.frontier]
+                || !matches!(ev[self.frontier].kind, Some(pb::event::Kind::Syscall(_))))
+        {
+            self.frontier += 1;
+        }
+        let mut at = self.frontier;
+        for _ in 0..self.tasks.len() + 2 {
+            let e = ev.get(at)?;
+            if self.by_rtid.contains_key(&e.tid) {
+                return Some(at);
+            }
+            match self.creators.get(&e.tid) {
+                Some(&c) if !self.done[c] => at = c,
+                _ => return Some(at),
+            }
+        }
+        Some(at)
+    }
+
+    /// Task `i` (at a syscall stop) may make its syscall now.
+    pub(super) fn is_due(&mut self, i: usize) -> bool {
+        let saved = self.cur;
+        self.cur = i;
+        let mine = self.peek_syscall().map(|(at, _)| at);
+        self.cur = saved;
+        let due = self.due_event();
+        match (mine, due) {
+            (Some(m), Some(d)) => m == d,
+            // Nothing of its own is left: it is looked at once nothing is.
+            (None, d) => d.is_none(),
+            (Some(_), None) => true,
+        }
+    }
+
+    /// When the task at hand, its syscall done, may run on: the recorded
+    /// time (ns) that the others must have reached, 0 for at once.
+    ///
+    /// At once, as a rule: what a thread does in user space after a
+    /// syscall mostly comes right after it (taking a lock), so running it
+    /// before the next recorded syscall is answered keeps the order in
+    /// which threads took locks. But a thread whose next syscall is a
+    /// futex wait found, when recorded, a lock taken or a condition unmet:
+    /// it goes on only once the others have done what they did before that
+    /// wait began, so that it finds the same. (`TRACER_REPLAY_RELEASE=late`
+    /// holds every thread so, for comparison.)
+    pub(super) fn release_ns(&self) -> u64 {
+        match self.rec.events.get(self.pos()).map(|e| (e, &e.kind)) {
+            Some((e, Some(pb::event::Kind::Syscall(s))))
+                if self.release_late || s.nr == NR_FUTEX && futex_is_wait(s) =>
+            {
+                if s.enter_ns > 0 {
+                    s.enter_ns
+                } else {
+                    e.ts_ns
+                }
+            }
+            _ => 0,
+        }
+    }
+
+    /// A task stopped at a syscall that is not its turn yet, the one whose
+    /// recorded syscall comes first (not one parked on a futex: that one
+    /// waits for a wake).
+    pub(super) fn out_of_turn(&self) -> Option<usize> {
+        (0..self.tasks.len())
+            .filter(|&i| self.tasks[i].state == TaskState::AtStop)
+            .min_by_key(|&i| self.tasks[i].pos)
+    }
+
+    /// The held task to run next: of those whose time has come, the one
+    /// held first; a thread that waits on the others (a futex call the
+    /// recording does not have) lets them go first.
+    pub(super) fn next_to_release(&mut self) -> Option<usize> {
+        let due = self
+            .due_event()
+            .map(|d| (self.rec.events[d].tid, self.rec.events[d].ts_ns));
+        let held = |i: usize| match self.tasks[i].state {
+            TaskState::Held(release) => {
+                Some((self.tasks[i].yielded, self.tasks[i].held_seq, release, i))
+            }
+            _ => None,
+        };
+        let pick = (0..self.tasks.len())
+            .filter_map(held)
+            .filter(|&(_, _, release, i)| match due {
+                _ if release == 0 => true,
+                None => true,
+                Some((tid, ts)) => tid == self.tasks[i].rtid || ts >= release,
+            })
+            .min()?;
+        if pick.0
+            && let Some(other) = (0..self.tasks.len())
+                .filter_map(held)
+                .filter(|&(y, ..)| !y)
+                .min()
+        {
+            // Even before its time.
+            return Some(other.3);
+        }
+        Some(pick.3)
+    }
+
+    pub(super) fn release(&mut self, i: usize) -> Result<(), ReplayError> {
+        let t = &mut self.tasks[i];
+        t.state = TaskState::Running;
+        t.yielded = false;
+        let sig = t.sig.take();
+        if let Some(tr) = &t.t {
+            tr.cont(sig)?;
+        }
+        Ok(())
+    }
+
+    /// Nothing due came while tasks were held: one of them may be what the
+    /// due task waits for in user space; the earliest goes on.
+    pub(super) fn release_earliest(&mut self) -> Result<(), ReplayError> {
+        let i = (0..self.tasks.len())
+            .filter_map(|i| match self.tasks[i].state {
+                TaskState::Held(_) => Some((self.tasks[i].held_seq, i)),
+                _ => None,
+            })
+            .min()
+            .map(|(_, i)| i);
+        if let Some(i) = i {
+            self.release(i)?;
+        }
+        Ok(())
+    }
+
+    /// The due task did not come to its event in time: where each task is.
+    pub(super) fn stalled(&mut self, waited: std::time::Duration) -> Outcome {
+        let due = self.due_event();
+        let mut lines = Vec::new();
+        for i in 0..self.tasks.len() {
+            self.cur = i;
+            let t = self.task();
+            if t.state == TaskState::Gone {
+                continue;
+            }
+            let at = self.peek_syscall().map(|(at, _)| at);
+            let what = match at.and_then(|a| self.rec.events.get(a)) {
+                Some(e) => format!("event {} ({})", at.unwrap_or(0), tracer_format::line(e)),
+                None => "no recorded event left".to_owned(),
+            };
+            let state = match t.state {
+                TaskState::AtStop => "waits at its syscall for",
+                TaskState::Parked(_) => "waits on a futex the recording does not have, before",
+                TaskState::Held(_) => "is held before",
+                _ => "runs, has not reached",
+            };
+            lines.push(format!("thread {} {state} {what}", t.rtid));
+        }
+        let reason = format!(
+            "the replay stalled: no task reached the next recorded event ({}) in {:.1} s; {}",
+            due.map(|d| d.to_string()).unwrap_or_else(|| "none".into()),
+            waited.as_secs_f64(),
+            lines.join("; ")
+        );
+        self.report.divergence = Some(Divergence {
+            event_index: due.unwrap_or(self.rec.events.len()),
+            reason,
+            expected: due
+                .and_then(|d| self.rec.events.get(d))
+                .map(tracer_format::line),
+            actual: None,
+            recent: Vec::new(),
+        });
+        self.end_all();
+        Outcome::Diverged
+    }
+
+    /// Kills every task of the replay and reaps them.
+    pub(super) fn end_all(&mut self) {
+        let mut groups: Vec<Pid> = self
+            .tasks
+            .iter()
+            .filter(|t| t.state != TaskState::Gone)
+            .filter_map(|t| t.t.as_ref().map(|t| t.tgid))
+            .collect();
+        groups.dedup();
+        for g in &groups {
+            let _ = nix::sys::signal::kill(*g, Signal::SIGKILL);
+        }
+        let mut left: Vec<Pid> = self
+            .tasks
+            .iter_mut()
+            .filter(|t| t.state != TaskState::Gone)
+            .filter_map(|t| {
+                t.state = TaskState::Gone;
+                t.t.take().map(|mut tr| {
+                    tr.forget();
+                    tr.pid
+                })
+            })
+            .collect();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while !left.is_empty() && Instant::now() < deadline {
+            match wait_any(std::time::Duration::from_millis(100)) {
+                Ok(Some(s)) => {
+                    if matches!(s, WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+                        && let Some(p) = s.pid()
+                    {
+                        left.retain(|&x| x != p);
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// The task at hand ended. `Some` when the replay is over.
+    pub(super) fn task_ended(&mut self, outcome: Outcome) -> Option<Outcome> {
+        let (rtid, rpid) = (self.task().rtid, self.task().rpid);
+        self.task_mut().state = TaskState::Gone;
+        if !self.rec.is_multi() {
+            return Some(self.on_end(outcome));
+        }
+        if rtid == self.rec.pid {
+            let o = self.on_end(outcome);
+            if o == Outcome::Diverged {
+                self.end_all();
+                return Some(o);
+            }
+            self.root_outcome = Some(o);
+        } else {
+            if let Some((i, _)) = self.peek_syscall() {
+                return Some(self.ended_early(i, rtid, format!("{outcome:?}")));
+            }
+            let recorded = self.rec.child_exits.get(&rpid).map(|x| {
+                if x.signal != 0 {
+                    Outcome::Killed {
+                        signal: x.signal as i32,
+                    }
+                } else {
+                    Outcome::Exited { code: x.exit_code }
+                }
+            });
+            if rtid == rpid
+                && let Some(r) = recorded
+                && r != outcome
+            {
+                let i = self.pos();
+                return Some(self.ended_early(
+                    i,
+                    rtid,
+                    format!("{outcome:?}; the recording says {r:?}"),
+                ));
+            }
+            let len = self.rec.events.len();
+            self.set_pos(len);
+        }
+        if let Some(t) = self.task_mut().t.as_mut() {
+            t.forget();
+        }
+        if self.tasks.iter().all(|t| t.state == TaskState::Gone) {
+            return Some(self.root_outcome.clone().unwrap_or(Outcome::Incomplete));
+        }
+        None
+    }
+
+    /// A task other than the root ended otherwise than recorded.
+    pub(super) fn ended_early(&mut self, at: usize, rtid: u32, how: String) -> Outcome {
+        self.report.divergence = Some(Divergence {
+            event_index: at,
+            reason: format!("task {rtid} ended ({how}) otherwise than its recording"),
+            expected: self.rec.events.get(at).map(tracer_format::line),
+            actual: None,
+            recent: self.recent(at),
+        });
+        self.end_all();
+        Outcome::Diverged
+    }
+
+    /// Futex calls between threads depend on how their user-space code
+    /// interleaved, which replay reproduces only at syscall granularity: a
+    /// recorded futex wait or wake this replay does not make is skipped (it
+    /// changed no memory), and one it makes that the recording does not
+    /// have is answered (a wait as if the word had changed) while the
+    /// thread lets the others go first. `Some` when the syscall is dealt
+    /// with (answered, or held until the thread's next event is due).
+    pub(super) fn futex_slack(
+        &mut self,
+        nr: i64,
+        args: &[u64; 6],
+    ) -> Result<Option<Next>, ReplayError> {
+        let same = |s: &pb::Syscall| same_futex(s, nr, args);
+        if nr == NR_FUTEX && matches!(args[1] & 0x7f, 1 | 10) {
+            self.wake_parked(args[0])?;
+        }
+        let mut skipped = false;
+        while let Some((at, s)) = self.peek_syscall() {
+            if s.nr != NR_FUTEX || same(s) || !futex_without_effect(s) {
+                break;
+            }
+            self.set_pos(at + 1);
+            self.report.futexes_skipped += 1;
+            skipped = true;
+        }
+        if nr == NR_FUTEX && self.peek_syscall().is_none_or(|(_, s)| !same(s)) {
+            let wait = matches!(args[1] & 0x7f, 0 | 9);
+            let mut regs = self.t().regs()?;
+            regs.orig_rax = u64::MAX;
+            regs.rax = if wait { (-EAGAIN) as u64 } else { 0 };
+            self.t().set_regs(regs)?;
+            self.report.futexes_added += 1;
+            self.task_mut().yielded = true;
+            self.resume(None)?;
+            return Ok(Some(Next::Continue));
+        }
+        if skipped && !self.forced && !self.is_due(self.cur) {
+            self.task_mut().state = TaskState::AtStop;
+            return Ok(Some(Next::Continue));
+        }
+        Ok(None)
+    }
+
+    /// A futex wake of `word`: the threads parked on it (at waits the
+    /// recording does not have) are answered as woken, and go on before
+    /// the waker does.
+    pub(super) fn wake_parked(&mut self, word: u64) -> Result<(), ReplayError> {
+        let saved = self.cur;
+        for i in 0..self.tasks.len() {
+            if self.tasks[i].state != TaskState::Parked(word) {
+                continue;
+            }
+            self.cur = i;
+            let mut regs = self.t().regs()?;
+            regs.orig_rax = u64::MAX;
+            regs.rax = 0;
+            self.t().set_regs(regs)?;
+            self.report.futexes_added += 1;
+            self.resume(None)?;
+        }
+        self.cur = saved;
+        Ok(())
+    }
+
+    /// The flags of a clone-like syscall (clone3 passes them in memory).
+    pub(super) fn clone_flags(&self, name: &str, args: &[u64; 6]) -> Result<u64, ReplayError> {
+        Ok(match name {
+            "clone" => args[0],
+            "clone3" => self.t().read_u64(args[0])?,
+            "vfork" => CLONE_VM | CLONE_VFORK,
+            _ => 0,
+        })
+    }
+
+    /// A clone, fork or vfork whose new task the recording has: run for
+    /// real, the new task replayed from its own recorded events. The
+    /// program sees the recorded ids. A vfork runs as a fork: the parent
+    /// must not wait in the kernel for a child the replay holds back.
+    pub(super) fn spawn(
+        &mut self,
+        regs: user_regs_struct,
+        name: &str,
+        args: &[u64; 6],
+        s: &pb::Syscall,
+        at: usize,
+    ) -> Result<Next, ReplayError> {
+        let flags = self.clone_flags(name, args)?;
+        let vfork = flags & CLONE_VFORK != 0;
+        let thread = flags & CLONE_THREAD != 0;
+        let mut r = regs;
+        match name {
+            "vfork" => r.orig_rax = NR_FORK,
+            "clone" if vfork => r.rdi = flags & !(CLONE_VFORK | CLONE_VM),
+            "clone3" if vfork => self
+                .t()
+                .write(args[0], &(flags & !(CLONE_VFORK | CLONE_VM)).to_le_bytes())?,
+            _ => {}
+        }
+        self.t().set_regs(r)?;
+        let ran = self.tm().run_clone();
+        if name == "clone3" && vfork {
+            self.t().write(args[0], &flags.to_le_bytes())?;
+        }
+        let (mut done, child) = ran?;
+        let real = done.rax as i64;
+        let Some(child) = child.filter(|_| real > 0) else {
+            return self.stop_here(
+                Outcome::Diverged,
+                format!(
+                    "{name} failed when run for real: {} (recorded {})",
+                    tracer_format::errno_name((-real) as i32),
+                    s.ret
+                ),
+                Some(at),
+                None,
+            );
+        };
+        done.rax = s.ret as u64;
+        done.rdi = args[0];
+        self.t().set_regs(done)?;
+        let rtid = s.ret as u32;
+        let parent = self.cur;
+        let rpid = if thread { self.task().rpid } else { rtid };
+        let tgid = if thread { self.t().tgid } else { child };
+        let tracee = Tracee::attached(child, tgid)?;
+        // Where the kernel wrote the new task's real id, the recorded one.
+        let (parent_tid, child_tid) = match name {
+            "clone" => (args[2], args[3]),
+            "clone3" => (
+                self.t().read_u64(args[0] + 24)?,
+                self.t().read_u64(args[0] + 16)?,
+            ),
+            _ => (0, 0),
+        };
+        if flags & CLONE_PARENT_SETTID != 0 && parent_tid != 0 {
+            self.t().write(parent_tid, &rtid.to_le_bytes())?;
+        }
+        if flags & CLONE_CHILD_SETTID != 0 && child_tid != 0 {
+            tracee.write(child_tid, &rtid.to_le_bytes())?;
+        }
+        if !thread {
+            let p = self
+                .procs
+                .get(&self.task().rpid)
+                .cloned()
+                .unwrap_or_default();
+            self.procs.insert(rpid, p);
+        }
+        self.tasks.push(Task {
+            rtid,
+            rpid,
+            t: Some(tracee),
+            pos: 0,
+            pending_signals: Vec::new(),
+            state: TaskState::Starting,
+            sig: None,
+            yielded: false,
+            held_seq: 0,
+        });
+        let i = self.tasks.len() - 1;
+        self.by_rtid.insert(rtid, i);
+        self.cur = i;
+        self.set_pos(0);
+        self.cur = parent;
+        self.report.syscalls_executed += 1;
+        self.set_pos(at + 1);
+        self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+        if let Some(st) = self.early.remove(&child) {
+            // Its first stop came first: seen now.
+            if let Some(o) = self.on_task_stop(i, st)? {
+                return Ok(Next::Done(o));
+            }
+            self.cur = parent;
+        }
+        self.after_syscall()?;
+        Ok(Next::Continue)
+    }
+}
