@@ -163,11 +163,21 @@ impl Report {
             self.us_per_syscall
         ));
         if self.tasks > 1 {
-            s.push_str(&format!(
-                "replay: {} threads and processes, in the recorded order but {} syscalls; \
-                 futex calls: {} recorded ones not made, {} made that were not recorded\n",
-                self.tasks, self.out_of_order, self.futexes_skipped, self.futexes_added
-            ));
+            let mut line = format!(
+                "replay: {} threads and processes, in the recorded order",
+                self.tasks
+            );
+            if self.out_of_order > 0 {
+                line += &format!(" but for {} syscalls", self.out_of_order);
+            }
+            if self.futexes_skipped + self.futexes_added > 0 {
+                line += &format!(
+                    "; futex calls: {} recorded ones not made, {} made that were not recorded",
+                    self.futexes_skipped, self.futexes_added
+                );
+            }
+            s.push_str(&line);
+            s.push('\n');
         }
         let t = self.travel;
         if t != Travel::default() {
