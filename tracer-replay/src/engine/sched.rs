@@ -41,6 +41,7 @@ pub(super) const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
 pub(super) const NR_FORK: u64 = 57;
 
 pub(super) const NR_FUTEX: i64 = 202;
+pub(super) const NR_EXIT: i64 = 60;
 
 pub(super) const EAGAIN: i64 = 11;
 
@@ -91,7 +92,12 @@ impl Engine<'_> {
             if self.tasks.iter().all(|t| t.state == TaskState::Gone) {
                 return Ok(self.root_outcome.clone().unwrap_or(Outcome::Incomplete));
             }
-            let running = self.tasks.iter().any(|t| t.state == TaskState::Running);
+            // A new task's first stop is waited for too: what runs next
+            // must not depend on when it comes.
+            let running = self
+                .tasks
+                .iter()
+                .any(|t| matches!(t.state, TaskState::Running | TaskState::Starting));
             if !running {
                 // A task whose syscall is done runs on to its next one
                 // before the next recorded syscall is answered.
@@ -271,12 +277,14 @@ impl Engine<'_> {
     /// which threads took locks. But a thread whose next syscall is a
     /// futex wait found, when recorded, a lock taken or a condition unmet:
     /// it goes on only once the others have done what they did before that
-    /// wait began, so that it finds the same. (`TRACER_REPLAY_RELEASE=late`
+    /// wait began, so that it finds the same. So does a thread whose next
+    /// syscall is its `exit`: what it does last (giving its stack back to
+    /// the thread library's cache) is seen by the others only after that. (`TRACER_REPLAY_RELEASE=late`
     /// holds every thread so, for comparison.)
     pub(super) fn release_ns(&self) -> u64 {
         match self.rec.events.get(self.pos()).map(|e| (e, &e.kind)) {
             Some((e, Some(pb::event::Kind::Syscall(s))))
-                if self.release_late || s.nr == NR_FUTEX && futex_is_wait(s) =>
+                if self.release_late || s.nr == NR_FUTEX && futex_is_wait(s) || s.nr == NR_EXIT =>
             {
                 if s.enter_ns > 0 {
                     s.enter_ns
@@ -669,14 +677,15 @@ impl Engine<'_> {
         self.report.syscalls_executed += 1;
         self.set_pos(at + 1);
         self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+        // The parent is held first, then the child (when its first stop
+        // came before the clone returned): the same order every time.
+        self.after_syscall()?;
         if let Some(st) = self.early.remove(&child) {
-            // Its first stop came first: seen now.
             if let Some(o) = self.on_task_stop(i, st)? {
                 return Ok(Next::Done(o));
             }
             self.cur = parent;
         }
-        self.after_syscall()?;
         Ok(Next::Continue)
     }
 }
