@@ -37,6 +37,9 @@ struct Saved {
     exe_file: std::path::PathBuf,
 }
 
+/// Most checkpoints kept (each a stopped process).
+const MAX_CHECKPOINTS: usize = 256;
+
 impl Engine<'_> {
     /// At a syscall stop under a debugger: a checkpoint, when the last one
     /// is far enough behind.
@@ -75,6 +78,15 @@ impl Engine<'_> {
             stub,
             saved,
         });
+        if self.checkpoints.len() > MAX_CHECKPOINTS {
+            // Every other one goes (not the first): the program's history
+            // stays covered, more sparsely the further back it is.
+            let mut k = 0;
+            self.checkpoints.retain(|_| {
+                k += 1;
+                k == 1 || k % 2 == 0
+            });
+        }
         Ok(())
     }
 
