@@ -46,6 +46,10 @@ int main(int argc, char **argv) {
        user space, for something that never comes. */
     if (getenv("TRACER_SPIN"))
         for (;;) spins++;
+    /* With TRACER_DIVERGE set it makes a syscall the recording does not
+       have. */
+    if (getenv("TRACER_DIVERGE"))
+        getppid();
     FILE *in = fdopen(pipefd[0], "r");
     char line[256];
     for (int i = 0; i < THREADS * ROUNDS && fgets(line, sizeof line, in); i++)

@@ -153,3 +153,33 @@ fn a_thread_waiting_in_user_space_is_reported_by_the_watchdog() {
         "the main thread and the workers left: {reason}"
     );
 }
+
+#[test]
+fn a_thread_that_diverges_leaves_its_process_stopped_for_a_debugger() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build_threads(dir.path());
+    let f = input(dir.path());
+    let rec = record(
+        dir.path(),
+        exe.to_str().expect("path"),
+        &[f.to_str().expect("path")],
+        None,
+        &[],
+    );
+    assert!(rec.status.success());
+    // The replay helper checks that the stopped process is in state T,
+    // then ends it.
+    let rep = replay(&rec.bundle, &["--env", "TRACER_DIVERGE=1"]);
+    assert_eq!(rep.status.code(), Some(125), "{}", rep.summary);
+    assert_eq!(rep.report["outcome"]["kind"], "diverged", "{}", rep.report);
+    let reason = rep.report["divergence"]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("different syscall (getppid instead of"),
+        "{reason}"
+    );
+    assert!(
+        rep.report["stopped_pid"].as_i64().is_some(),
+        "left stopped: {}",
+        rep.report
+    );
+}

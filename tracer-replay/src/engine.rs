@@ -660,12 +660,17 @@ impl Engine<'_> {
             return Ok(Next::Halt(Halt::End(outcome)));
         }
         if self.rec.is_multi() {
-            self.report.notes.push(
-                "a replay of several threads or processes is ended, not left stopped, where it \
-                 stops"
-                    .to_owned(),
-            );
-            self.end_all();
+            if self.opts.kill_on_divergence || self.task().rpid != self.rec.pid {
+                if !self.opts.kill_on_divergence {
+                    self.report.notes.push(
+                        "the replay stopped in a child process: it is ended, not left stopped"
+                            .to_owned(),
+                    );
+                }
+                self.end_all();
+            } else {
+                self.leave_root_stopped(at_syscall)?;
+            }
             return Ok(Next::Done(outcome));
         }
         if let Some(t) = self.task_mut().t.take() {

@@ -515,6 +515,22 @@ impl Tracee {
         Ok(self.pid)
     }
 
+    /// Lets go of one thread of a process being left stopped (SIGSTOP
+    /// already sent to it): at a syscall stop, about to retry that syscall,
+    /// as [`Self::leave_stopped`] does; at another stop, where it is.
+    pub fn let_go(mut self, at_syscall: bool) -> Result<(), ReplayError> {
+        if at_syscall {
+            let mut r = self.regs()?;
+            let nr = r.orig_rax;
+            r.orig_rax = u64::MAX;
+            r.rax = nr;
+            r.rip -= 2;
+            self.set_regs(r)?;
+        }
+        self.alive = false;
+        ptrace::detach(self.pid, None).map_err(|e| self.err("PTRACE_DETACH", e))
+    }
+
     /// Leaves the tracee stopped where a signal it is getting stopped it
     /// (a fault): the signal is dropped, SIGSTOP taken instead.
     pub fn leave_stopped_at_signal(mut self) -> Result<Pid, ReplayError> {

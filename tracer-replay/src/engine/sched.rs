@@ -407,6 +407,40 @@ impl Engine<'_> {
         Outcome::Diverged
     }
 
+    /// Leaves the root process stopped for a debugger where the replay
+    /// stopped (the task at hand before its syscall when `at_syscall`),
+    /// every thread of it before the syscall it waits at; the other
+    /// processes end.
+    pub(super) fn leave_root_stopped(&mut self, at_syscall: bool) -> Result<(), ReplayError> {
+        let Some(tgid) = self.task().t.as_ref().map(|t| t.tgid) else {
+            self.end_all();
+            return Ok(());
+        };
+        nix::sys::signal::kill(tgid, Signal::SIGSTOP)
+            .map_err(|e| ReplayError::Ptrace(format!("stopping process {tgid}: {e}")))?;
+        for i in 0..self.tasks.len() {
+            let t = &mut self.tasks[i];
+            if t.state == TaskState::Gone || t.t.as_ref().is_none_or(|x| x.tgid != tgid) {
+                continue;
+            }
+            let before_syscall = if i == self.cur {
+                at_syscall
+            } else {
+                matches!(t.state, TaskState::AtStop | TaskState::Parked(_))
+            };
+            t.state = TaskState::Gone;
+            if let Some(tr) = t.t.take()
+                && let Err(e) = tr.let_go(before_syscall)
+            {
+                // A thread that never stopped for us yet (just made).
+                tracing::debug!("leaving a thread stopped: {e}");
+            }
+        }
+        self.report.stopped_pid = Some(tgid.as_raw());
+        self.end_all();
+        Ok(())
+    }
+
     /// Kills every task of the replay and reaps them.
     pub(super) fn end_all(&mut self) {
         let mut groups: Vec<Pid> = self
