@@ -41,6 +41,9 @@ pub const MAX_RULES: usize = 16;
 pub enum RecordKind {
     Syscall = 1,
     Buffer = 2,
+    /// A [`SyscallRecord`] followed by `inline_len` bytes of inline buffers
+    /// (each an [`InlineHeader`] and its data, padded to 8 bytes).
+    SyscallInline = 3,
     Fork = 10,
     Exec = 11,
     Exit = 12,
@@ -52,6 +55,7 @@ impl RecordKind {
         Some(match v {
             1 => Self::Syscall,
             2 => Self::Buffer,
+            3 => Self::SyscallInline,
             10 => Self::Fork,
             11 => Self::Exec,
             12 => Self::Exit,
@@ -95,9 +99,30 @@ pub struct SyscallRecord {
     pub uid: u32,
     pub gid: u32,
     pub comm: [u8; COMM_LEN],
-    /// Buffer records emitted for this syscall (all chunks of all buffers).
+    /// Buffer records emitted for this syscall (all chunks of all buffers),
+    /// not counting inline buffers.
     pub buffers: u32,
-    pub _pad: u32,
+    /// Bytes of inline buffers after the record (`RecordKind::SyscallInline`),
+    /// else 0.
+    pub inline_len: u32,
+}
+
+/// Most bytes of inline buffers (headers and padded data) one
+/// `SyscallInline` record carries. Syscalls whose memory does not fit are
+/// sent the general way, as [`BufferHeader`] records.
+pub const INLINE_MAX: usize = 256;
+
+/// One small buffer inside a `SyscallInline` record, followed by `len`
+/// bytes of data and zero padding up to a multiple of 8. Same meaning as
+/// the fields of [`BufferHeader`] (the buffer is whole: offset 0, item 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InlineHeader {
+    pub arg: u8,
+    pub dir: u8,
+    pub flags: u16,
+    pub len: u32,
+    pub total_len: u64,
 }
 
 /// The buffer was longer than the snapshot limit; `total_len` is its real size.
@@ -390,6 +415,7 @@ mod tests {
     fn records_have_no_implicit_padding() {
         assert_eq!(size_of::<SyscallRecord>(), 8 * 12 + 4 * 4 + 16 + 8);
         assert_eq!(size_of::<BufferHeader>(), 40);
+        assert_eq!(size_of::<InlineHeader>(), 16);
         assert_eq!(size_of::<ForkRecord>(), 4 * 2 + 8 * 3 + 4 * 6 + 16);
         assert_eq!(size_of::<ExitRecord>(), 4 * 2 + 8 * 2 + 4 * 4 + 16);
         assert_eq!(size_of::<SignalRecord>(), 4 * 2 + 8 + 4 * 6);
@@ -402,6 +428,7 @@ mod tests {
         for k in [
             RecordKind::Syscall,
             RecordKind::Buffer,
+            RecordKind::SyscallInline,
             RecordKind::Fork,
             RecordKind::Exec,
             RecordKind::Exit,

@@ -11,7 +11,7 @@ use tracer_common::{
     wire::{
         self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, BUFFER_FAULT,
         BUFFER_TRUNCATED, BufferHeader, EXIT_GROUP_DEAD, ExecRecord, ExitRecord, FORK_THREAD,
-        ForkRecord, RecordKind, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
+        ForkRecord, INLINE_MAX, InlineHeader, RecordKind, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
         SYSCALL_NO_PAYLOAD, SignalRecord, SyscallRecord,
     },
 };
@@ -64,6 +64,36 @@ fn direction(d: u8) -> i32 {
     }
 }
 
+/// The inline buffers of a `SyscallInline` record: `len` bytes of
+/// [`InlineHeader`]s, each followed by its data padded to 8 bytes. `None`
+/// when they do not parse (a length past the end, a short header).
+fn decode_inline(rest: &[u8], len: u32) -> Option<Vec<pb::Buffer>> {
+    let len = len as usize;
+    if len > INLINE_MAX || len > rest.len() {
+        return None;
+    }
+    let mut area = &rest[..len];
+    let mut out = Vec::new();
+    while !area.is_empty() {
+        // SAFETY: plain data; length is checked.
+        let h = unsafe { wire::read_record::<InlineHeader>(area) }?;
+        let n = h.len as usize;
+        let data = area.get(size_of::<InlineHeader>()..size_of::<InlineHeader>() + n)?;
+        out.push(pb::Buffer {
+            arg: h.arg as u32,
+            direction: direction(h.dir),
+            item: 0,
+            data: data.to_vec(),
+            total_len: h.total_len,
+            truncated: h.flags & BUFFER_TRUNCATED != 0,
+            fault: h.flags & BUFFER_FAULT != 0,
+        });
+        let step = (size_of::<InlineHeader>() + n).next_multiple_of(8);
+        area = area.get(step..).unwrap_or_default();
+    }
+    Some(out)
+}
+
 /// Splits a NUL-separated block (argv, envp) into its strings.
 pub fn split_nul(block: &[u8]) -> Vec<Vec<u8>> {
     let block = block.strip_suffix(&[0]).unwrap_or(block);
@@ -110,8 +140,9 @@ impl Assembler {
                 .map(|h| self.buffer(&h, &rec[size_of::<BufferHeader>()..]))
                 .is_some(),
             Some(RecordKind::Syscall) => unsafe { wire::read_record::<SyscallRecord>(rec) }
-                .map(|r| self.syscall(&r, out))
+                .map(|r| self.syscall(&r, vec![], out))
                 .is_some(),
+            Some(RecordKind::SyscallInline) => self.syscall_inline(rec, out),
             Some(RecordKind::Fork) => unsafe { wire::read_record::<ForkRecord>(rec) }
                 .map(|r| self.fork(&r, out))
                 .is_some(),
@@ -191,9 +222,33 @@ impl Assembler {
         }
     }
 
-    fn syscall(&mut self, r: &SyscallRecord, out: &mut impl FnMut(pb::Event)) {
+    /// A syscall record with its small buffers inline. A record whose inline
+    /// part does not parse is counted as malformed and dropped whole (with
+    /// any buffers waiting for it), never half-decoded.
+    fn syscall_inline(&mut self, rec: &[u8], out: &mut impl FnMut(pb::Event)) -> bool {
+        // SAFETY: plain data; length is checked.
+        let Some(r) = (unsafe { wire::read_record::<SyscallRecord>(rec) }) else {
+            return false;
+        };
+        let Some(inline) = decode_inline(&rec[size_of::<SyscallRecord>()..], r.inline_len) else {
+            if let Some(p) = self.pending.remove(&r.tid) {
+                self.stats.orphan_buffers += p.chunks as u64;
+            }
+            return false;
+        };
+        self.syscall(&r, inline, out);
+        true
+    }
+
+    fn syscall(
+        &mut self,
+        r: &SyscallRecord,
+        inline: Vec<pb::Buffer>,
+        out: &mut impl FnMut(pb::Event),
+    ) {
         let p = self.take_pending(r.tid, r.enter_ns).unwrap_or_default();
         let mut buffers = p.buffers;
+        buffers.extend(inline);
         for b in &mut buffers {
             if b.data.len() as u64 > b.total_len {
                 b.total_len = b.data.len() as u64;
@@ -424,7 +479,7 @@ mod tests {
             gid: 0,
             comm: *b"cat\0\0\0\0\0\0\0\0\0\0\0\0\0",
             buffers,
-            _pad: 0,
+            inline_len: 0,
         })
     }
 

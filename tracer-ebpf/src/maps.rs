@@ -5,8 +5,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::wire::{
-    Config, KernelOffsets, LOSS_KINDS, LossKind, NUM_ARGS, SYSCALL_TABLE_LEN, SyscallSpec,
-    TASK_LOSS_ENTRIES, Tracked,
+    Config, INLINE_MAX, KernelOffsets, LOSS_KINDS, LossKind, NUM_ARGS, SYSCALL_TABLE_LEN,
+    SyscallRecord, SyscallSpec, TASK_LOSS_ENTRIES, Tracked,
 };
 
 /// Default ring: 64 MiB, enough for about 200 ms of a syscall storm.
@@ -68,12 +68,23 @@ pub static VDSO_CALLS: HashMap<u32, InFlight> = HashMap::with_max_entries(16384,
 /// (`cg_tid`): the helper that reads it costs about 100 ns here. The cache is
 /// dropped at every context switch, so an id is at most one scheduling
 /// period old.
+///
+/// It also holds the fast path's record under construction (`rec`, then
+/// the inline buffers in `inl`, see `fast`), and the syscall's table entry.
 #[repr(C)]
 pub struct Slot {
     pub tid: u32,
     pub cg_tid: u32,
     pub f: InFlight,
     pub cgroup: u64,
+    pub spec: SyscallSpec,
+    /// Bytes of inline buffers in `inl`.
+    pub inl_len: u32,
+    pub tgid: u32,
+    pub rec: SyscallRecord,
+    /// Inline buffers; twice the most used, so masked offsets plus masked
+    /// lengths stay inside (what the verifier checks).
+    pub inl: [u8; 2 * INLINE_MAX],
 }
 
 /// The current thread's cgroup id, from this CPU's cache when it holds it.
@@ -109,6 +120,9 @@ pub fn slot() -> Option<&'static mut Slot> {
 pub fn spill(s: &mut Slot) {
     if s.f.flags & INFLIGHT_ACTIVE == 0 {
         return;
+    }
+    if s.inl_len != 0 {
+        crate::fast::demote(s);
     }
     if INFLIGHT.insert(s.tid, s.f, 0).is_err() {
         count_loss(LossKind::InFlight, s.tid);

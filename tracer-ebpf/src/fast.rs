@@ -1,0 +1,316 @@
+//! The fast path: a syscall whose memory on each side is small (simple size
+//! rules, everything within [`INLINE_MAX`]) is sent as ONE ring record, its
+//! syscall record with the buffers inline (`RecordKind::SyscallInline`).
+//!
+//! The record is built in this CPU's slot (`Slot::rec`, followed by
+//! `Slot::inl`): inputs are copied there at enter, outputs at exit, and the
+//! whole is sent with one `bpf_ringbuf_output` of its exact size. No
+//! `bpf_loop`: at most [`MAX_EFFECTS`] effects, unrolled. The write offset
+//! lives in the slot (map memory), so the verifier sees an unknown, masked
+//! scalar and checks each effect once instead of once per path.
+//!
+//! Whatever does not fit takes the general path (`buffers`), unchanged. If
+//! inline inputs must leave the slot before the exit (the task is switched
+//! out, or the outputs take the general path), they are sent first as
+//! ordinary buffer records ([`demote`]), so the thread's order stays
+//! buffers-before-syscall and the event is the same.
+use core::{ffi::c_void, mem::size_of, ptr};
+
+use aya_ebpf::helpers::generated;
+use tracer_common::{
+    effects::SizeRule,
+    wire::{
+        BUFFER_FAULT, BUFFER_STRING, INLINE_MAX, InlineHeader, MAX_EFFECTS, NUM_ARGS, RecordKind,
+        SPEC_KNOWN, SYSCALL_BUFFER_LOST, SyscallRecord, SyscallSpec,
+    },
+};
+
+use crate::{
+    buffers,
+    maps::{EVENTS, SYSCALLS, Slot, count_loss},
+    mem::{copy, put},
+};
+
+const HDR: usize = size_of::<InlineHeader>();
+/// Mask keeping an offset in the inline area inside its slack.
+const OFF_MASK: usize = INLINE_MAX - 1;
+
+/// Copies the table entry of `nr` into `out`; false when it is unknown.
+#[inline(always)]
+pub fn spec_into(nr: i64, out: &mut SyscallSpec) -> bool {
+    if !(0..512).contains(&nr) {
+        return false;
+    }
+    match SYSCALLS.get(nr as u32) {
+        Some(s) if s.flags & SPEC_KNOWN != 0 => {
+            copy(out, s);
+            true
+        }
+        _ => false,
+    }
+}
+
+#[inline(always)]
+fn arg_at(args: &[u64; NUM_ARGS], i: u8) -> u64 {
+    match i {
+        0 => args[0],
+        1 => args[1],
+        2 => args[2],
+        3 => args[3],
+        4 => args[4],
+        5 => args[5],
+        _ => 0,
+    }
+}
+
+#[inline(always)]
+fn inl_len(s: &Slot) -> usize {
+    // SAFETY: a field of the slot; volatile so that the verifier sees a
+    // value loaded from map memory, not one it tracks along every path.
+    unsafe { ptr::read_volatile(&s.inl_len) as usize }
+}
+
+/// True when any effect of the spec is wanted on this side.
+#[inline(always)]
+pub fn wants(spec: &SyscallSpec, at_exit: bool) -> bool {
+    let bit = if at_exit { 2 } else { 1 };
+    spec.count > 0 && spec.effects.iter().any(|e| e.dir & bit != 0)
+}
+
+/// Copies this side's buffers into the slot's inline area. False when one
+/// does not fit or needs the general path; the caller then drops what this
+/// call added (by restoring `inl_len`) and takes the general path.
+#[inline(always)]
+pub fn inline_side(s: &mut Slot, at_exit: bool, ret: i64, limit: u32) -> bool {
+    let bit = if at_exit { 2 } else { 1 };
+    let side = bit as u8;
+    for i in 0..MAX_EFFECTS {
+        if i as u32 >= s.spec.count {
+            break;
+        }
+        let e = s.spec.effects[i];
+        if e.dir > 3 || e.dir & bit == 0 {
+            continue;
+        }
+        let src = arg_at(&s.f.args, e.arg);
+        if src == 0 {
+            continue;
+        }
+        let size_arg = arg_at(&s.f.args, e.size_arg);
+        let mut string = false;
+        let size: u64 = match SizeRule::from_u8(e.rule) {
+            Some(SizeRule::Const) => e.param as u64,
+            Some(SizeRule::Arg) => size_arg,
+            Some(SizeRule::ArgTimes) => {
+                if size_arg > INLINE_MAX as u64 {
+                    return false;
+                }
+                size_arg * e.param as u64
+            }
+            Some(SizeRule::Ret) => {
+                if !at_exit || ret <= 0 {
+                    continue;
+                }
+                ret as u64
+            }
+            Some(SizeRule::RetTimes) => {
+                if !at_exit || ret <= 0 {
+                    continue;
+                }
+                if ret > INLINE_MAX as i64 {
+                    return false;
+                }
+                ret as u64 * e.param as u64
+            }
+            Some(SizeRule::CString) => {
+                string = true;
+                0
+            }
+            Some(SizeRule::PtrU32) => match read_user_u32(size_arg) {
+                Some(l) => l as u64,
+                None => continue,
+            },
+            Some(SizeRule::FdSet) => {
+                let nfds = if size_arg > 1024 { 1024 } else { size_arg };
+                nfds.div_ceil(64) * 8
+            }
+            None => continue,
+            _ => return false,
+        };
+        if !put_inline(s, e.arg, side, src, size, string, limit) {
+            return false;
+        }
+    }
+    true
+}
+
+#[inline(always)]
+fn read_user_u32(addr: u64) -> Option<u32> {
+    let mut v = [0u32; 1];
+    // SAFETY: reads 4 bytes of user memory into the stack.
+    let r = unsafe {
+        generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 4, addr as *const c_void)
+    };
+    if r < 0 { None } else { Some(v[0]) }
+}
+
+/// Appends one buffer (header and data) to the inline area.
+#[inline(always)]
+fn put_inline(
+    s: &mut Slot,
+    arg: u8,
+    dir: u8,
+    src: u64,
+    size: u64,
+    string: bool,
+    limit: u32,
+) -> bool {
+    let off = inl_len(s);
+    if off > INLINE_MAX - HDR {
+        return false;
+    }
+    let off = off & OFF_MASK & !7;
+    let space = INLINE_MAX - HDR - off;
+    let data = off + HDR;
+    let mut flags: u16 = 0;
+    let len: usize;
+    let total: u64;
+    // SAFETY (pointer arithmetic below): data < INLINE_MAX and every length
+    // is masked below INLINE_MAX; the area is 2 * INLINE_MAX long.
+    let dst = unsafe { s.inl.as_mut_ptr().add(data) };
+    if string {
+        // SAFETY: at most `space` bytes into the area (see above).
+        let r = unsafe {
+            generated::bpf_probe_read_user_str(
+                dst as *mut c_void,
+                (space & OFF_MASK) as u32,
+                src as *const c_void,
+            )
+        };
+        if r < 0 {
+            flags = BUFFER_STRING | BUFFER_FAULT;
+            len = 0;
+        } else {
+            let r = r as usize;
+            if r >= space {
+                // Perhaps longer than the room left: the general path.
+                return false;
+            }
+            flags = BUFFER_STRING;
+            len = r & OFF_MASK;
+        }
+        total = len as u64;
+    } else {
+        if size > limit as u64 || size > space as u64 {
+            return false;
+        }
+        let n = (size as usize) & OFF_MASK;
+        // Zero the last word first, so the padding carries no stale bytes.
+        // SAFETY: inside the area (see above); unaligned stores are fine here.
+        unsafe { ptr::write_unaligned(dst.add(n & !7) as *mut u64, 0) };
+        len = if n > 0 {
+            // SAFETY: n bytes into the area (see above).
+            let r = unsafe {
+                generated::bpf_probe_read_user(
+                    dst as *mut c_void,
+                    n as u32,
+                    src as *const c_void,
+                )
+            };
+            if r < 0 {
+                flags = BUFFER_FAULT;
+                0
+            } else {
+                n
+            }
+        } else {
+            0
+        };
+        total = size;
+    }
+    // SAFETY: off is 8-aligned and at most INLINE_MAX - HDR.
+    let h = unsafe { &mut *(s.inl.as_mut_ptr().add(off) as *mut InlineHeader) };
+    put(&mut h.arg, arg);
+    put(&mut h.dir, dir);
+    put(&mut h.flags, flags);
+    put(&mut h.len, len as u32);
+    put(&mut h.total_len, total);
+    put(&mut s.inl_len, (data + len.next_multiple_of(8)) as u32);
+    true
+}
+
+/// Sends the inline buffers of the slot as ordinary buffer records (counted
+/// in `f.buffers`) and empties the inline area.
+#[inline(never)]
+pub fn demote(s: &mut Slot) {
+    let mut off: usize = 0;
+    let end = inl_len(s) & (2 * INLINE_MAX - 1);
+    for _ in 0..MAX_EFFECTS {
+        if off + HDR > end || off > INLINE_MAX - HDR {
+            break;
+        }
+        let o = off & OFF_MASK & !7;
+        // SAFETY: o is 8-aligned and inside the area.
+        let h = unsafe { *(s.inl.as_ptr().add(o) as *const InlineHeader) };
+        let len = h.len as usize & OFF_MASK;
+        // SAFETY: inside the area.
+        let src = unsafe { s.inl.as_ptr().add(o + HDR) } as u64;
+        if buffers::emit_small(s.tid, s.f.enter_ns, &h, src) {
+            s.f.buffers += 1;
+        } else {
+            count_loss(tracer_common::wire::LossKind::Buffer, s.tgid);
+            s.f.flags |= SYSCALL_BUFFER_LOST;
+        }
+        off = o + HDR + len.next_multiple_of(8);
+    }
+    put(&mut s.inl_len, 0);
+}
+
+/// Sends the slot's syscall record with its inline buffers.
+#[inline(always)]
+pub fn emit(s: &mut Slot, tid: u32, tgid: u32, flags: u32, ret: i64, exit_ns: u64) {
+    let uid_gid = aya_ebpf::helpers::bpf_get_current_uid_gid();
+    if s.cg_tid != tid {
+        // SAFETY: helper without preconditions.
+        s.cgroup = unsafe { generated::bpf_get_current_cgroup_id() };
+        s.cg_tid = tid;
+    }
+    let n = inl_len(s) & (2 * INLINE_MAX - 1);
+    let r: &mut SyscallRecord = &mut s.rec;
+    put(
+        &mut r.kind,
+        if n > 0 {
+            RecordKind::SyscallInline
+        } else {
+            RecordKind::Syscall
+        } as u32,
+    );
+    put(&mut r.flags, flags);
+    put(&mut r.enter_ns, s.f.enter_ns);
+    put(&mut r.exit_ns, exit_ns);
+    put(&mut r.cgroup_id, s.cgroup);
+    put(&mut r.nr, s.f.nr);
+    copy(&mut r.args, &s.f.args);
+    put(&mut r.ret, ret);
+    put(&mut r.pid, tgid);
+    put(&mut r.tid, tid);
+    put(&mut r.uid, uid_gid as u32);
+    put(&mut r.gid, (uid_gid >> 32) as u32);
+    crate::syscall::read_comm(&mut r.comm);
+    put(&mut r.buffers, s.f.buffers);
+    put(&mut r.inline_len, n as u32);
+    let size = (size_of::<SyscallRecord>() + n) as u64;
+    // SAFETY: rec is followed by the inline area; size is bounded by both.
+    let rc = unsafe {
+        generated::bpf_ringbuf_output(
+            &EVENTS as *const _ as *mut c_void,
+            r as *mut SyscallRecord as *mut c_void,
+            size,
+            crate::maps::wake_flags(exit_ns),
+        )
+    };
+    put(&mut s.inl_len, 0);
+    if rc < 0 {
+        count_loss(tracer_common::wire::LossKind::Syscall, tgid);
+    }
+}
