@@ -11,8 +11,8 @@ use tracer_common::{
     wire::{
         self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, BUFFER_FAULT,
         BUFFER_TRUNCATED, BufferHeader, EXIT_GROUP_DEAD, ExecRecord, ExitRecord, FORK_THREAD,
-        ForkRecord, INLINE_MAX, InlineHeader, RecordKind, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
-        SYSCALL_NO_PAYLOAD, SignalRecord, SyscallRecord,
+        ForkRecord, INLINE_MAX, InlineHeader, RecordKind, SYSCALL_BUFFER_LOST,
+        SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD, SignalRecord, SyscallRecord,
     },
 };
 use tracer_proto as pb;
@@ -546,6 +546,117 @@ mod tests {
         let (ev, st) = run(&[vec![1, 0], vec![99, 0, 0, 0, 1, 2, 3], vec![1, 0, 0, 0]]);
         assert!(ev.is_empty());
         assert_eq!(st.malformed, 3);
+    }
+
+    /// A `SyscallInline` record: the syscall record, then each buffer as an
+    /// inline header and its data padded to 8 bytes.
+    fn inline(
+        tid: u32,
+        enter_ns: u64,
+        nr: i64,
+        ret: i64,
+        bufs: &[(u8, u8, u16, &[u8], u64)],
+    ) -> Vec<u8> {
+        let mut area = vec![];
+        for (arg, dir, flags, data, total) in bufs {
+            let h = InlineHeader {
+                arg: *arg,
+                dir: *dir,
+                flags: *flags,
+                len: data.len() as u32,
+                total_len: *total,
+            };
+            area.extend_from_slice(&bytes_of(&h));
+            area.extend_from_slice(data);
+            area.resize(area.len().next_multiple_of(8), 0);
+        }
+        let mut v = syscall(tid, enter_ns, nr, ret, 0);
+        v[..4].copy_from_slice(&(RecordKind::SyscallInline as u32).to_le_bytes());
+        let at = std::mem::offset_of!(SyscallRecord, inline_len);
+        v[at..at + 4].copy_from_slice(&(area.len() as u32).to_le_bytes());
+        v.extend_from_slice(&area);
+        v
+    }
+
+    #[test]
+    fn inline_buffers_make_the_same_event_as_buffer_records() {
+        let (classic, _) = run(&[
+            buffer(7, 100, 1, 0, b"path\0", 5),
+            buffer(7, 100, 2, 0, b"x", 1),
+            syscall(7, 100, 0, 1, 2),
+        ]);
+        let (fast, st) = run(&[inline(
+            7,
+            100,
+            0,
+            1,
+            &[(1, 2, 0, b"path\0", 5), (2, 2, 0, b"x", 1)],
+        )]);
+        assert_eq!(st.malformed, 0);
+        assert_eq!(fast.len(), 1);
+        assert_eq!(sys(&fast[0]), sys(&classic[0]));
+        assert_eq!(fast[0].comm, classic[0].comm);
+    }
+
+    #[test]
+    fn inline_buffers_keep_flags_and_follow_demoted_ones() {
+        // An input sent as a buffer record (the task was switched out), the
+        // output inline: inputs first, as the kernel sent them.
+        let (ev, st) = run(&[
+            {
+                let mut b = buffer(7, 100, 1, 0, b"in", 2);
+                b[std::mem::offset_of!(BufferHeader, dir)] = 1;
+                b
+            },
+            inline(
+                7,
+                100,
+                0,
+                0,
+                &[
+                    (2, 2, BUFFER_FAULT, b"", 8),
+                    (3, 1, wire::BUFFER_STRING, b"s\0", 2),
+                ],
+            ),
+        ]);
+        assert_eq!(st.malformed, 0);
+        let s = sys(&ev[0]);
+        assert_eq!(s.buffers.len(), 3);
+        assert_eq!(s.buffers[0].data, b"in");
+        assert!(s.buffers[1].fault && s.buffers[1].truncated && s.buffers[1].data.is_empty());
+        assert_eq!(s.buffers[1].total_len, 8);
+        assert_eq!(s.buffers[2].data, b"s\0");
+        assert!(!s.buffers[2].truncated);
+    }
+
+    #[test]
+    fn malformed_inline_records_are_counted_never_half_decoded() {
+        let good = inline(7, 100, 0, 3, &[(1, 2, 0, b"abc", 3)]);
+        let len_at = std::mem::offset_of!(SyscallRecord, inline_len);
+        // Cut short: the record says more inline bytes than it has.
+        let short = good[..good.len() - 8].to_vec();
+        // A buffer header claiming more data than the inline area holds.
+        let mut overlong = good.clone();
+        let hdr = size_of::<SyscallRecord>();
+        overlong[hdr + 4..hdr + 8].copy_from_slice(&100u32.to_le_bytes());
+        // An inline length past the most a record can carry.
+        let mut huge = good.clone();
+        huge[len_at..len_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        // Shorter than the syscall record itself.
+        let tiny = good[..40].to_vec();
+        // An inline area too short for one header.
+        let mut torn = syscall(7, 100, 0, 3, 0);
+        torn[..4].copy_from_slice(&(RecordKind::SyscallInline as u32).to_le_bytes());
+        torn[len_at..len_at + 4].copy_from_slice(&8u32.to_le_bytes());
+        torn.extend_from_slice(&[0; 8]);
+        let (ev, st) = run(&[short, overlong, huge, tiny, torn]);
+        assert!(ev.is_empty());
+        assert_eq!(st.malformed, 5);
+        assert_eq!(st.syscalls, 0);
+        // A good one after them still decodes.
+        let (ev, st) = run(&[good]);
+        assert_eq!(st.malformed, 0);
+        assert_eq!(sys(&ev[0]).buffers[0].data, b"abc");
     }
 
     #[test]

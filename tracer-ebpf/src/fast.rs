@@ -27,11 +27,13 @@ use tracer_common::{
 
 use crate::{
     buffers,
-    maps::{EVENTS, SYSCALLS, Slot, count_loss},
+    maps::{EVENTS, SYSCALLS, Slot, WAKE_SAMPLE, count_loss},
     mem::{copy, put},
 };
 
 const HDR: usize = size_of::<InlineHeader>();
+const NR_PRCTL: i64 = 157;
+const BPF_RB_NO_WAKEUP: u64 = 1;
 /// Mask keeping an offset in the inline area inside its slack.
 const OFF_MASK: usize = INLINE_MAX - 1;
 
@@ -211,11 +213,7 @@ fn put_inline(
         len = if n > 0 {
             // SAFETY: n bytes into the area (see above).
             let r = unsafe {
-                generated::bpf_probe_read_user(
-                    dst as *mut c_void,
-                    n as u32,
-                    src as *const c_void,
-                )
+                generated::bpf_probe_read_user(dst as *mut c_void, n as u32, src as *const c_void)
             };
             if r < 0 {
                 flags = BUFFER_FAULT;
@@ -270,9 +268,26 @@ pub fn demote(s: &mut Slot) {
 #[inline(always)]
 pub fn emit(s: &mut Slot, tid: u32, tgid: u32, flags: u32, ret: i64, exit_ns: u64) {
     let uid_gid = aya_ebpf::helpers::bpf_get_current_uid_gid();
-    if s.cg_tid != tid {
+    // The thread's cgroup and name, cached per CPU until the next context
+    // switch: a name set by prctl is read again at once (one set through
+    // /proc by another thread shows from the next switch on).
+    if s.cg_tid != tid || s.f.nr == NR_PRCTL {
         // SAFETY: helper without preconditions.
         s.cgroup = unsafe { generated::bpf_get_current_cgroup_id() };
+        let mut comm = [0u8; 16];
+        crate::syscall::read_comm(&mut comm);
+        put(
+            &mut s.comm[0],
+            u64::from_le_bytes([
+                comm[0], comm[1], comm[2], comm[3], comm[4], comm[5], comm[6], comm[7],
+            ]),
+        );
+        put(
+            &mut s.comm[1],
+            u64::from_le_bytes([
+                comm[8], comm[9], comm[10], comm[11], comm[12], comm[13], comm[14], comm[15],
+            ]),
+        );
         s.cg_tid = tid;
     }
     let n = inl_len(s) & (2 * INLINE_MAX - 1);
@@ -296,17 +311,28 @@ pub fn emit(s: &mut Slot, tid: u32, tgid: u32, flags: u32, ret: i64, exit_ns: u6
     put(&mut r.tid, tid);
     put(&mut r.uid, uid_gid as u32);
     put(&mut r.gid, (uid_gid >> 32) as u32);
-    crate::syscall::read_comm(&mut r.comm);
+    // SAFETY: the name is 16 bytes, 8-aligned in the record.
+    copy(
+        unsafe { &mut *(r.comm.as_mut_ptr() as *mut [u64; 2]) },
+        &s.comm,
+    );
     put(&mut r.buffers, s.f.buffers);
     put(&mut r.inline_len, n as u32);
     let size = (size_of::<SyscallRecord>() + n) as u64;
+    let sent = s.sent.wrapping_add(1);
+    put(&mut s.sent, sent);
+    let wake = if sent % WAKE_SAMPLE == 0 {
+        crate::maps::wake_flags(exit_ns)
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
     // SAFETY: rec is followed by the inline area; size is bounded by both.
     let rc = unsafe {
         generated::bpf_ringbuf_output(
             &EVENTS as *const _ as *mut c_void,
             r as *mut SyscallRecord as *mut c_void,
             size,
-            crate::maps::wake_flags(exit_ns),
+            wake,
         )
     };
     put(&mut s.inl_len, 0);

@@ -81,25 +81,29 @@ pub struct Slot {
     /// Bytes of inline buffers in `inl`.
     pub inl_len: u32,
     pub tgid: u32,
+    /// The name of thread `cg_tid` (cached with its cgroup id).
+    pub comm: [u64; 2],
+    /// Records sent from this CPU's fast path: the wakeup policy is
+    /// checked on every [`WAKE_SAMPLE`]th only.
+    pub sent: u32,
+    pub _pad: u32,
     pub rec: SyscallRecord,
     /// Inline buffers; twice the most used, so masked offsets plus masked
     /// lengths stay inside (what the verifier checks).
     pub inl: [u8; 2 * INLINE_MAX],
 }
 
-/// The current thread's cgroup id, from this CPU's cache when it holds it.
+/// The current thread's cgroup id, from this CPU's cache when it holds it
+/// (the fast path fills the cache, with the thread's name).
 #[inline(always)]
 pub fn current_cgroup(tid: u32) -> u64 {
-    let Some(s) = slot() else {
-        // SAFETY: helper without preconditions.
-        return unsafe { aya_ebpf::helpers::generated::bpf_get_current_cgroup_id() };
-    };
-    if s.cg_tid != tid {
-        // SAFETY: helper without preconditions.
-        s.cgroup = unsafe { aya_ebpf::helpers::generated::bpf_get_current_cgroup_id() };
-        s.cg_tid = tid;
+    if let Some(s) = slot()
+        && s.cg_tid == tid
+    {
+        return s.cgroup;
     }
-    s.cgroup
+    // SAFETY: helper without preconditions.
+    unsafe { aya_ebpf::helpers::generated::bpf_get_current_cgroup_id() }
 }
 
 #[map]
@@ -188,6 +192,10 @@ const WAKE_MIN_NS: u64 = 1_000_000;
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
+
+/// The fast path decides on a wakeup every this many records (the check
+/// reads two maps and the clock; the daemon also polls on its own).
+pub const WAKE_SAMPLE: u32 = 16;
 
 /// Bytes waiting in the ring when last sampled (for status).
 #[map]

@@ -262,6 +262,10 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
     if s.inl_len != 0 {
         fast::demote(s);
     }
+    if exec_done {
+        // A new program, a new name: not the cached one.
+        s.cg_tid = 0;
+    }
     finish(tid, tgid, &s.f, ret, exit_ns);
 }
 
