@@ -44,6 +44,9 @@ pub enum RecordKind {
     /// A [`SyscallRecord`] followed by `inline_len` bytes of inline buffers
     /// (each an [`InlineHeader`] and its data, padded to 8 bytes).
     SyscallInline = 3,
+    /// A [`BatchHeader`] followed by `len` bytes of `Syscall` and
+    /// `SyscallInline` records, back to back, in the order they were made.
+    Batch = 4,
     Fork = 10,
     Exec = 11,
     Exit = 12,
@@ -56,6 +59,7 @@ impl RecordKind {
             1 => Self::Syscall,
             2 => Self::Buffer,
             3 => Self::SyscallInline,
+            4 => Self::Batch,
             10 => Self::Fork,
             11 => Self::Exec,
             12 => Self::Exit,
@@ -111,6 +115,30 @@ pub struct SyscallRecord {
 /// `SyscallInline` record carries. Syscalls whose memory does not fit are
 /// sent the general way, as [`BufferHeader`] records.
 pub const INLINE_MAX: usize = 256;
+
+/// Most bytes of records one `Batch` carries.
+pub const STAGE_MAX: usize = 2048;
+
+/// A batch of fast-path records from one CPU (see [`Stage`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatchHeader {
+    pub kind: u32,
+    pub len: u32,
+}
+
+/// A CPU's fast-path records not yet sent (the `STAGE` per-CPU map value):
+/// the header and data of its next `Batch` record. The daemon reads what is
+/// left here once the programs are detached.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Stage {
+    /// `exit_ns` of the oldest staged record.
+    pub first_ns: u64,
+    pub hdr: BatchHeader,
+    /// Twice the most used, so that masked offsets and sizes stay inside.
+    pub data: [u8; 2 * STAGE_MAX],
+}
 
 /// One small buffer inside a `SyscallInline` record, followed by `len`
 /// bytes of data and zero padding up to a multiple of 8. Same meaning as
@@ -390,6 +418,7 @@ mod pod {
     unsafe impl aya::Pod for KernelOffsets {}
     unsafe impl aya::Pod for Tracked {}
     unsafe impl aya::Pod for Rule {}
+    unsafe impl aya::Pod for Stage {}
 }
 
 /// View a record read from the ring buffer as `T`, if it is long enough.
@@ -429,6 +458,7 @@ mod tests {
             RecordKind::Syscall,
             RecordKind::Buffer,
             RecordKind::SyscallInline,
+            RecordKind::Batch,
             RecordKind::Fork,
             RecordKind::Exec,
             RecordKind::Exit,

@@ -10,9 +10,10 @@ use tracer_common::{
     effects,
     wire::{
         self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, BUFFER_FAULT,
-        BUFFER_TRUNCATED, BufferHeader, EXIT_GROUP_DEAD, ExecRecord, ExitRecord, FORK_THREAD,
-        ForkRecord, INLINE_MAX, InlineHeader, RecordKind, SYSCALL_BUFFER_LOST,
-        SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD, SignalRecord, SyscallRecord,
+        BUFFER_TRUNCATED, BatchHeader, BufferHeader, EXIT_GROUP_DEAD, ExecRecord, ExitRecord,
+        FORK_THREAD, ForkRecord, INLINE_MAX, InlineHeader, RecordKind, STAGE_MAX,
+        SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD,
+        SignalRecord, SyscallRecord,
     },
 };
 use tracer_proto as pb;
@@ -143,6 +144,7 @@ impl Assembler {
                 .map(|r| self.syscall(&r, vec![], out))
                 .is_some(),
             Some(RecordKind::SyscallInline) => self.syscall_inline(rec, out),
+            Some(RecordKind::Batch) => self.batch(rec, out),
             Some(RecordKind::Fork) => unsafe { wire::read_record::<ForkRecord>(rec) }
                 .map(|r| self.fork(&r, out))
                 .is_some(),
@@ -220,6 +222,41 @@ impl Assembler {
             }
             None => None,
         }
+    }
+
+    /// A batch of syscall records from one CPU, in order. A record in it that
+    /// does not parse ends the batch (what follows cannot be found): it is
+    /// counted as malformed, the records before it are kept.
+    fn batch(&mut self, rec: &[u8], out: &mut impl FnMut(pb::Event)) -> bool {
+        // SAFETY: plain data; length is checked.
+        let Some(h) = (unsafe { wire::read_record::<BatchHeader>(rec) }) else {
+            return false;
+        };
+        let Some(mut data) = rec
+            .get(size_of::<BatchHeader>()..size_of::<BatchHeader>() + h.len as usize)
+            .filter(|_| h.len as usize <= STAGE_MAX)
+        else {
+            return false;
+        };
+        while !data.is_empty() {
+            // SAFETY: plain data; length is checked.
+            let Some(r) = (unsafe { wire::read_record::<SyscallRecord>(data) }) else {
+                return false;
+            };
+            let size = match RecordKind::from_u32(r.kind) {
+                Some(RecordKind::Syscall) => size_of::<SyscallRecord>(),
+                Some(RecordKind::SyscallInline) if r.inline_len as usize <= INLINE_MAX => {
+                    size_of::<SyscallRecord>() + r.inline_len as usize
+                }
+                _ => return false,
+            };
+            let Some(one) = data.get(..size) else {
+                return false;
+            };
+            self.push(one, out);
+            data = &data[size..];
+        }
+        true
     }
 
     /// A syscall record with its small buffers inline. A record whose inline
@@ -657,6 +694,58 @@ mod tests {
         let (ev, st) = run(&[good]);
         assert_eq!(st.malformed, 0);
         assert_eq!(sys(&ev[0]).buffers[0].data, b"abc");
+    }
+
+    fn batch(records: &[Vec<u8>]) -> Vec<u8> {
+        let data: Vec<u8> = records.concat();
+        let mut v = bytes_of(&BatchHeader {
+            kind: RecordKind::Batch as u32,
+            len: data.len() as u32,
+        });
+        v.extend_from_slice(&data);
+        v
+    }
+
+    #[test]
+    fn a_batch_is_its_records_in_order() {
+        let (one_by_one, _) = run(&[
+            syscall(7, 100, 3, 0, 0),
+            inline(8, 110, 0, 1, &[(1, 2, 0, b"z", 1)]),
+            syscall(7, 120, 3, 0, 0),
+        ]);
+        let (batched, st) = run(&[batch(&[
+            syscall(7, 100, 3, 0, 0),
+            inline(8, 110, 0, 1, &[(1, 2, 0, b"z", 1)]),
+            syscall(7, 120, 3, 0, 0),
+        ])]);
+        assert_eq!(st.malformed, 0);
+        assert_eq!(st.syscalls, 3);
+        let k = |e: &[pb::Event]| e.iter().map(|e| sys(e).clone()).collect::<Vec<_>>();
+        assert_eq!(k(&batched), k(&one_by_one));
+    }
+
+    #[test]
+    fn a_torn_batch_keeps_what_came_before_and_is_counted() {
+        let mut b = batch(&[syscall(7, 100, 3, 0, 0), syscall(7, 120, 3, 0, 0)]);
+        // The second record's kind is garbage.
+        b[size_of::<BatchHeader>() + size_of::<SyscallRecord>()] = 99;
+        let long = {
+            // A length past the data.
+            let mut l = batch(&[syscall(7, 130, 3, 0, 0)]);
+            l[4..8].copy_from_slice(&4000u32.to_le_bytes());
+            l
+        };
+        let cut = {
+            let whole = batch(&[syscall(7, 140, 3, 0, 0)]);
+            let mut c = whole[..whole.len() - 8].to_vec();
+            c[4..8].copy_from_slice(&((size_of::<SyscallRecord>() - 8) as u32).to_le_bytes());
+            c
+        };
+        let nested = batch(&[batch(&[syscall(7, 150, 3, 0, 0)])]);
+        let (ev, st) = run(&[b, long, cut, nested, vec![4, 0, 0, 0]]);
+        assert_eq!(ev.len(), 1, "the record before the torn one");
+        assert_eq!(sys(&ev[0]).enter_ns, 100);
+        assert_eq!(st.malformed, 5);
     }
 
     #[test]

@@ -186,6 +186,7 @@ pub async fn run(
         loss,
         task_loss,
         ring_fill,
+        stage,
     } = loaded;
     let persist = Persist::open(&s.data_dir, s.store.clone())?;
     let shared = crate::api::Shared::new(s.data_dir.clone());
@@ -309,6 +310,21 @@ pub async fn run(
     drainer.finish();
     while let Ok(chunk) = drainer.rx.try_recv() {
         assemble_chunk(&chunk, &drained, &mut asm, &mut sink);
+    }
+    // Records the CPUs had staged and not sent: after everything in the
+    // ring, as each thread's latest.
+    if let Ok(per_cpu) = stage.get(&0, 0) {
+        for st in per_cpu.iter() {
+            let len = st.hdr.len as usize;
+            if len == 0 || len > tracer_common::wire::STAGE_MAX {
+                continue;
+            }
+            let mut rec = Vec::with_capacity(8 + len);
+            rec.extend_from_slice(&(tracer_common::wire::RecordKind::Batch as u32).to_le_bytes());
+            rec.extend_from_slice(&(len as u32).to_le_bytes());
+            rec.extend_from_slice(&st.data[..len]);
+            asm.push(&rec, &mut |ev| sink.write(ev));
+        }
     }
     sink.close();
     let st = stats(&asm, &sink, false);

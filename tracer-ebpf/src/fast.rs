@@ -16,20 +16,34 @@
 //! buffers-before-syscall and the event is the same.
 use core::{ffi::c_void, mem::size_of, ptr};
 
-use aya_ebpf::helpers::generated;
+use aya_ebpf::{helpers::generated, macros::map, maps::PerCpuArray};
 use tracer_common::{
     effects::SizeRule,
     wire::{
-        BUFFER_FAULT, BUFFER_STRING, INLINE_MAX, InlineHeader, MAX_EFFECTS, NUM_ARGS, RecordKind,
-        SPEC_KNOWN, SYSCALL_BUFFER_LOST, SyscallRecord, SyscallSpec,
+        BUFFER_FAULT, BUFFER_STRING, INLINE_MAX, InlineHeader, LossKind, MAX_EFFECTS, NUM_ARGS,
+        RecordKind, SPEC_KNOWN, STAGE_MAX, SYSCALL_BUFFER_LOST, Stage, SyscallRecord, SyscallSpec,
     },
 };
 
 use crate::{
     buffers,
-    maps::{EVENTS, SYSCALLS, Slot, WAKE_SAMPLE, count_loss},
+    maps::{EVENTS, SYSCALLS, Slot, count_loss},
     mem::{copy, put},
 };
+
+/// Fast-path records of this CPU not yet sent. They go to the ring as one
+/// `Batch` record when the next would not fit, when the oldest is older
+/// than [`STAGE_AGE_NS`], when the CPU switches tasks, and before any other
+/// record this CPU sends ([`stage_flush`]): a thread's records keep their
+/// order, since a thread changes CPU only through a context switch. The
+/// daemon reads what is left here after detaching the programs.
+#[map]
+pub static STAGE: PerCpuArray<Stage> = PerCpuArray::with_max_entries(1, 0);
+
+/// Oldest a staged record gets before its batch is sent (checked when the
+/// CPU makes its next record, and at each context switch).
+const STAGE_AGE_NS: u64 = 1_000_000;
+const REC: usize = size_of::<SyscallRecord>();
 
 const HDR: usize = size_of::<InlineHeader>();
 const NR_PRCTL: i64 = 157;
@@ -241,6 +255,7 @@ fn put_inline(
 /// in `f.buffers`) and empties the inline area.
 #[inline(never)]
 pub fn demote(s: &mut Slot) {
+    stage_flush();
     let mut off: usize = 0;
     let end = inl_len(s) & (2 * INLINE_MAX - 1);
     for _ in 0..MAX_EFFECTS {
@@ -319,24 +334,88 @@ pub fn emit(s: &mut Slot, tid: u32, tgid: u32, flags: u32, ret: i64, exit_ns: u6
     put(&mut r.buffers, s.f.buffers);
     put(&mut r.inline_len, n as u32);
     let size = (size_of::<SyscallRecord>() + n) as u64;
-    let sent = s.sent.wrapping_add(1);
-    put(&mut s.sent, sent);
-    let wake = if sent % WAKE_SAMPLE == 0 {
-        crate::maps::wake_flags(exit_ns)
-    } else {
-        BPF_RB_NO_WAKEUP
+    let Some(st) = STAGE.get_ptr_mut(0) else {
+        return;
     };
-    // SAFETY: rec is followed by the inline area; size is bounded by both.
-    let rc = unsafe {
-        generated::bpf_ringbuf_output(
-            &EVENTS as *const _ as *mut c_void,
-            r as *mut SyscallRecord as *mut c_void,
-            size,
-            wake,
+    // SAFETY: per-CPU value; programs do not nest on one CPU.
+    let st = unsafe { &mut *st };
+    // SAFETY: a field of the map value (volatile: see `inl_len`).
+    let mut len = unsafe { ptr::read_volatile(&st.hdr.len) } as usize;
+    if len + size as usize > STAGE_MAX {
+        stage_send(st, crate::maps::wake_flags(exit_ns));
+        len = 0;
+    }
+    if len == 0 {
+        put(&mut st.first_ns, exit_ns);
+    }
+    let off = len & (STAGE_MAX - 1);
+    // SAFETY: off < STAGE_MAX and the size is masked below 2 * INLINE_MAX
+    // + REC < STAGE_MAX, inside the data area (twice STAGE_MAX); the source
+    // is the record and its inline area in the slot.
+    unsafe {
+        generated::bpf_probe_read_kernel(
+            st.data.as_mut_ptr().add(off) as *mut c_void,
+            (size as u32) & (STAGE_MAX as u32 - 1),
+            r as *const SyscallRecord as *const c_void,
         )
     };
     put(&mut s.inl_len, 0);
+    let len = off + size as usize;
+    put(&mut st.hdr.len, len as u32);
+    if len + REC > STAGE_MAX || exit_ns.wrapping_sub(st.first_ns) > STAGE_AGE_NS {
+        stage_send(st, crate::maps::wake_flags(exit_ns));
+    }
+}
+
+/// Sends this CPU's staged records, if any: called before every other
+/// record the CPU sends, and at each context switch.
+#[inline(always)]
+pub fn stage_flush() {
+    if let Some(st) = STAGE.get_ptr_mut(0) {
+        // SAFETY: per-CPU value; programs do not nest on one CPU.
+        let st = unsafe { &mut *st };
+        if st.hdr.len != 0 {
+            stage_send(st, BPF_RB_NO_WAKEUP);
+        }
+    }
+}
+
+#[inline(never)]
+fn stage_send(st: &mut Stage, wake: u64) {
+    // SAFETY: a field of the map value (volatile: see `inl_len`).
+    let len = unsafe { ptr::read_volatile(&st.hdr.len) } as usize & (2 * STAGE_MAX - 1);
+    if len == 0 || len > STAGE_MAX {
+        put(&mut st.hdr.len, 0);
+        return;
+    }
+    put(&mut st.hdr.kind, RecordKind::Batch as u32);
+    // SAFETY: the header is followed by the data; 8 + len bytes are inside.
+    let rc = unsafe {
+        generated::bpf_ringbuf_output(
+            &EVENTS as *const _ as *mut c_void,
+            &st.hdr as *const _ as *mut c_void,
+            (size_of::<tracer_common::wire::BatchHeader>() + len) as u64,
+            wake,
+        )
+    };
     if rc < 0 {
-        count_loss(tracer_common::wire::LossKind::Syscall, tgid);
+        count_batch_loss(st, len);
+    }
+    put(&mut st.hdr.len, 0);
+}
+
+/// Counts each record of a batch that could not be sent, per process.
+#[inline(never)]
+fn count_batch_loss(st: &Stage, len: usize) {
+    let mut off: usize = 0;
+    for _ in 0..STAGE_MAX / REC + 1 {
+        if off + REC > len || off > STAGE_MAX - REC {
+            break;
+        }
+        let o = off & (STAGE_MAX - 1) & !7;
+        // SAFETY: o + REC is inside the data area.
+        let r = unsafe { &*(st.data.as_ptr().add(o) as *const SyscallRecord) };
+        count_loss(LossKind::Syscall, r.pid);
+        off = o + REC + (r.inline_len as usize & (2 * INLINE_MAX - 1));
     }
 }

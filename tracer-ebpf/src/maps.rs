@@ -83,10 +83,6 @@ pub struct Slot {
     pub tgid: u32,
     /// The name of thread `cg_tid` (cached with its cgroup id).
     pub comm: [u64; 2],
-    /// Records sent from this CPU's fast path: the wakeup policy is
-    /// checked on every [`WAKE_SAMPLE`]th only.
-    pub sent: u32,
-    pub _pad: u32,
     pub rec: SyscallRecord,
     /// Inline buffers; twice the most used, so masked offsets plus masked
     /// lengths stay inside (what the verifier checks).
@@ -192,10 +188,6 @@ const WAKE_MIN_NS: u64 = 1_000_000;
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
-
-/// The fast path decides on a wakeup every this many records (the check
-/// reads two maps and the clock; the daemon also polls on its own).
-pub const WAKE_SAMPLE: u32 = 16;
 
 /// Bytes waiting in the ring when last sampled (for status).
 #[map]

@@ -122,6 +122,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
 /// Inputs through the general path (`buffers`).
 #[inline(never)]
 fn enter_general(tid: u32, tgid: u32, f: &mut InFlight, limit: u32) {
+    fast::stage_flush();
     if let Some(w) = buffers::begin(tid, tgid, f.enter_ns, limit)
         && spec_of(f.nr, &mut w.spec)
         && has_inputs(&w.spec)
@@ -272,6 +273,7 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
 /// Emits the exit-side buffers and the syscall record.
 #[inline(never)]
 pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
+    fast::stage_flush();
     let mut flags = f.flags & !INFLIGHT_ACTIVE;
     let mut buffers = f.buffers;
     let exec_done = ret == 0 && (f.nr == NR_EXECVE || f.nr == NR_EXECVEAT);
