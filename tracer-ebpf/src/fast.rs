@@ -97,7 +97,7 @@ pub fn wants(spec: &SyscallSpec, at_exit: bool) -> bool {
 /// does not fit or needs the general path; the caller then drops what this
 /// call added (by restoring `inl_len`) and takes the general path.
 #[inline(always)]
-pub fn inline_side(s: &mut Slot, at_exit: bool, ret: i64, limit: u32) -> bool {
+pub fn inline_side(s: &mut Slot, base: *mut u8, at_exit: bool, ret: i64, limit: u32) -> bool {
     let bit = if at_exit { 2 } else { 1 };
     let side = bit as u8;
     for i in 0..MAX_EFFECTS {
@@ -153,7 +153,7 @@ pub fn inline_side(s: &mut Slot, at_exit: bool, ret: i64, limit: u32) -> bool {
             None => continue,
             _ => return false,
         };
-        if !put_inline(s, e.arg, side, src, size, string, limit) {
+        if !put_inline(s, base, e.arg, side, src, size, string, limit) {
             return false;
         }
     }
@@ -172,8 +172,10 @@ fn read_user_u32(addr: u64) -> Option<u32> {
 
 /// Appends one buffer (header and data) to the inline area.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn put_inline(
     s: &mut Slot,
+    base: *mut u8,
     arg: u8,
     dir: u8,
     src: u64,
@@ -192,8 +194,9 @@ fn put_inline(
     let len: usize;
     let total: u64;
     // SAFETY (pointer arithmetic below): data < INLINE_MAX and every length
-    // is masked below INLINE_MAX; the area is 2 * INLINE_MAX long.
-    let dst = unsafe { s.inl.as_mut_ptr().add(data) };
+    // is masked below INLINE_MAX; `base` has 2 * INLINE_MAX bytes after it
+    // (see `area`).
+    let dst = unsafe { base.add(data) };
     if string {
         // SAFETY: at most `space` bytes into the area (see above).
         let r = unsafe {
@@ -241,7 +244,7 @@ fn put_inline(
         total = size;
     }
     // SAFETY: off is 8-aligned and at most INLINE_MAX - HDR.
-    let h = unsafe { &mut *(s.inl.as_mut_ptr().add(off) as *mut InlineHeader) };
+    let h = unsafe { &mut *(base.add(off) as *mut InlineHeader) };
     put(&mut h.arg, arg);
     put(&mut h.dir, dir);
     put(&mut h.flags, flags);
@@ -256,6 +259,11 @@ fn put_inline(
 #[inline(never)]
 pub fn demote(s: &mut Slot) {
     stage_flush();
+    let Some(st) = stage() else {
+        put(&mut s.inl_len, 0);
+        return;
+    };
+    let base = area(st, s);
     let mut off: usize = 0;
     let end = inl_len(s) & (2 * INLINE_MAX - 1);
     for _ in 0..MAX_EFFECTS {
@@ -264,10 +272,10 @@ pub fn demote(s: &mut Slot) {
         }
         let o = off & OFF_MASK & !7;
         // SAFETY: o is 8-aligned and inside the area.
-        let h = unsafe { *(s.inl.as_ptr().add(o) as *const InlineHeader) };
+        let h = unsafe { *(base.add(o) as *const InlineHeader) };
         let len = h.len as usize & OFF_MASK;
         // SAFETY: inside the area.
-        let src = unsafe { s.inl.as_ptr().add(o + HDR) } as u64;
+        let src = unsafe { base.add(o + HDR) } as u64;
         if buffers::emit_small(s.tid, s.f.enter_ns, &h, src) {
             s.f.buffers += 1;
         } else {
@@ -279,9 +287,50 @@ pub fn demote(s: &mut Slot) {
     put(&mut s.inl_len, 0);
 }
 
+/// This CPU's stage.
+#[inline(always)]
+pub fn stage() -> Option<&'static mut Stage> {
+    // SAFETY: per-CPU value; programs do not nest on one CPU.
+    STAGE.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+/// Largest fast-path record.
+const MAX_REC: usize = REC + INLINE_MAX;
+
+/// Places the slot's record at the end of the stage (`Slot::pos`), first
+/// sending the stage if the largest record would not fit.
+#[inline(always)]
+pub fn place(s: &mut Slot, st: &mut Stage) {
+    // SAFETY: a field of the map value (volatile: see `inl_len`).
+    let len = unsafe { ptr::read_volatile(&st.hdr.len) } as usize;
+    if len > STAGE_MAX - MAX_REC {
+        stage_send(st, BPF_RB_NO_WAKEUP);
+        put(&mut s.pos, 0);
+    } else {
+        put(&mut s.pos, len as u32);
+    }
+}
+
+/// True when the slot's inline inputs are still where the record goes
+/// (nothing sent the stage since the enter).
+#[inline(always)]
+pub fn in_place(s: &Slot, st: &Stage) -> bool {
+    st.hdr.len == s.pos
+}
+
+/// Start of the slot's inline buffers: right after its record's place.
+#[inline(always)]
+pub fn area(st: &mut Stage, s: &Slot) -> *mut u8 {
+    // SAFETY: a field of the slot (volatile: see `inl_len`).
+    let pos = unsafe { ptr::read_volatile(&s.pos) } as usize & (STAGE_MAX - 1) & !7;
+    // SAFETY: pos < STAGE_MAX; the data area is 2 * STAGE_MAX long, so the
+    // record and 2 * INLINE_MAX bytes after it are inside.
+    unsafe { st.data.as_mut_ptr().add(pos + REC) }
+}
+
 /// Sends the slot's syscall record with its inline buffers.
 #[inline(always)]
-pub fn emit(s: &mut Slot, tid: u32, tgid: u32, flags: u32, ret: i64, exit_ns: u64) {
+pub fn emit(s: &mut Slot, st: &mut Stage, tid: u32, tgid: u32, flags: u32, ret: i64, exit_ns: u64) {
     let uid_gid = aya_ebpf::helpers::bpf_get_current_uid_gid();
     // The thread's cgroup and name, cached per CPU until the next context
     // switch: a name set by prctl is read again at once (one set through
@@ -306,7 +355,10 @@ pub fn emit(s: &mut Slot, tid: u32, tgid: u32, flags: u32, ret: i64, exit_ns: u6
         s.cg_tid = tid;
     }
     let n = inl_len(s) & (2 * INLINE_MAX - 1);
-    let r: &mut SyscallRecord = &mut s.rec;
+    // SAFETY: a field of the slot (volatile: see `inl_len`).
+    let pos = unsafe { ptr::read_volatile(&s.pos) } as usize & (STAGE_MAX - 1) & !7;
+    // SAFETY: pos < STAGE_MAX, 8-aligned; the record fits in the data area.
+    let r = unsafe { &mut *(st.data.as_mut_ptr().add(pos) as *mut SyscallRecord) };
     put(
         &mut r.kind,
         if n > 0 {
@@ -333,36 +385,13 @@ pub fn emit(s: &mut Slot, tid: u32, tgid: u32, flags: u32, ret: i64, exit_ns: u6
     );
     put(&mut r.buffers, s.f.buffers);
     put(&mut r.inline_len, n as u32);
-    let size = (size_of::<SyscallRecord>() + n) as u64;
-    let Some(st) = STAGE.get_ptr_mut(0) else {
-        return;
-    };
-    // SAFETY: per-CPU value; programs do not nest on one CPU.
-    let st = unsafe { &mut *st };
-    // SAFETY: a field of the map value (volatile: see `inl_len`).
-    let mut len = unsafe { ptr::read_volatile(&st.hdr.len) } as usize;
-    if len + size as usize > STAGE_MAX {
-        stage_send(st, crate::maps::wake_flags(exit_ns));
-        len = 0;
-    }
-    if len == 0 {
+    let len = pos + REC + n;
+    if pos == 0 {
         put(&mut st.first_ns, exit_ns);
     }
-    let off = len & (STAGE_MAX - 1);
-    // SAFETY: off < STAGE_MAX and the size is masked below 2 * INLINE_MAX
-    // + REC < STAGE_MAX, inside the data area (twice STAGE_MAX); the source
-    // is the record and its inline area in the slot.
-    unsafe {
-        generated::bpf_probe_read_kernel(
-            st.data.as_mut_ptr().add(off) as *mut c_void,
-            (size as u32) & (STAGE_MAX as u32 - 1),
-            r as *const SyscallRecord as *const c_void,
-        )
-    };
-    put(&mut s.inl_len, 0);
-    let len = off + size as usize;
     put(&mut st.hdr.len, len as u32);
-    if len + REC > STAGE_MAX || exit_ns.wrapping_sub(st.first_ns) > STAGE_AGE_NS {
+    put(&mut s.inl_len, 0);
+    if len > STAGE_MAX - MAX_REC || exit_ns.wrapping_sub(st.first_ns) > STAGE_AGE_NS {
         stage_send(st, crate::maps::wake_flags(exit_ns));
     }
 }
@@ -371,9 +400,7 @@ pub fn emit(s: &mut Slot, tid: u32, tgid: u32, flags: u32, ret: i64, exit_ns: u6
 /// record the CPU sends, and at each context switch.
 #[inline(always)]
 pub fn stage_flush() {
-    if let Some(st) = STAGE.get_ptr_mut(0) {
-        // SAFETY: per-CPU value; programs do not nest on one CPU.
-        let st = unsafe { &mut *st };
+    if let Some(st) = stage() {
         if st.hdr.len != 0 {
             stage_send(st, BPF_RB_NO_WAKEUP);
         }

@@ -5,8 +5,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::wire::{
-    Config, INLINE_MAX, KernelOffsets, LOSS_KINDS, LossKind, NUM_ARGS, SYSCALL_TABLE_LEN,
-    SyscallRecord, SyscallSpec, TASK_LOSS_ENTRIES, Tracked,
+    Config, KernelOffsets, LOSS_KINDS, LossKind, NUM_ARGS, SYSCALL_TABLE_LEN, SyscallSpec,
+    TASK_LOSS_ENTRIES, Tracked,
 };
 
 /// Default ring: 64 MiB, enough for about 200 ms of a syscall storm.
@@ -69,8 +69,8 @@ pub static VDSO_CALLS: HashMap<u32, InFlight> = HashMap::with_max_entries(16384,
 /// dropped at every context switch, so an id is at most one scheduling
 /// period old.
 ///
-/// It also holds the fast path's record under construction (`rec`, then
-/// the inline buffers in `inl`, see `fast`), and the syscall's table entry.
+/// It also holds the syscall's table entry and where the fast path builds
+/// its record (see `fast`).
 #[repr(C)]
 pub struct Slot {
     pub tid: u32,
@@ -83,10 +83,10 @@ pub struct Slot {
     pub tgid: u32,
     /// The name of thread `cg_tid` (cached with its cgroup id).
     pub comm: [u64; 2],
-    pub rec: SyscallRecord,
-    /// Inline buffers; twice the most used, so masked offsets plus masked
-    /// lengths stay inside (what the verifier checks).
-    pub inl: [u8; 2 * INLINE_MAX],
+    /// Where in this CPU's stage the record goes (`fast::place`); its
+    /// inline buffers follow it there.
+    pub pos: u32,
+    pub _pad: u32,
 }
 
 /// The current thread's cgroup id, from this CPU's cache when it holds it

@@ -110,7 +110,15 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     read_args(regs, &mut f.args);
     if payload && fast::spec_into(nr, &mut s.spec) && fast::wants(&s.spec, false) {
         let limit = snapshot_limit();
-        if !fast::inline_side(s, false, 0, limit) {
+        let inlined = match fast::stage() {
+            Some(st) => {
+                fast::place(s, st);
+                let base = fast::area(st, s);
+                fast::inline_side(s, base, false, 0, limit)
+            }
+            None => false,
+        };
+        if !inlined {
             // Too big or not simple: the general path.
             put(&mut s.inl_len, 0);
             enter_general(tid, tgid, &mut s.f, limit);
@@ -239,23 +247,32 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
 /// outputs are small, else the general path (inline inputs sent first).
 #[inline(always)]
 fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
-    let mut flags = s.f.flags & !INFLIGHT_ACTIVE;
     let nr = s.f.nr;
     let exec_done = ret == 0 && (nr == NR_EXECVE || nr == NR_EXECVEAT);
-    if !exec_done {
+    if !exec_done && let Some(st) = fast::stage() {
+        if s.inl_len != 0 && !fast::in_place(s, st) {
+            // The stage was sent during the syscall (a fork in it): its
+            // inputs go first, as buffer records.
+            fast::demote(s);
+        }
+        let mut flags = s.f.flags & !INFLIGHT_ACTIVE;
+        if s.inl_len == 0 {
+            fast::place(s, st);
+        }
         if !fast::spec_into(nr, &mut s.spec) {
             flags |= SYSCALL_EFFECTS_UNKNOWN;
-            fast::emit(s, tid, tgid, flags, ret, exit_ns);
+            fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
             return;
         }
         let payload = flags & SYSCALL_NO_PAYLOAD == 0;
         if !(payload && ret >= 0 && fast::wants(&s.spec, true)) {
-            fast::emit(s, tid, tgid, flags, ret, exit_ns);
+            fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
             return;
         }
         let before = s.inl_len;
-        if fast::inline_side(s, true, ret, snapshot_limit()) {
-            fast::emit(s, tid, tgid, flags, ret, exit_ns);
+        let base = fast::area(st, s);
+        if fast::inline_side(s, base, true, ret, snapshot_limit()) {
+            fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
             return;
         }
         put(&mut s.inl_len, before);
