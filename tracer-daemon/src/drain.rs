@@ -24,9 +24,12 @@ use tokio::sync::mpsc;
 use tracer_common::wire::{BufferHeader, SyscallRecord};
 
 /// Most bytes of copied records waiting for the assembler.
-pub const BACKLOG_BYTES: u64 = 512 << 20;
+pub const BACKLOG_BYTES: u64 = 1 << 30;
 /// A chunk is handed over once it holds this much (or the ring is empty).
 const CHUNK_BYTES: usize = 256 << 10;
+/// Assembled chunks kept for reuse, at most (touching fresh memory costs
+/// more than copying records into it: the kernel zeroes every new page).
+const POOL_CHUNKS: usize = 256;
 
 /// Counters the drain thread shares with the runtime.
 #[derive(Default)]
@@ -42,6 +45,8 @@ pub struct Shared {
 pub struct Drainer {
     pub rx: mpsc::UnboundedReceiver<Vec<u8>>,
     pub shared: Arc<Shared>,
+    /// Assembled chunks going back to the drain thread for reuse.
+    pool: std::sync::mpsc::SyncSender<Vec<u8>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -75,6 +80,7 @@ fn owner(rec: &[u8]) -> u32 {
 impl Drainer {
     pub fn spawn(ring: RingBuf<MapData>) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (pool, pool_rx) = std::sync::mpsc::sync_channel(POOL_CHUNKS);
         let shared = Arc::new(Shared::default());
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -82,14 +88,21 @@ impl Drainer {
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("ring-drain".into())
-                .spawn(move || run(ring, tx, &shared, &stop))?
+                .spawn(move || run(ring, tx, &pool_rx, &shared, &stop))?
         };
         Ok(Self {
             rx,
             shared,
+            pool,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// Gives an assembled chunk back for reuse (dropped when the pool is
+    /// full).
+    pub fn recycle(&self, chunk: Vec<u8>) {
+        let _ = self.pool.try_send(chunk);
     }
 
     /// Stops the thread after a last pass over the ring (call once the
@@ -105,6 +118,7 @@ impl Drainer {
 fn run(
     mut ring: RingBuf<MapData>,
     tx: mpsc::UnboundedSender<Vec<u8>>,
+    pool: &std::sync::mpsc::Receiver<Vec<u8>>,
     shared: &Shared,
     stop: &AtomicBool,
 ) {
@@ -125,11 +139,11 @@ fn run(
             buf.extend_from_slice(&(rec.len() as u32).to_le_bytes());
             buf.extend_from_slice(rec);
             drop(item);
-            if buf.len() >= CHUNK_BYTES && !send(&tx, shared, &mut buf) {
+            if buf.len() >= CHUNK_BYTES && !send(&tx, pool, shared, &mut buf) {
                 return;
             }
         }
-        if !buf.is_empty() && !send(&tx, shared, &mut buf) {
+        if !buf.is_empty() && !send(&tx, pool, shared, &mut buf) {
             return;
         }
         if last {
@@ -146,8 +160,20 @@ fn run(
     }
 }
 
-fn send(tx: &mpsc::UnboundedSender<Vec<u8>>, shared: &Shared, buf: &mut Vec<u8>) -> bool {
-    let chunk = std::mem::replace(buf, Vec::with_capacity(CHUNK_BYTES + 4096));
+fn send(
+    tx: &mpsc::UnboundedSender<Vec<u8>>,
+    pool: &std::sync::mpsc::Receiver<Vec<u8>>,
+    shared: &Shared,
+    buf: &mut Vec<u8>,
+) -> bool {
+    let next = match pool.try_recv() {
+        Ok(mut v) => {
+            v.clear();
+            v
+        }
+        Err(_) => Vec::with_capacity(CHUNK_BYTES + 4096),
+    };
+    let chunk = std::mem::replace(buf, next);
     shared
         .backlog
         .fetch_add(chunk.len() as u64, Ordering::Relaxed);

@@ -282,6 +282,7 @@ pub async fn run(
                     anyhow::bail!("the ring-buffer drain thread stopped");
                 };
                 assemble_chunk(&chunk, &drained, &mut asm, &mut sink);
+                drainer.recycle(chunk);
             }
             _ = tick.tick() => {
                 sink.tick();

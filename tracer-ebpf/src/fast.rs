@@ -98,8 +98,8 @@ pub fn wants(spec: &SyscallSpec, at_exit: bool) -> bool {
 /// call added (by restoring `inl_len`) and takes the general path.
 #[inline(always)]
 pub fn inline_side(s: &mut Slot, base: *mut u8, at_exit: bool, ret: i64, limit: u32) -> bool {
-    let bit = if at_exit { 2 } else { 1 };
-    let side = bit as u8;
+    let bit: u8 = if at_exit { 2 } else { 1 };
+    let side = bit;
     for i in 0..MAX_EFFECTS {
         if i as u32 >= s.spec.count {
             break;
@@ -400,10 +400,10 @@ pub fn emit(s: &mut Slot, st: &mut Stage, tid: u32, tgid: u32, flags: u32, ret: 
 /// record the CPU sends, and at each context switch.
 #[inline(always)]
 pub fn stage_flush() {
-    if let Some(st) = stage() {
-        if st.hdr.len != 0 {
-            stage_send(st, BPF_RB_NO_WAKEUP);
-        }
+    if let Some(st) = stage()
+        && st.hdr.len != 0
+    {
+        stage_send(st, BPF_RB_NO_WAKEUP);
     }
 }
 
