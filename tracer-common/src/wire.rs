@@ -318,6 +318,10 @@ pub struct EffectSlot {
 
 /// `SyscallSpec::flags`: the table knows this syscall.
 pub const SPEC_KNOWN: u32 = 1 << 0;
+/// `SyscallSpec::flags`: some effect is read at enter (an input).
+pub const SPEC_HAS_IN: u32 = 1 << 1;
+/// `SyscallSpec::flags`: some effect is written at exit (an output).
+pub const SPEC_HAS_OUT: u32 = 1 << 2;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -86,11 +86,14 @@ fn inl_len(s: &Slot) -> usize {
     unsafe { ptr::read_volatile(&s.inl_len) as usize }
 }
 
-/// True when any effect of the spec is wanted on this side.
+/// The table's flags for `nr` (`SPEC_*`), 0 when it does not know it: one
+/// load, so a side without effects skips the spec copy.
 #[inline(always)]
-pub fn wants(spec: &SyscallSpec, at_exit: bool) -> bool {
-    let bit = if at_exit { 2 } else { 1 };
-    spec.count > 0 && spec.effects.iter().any(|e| e.dir & bit != 0)
+pub fn spec_flags(nr: i64) -> u32 {
+    if !(0..512).contains(&nr) {
+        return 0;
+    }
+    SYSCALLS.get(nr as u32).map(|s| s.flags).unwrap_or(0)
 }
 
 /// Copies this side's buffers into the slot's inline area. False when one

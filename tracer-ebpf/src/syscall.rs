@@ -9,8 +9,9 @@ use aya_ebpf::{
 use tracer_common::{
     effects::{Direction, SizeRule},
     wire::{
-        LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_KNOWN, SYSCALL_BUFFER_LOST,
-        SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD, SyscallRecord, SyscallSpec,
+        LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_HAS_IN, SPEC_HAS_OUT,
+        SPEC_KNOWN, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
+        SYSCALL_NO_PAYLOAD, SyscallRecord, SyscallSpec,
     },
 };
 
@@ -108,7 +109,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         INFLIGHT_ACTIVE | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
     );
     read_args(regs, &mut f.args);
-    if payload && fast::spec_into(nr, &mut s.spec) && fast::wants(&s.spec, false) {
+    if payload && fast::spec_flags(nr) & SPEC_HAS_IN != 0 && fast::spec_into(nr, &mut s.spec) {
         let limit = snapshot_limit();
         let inlined = match fast::stage() {
             Some(st) => {
@@ -259,13 +260,14 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
         if s.inl_len == 0 {
             fast::place(s, st);
         }
-        if !fast::spec_into(nr, &mut s.spec) {
+        let spec = fast::spec_flags(nr);
+        if spec & SPEC_KNOWN == 0 {
             flags |= SYSCALL_EFFECTS_UNKNOWN;
             fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
             return;
         }
         let payload = flags & SYSCALL_NO_PAYLOAD == 0;
-        if !(payload && ret >= 0 && fast::wants(&s.spec, true)) {
+        if !(payload && ret >= 0 && spec & SPEC_HAS_OUT != 0 && fast::spec_into(nr, &mut s.spec)) {
             fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
             return;
         }
