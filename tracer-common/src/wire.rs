@@ -9,6 +9,13 @@
 //! `(tid, enter_ns)`, which lets the reader drop buffers whose syscall record
 //! was lost instead of attaching them to the wrong syscall.
 //!
+//! The common case is cheaper: a syscall whose memory is small on each side
+//! is one `SyscallInline` record (the [`SyscallRecord`] and its buffers
+//! inline, see [`InlineHeader`]), and a CPU sends those in `Batch` records
+//! ([`Stage`]). Inputs that must leave a CPU before their syscall ends (the
+//! task is switched out) go first as [`BufferHeader`] records, so the rule
+//! above holds for every record kind.
+//!
 //! Every struct here uses fixed-width integers with explicit padding fields so
 //! that it has no implicit padding (a `Pod` requirement) and the same layout
 //! on both sides.
