@@ -124,7 +124,12 @@ fn start_until_line(cmd: &mut Command, ready: &str) -> anyhow::Result<(Guard, St
 }
 
 fn daemon(dir: &Path, floor: bool) -> anyhow::Result<Guard> {
-    let mut cmd = Command::new(root().join("target/release/tracer-daemon"));
+    // TRACER_BENCH_DAEMON: another build to compare, in the same run of
+    // everything else.
+    let bin = std::env::var_os("TRACER_BENCH_DAEMON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target/release/tracer-daemon"));
+    let mut cmd = Command::new(bin);
     cmd.arg("--data-dir")
         .arg(dir)
         .arg("--listen")
