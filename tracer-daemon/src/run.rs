@@ -283,6 +283,10 @@ pub async fn run(
                 };
                 assemble_chunk(&chunk, &drained, &mut asm, &mut sink);
                 drainer.recycle(chunk);
+                // Let the API run between chunks (a chunk is a few thousand
+                // events): followers read from a bounded channel, and the
+                // tick, signals and clients must not wait for a backlog.
+                tokio::task::yield_now().await;
             }
             _ = tick.tick() => {
                 sink.tick();
