@@ -9,6 +9,13 @@
 //! `(tid, enter_ns)`, which lets the reader drop buffers whose syscall record
 //! was lost instead of attaching them to the wrong syscall.
 //!
+//! The common case is cheaper: a syscall whose memory is small on each side
+//! is one `SyscallInline` record (the [`SyscallRecord`] and its buffers
+//! inline, see [`InlineHeader`]), and a CPU sends those in `Batch` records
+//! ([`Stage`]). Inputs that must leave a CPU before their syscall ends (the
+//! task is switched out) go first as [`BufferHeader`] records, so the rule
+//! above holds for every record kind.
+//!
 //! Every struct here uses fixed-width integers with explicit padding fields so
 //! that it has no implicit padding (a `Pod` requirement) and the same layout
 //! on both sides.
@@ -41,6 +48,12 @@ pub const MAX_RULES: usize = 16;
 pub enum RecordKind {
     Syscall = 1,
     Buffer = 2,
+    /// A [`SyscallRecord`] followed by `inline_len` bytes of inline buffers
+    /// (each an [`InlineHeader`] and its data, padded to 8 bytes).
+    SyscallInline = 3,
+    /// A [`BatchHeader`] followed by `len` bytes of `Syscall` and
+    /// `SyscallInline` records, back to back, in the order they were made.
+    Batch = 4,
     Fork = 10,
     Exec = 11,
     Exit = 12,
@@ -52,6 +65,8 @@ impl RecordKind {
         Some(match v {
             1 => Self::Syscall,
             2 => Self::Buffer,
+            3 => Self::SyscallInline,
+            4 => Self::Batch,
             10 => Self::Fork,
             11 => Self::Exec,
             12 => Self::Exit,
@@ -95,9 +110,54 @@ pub struct SyscallRecord {
     pub uid: u32,
     pub gid: u32,
     pub comm: [u8; COMM_LEN],
-    /// Buffer records emitted for this syscall (all chunks of all buffers).
+    /// Buffer records emitted for this syscall (all chunks of all buffers),
+    /// not counting inline buffers.
     pub buffers: u32,
-    pub _pad: u32,
+    /// Bytes of inline buffers after the record (`RecordKind::SyscallInline`),
+    /// else 0.
+    pub inline_len: u32,
+}
+
+/// Most bytes of inline buffers (headers and padded data) one
+/// `SyscallInline` record carries. Syscalls whose memory does not fit are
+/// sent the general way, as [`BufferHeader`] records.
+pub const INLINE_MAX: usize = 256;
+
+/// Most bytes of records one `Batch` carries.
+pub const STAGE_MAX: usize = 2048;
+
+/// A batch of fast-path records from one CPU (see [`Stage`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatchHeader {
+    pub kind: u32,
+    pub len: u32,
+}
+
+/// A CPU's fast-path records not yet sent (the `STAGE` per-CPU map value):
+/// the header and data of its next `Batch` record. The daemon reads what is
+/// left here once the programs are detached.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Stage {
+    /// `exit_ns` of the oldest staged record.
+    pub first_ns: u64,
+    pub hdr: BatchHeader,
+    /// Twice the most used, so that masked offsets and sizes stay inside.
+    pub data: [u8; 2 * STAGE_MAX],
+}
+
+/// One small buffer inside a `SyscallInline` record, followed by `len`
+/// bytes of data and zero padding up to a multiple of 8. Same meaning as
+/// the fields of [`BufferHeader`] (the buffer is whole: offset 0, item 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InlineHeader {
+    pub arg: u8,
+    pub dir: u8,
+    pub flags: u16,
+    pub len: u32,
+    pub total_len: u64,
 }
 
 /// The buffer was longer than the snapshot limit; `total_len` is its real size.
@@ -265,6 +325,10 @@ pub struct EffectSlot {
 
 /// `SyscallSpec::flags`: the table knows this syscall.
 pub const SPEC_KNOWN: u32 = 1 << 0;
+/// `SyscallSpec::flags`: some effect is read at enter (an input).
+pub const SPEC_HAS_IN: u32 = 1 << 1;
+/// `SyscallSpec::flags`: some effect is written at exit (an output).
+pub const SPEC_HAS_OUT: u32 = 1 << 2;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -365,6 +429,7 @@ mod pod {
     unsafe impl aya::Pod for KernelOffsets {}
     unsafe impl aya::Pod for Tracked {}
     unsafe impl aya::Pod for Rule {}
+    unsafe impl aya::Pod for Stage {}
 }
 
 /// View a record read from the ring buffer as `T`, if it is long enough.
@@ -390,6 +455,7 @@ mod tests {
     fn records_have_no_implicit_padding() {
         assert_eq!(size_of::<SyscallRecord>(), 8 * 12 + 4 * 4 + 16 + 8);
         assert_eq!(size_of::<BufferHeader>(), 40);
+        assert_eq!(size_of::<InlineHeader>(), 16);
         assert_eq!(size_of::<ForkRecord>(), 4 * 2 + 8 * 3 + 4 * 6 + 16);
         assert_eq!(size_of::<ExitRecord>(), 4 * 2 + 8 * 2 + 4 * 4 + 16);
         assert_eq!(size_of::<SignalRecord>(), 4 * 2 + 8 + 4 * 6);
@@ -402,6 +468,8 @@ mod tests {
         for k in [
             RecordKind::Syscall,
             RecordKind::Buffer,
+            RecordKind::SyscallInline,
+            RecordKind::Batch,
             RecordKind::Fork,
             RecordKind::Exec,
             RecordKind::Exit,

@@ -10,9 +10,10 @@ use tracer_common::{
     effects,
     wire::{
         self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, BUFFER_FAULT,
-        BUFFER_TRUNCATED, BufferHeader, EXIT_GROUP_DEAD, ExecRecord, ExitRecord, FORK_THREAD,
-        ForkRecord, RecordKind, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
-        SYSCALL_NO_PAYLOAD, SignalRecord, SyscallRecord,
+        BUFFER_TRUNCATED, BatchHeader, BufferHeader, EXIT_GROUP_DEAD, ExecRecord, ExitRecord,
+        FORK_THREAD, ForkRecord, INLINE_MAX, InlineHeader, RecordKind, STAGE_MAX,
+        SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD,
+        SignalRecord, SyscallRecord,
     },
 };
 use tracer_proto as pb;
@@ -64,6 +65,36 @@ fn direction(d: u8) -> i32 {
     }
 }
 
+/// The inline buffers of a `SyscallInline` record: `len` bytes of
+/// [`InlineHeader`]s, each followed by its data padded to 8 bytes. `None`
+/// when they do not parse (a length past the end, a short header).
+fn decode_inline(rest: &[u8], len: u32) -> Option<Vec<pb::Buffer>> {
+    let len = len as usize;
+    if len > INLINE_MAX || len > rest.len() {
+        return None;
+    }
+    let mut area = &rest[..len];
+    let mut out = Vec::new();
+    while !area.is_empty() {
+        // SAFETY: plain data; length is checked.
+        let h = unsafe { wire::read_record::<InlineHeader>(area) }?;
+        let n = h.len as usize;
+        let data = area.get(size_of::<InlineHeader>()..size_of::<InlineHeader>() + n)?;
+        out.push(pb::Buffer {
+            arg: h.arg as u32,
+            direction: direction(h.dir),
+            item: 0,
+            data: data.to_vec(),
+            total_len: h.total_len,
+            truncated: h.flags & BUFFER_TRUNCATED != 0,
+            fault: h.flags & BUFFER_FAULT != 0,
+        });
+        let step = (size_of::<InlineHeader>() + n).next_multiple_of(8);
+        area = area.get(step..).unwrap_or_default();
+    }
+    Some(out)
+}
+
 /// Splits a NUL-separated block (argv, envp) into its strings.
 pub fn split_nul(block: &[u8]) -> Vec<Vec<u8>> {
     let block = block.strip_suffix(&[0]).unwrap_or(block);
@@ -110,8 +141,10 @@ impl Assembler {
                 .map(|h| self.buffer(&h, &rec[size_of::<BufferHeader>()..]))
                 .is_some(),
             Some(RecordKind::Syscall) => unsafe { wire::read_record::<SyscallRecord>(rec) }
-                .map(|r| self.syscall(&r, out))
+                .map(|r| self.syscall(&r, vec![], out))
                 .is_some(),
+            Some(RecordKind::SyscallInline) => self.syscall_inline(rec, out),
+            Some(RecordKind::Batch) => self.batch(rec, out),
             Some(RecordKind::Fork) => unsafe { wire::read_record::<ForkRecord>(rec) }
                 .map(|r| self.fork(&r, out))
                 .is_some(),
@@ -191,9 +224,68 @@ impl Assembler {
         }
     }
 
-    fn syscall(&mut self, r: &SyscallRecord, out: &mut impl FnMut(pb::Event)) {
+    /// A batch of syscall records from one CPU, in order. A record in it that
+    /// does not parse ends the batch (what follows cannot be found): it is
+    /// counted as malformed, the records before it are kept.
+    fn batch(&mut self, rec: &[u8], out: &mut impl FnMut(pb::Event)) -> bool {
+        // SAFETY: plain data; length is checked.
+        let Some(h) = (unsafe { wire::read_record::<BatchHeader>(rec) }) else {
+            return false;
+        };
+        let Some(mut data) = rec
+            .get(size_of::<BatchHeader>()..size_of::<BatchHeader>() + h.len as usize)
+            .filter(|_| h.len as usize <= STAGE_MAX)
+        else {
+            return false;
+        };
+        while !data.is_empty() {
+            // SAFETY: plain data; length is checked.
+            let Some(r) = (unsafe { wire::read_record::<SyscallRecord>(data) }) else {
+                return false;
+            };
+            let size = match RecordKind::from_u32(r.kind) {
+                Some(RecordKind::Syscall) => size_of::<SyscallRecord>(),
+                Some(RecordKind::SyscallInline) if r.inline_len as usize <= INLINE_MAX => {
+                    size_of::<SyscallRecord>() + r.inline_len as usize
+                }
+                _ => return false,
+            };
+            let Some(one) = data.get(..size) else {
+                return false;
+            };
+            self.push(one, out);
+            data = &data[size..];
+        }
+        true
+    }
+
+    /// A syscall record with its small buffers inline. A record whose inline
+    /// part does not parse is counted as malformed and dropped whole (with
+    /// any buffers waiting for it), never half-decoded.
+    fn syscall_inline(&mut self, rec: &[u8], out: &mut impl FnMut(pb::Event)) -> bool {
+        // SAFETY: plain data; length is checked.
+        let Some(r) = (unsafe { wire::read_record::<SyscallRecord>(rec) }) else {
+            return false;
+        };
+        let Some(inline) = decode_inline(&rec[size_of::<SyscallRecord>()..], r.inline_len) else {
+            if let Some(p) = self.pending.remove(&r.tid) {
+                self.stats.orphan_buffers += p.chunks as u64;
+            }
+            return false;
+        };
+        self.syscall(&r, inline, out);
+        true
+    }
+
+    fn syscall(
+        &mut self,
+        r: &SyscallRecord,
+        inline: Vec<pb::Buffer>,
+        out: &mut impl FnMut(pb::Event),
+    ) {
         let p = self.take_pending(r.tid, r.enter_ns).unwrap_or_default();
         let mut buffers = p.buffers;
+        buffers.extend(inline);
         for b in &mut buffers {
             if b.data.len() as u64 > b.total_len {
                 b.total_len = b.data.len() as u64;
@@ -424,7 +516,7 @@ mod tests {
             gid: 0,
             comm: *b"cat\0\0\0\0\0\0\0\0\0\0\0\0\0",
             buffers,
-            _pad: 0,
+            inline_len: 0,
         })
     }
 
@@ -491,6 +583,169 @@ mod tests {
         let (ev, st) = run(&[vec![1, 0], vec![99, 0, 0, 0, 1, 2, 3], vec![1, 0, 0, 0]]);
         assert!(ev.is_empty());
         assert_eq!(st.malformed, 3);
+    }
+
+    /// A `SyscallInline` record: the syscall record, then each buffer as an
+    /// inline header and its data padded to 8 bytes.
+    fn inline(
+        tid: u32,
+        enter_ns: u64,
+        nr: i64,
+        ret: i64,
+        bufs: &[(u8, u8, u16, &[u8], u64)],
+    ) -> Vec<u8> {
+        let mut area = vec![];
+        for (arg, dir, flags, data, total) in bufs {
+            let h = InlineHeader {
+                arg: *arg,
+                dir: *dir,
+                flags: *flags,
+                len: data.len() as u32,
+                total_len: *total,
+            };
+            area.extend_from_slice(&bytes_of(&h));
+            area.extend_from_slice(data);
+            area.resize(area.len().next_multiple_of(8), 0);
+        }
+        let mut v = syscall(tid, enter_ns, nr, ret, 0);
+        v[..4].copy_from_slice(&(RecordKind::SyscallInline as u32).to_le_bytes());
+        let at = std::mem::offset_of!(SyscallRecord, inline_len);
+        v[at..at + 4].copy_from_slice(&(area.len() as u32).to_le_bytes());
+        v.extend_from_slice(&area);
+        v
+    }
+
+    #[test]
+    fn inline_buffers_make_the_same_event_as_buffer_records() {
+        let (classic, _) = run(&[
+            buffer(7, 100, 1, 0, b"path\0", 5),
+            buffer(7, 100, 2, 0, b"x", 1),
+            syscall(7, 100, 0, 1, 2),
+        ]);
+        let (fast, st) = run(&[inline(
+            7,
+            100,
+            0,
+            1,
+            &[(1, 2, 0, b"path\0", 5), (2, 2, 0, b"x", 1)],
+        )]);
+        assert_eq!(st.malformed, 0);
+        assert_eq!(fast.len(), 1);
+        assert_eq!(sys(&fast[0]), sys(&classic[0]));
+        assert_eq!(fast[0].comm, classic[0].comm);
+    }
+
+    #[test]
+    fn inline_buffers_keep_flags_and_follow_demoted_ones() {
+        // An input sent as a buffer record (the task was switched out), the
+        // output inline: inputs first, as the kernel sent them.
+        let (ev, st) = run(&[
+            {
+                let mut b = buffer(7, 100, 1, 0, b"in", 2);
+                b[std::mem::offset_of!(BufferHeader, dir)] = 1;
+                b
+            },
+            inline(
+                7,
+                100,
+                0,
+                0,
+                &[
+                    (2, 2, BUFFER_FAULT, b"", 8),
+                    (3, 1, wire::BUFFER_STRING, b"s\0", 2),
+                ],
+            ),
+        ]);
+        assert_eq!(st.malformed, 0);
+        let s = sys(&ev[0]);
+        assert_eq!(s.buffers.len(), 3);
+        assert_eq!(s.buffers[0].data, b"in");
+        assert!(s.buffers[1].fault && s.buffers[1].truncated && s.buffers[1].data.is_empty());
+        assert_eq!(s.buffers[1].total_len, 8);
+        assert_eq!(s.buffers[2].data, b"s\0");
+        assert!(!s.buffers[2].truncated);
+    }
+
+    #[test]
+    fn malformed_inline_records_are_counted_never_half_decoded() {
+        let good = inline(7, 100, 0, 3, &[(1, 2, 0, b"abc", 3)]);
+        let len_at = std::mem::offset_of!(SyscallRecord, inline_len);
+        // Cut short: the record says more inline bytes than it has.
+        let short = good[..good.len() - 8].to_vec();
+        // A buffer header claiming more data than the inline area holds.
+        let mut overlong = good.clone();
+        let hdr = size_of::<SyscallRecord>();
+        overlong[hdr + 4..hdr + 8].copy_from_slice(&100u32.to_le_bytes());
+        // An inline length past the most a record can carry.
+        let mut huge = good.clone();
+        huge[len_at..len_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        // Shorter than the syscall record itself.
+        let tiny = good[..40].to_vec();
+        // An inline area too short for one header.
+        let mut torn = syscall(7, 100, 0, 3, 0);
+        torn[..4].copy_from_slice(&(RecordKind::SyscallInline as u32).to_le_bytes());
+        torn[len_at..len_at + 4].copy_from_slice(&8u32.to_le_bytes());
+        torn.extend_from_slice(&[0; 8]);
+        let (ev, st) = run(&[short, overlong, huge, tiny, torn]);
+        assert!(ev.is_empty());
+        assert_eq!(st.malformed, 5);
+        assert_eq!(st.syscalls, 0);
+        // A good one after them still decodes.
+        let (ev, st) = run(&[good]);
+        assert_eq!(st.malformed, 0);
+        assert_eq!(sys(&ev[0]).buffers[0].data, b"abc");
+    }
+
+    fn batch(records: &[Vec<u8>]) -> Vec<u8> {
+        let data: Vec<u8> = records.concat();
+        let mut v = bytes_of(&BatchHeader {
+            kind: RecordKind::Batch as u32,
+            len: data.len() as u32,
+        });
+        v.extend_from_slice(&data);
+        v
+    }
+
+    #[test]
+    fn a_batch_is_its_records_in_order() {
+        let (one_by_one, _) = run(&[
+            syscall(7, 100, 3, 0, 0),
+            inline(8, 110, 0, 1, &[(1, 2, 0, b"z", 1)]),
+            syscall(7, 120, 3, 0, 0),
+        ]);
+        let (batched, st) = run(&[batch(&[
+            syscall(7, 100, 3, 0, 0),
+            inline(8, 110, 0, 1, &[(1, 2, 0, b"z", 1)]),
+            syscall(7, 120, 3, 0, 0),
+        ])]);
+        assert_eq!(st.malformed, 0);
+        assert_eq!(st.syscalls, 3);
+        let k = |e: &[pb::Event]| e.iter().map(|e| sys(e).clone()).collect::<Vec<_>>();
+        assert_eq!(k(&batched), k(&one_by_one));
+    }
+
+    #[test]
+    fn a_torn_batch_keeps_what_came_before_and_is_counted() {
+        let mut b = batch(&[syscall(7, 100, 3, 0, 0), syscall(7, 120, 3, 0, 0)]);
+        // The second record's kind is garbage.
+        b[size_of::<BatchHeader>() + size_of::<SyscallRecord>()] = 99;
+        let long = {
+            // A length past the data.
+            let mut l = batch(&[syscall(7, 130, 3, 0, 0)]);
+            l[4..8].copy_from_slice(&4000u32.to_le_bytes());
+            l
+        };
+        let cut = {
+            let whole = batch(&[syscall(7, 140, 3, 0, 0)]);
+            let mut c = whole[..whole.len() - 8].to_vec();
+            c[4..8].copy_from_slice(&((size_of::<SyscallRecord>() - 8) as u32).to_le_bytes());
+            c
+        };
+        let nested = batch(&[batch(&[syscall(7, 150, 3, 0, 0)])]);
+        let (ev, st) = run(&[b, long, cut, nested, vec![4, 0, 0, 0]]);
+        assert_eq!(ev.len(), 1, "the record before the torn one");
+        assert_eq!(sys(&ev[0]).enter_ns, 100);
+        assert_eq!(st.malformed, 5);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod api;
 pub mod assemble;
 pub mod bundle;
 pub mod config;
+pub mod drain;
 pub mod kernel_btf;
 pub mod loader;
 pub mod notify;

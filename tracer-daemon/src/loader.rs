@@ -34,6 +34,9 @@ pub struct Loaded {
     pub loss: PerCpuArray<MapData, u64>,
     pub task_loss: HashMap<MapData, u32, u64>,
     pub ring_fill: Array<MapData, u64>,
+    /// Per-CPU staged fast-path records (read once the programs are
+    /// detached: what they had not sent yet).
+    pub stage: PerCpuArray<MapData, wire::Stage>,
 }
 
 /// The C library this daemon runs with (programs linked against the same
@@ -230,12 +233,14 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
     let loss = PerCpuArray::try_from(ebpf.take_map("LOSS").context("map LOSS")?)?;
     let task_loss = HashMap::try_from(ebpf.take_map("TASK_LOSS").context("map TASK_LOSS")?)?;
     let ring_fill = Array::try_from(ebpf.take_map("RING_FILL").context("map RING_FILL")?)?;
+    let stage = PerCpuArray::try_from(ebpf.take_map("STAGE").context("map STAGE")?)?;
     Ok(Loaded {
         ebpf,
         ring,
         loss,
         task_loss,
         ring_fill,
+        stage,
     })
 }
 

@@ -2,12 +2,8 @@
 use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use aya::maps::{MapData, RingBuf};
 use serde::Serialize;
-use tokio::{
-    io::{Interest, unix::AsyncFd},
-    signal::unix::{SignalKind, signal},
-};
+use tokio::signal::unix::{SignalKind, signal};
 use tracer_common::wire::LOSS_KINDS;
 
 use crate::{
@@ -60,20 +56,40 @@ fn write_stats(dir: &Path, stats: &Stats) {
     }
 }
 
-/// Records drained per pass before the loop looks at its timer and signals
-/// again: under a syscall storm the ring never runs empty.
-const DRAIN_PASS: usize = 65536;
-
-/// Turns up to `max` records of the ring into events; true when the ring
-/// was emptied.
-fn drain(ring: &mut RingBuf<MapData>, asm: &mut Assembler, sink: &mut Sink, max: usize) -> bool {
-    for _ in 0..max {
-        match ring.next() {
-            Some(item) => asm.push(&item, &mut |ev| sink.write(ev)),
-            None => return true,
-        }
+/// Assembles one chunk the drain thread copied out of the ring.
+fn assemble_chunk(chunk: &[u8], shared: &Drained, asm: &mut Assembler, sink: &mut Sink) {
+    shared
+        .backlog
+        .fetch_sub(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    for rec in crate::drain::records(chunk) {
+        asm.push(rec, &mut |ev| sink.write(ev));
     }
-    false
+}
+
+type Drained = crate::drain::Shared;
+
+/// Niceness of the runtime thread (assembly, store, API) once the drain
+/// thread runs: bursts then cost the recorded programs less CPU, the
+/// backlog waits in memory, and the drain thread keeps the ring empty.
+const ASSEMBLER_NICE: i32 = 10;
+
+fn lower_priority() {
+    let nice = std::env::var("TRACER_ASM_NICE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ASSEMBLER_NICE);
+    // SAFETY: plain syscalls on the calling thread (nice is per thread on
+    // Linux).
+    let r = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+    };
+    if r != 0 {
+        tracing::warn!(
+            "lowering the assembler's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 fn prepare_dirs(s: &Settings) -> anyhow::Result<()> {
@@ -170,6 +186,7 @@ pub async fn run(
         loss,
         task_loss,
         ring_fill,
+        stage,
     } = loaded;
     let persist = Persist::open(&s.data_dir, s.store.clone())?;
     let shared = crate::api::Shared::new(s.data_dir.clone());
@@ -200,8 +217,9 @@ pub async fn run(
     let mut asm = Assembler::default();
     // SAFETY: the ring buffer owns its map fd, which stays open and the same
     // for as long as the AsyncFd owns the ring.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
+    let mut drainer = crate::drain::Drainer::spawn(ring)?;
+    let drained = Arc::clone(&drainer.shared);
+    lower_priority();
     if mode == Mode::Floor {
         tracing::info!("recording nothing: empty programs attached (benchmark floor)");
     }
@@ -229,14 +247,28 @@ pub async fn run(
     let mut last_lost = 0u64;
     let stats = |asm: &Assembler, sink: &Sink, running: bool| {
         let totals = loader::loss_totals(&loss);
+        let backlog = drained.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        let mut lost: std::collections::BTreeMap<&'static str, u64> =
+            LOSS_NAMES.iter().copied().zip(totals).collect();
+        lost.insert("backlog", backlog);
+        let mut by_process = loader::task_losses(&task_loss);
+        if let Ok(m) = drained.dropped_by_pid.lock()
+            && !m.is_empty()
+        {
+            let mut all: std::collections::BTreeMap<u32, u64> = by_process.into_iter().collect();
+            for (pid, n) in m.iter() {
+                *all.entry(*pid).or_default() += n;
+            }
+            by_process = all.into_iter().collect();
+        }
         Stats {
             pid: std::process::id(),
             running,
             uptime_s: started.elapsed().as_secs_f64(),
             assembled: asm.stats,
-            lost: LOSS_NAMES.iter().copied().zip(totals).collect(),
-            lost_total: totals.iter().sum(),
-            lost_by_process: loader::task_losses(&task_loss),
+            lost,
+            lost_total: totals.iter().sum::<u64>() + backlog,
+            lost_by_process: by_process,
             store: sink.persist.stats.clone(),
             ring_size: s.ring_size,
             ring_used: ring_fill.get(&0, 0).unwrap_or(0),
@@ -245,25 +277,18 @@ pub async fn run(
 
     loop {
         tokio::select! {
-            guard = ring.readable_mut() => {
-                let mut guard = guard.context("waiting on the ring buffer")?;
-                // Readiness is cleared only once the ring is empty (wakeups
-                // are edge-triggered); a partial pass keeps it set, so the
-                // loop comes straight back after its other work.
-                if drain(guard.get_inner_mut(), &mut asm, &mut sink, DRAIN_PASS) {
-                    guard.clear_ready();
-                } else {
-                    // Let the runtime turn its timer and signal drivers:
-                    // without a pending await they never run, and the tick
-                    // (frames, rotation, status) and Ctrl-C would starve.
-                    drop(guard);
-                    tokio::task::yield_now().await;
-                }
+            chunk = drainer.rx.recv() => {
+                let Some(chunk) = chunk else {
+                    anyhow::bail!("the ring-buffer drain thread stopped");
+                };
+                assemble_chunk(&chunk, &drained, &mut asm, &mut sink);
+                drainer.recycle(chunk);
+                // Let the API run between chunks (a chunk is a few thousand
+                // events): followers read from a bounded channel, and the
+                // tick, signals and clients must not wait for a backlog.
+                tokio::task::yield_now().await;
             }
             _ = tick.tick() => {
-                // Records the kernel queued without a wakeup (it batches
-                // them) are drained here at the latest.
-                drain(ring.get_mut(), &mut asm, &mut sink, DRAIN_PASS);
                 sink.tick();
                 let st = stats(&asm, &sink, true);
                 publish_status(&shared, &st, &s);
@@ -287,7 +312,25 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     }
     drop(ebpf);
-    while !drain(ring.get_mut(), &mut asm, &mut sink, DRAIN_PASS) {}
+    drainer.finish();
+    while let Ok(chunk) = drainer.rx.try_recv() {
+        assemble_chunk(&chunk, &drained, &mut asm, &mut sink);
+    }
+    // Records the CPUs had staged and not sent: after everything in the
+    // ring, as each thread's latest.
+    if let Ok(per_cpu) = stage.get(&0, 0) {
+        for st in per_cpu.iter() {
+            let len = st.hdr.len as usize;
+            if len == 0 || len > tracer_common::wire::STAGE_MAX {
+                continue;
+            }
+            let mut rec = Vec::with_capacity(8 + len);
+            rec.extend_from_slice(&(tracer_common::wire::RecordKind::Batch as u32).to_le_bytes());
+            rec.extend_from_slice(&(len as u32).to_le_bytes());
+            rec.extend_from_slice(&st.data[..len]);
+            asm.push(&rec, &mut |ev| sink.write(ev));
+        }
+    }
     sink.close();
     let st = stats(&asm, &sink, false);
     write_stats(&s.data_dir, &st);

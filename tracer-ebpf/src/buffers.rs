@@ -13,8 +13,8 @@ use core::{ffi::c_void, mem::size_of};
 
 use aya_ebpf::{helpers::generated, macros::map, maps::PerCpuArray};
 use tracer_common::wire::{
-    BUFFER_FAULT, BUFFER_STRING, BUFFER_TRUNCATED, BufferHeader, BufferRecord, CHUNK_MAX, LossKind,
-    NUM_ARGS, RecordKind, SNAPSHOT_LIMIT_MAX, SyscallSpec,
+    BUFFER_FAULT, BUFFER_STRING, BUFFER_TRUNCATED, BufferHeader, BufferRecord, CHUNK_MAX,
+    INLINE_MAX, InlineHeader, LossKind, NUM_ARGS, RecordKind, SNAPSHOT_LIMIT_MAX, SyscallSpec,
 };
 
 use crate::{
@@ -275,4 +275,50 @@ pub fn flush() -> (u32, bool) {
         }
     }
     (w.emitted, w.lost != 0)
+}
+
+/// Sends one small, whole buffer (an inline buffer leaving its slot) as a
+/// buffer record; `src` is kernel memory holding its `h.len` bytes.
+/// False when the ring is full (the caller counts the loss).
+#[inline(always)]
+pub fn emit_small(tid: u32, enter_ns: u64, h: &InlineHeader, src: u64) -> bool {
+    let Some(rec) = SCRATCH.get_ptr_mut(0) else {
+        return false;
+    };
+    // SAFETY: per-CPU scratch value.
+    let rec: &mut BufferRecord = unsafe { &mut *rec };
+    let n = h.len & (INLINE_MAX as u32 - 1);
+    if n > 0 {
+        // SAFETY: n is below INLINE_MAX, within the scratch data; src is
+        // the caller's kernel memory of at least n bytes.
+        unsafe {
+            generated::bpf_probe_read_kernel(
+                rec.data.as_mut_ptr() as *mut c_void,
+                n,
+                src as *const c_void,
+            )
+        };
+    }
+    let r = &mut rec.hdr;
+    put(&mut r.kind, RecordKind::Buffer as u32);
+    put(&mut r.tid, tid);
+    put(&mut r.enter_ns, enter_ns);
+    put(&mut r.total_len, h.total_len);
+    put(&mut r.offset, 0);
+    put(&mut r.len, n);
+    put(&mut r.arg, h.arg);
+    put(&mut r.dir, h.dir);
+    put(&mut r.flags, h.flags);
+    put(&mut r.item, 0);
+    let size = size_of::<BufferHeader>() as u64 + n as u64;
+    // SAFETY: the scratch value is larger than size.
+    let rc = unsafe {
+        generated::bpf_ringbuf_output(
+            &EVENTS as *const _ as *mut c_void,
+            rec as *const _ as *mut c_void,
+            size,
+            BPF_RB_NO_WAKEUP,
+        )
+    };
+    rc >= 0
 }

@@ -19,6 +19,7 @@
 #![no_main]
 
 mod buffers;
+mod fast;
 mod filter;
 mod maps;
 mod mem;

@@ -68,27 +68,38 @@ pub static VDSO_CALLS: HashMap<u32, InFlight> = HashMap::with_max_entries(16384,
 /// (`cg_tid`): the helper that reads it costs about 100 ns here. The cache is
 /// dropped at every context switch, so an id is at most one scheduling
 /// period old.
+///
+/// It also holds the syscall's table entry and where the fast path builds
+/// its record (see `fast`).
 #[repr(C)]
 pub struct Slot {
     pub tid: u32,
     pub cg_tid: u32,
     pub f: InFlight,
     pub cgroup: u64,
+    pub spec: SyscallSpec,
+    /// Bytes of inline buffers in `inl`.
+    pub inl_len: u32,
+    pub tgid: u32,
+    /// The name of thread `cg_tid` (cached with its cgroup id).
+    pub comm: [u64; 2],
+    /// Where in this CPU's stage the record goes (`fast::place`); its
+    /// inline buffers follow it there.
+    pub pos: u32,
+    pub _pad: u32,
 }
 
-/// The current thread's cgroup id, from this CPU's cache when it holds it.
+/// The current thread's cgroup id, from this CPU's cache when it holds it
+/// (the fast path fills the cache, with the thread's name).
 #[inline(always)]
 pub fn current_cgroup(tid: u32) -> u64 {
-    let Some(s) = slot() else {
-        // SAFETY: helper without preconditions.
-        return unsafe { aya_ebpf::helpers::generated::bpf_get_current_cgroup_id() };
-    };
-    if s.cg_tid != tid {
-        // SAFETY: helper without preconditions.
-        s.cgroup = unsafe { aya_ebpf::helpers::generated::bpf_get_current_cgroup_id() };
-        s.cg_tid = tid;
+    if let Some(s) = slot()
+        && s.cg_tid == tid
+    {
+        return s.cgroup;
     }
-    s.cgroup
+    // SAFETY: helper without preconditions.
+    unsafe { aya_ebpf::helpers::generated::bpf_get_current_cgroup_id() }
 }
 
 #[map]
@@ -109,6 +120,9 @@ pub fn slot() -> Option<&'static mut Slot> {
 pub fn spill(s: &mut Slot) {
     if s.f.flags & INFLIGHT_ACTIVE == 0 {
         return;
+    }
+    if s.inl_len != 0 {
+        crate::fast::demote(s);
     }
     if INFLIGHT.insert(s.tid, s.f, 0).is_err() {
         count_loss(LossKind::InFlight, s.tid);

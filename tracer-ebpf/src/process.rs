@@ -52,6 +52,7 @@ fn now() -> u64 {
 
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
+    crate::fast::stage_flush();
     let Some(off) = offsets() else { return 0 };
     let child: u64 = ctx.arg(1);
     let child_tid: u32 = read_kernel(child + off.task_pid as u64);
@@ -145,6 +146,7 @@ fn track_child(parent: u32, child: u32) {
 
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
+    crate::fast::stage_flush();
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
     let tid = id as u32;
@@ -186,6 +188,7 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "signal_deliver")]
 pub fn signal_deliver(ctx: BtfTracePointContext) -> i32 {
+    crate::fast::stage_flush();
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
     if decide(tgid).is_none() {
@@ -328,6 +331,7 @@ pub fn emit_exec(x: &ExecInfo, enter_ns: u64, tid: u32, tgid: u32) {
 /// moves from the per-CPU slot to the shared map (see `maps::Slot`).
 #[btf_tracepoint(function = "sched_switch")]
 pub fn sched_switch(_ctx: BtfTracePointContext) -> i32 {
+    crate::fast::stage_flush();
     if let Some(s) = crate::maps::slot() {
         crate::maps::spill(s);
         s.cg_tid = 0;

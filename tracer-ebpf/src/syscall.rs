@@ -9,17 +9,19 @@ use aya_ebpf::{
 use tracer_common::{
     effects::{Direction, SizeRule},
     wire::{
-        LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_KNOWN, SYSCALL_BUFFER_LOST,
-        SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD, SyscallRecord, SyscallSpec,
+        LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_HAS_IN, SPEC_HAS_OUT,
+        SPEC_KNOWN, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
+        SYSCALL_NO_PAYLOAD, SyscallRecord, SyscallSpec,
     },
 };
 
 use crate::{
     buffers::{self, PIECE_BYTES, PIECE_STRING, Piece, Work},
+    fast,
     filter::decide,
     maps::{
-        EVENTS, INFLIGHT, INFLIGHT_ACTIVE, InFlight, SYSCALLS, config, count_loss, inflight, slot,
-        spill,
+        EVENTS, INFLIGHT, INFLIGHT_ACTIVE, InFlight, SYSCALLS, Slot, config, count_loss, inflight,
+        slot, spill,
     },
     mem::{copy, put},
     process::plan_exec,
@@ -96,6 +98,8 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         spill(s);
     }
     put(&mut s.tid, tid);
+    put(&mut s.tgid, tgid);
+    put(&mut s.inl_len, 0);
     let f = &mut s.f;
     put(&mut f.enter_ns, now());
     put(&mut f.nr, nr);
@@ -105,9 +109,31 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         INFLIGHT_ACTIVE | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
     );
     read_args(regs, &mut f.args);
-    if payload
-        && let Some(w) = buffers::begin(tid, tgid, f.enter_ns, snapshot_limit())
-        && spec_of(nr, &mut w.spec)
+    if payload && fast::spec_flags(nr) & SPEC_HAS_IN != 0 && fast::spec_into(nr, &mut s.spec) {
+        let limit = snapshot_limit();
+        let inlined = match fast::stage() {
+            Some(st) => {
+                fast::place(s, st);
+                let base = fast::area(st, s);
+                fast::inline_side(s, base, false, 0, limit)
+            }
+            None => false,
+        };
+        if !inlined {
+            // Too big or not simple: the general path.
+            put(&mut s.inl_len, 0);
+            enter_general(tid, tgid, &mut s.f, limit);
+        }
+    }
+    0
+}
+
+/// Inputs through the general path (`buffers`).
+#[inline(never)]
+fn enter_general(tid: u32, tgid: u32, f: &mut InFlight, limit: u32) {
+    fast::stage_flush();
+    if let Some(w) = buffers::begin(tid, tgid, f.enter_ns, limit)
+        && spec_of(f.nr, &mut w.spec)
         && has_inputs(&w.spec)
     {
         plan(w, &f.args, 0, false);
@@ -118,7 +144,6 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
             put(&mut f.flags, fl | SYSCALL_BUFFER_LOST);
         }
     }
-    0
 }
 
 #[inline(always)]
@@ -171,7 +196,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
         && s.f.flags & INFLIGHT_ACTIVE != 0
     {
         s.f.flags &= !INFLIGHT_ACTIVE;
-        finish(tid, tgid, &s.f, ret, exit_ns);
+        finish_slot(s, tid, tgid, ret, exit_ns);
         return 0;
     }
     if let Some(h) = INFLIGHT.get_ptr_mut(tid) {
@@ -219,9 +244,55 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+/// The exit of the syscall in this CPU's slot: one inline record when its
+/// outputs are small, else the general path (inline inputs sent first).
+#[inline(always)]
+fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
+    let nr = s.f.nr;
+    let exec_done = ret == 0 && (nr == NR_EXECVE || nr == NR_EXECVEAT);
+    if !exec_done && let Some(st) = fast::stage() {
+        if s.inl_len != 0 && !fast::in_place(s, st) {
+            // The stage was sent during the syscall (a fork in it): its
+            // inputs go first, as buffer records.
+            fast::demote(s);
+        }
+        let mut flags = s.f.flags & !INFLIGHT_ACTIVE;
+        if s.inl_len == 0 {
+            fast::place(s, st);
+        }
+        let spec = fast::spec_flags(nr);
+        if spec & SPEC_KNOWN == 0 {
+            flags |= SYSCALL_EFFECTS_UNKNOWN;
+            fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
+            return;
+        }
+        let payload = flags & SYSCALL_NO_PAYLOAD == 0;
+        if !(payload && ret >= 0 && spec & SPEC_HAS_OUT != 0 && fast::spec_into(nr, &mut s.spec)) {
+            fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
+            return;
+        }
+        let before = s.inl_len;
+        let base = fast::area(st, s);
+        if fast::inline_side(s, base, true, ret, snapshot_limit()) {
+            fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
+            return;
+        }
+        put(&mut s.inl_len, before);
+    }
+    if s.inl_len != 0 {
+        fast::demote(s);
+    }
+    if exec_done {
+        // A new program, a new name: not the cached one.
+        s.cg_tid = 0;
+    }
+    finish(tid, tgid, &s.f, ret, exit_ns);
+}
+
 /// Emits the exit-side buffers and the syscall record.
 #[inline(never)]
 pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
+    fast::stage_flush();
     let mut flags = f.flags & !INFLIGHT_ACTIVE;
     let mut buffers = f.buffers;
     let exec_done = ret == 0 && (f.nr == NR_EXECVE || f.nr == NR_EXECVEAT);
@@ -270,7 +341,7 @@ pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
         put(&mut r.gid, (uid_gid >> 32) as u32);
         read_comm(&mut r.comm);
         put(&mut r.buffers, buffers);
-        put(&mut r._pad, 0);
+        put(&mut r.inline_len, 0);
     }
     e.submit(crate::maps::wake_flags(exit_ns));
 }
@@ -298,6 +369,13 @@ pub fn read_comm(out: &mut [u8; 16]) {
 /// this to emit their record.
 #[inline(always)]
 pub fn finish_exiting(tid: u32, tgid: u32) {
+    if let Some(s) = slot()
+        && s.tid == tid
+        && s.f.flags & INFLIGHT_ACTIVE != 0
+        && s.inl_len != 0
+    {
+        fast::demote(s);
+    }
     let f = inflight(tid);
     let _ = INFLIGHT.remove(tid);
     if let Some(s) = slot()

@@ -26,6 +26,10 @@ pub struct Args {
     /// Only the replay section.
     #[arg(long)]
     replay_only: bool,
+    /// Only no tracing, the floor and recording (no bpftrace, strace,
+    /// store or replay sections).
+    #[arg(long)]
+    record_only: bool,
 }
 
 fn dd(count: u64) -> anyhow::Result<f64> {
@@ -120,7 +124,12 @@ fn start_until_line(cmd: &mut Command, ready: &str) -> anyhow::Result<(Guard, St
 }
 
 fn daemon(dir: &Path, floor: bool) -> anyhow::Result<Guard> {
-    let mut cmd = Command::new(root().join("target/release/tracer-daemon"));
+    // TRACER_BENCH_DAEMON: another build to compare, in the same run of
+    // everything else.
+    let bin = std::env::var_os("TRACER_BENCH_DAEMON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target/release/tracer-daemon"));
+    let mut cmd = Command::new(bin);
     cmd.arg("--data-dir")
         .arg(dir)
         .arg("--listen")
@@ -207,6 +216,15 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
         ),
     });
 
+    if a.record_only {
+        print_rows(&rows, base);
+        println!(
+            "goal: recording <= 2.0x no tracing, 0 lost; measured {:.2}x, {lost} lost",
+            rec / base
+        );
+        return Ok(());
+    }
+
     let bpftrace = start_until(
         Command::new("bpftrace").args([
             "-e",
@@ -269,22 +287,26 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
         }),
     }
 
-    println!(
-        "{:<40} {:>10} {:>8}  notes",
-        "condition", "median s", "ratio"
-    );
-    for r in &rows {
-        match r.secs {
-            Some(s) => println!("{:<40} {:>10.3} {:>7.2}x  {}", r.name, s, s / base, r.note),
-            None => println!("{:<40} {:>10} {:>8}  {}", r.name, "-", "-", r.note),
-        }
-    }
+    print_rows(&rows, base);
     println!(
         "goal: recording <= 2.0x no tracing, 0 lost; measured {:.2}x, {lost} lost",
         rec / base
     );
     store_bench(dd_bytes_per_event)?;
     replay_bench()
+}
+
+fn print_rows(rows: &[Row], base: f64) {
+    println!(
+        "{:<40} {:>10} {:>8}  notes",
+        "condition", "median s", "ratio"
+    );
+    for r in rows {
+        match r.secs {
+            Some(s) => println!("{:<40} {:>10.3} {:>7.2}x  {}", r.name, s, s / base, r.note),
+            None => println!("{:<40} {:>10} {:>8}  {}", r.name, "-", "-", r.note),
+        }
+    }
 }
 
 /// The replay workloads: a 1-byte dd and a short Python program.

@@ -11,7 +11,7 @@
 //! number, sorted by number. A unit test checks it against the complete
 //! x86_64 syscall list so that nothing is silently missing.
 
-use crate::wire::{EffectSlot, MAX_EFFECTS, SPEC_KNOWN, SyscallSpec};
+use crate::wire::{EffectSlot, MAX_EFFECTS, SPEC_HAS_IN, SPEC_HAS_OUT, SPEC_KNOWN, SyscallSpec};
 
 pub mod x86_64;
 
@@ -225,6 +225,14 @@ pub fn encode(info: &SyscallInfo) -> SyscallSpec {
                 };
             }
             spec.count = list.len().min(MAX_EFFECTS) as u32;
+            for e in &spec.effects[..spec.count as usize] {
+                if e.dir & Direction::In as u8 != 0 {
+                    spec.flags |= SPEC_HAS_IN;
+                }
+                if e.dir & Direction::Out as u8 != 0 {
+                    spec.flags |= SPEC_HAS_OUT;
+                }
+            }
         }
     }
     spec
@@ -325,7 +333,12 @@ mod tests {
         let read = lookup(0).unwrap();
         assert_eq!(read.effects, Effects::Known(READ_EFFECTS));
         let spec = encode(read);
-        assert_eq!(spec.flags, SPEC_KNOWN);
+        assert_eq!(spec.flags, SPEC_KNOWN | SPEC_HAS_OUT);
+        assert_eq!(
+            encode(lookup(1).unwrap()).flags,
+            SPEC_KNOWN | SPEC_HAS_IN,
+            "write"
+        );
         assert_eq!(spec.count, 1);
         assert_eq!(spec.effects[0].rule, SizeRule::Ret as u8);
     }

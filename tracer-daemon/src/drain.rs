@@ -1,0 +1,212 @@
+//! Drains the BPF ring buffer on its own thread.
+//!
+//! Assembling, encoding and compressing events costs several times more per
+//! record than the kernel spends producing it, so a burst (a syscall storm)
+//! would fill the ring while the one runtime thread is busy with them. This
+//! thread only copies records out of the ring into chunks of user memory
+//! (a few tens of ns per record) and hands the chunks to the runtime, which
+//! assembles them at its own pace: the ring stays nearly empty, and the
+//! backlog lives in user memory, bounded by [`BACKLOG_BYTES`]. Past that
+//! bound records are dropped here and counted (per process, like the
+//! kernel's losses): loss is never silent.
+use std::{
+    collections::HashMap,
+    os::fd::AsRawFd,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread::JoinHandle,
+};
+
+use aya::maps::{MapData, RingBuf};
+use tokio::sync::mpsc;
+use tracer_common::wire::{BufferHeader, SyscallRecord};
+
+/// Most bytes of copied records waiting for the assembler.
+pub const BACKLOG_BYTES: u64 = 1 << 30;
+/// A chunk is handed over once it holds this much (or the ring is empty).
+const CHUNK_BYTES: usize = 256 << 10;
+/// Assembled chunks kept for reuse, at most (touching fresh memory costs
+/// more than copying records into it: the kernel zeroes every new page).
+const POOL_CHUNKS: usize = 256;
+
+/// Counters the drain thread shares with the runtime.
+#[derive(Default)]
+pub struct Shared {
+    /// Bytes sent and not yet taken by the assembler.
+    pub backlog: AtomicU64,
+    /// Records dropped because the backlog was full.
+    pub dropped: AtomicU64,
+    /// The same, per process (tgid, or tid for buffer records).
+    pub dropped_by_pid: Mutex<HashMap<u32, u64>>,
+}
+
+pub struct Drainer {
+    pub rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    pub shared: Arc<Shared>,
+    /// Assembled chunks going back to the drain thread for reuse.
+    pool: std::sync::mpsc::SyncSender<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Records of a chunk: each is framed as a little-endian `u32` length and
+/// its bytes.
+pub fn records(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = chunk;
+    std::iter::from_fn(move || {
+        let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let rec = rest.get(4..4 + len)?;
+        rest = &rest[4 + len..];
+        Some(rec)
+    })
+}
+
+/// The process a record belongs to, for loss attribution.
+fn owner(rec: &[u8]) -> u32 {
+    let word = |at: usize| {
+        rec.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .unwrap_or(0)
+    };
+    match word(0) {
+        1 | 3 => word(std::mem::offset_of!(SyscallRecord, pid)),
+        2 => word(std::mem::offset_of!(BufferHeader, tid)),
+        _ => 0,
+    }
+}
+
+impl Drainer {
+    pub fn spawn(ring: RingBuf<MapData>) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (pool, pool_rx) = std::sync::mpsc::sync_channel(POOL_CHUNKS);
+        let shared = Arc::new(Shared::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let shared = Arc::clone(&shared);
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("ring-drain".into())
+                .spawn(move || run(ring, tx, &pool_rx, &shared, &stop))?
+        };
+        Ok(Self {
+            rx,
+            shared,
+            pool,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Gives an assembled chunk back for reuse (dropped when the pool is
+    /// full).
+    pub fn recycle(&self, chunk: Vec<u8>) {
+        let _ = self.pool.try_send(chunk);
+    }
+
+    /// Stops the thread after a last pass over the ring (call once the
+    /// programs are detached); what it sent stays in `rx`.
+    pub fn finish(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    mut ring: RingBuf<MapData>,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    pool: &std::sync::mpsc::Receiver<Vec<u8>>,
+    shared: &Shared,
+    stop: &AtomicBool,
+) {
+    let fd = ring.as_raw_fd();
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
+    loop {
+        let last = stop.load(Ordering::SeqCst);
+        // Everything queued now, in chunks.
+        while let Some(item) = ring.next() {
+            let rec: &[u8] = &item;
+            if shared.backlog.load(Ordering::Relaxed) + buf.len() as u64 > BACKLOG_BYTES {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut m) = shared.dropped_by_pid.lock() {
+                    *m.entry(owner(rec)).or_default() += 1;
+                }
+                continue;
+            }
+            buf.extend_from_slice(&(rec.len() as u32).to_le_bytes());
+            buf.extend_from_slice(rec);
+            drop(item);
+            if buf.len() >= CHUNK_BYTES && !send(&tx, pool, shared, &mut buf) {
+                return;
+            }
+        }
+        if !buf.is_empty() && !send(&tx, pool, shared, &mut buf) {
+            return;
+        }
+        if last {
+            return;
+        }
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd. The timeout bounds how late the stop
+        // flag and records queued without a wakeup are seen.
+        unsafe { libc::poll(&mut p, 1, 10) };
+    }
+}
+
+fn send(
+    tx: &mpsc::UnboundedSender<Vec<u8>>,
+    pool: &std::sync::mpsc::Receiver<Vec<u8>>,
+    shared: &Shared,
+    buf: &mut Vec<u8>,
+) -> bool {
+    let next = match pool.try_recv() {
+        Ok(mut v) => {
+            v.clear();
+            v
+        }
+        Err(_) => Vec::with_capacity(CHUNK_BYTES + 4096),
+    };
+    let chunk = std::mem::replace(buf, next);
+    shared
+        .backlog
+        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    tx.send(chunk).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_stop_at_a_torn_end() {
+        let mut c = vec![];
+        for r in [&b"abc"[..], b"", b"12345678"] {
+            c.extend_from_slice(&(r.len() as u32).to_le_bytes());
+            c.extend_from_slice(r);
+        }
+        let v: Vec<&[u8]> = records(&c).collect();
+        assert_eq!(v, vec![&b"abc"[..], b"", b"12345678"]);
+        c.extend_from_slice(&9u32.to_le_bytes());
+        c.extend_from_slice(b"short");
+        assert_eq!(records(&c).count(), 3);
+    }
+
+    #[test]
+    fn owner_reads_pid_or_tid() {
+        let mut r = vec![0u8; 136];
+        r[0] = 1;
+        r[96..100].copy_from_slice(&42u32.to_le_bytes());
+        assert_eq!(owner(&r), 42);
+        r[0] = 2;
+        r[4..8].copy_from_slice(&7u32.to_le_bytes());
+        assert_eq!(owner(&r), 7);
+        assert_eq!(owner(&[1, 0]), 0);
+    }
+}
