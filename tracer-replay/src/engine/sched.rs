@@ -136,7 +136,13 @@ impl Engine<'_> {
                     continue;
                 }
             }
-            let watchdog = self.opts.watchdog.unwrap_or(WATCHDOG_DEFAULT);
+            // One task alone is never waited on by another: however long it
+            // computes, it is not stalled.
+            let watchdog = if self.rec.is_multi() {
+                self.opts.watchdog.unwrap_or(WATCHDOG_DEFAULT)
+            } else {
+                std::time::Duration::from_secs(86_400 * 365)
+            };
             // Stops that come without an event replayed (a thread that
             // spins on futex calls the recording does not have) count as
             // no progress.
