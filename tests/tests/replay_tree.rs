@@ -56,6 +56,21 @@ fn replay_ten_times(rec: &Recorded, executed: u64) {
     }
 }
 
+/// The threaded program, built in `dir` and recorded reading its input:
+/// the recording, the program and the input.
+fn record_threads(dir: &std::path::Path) -> (Recorded, std::path::PathBuf, std::path::PathBuf) {
+    let exe = build_threads(dir);
+    let f = input(dir);
+    let rec = record(
+        dir,
+        exe.to_str().expect("path"),
+        &[f.to_str().expect("path")],
+        None,
+        &[],
+    );
+    (rec, exe, f)
+}
+
 fn build_threads(dir: &std::path::Path) -> std::path::PathBuf {
     let src = dir.join("threads.c");
     let exe = dir.join("threads");
@@ -79,15 +94,7 @@ fn input(dir: &std::path::Path) -> std::path::PathBuf {
 #[test]
 fn threads_with_locks_and_a_pipe_replay_the_same_ten_times() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = build_threads(dir.path());
-    let f = input(dir.path());
-    let rec = record(
-        dir.path(),
-        exe.to_str().expect("path"),
-        &[f.to_str().expect("path")],
-        None,
-        &[],
-    );
+    let (rec, exe, f) = record_threads(dir.path());
     assert!(rec.status.success(), "{}", text(&rec.stderr));
     let out = text(&rec.stdout);
     assert_eq!(out.lines().filter(|l| l.starts_with("saw t")).count(), 80);
@@ -117,15 +124,7 @@ fn a_shell_pipeline_replays_as_one_tree_the_same_ten_times() {
 #[test]
 fn a_thread_waiting_in_user_space_is_reported_by_the_watchdog() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = build_threads(dir.path());
-    let f = input(dir.path());
-    let rec = record(
-        dir.path(),
-        exe.to_str().expect("path"),
-        &[f.to_str().expect("path")],
-        None,
-        &[],
-    );
+    let (rec, _, _) = record_threads(dir.path());
     assert!(rec.status.success());
     let started = std::time::Instant::now();
     let rep = replay(&rec.bundle, &["--env", "TRACER_SPIN=1", "--watchdog", "2"]);
@@ -157,15 +156,7 @@ fn a_thread_waiting_in_user_space_is_reported_by_the_watchdog() {
 #[test]
 fn a_thread_that_diverges_leaves_its_process_stopped_for_a_debugger() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = build_threads(dir.path());
-    let f = input(dir.path());
-    let rec = record(
-        dir.path(),
-        exe.to_str().expect("path"),
-        &[f.to_str().expect("path")],
-        None,
-        &[],
-    );
+    let (rec, _, _) = record_threads(dir.path());
     assert!(rec.status.success());
     // The replay helper checks that the stopped process is in state T,
     // then ends it.

@@ -497,16 +497,22 @@ impl Tracee {
         Ok(())
     }
 
-    /// Leaves the tracee stopped for a debugger, about to retry the
-    /// syscall it is stopped at: the syscall does not run now, and if the
-    /// tracee is resumed without a tracer the filter fails it with ENOSYS.
-    pub fn leave_stopped(mut self) -> Result<Pid, ReplayError> {
+    /// At a seccomp stop: the syscall is skipped now and made again when
+    /// the tracee next runs (back on its `syscall` instruction).
+    fn put_off_syscall(&self) -> Result<(), ReplayError> {
         let mut r = self.regs()?;
         let nr = r.orig_rax;
         r.orig_rax = u64::MAX;
         r.rax = nr;
         r.rip -= 2;
-        self.set_regs(r)?;
+        self.set_regs(r)
+    }
+
+    /// Leaves the tracee stopped for a debugger, about to retry the
+    /// syscall it is stopped at: the syscall does not run now, and if the
+    /// tracee is resumed without a tracer the filter fails it with ENOSYS.
+    pub fn leave_stopped(mut self) -> Result<Pid, ReplayError> {
+        self.put_off_syscall()?;
         // The signal argument of PTRACE_DETACH is ignored at an event stop
         // (seccomp): the stop is queued first, and taken as it resumes.
         self.kill(Signal::SIGSTOP)?;
@@ -520,12 +526,7 @@ impl Tracee {
     /// as [`Self::leave_stopped`] does; at another stop, where it is.
     pub fn let_go(mut self, at_syscall: bool) -> Result<(), ReplayError> {
         if at_syscall {
-            let mut r = self.regs()?;
-            let nr = r.orig_rax;
-            r.orig_rax = u64::MAX;
-            r.rax = nr;
-            r.rip -= 2;
-            self.set_regs(r)?;
+            self.put_off_syscall()?;
         }
         self.alive = false;
         ptrace::detach(self.pid, None).map_err(|e| self.err("PTRACE_DETACH", e))

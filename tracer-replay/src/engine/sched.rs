@@ -442,6 +442,15 @@ impl Engine<'_> {
                 tracing::debug!("leaving a thread stopped: {e}");
             }
         }
+        // Its threads take the stop as they resume: it is stopped before
+        // anyone is told to look at it.
+        let status = format!("/proc/{tgid}/status");
+        for _ in 0..200 {
+            if std::fs::read_to_string(&status).is_ok_and(|s| s.contains("State:\tT")) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         self.report.stopped_pid = Some(tgid.as_raw());
         self.end_all();
         Ok(())
