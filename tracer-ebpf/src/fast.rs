@@ -20,8 +20,8 @@ use aya_ebpf::{helpers::generated, macros::map, maps::PerCpuArray};
 use tracer_common::{
     effects::SizeRule,
     wire::{
-        BUFFER_FAULT, BUFFER_STRING, INLINE_MAX, InlineHeader, LossKind, MAX_EFFECTS, NUM_ARGS,
-        RecordKind, SPEC_KNOWN, STAGE_MAX, SYSCALL_BUFFER_LOST, Stage, SyscallRecord, SyscallSpec,
+        BUFFER_FAULT, BUFFER_STRING, INLINE_MAX, InlineHeader, LossKind, MAX_EFFECTS, RecordKind,
+        STAGE_MAX, SYSCALL_BUFFER_LOST, Stage, SyscallRecord,
     },
 };
 
@@ -29,6 +29,7 @@ use crate::{
     buffers,
     maps::{EVENTS, SYSCALLS, Slot, count_loss},
     mem::{copy, put},
+    syscall::{arg_at, read_user_u32},
 };
 
 /// Fast-path records of this CPU not yet sent. They go to the ring as one
@@ -50,34 +51,6 @@ const NR_PRCTL: i64 = 157;
 const BPF_RB_NO_WAKEUP: u64 = 1;
 /// Mask keeping an offset in the inline area inside its slack.
 const OFF_MASK: usize = INLINE_MAX - 1;
-
-/// Copies the table entry of `nr` into `out`; false when it is unknown.
-#[inline(always)]
-pub fn spec_into(nr: i64, out: &mut SyscallSpec) -> bool {
-    if !(0..512).contains(&nr) {
-        return false;
-    }
-    match SYSCALLS.get(nr as u32) {
-        Some(s) if s.flags & SPEC_KNOWN != 0 => {
-            copy(out, s);
-            true
-        }
-        _ => false,
-    }
-}
-
-#[inline(always)]
-fn arg_at(args: &[u64; NUM_ARGS], i: u8) -> u64 {
-    match i {
-        0 => args[0],
-        1 => args[1],
-        2 => args[2],
-        3 => args[3],
-        4 => args[4],
-        5 => args[5],
-        _ => 0,
-    }
-}
 
 #[inline(always)]
 fn inl_len(s: &Slot) -> usize {
@@ -161,16 +134,6 @@ pub fn inline_side(s: &mut Slot, base: *mut u8, at_exit: bool, ret: i64, limit: 
         }
     }
     true
-}
-
-#[inline(always)]
-fn read_user_u32(addr: u64) -> Option<u32> {
-    let mut v = [0u32; 1];
-    // SAFETY: reads 4 bytes of user memory into the stack.
-    let r = unsafe {
-        generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 4, addr as *const c_void)
-    };
-    if r < 0 { None } else { Some(v[0]) }
 }
 
 /// Appends one buffer (header and data) to the inline area.

@@ -11,7 +11,7 @@ use tracer_common::{
     wire::{
         LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_HAS_IN, SPEC_HAS_OUT,
         SPEC_KNOWN, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
-        SYSCALL_NO_PAYLOAD, SyscallRecord, SyscallSpec,
+        SYSCALL_NO_PAYLOAD, SYSCALL_TABLE_LEN, SyscallRecord, SyscallSpec,
     },
 };
 
@@ -109,7 +109,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         INFLIGHT_ACTIVE | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
     );
     read_args(regs, &mut f.args);
-    if payload && fast::spec_flags(nr) & SPEC_HAS_IN != 0 && fast::spec_into(nr, &mut s.spec) {
+    if payload && fast::spec_flags(nr) & SPEC_HAS_IN != 0 && spec_of(nr, &mut s.spec) {
         let limit = snapshot_limit();
         let inlined = match fast::stage() {
             Some(st) => {
@@ -168,8 +168,8 @@ fn has_outputs(spec: &SyscallSpec) -> bool {
 /// not know it. Copying (not returning a pointer-or-null) matters: LLVM turns
 /// an optional map pointer into pointer masking, which the verifier rejects.
 #[inline(always)]
-fn spec_of(nr: i64, out: &mut SyscallSpec) -> bool {
-    if nr < 0 {
+pub fn spec_of(nr: i64, out: &mut SyscallSpec) -> bool {
+    if !(0..SYSCALL_TABLE_LEN as i64).contains(&nr) {
         return false;
     }
     match SYSCALLS.get(nr as u32) {
@@ -267,7 +267,7 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
             return;
         }
         let payload = flags & SYSCALL_NO_PAYLOAD == 0;
-        if !(payload && ret >= 0 && spec & SPEC_HAS_OUT != 0 && fast::spec_into(nr, &mut s.spec)) {
+        if !(payload && ret >= 0 && spec & SPEC_HAS_OUT != 0 && spec_of(nr, &mut s.spec)) {
             fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
             return;
         }
@@ -392,7 +392,7 @@ pub fn finish_exiting(tid: u32, tgid: u32) {
 }
 
 #[inline(always)]
-fn arg_at(args: &[u64; NUM_ARGS], i: u8) -> u64 {
+pub fn arg_at(args: &[u64; NUM_ARGS], i: u8) -> u64 {
     match i {
         0 => args[0],
         1 => args[1],
@@ -415,7 +415,7 @@ fn read_user_u64(addr: u64) -> Option<u64> {
 }
 
 #[inline(always)]
-fn read_user_u32(addr: u64) -> Option<u32> {
+pub fn read_user_u32(addr: u64) -> Option<u32> {
     let mut v = [0u32; 1];
     // SAFETY: reads 4 bytes of user memory into the stack.
     let r = unsafe {
