@@ -72,10 +72,13 @@ pub fn replay(bundle: tracer_store::bundle::Bundle, opts: &Options) -> Result<Re
     let rec = Recording::from_bundle(bundle, opts.pid)?;
     let _blocked = ChildSignalsBlocked::new();
     let mut e = Engine::launch(&rec, opts)?;
-    e.sched = true;
-    e.resume(None)?;
-    let outcome = e.run()?;
-    Ok(e.finish(outcome))
+    match e.run(&mut || false)? {
+        Halt::End(outcome) => Ok(e.finish(outcome)),
+        // Only a debugger's replay halts.
+        h => Err(ReplayError::Ptrace(format!(
+            "the replay halted ({h:?}) without a debugger"
+        ))),
+    }
 }
 
 impl<'a> Engine<'a> {
@@ -159,7 +162,6 @@ impl<'a> Engine<'a> {
             done: vec![false; rec.events.len()],
             replayed: 0,
             frontier: 0,
-            sched: false,
             handled: 0,
             forced: false,
             release_late: std::env::var("TRACER_REPLAY_RELEASE").is_ok_and(|v| v == "late"),
@@ -174,8 +176,11 @@ impl<'a> Engine<'a> {
             started,
             exe_file,
             dir: Some(dir),
-            stepping: false,
+            stepping: None,
             debugger: false,
+            passing: false,
+            interrupt_asked: false,
+            debug_regs: [0; 5],
             goto: None,
             pending_syscall: false,
             ended: None,
@@ -188,6 +193,7 @@ impl<'a> Engine<'a> {
         };
         e.set_pos(0);
         e.prepare_image(rec.exec.arg_start)?;
+        e.resume(None)?;
         Ok(e)
     }
 
@@ -275,6 +281,9 @@ enum TaskState {
     /// Its syscall is done; resumed once the recording's other tasks have
     /// done what they did before this one's next event (recorded ns).
     Held(u64),
+    /// Stopped for a debugger (a breakpoint, a step): it goes on, as it
+    /// was running, when the debugger resumes the replay.
+    Halted,
     /// Ended.
     Gone,
 }
@@ -322,8 +331,6 @@ pub(crate) struct Engine<'a> {
     replayed: usize,
     /// No recorded syscall before this index is left.
     frontier: usize,
-    /// Tasks are scheduled in recorded order (not under a debugger).
-    sched: bool,
     /// See [`Engine::release_ns`].
     release_late: bool,
     /// Tasks held so far (the order held tasks go on in).
@@ -346,10 +353,19 @@ pub(crate) struct Engine<'a> {
     /// The program as run (the bundle's copy): what a debugger loads.
     pub(crate) exe_file: std::path::PathBuf,
     dir: Option<tempfile::TempDir>,
-    /// Resume by single steps (a debugger's stepi).
-    pub(crate) stepping: bool,
+    /// The task (recorded tid) a debugger steps: it is resumed by single
+    /// steps.
+    pub(crate) stepping: Option<u32>,
     /// A debugger drives the replay: traps stop it instead of diverging.
     pub(crate) debugger: bool,
+    /// The task at hand resumes from a bookmark or an interrupt: its
+    /// syscall is made without halting there again.
+    passing: bool,
+    /// The debugger has something to say: halt at the next syscall.
+    interrupt_asked: bool,
+    /// The debugger's watchpoints: DR0-DR3 and DR7, loaded into every
+    /// thread of the root process (new ones at their first stop).
+    pub(crate) debug_regs: [u64; 5],
     /// Stop before this recorded event (a debugger's bookmark).
     pub(crate) goto: Option<usize>,
     /// Stopped at a syscall not handled yet (a bookmark was reached).
@@ -468,24 +484,17 @@ impl Engine<'_> {
         self.task_mut().pos = next;
     }
 
-    /// Resumes the tracee: a single step when a debugger asked for one.
-    /// Under the scheduler it is held until the recording lets it go on.
+    /// Lets the task at hand go on: it is held until the recording lets
+    /// it ([`Engine::release`]).
     pub(crate) fn resume(&mut self, sig: Option<Signal>) -> Result<(), ReplayError> {
-        if self.sched {
-            let release = self.release_ns();
-            self.handled += 1;
-            let seq = self.handled;
-            let t = self.task_mut();
-            t.state = TaskState::Held(release);
-            t.held_seq = seq;
-            t.sig = sig;
-            return Ok(());
-        }
-        if self.stepping {
-            self.t().step(sig)
-        } else {
-            self.t().cont(sig)
-        }
+        let release = self.release_ns();
+        self.handled += 1;
+        let seq = self.handled;
+        let t = self.task_mut();
+        t.state = TaskState::Held(release);
+        t.held_seq = seq;
+        t.sig = sig;
+        Ok(())
     }
 
     /// The private directory (the program's copy), kept past this run.
@@ -498,12 +507,19 @@ impl Engine<'_> {
     }
 
     /// Index of the next recorded event to replay.
+    /// Across tasks, the earliest event not replayed: every task's events
+    /// before its own next one are.
     pub(crate) fn position(&self) -> usize {
-        self.pos()
+        self.tasks
+            .iter()
+            .map(|t| t.pos)
+            .min()
+            .unwrap_or(self.rec.events.len())
     }
 
-    /// Runs until a debugger must see a stop. The tracee must be stopped
-    /// (and is resumed here). `interrupted` is asked at each syscall stop.
+    /// Runs until a debugger must see a stop; every task is stopped then,
+    /// the one that halted is the task at hand. `interrupted` is asked
+    /// before each wait.
     pub(crate) fn advance(
         &mut self,
         interrupted: &mut dyn FnMut() -> bool,
@@ -514,39 +530,80 @@ impl Engine<'_> {
         if self.task().t.is_none() {
             return Ok(Halt::End(Outcome::Diverged));
         }
-        if self.pending_syscall {
-            self.pending_syscall = false;
-            match self.on_syscall()? {
-                Next::Done(o) => return Ok(Halt::End(o)),
-                Next::Halt(h) => return Ok(h),
-                Next::Continue => {}
+        // The time the debugger held the replay is no stall.
+        self.progress = Instant::now();
+        if std::mem::take(&mut self.pending_syscall) {
+            // Halted before its syscall: it is made now, as it would have
+            // been.
+            self.passing = true;
+            let cur = self.cur;
+            let next = self.dispatch(cur)?;
+            if let Some(h) = self.halt_of(next) {
+                return Ok(h);
             }
-        } else {
-            self.resume(None)?;
+        } else if self.task().state == TaskState::Halted {
+            let cur = self.cur;
+            self.release(cur)?;
         }
-        loop {
-            let stop = self.tm().wait()?;
-            if stop == Stop::Syscall {
-                self.maybe_checkpoint()?;
-            }
-            if stop == Stop::Syscall
-                && let Some(g) = self.goto
-                && self.peek_syscall().is_none_or(|(i, _)| i >= g)
-            {
-                self.goto = None;
-                self.pending_syscall = true;
-                return Ok(Halt::Bookmark);
-            }
-            if stop == Stop::Syscall && interrupted() {
-                self.pending_syscall = true;
-                return Ok(Halt::Interrupted);
-            }
-            match self.on_stop(stop)? {
-                Next::Continue => {}
-                Next::Done(o) => return Ok(Halt::End(o)),
-                Next::Halt(h) => return Ok(h),
+        self.run(interrupted)
+    }
+
+    /// The recorded tid of the task at hand.
+    pub(crate) fn current_tid(&self) -> u32 {
+        self.task().rtid
+    }
+
+    /// The live threads of the recorded process (its children's are not
+    /// the debugger's), by recorded tid, with their tracees.
+    pub(crate) fn threads(&self) -> impl Iterator<Item = (u32, &Tracee)> {
+        self.tasks.iter().filter_map(|t| match (&t.t, t.state) {
+            (_, TaskState::Gone | TaskState::Starting) => None,
+            (Some(tr), _) if t.rpid == self.rec.pid => Some((t.rtid, tr)),
+            _ => None,
+        })
+    }
+
+    /// Where thread `rtid` is, in words (for a debugger's thread list).
+    pub(crate) fn thread_state(&self, rtid: u32) -> String {
+        let Some(t) = self.by_rtid.get(&rtid).map(|&i| &self.tasks[i]) else {
+            return "unknown".to_owned();
+        };
+        let state = match t.state {
+            TaskState::Running | TaskState::Halted => "runs",
+            TaskState::Starting => "starts",
+            TaskState::AtStop => "at its syscall",
+            TaskState::Parked(_) => "waits on a futex",
+            TaskState::Held(_) => "held after a syscall",
+            TaskState::Gone => "ended",
+        };
+        format!("{state}, next event {}", t.pos)
+    }
+
+    /// The tracee of thread `rtid` of the recorded process.
+    pub(crate) fn thread(&self, rtid: u32) -> Option<&Tracee> {
+        self.threads().find(|&(t, _)| t == rtid).map(|(_, tr)| tr)
+    }
+
+    /// Loads [`Self::debug_regs`] into task `i`.
+    pub(crate) fn load_debug_regs(&self, i: usize) -> Result<(), ReplayError> {
+        let t = &self.tasks[i];
+        let Some(tr) = t.t.as_ref().filter(|_| t.rpid == self.rec.pid) else {
+            return Ok(());
+        };
+        for (n, &v) in self.debug_regs[..4].iter().enumerate() {
+            tr.set_debug_reg(n, v)?;
+        }
+        tr.set_debug_reg(7, self.debug_regs[4])
+    }
+
+    /// Loads [`Self::debug_regs`] into every thread of the recorded process.
+    pub(crate) fn load_debug_regs_all(&self) -> Result<(), ReplayError> {
+        for i in 0..self.tasks.len() {
+            if !matches!(self.tasks[i].state, TaskState::Gone | TaskState::Starting) {
+                self.load_debug_regs(i)?;
             }
         }
+        Ok(())
     }
 
     fn on_stop(&mut self, stop: Stop) -> Result<Next, ReplayError> {
@@ -694,7 +751,7 @@ impl Engine<'_> {
         let args = args_of(&regs);
         let info = effects::lookup(nr);
         let name = info.map(|i| i.name).unwrap_or("?");
-        let slack = self.sched && self.rec.is_multi();
+        let slack = self.rec.is_multi();
         if slack
             && !policy::is_time(name)
             && let Some(next) = self.futex_slack(nr, &args)?
@@ -1238,7 +1295,7 @@ impl Engine<'_> {
             return Ok(Next::Continue);
         }
         if self.debugger && sig == Signal::SIGTRAP {
-            return Ok(Next::Halt(if self.stepping {
+            return Ok(Next::Halt(if self.stepping == Some(self.task().rtid) {
                 Halt::Step
             } else {
                 Halt::Trap

@@ -12,25 +12,33 @@
 //! `reverse-stepi` go back to the previous syscall boundary; `monitor goto`
 //! backwards starts from the nearest checkpoint before the bookmark.
 //!
-//! Boundaries: one thread (a replay of several threads or processes runs
-//! without gdb), and Ctrl-C is seen at the program's next syscall.
+//! Threads: gdb sees the recorded process's threads by their recorded
+//! ids. They run as the replay schedules them (one at a time, syscalls in
+//! the recorded order), whatever gdb's scheduler-locking says: a stepped
+//! thread may need the others to reach its turn. When one stops, all are
+//! stopped.
+//!
+//! Boundaries: child processes replay under the scheduler but are not
+//! gdb's (they do not stop at its breakpoints), and Ctrl-C is seen at the
+//! next syscall the replay answers.
 use gdbstub::{
-    common::Signal as GdbSignal,
+    common::{Signal as GdbSignal, Tid},
     conn::ConnectionExt,
     outputln,
-    stub::{DisconnectReason, GdbStub, SingleThreadStopReason, run_blocking},
+    stub::{DisconnectReason, GdbStub, MultiThreadStopReason, run_blocking},
     target::{
         Target, TargetError, TargetResult,
         ext::{
             auxv::{Auxv, AuxvOps},
             base::{
                 BaseOps,
+                multithread::{
+                    MultiThreadBase, MultiThreadResume, MultiThreadResumeOps,
+                    MultiThreadSchedulerLocking, MultiThreadSchedulerLockingOps,
+                    MultiThreadSingleStep, MultiThreadSingleStepOps,
+                },
                 reverse_exec::{
                     ReplayLogPosition, ReverseCont, ReverseContOps, ReverseStep, ReverseStepOps,
-                },
-                singlethread::{
-                    SingleThreadBase, SingleThreadResume, SingleThreadResumeOps,
-                    SingleThreadSingleStep, SingleThreadSingleStepOps,
                 },
             },
             breakpoints::{
@@ -39,6 +47,7 @@ use gdbstub::{
             },
             exec_file::{ExecFile, ExecFileOps},
             monitor_cmd::{ConsoleOutput, MonitorCmd, MonitorCmdOps},
+            thread_extra_info::{ThreadExtraInfo, ThreadExtraInfoOps},
         },
     },
 };
@@ -49,7 +58,15 @@ use crate::{
     engine::{Engine, Halt, Options},
     recording::Recording,
     report::{Outcome, Report},
+    tracee::ChildSignalsBlocked,
 };
+
+type StopReason = MultiThreadStopReason<u64>;
+
+/// gdb's id of a recorded thread (recorded ids are never 0).
+fn gdb_tid(rtid: u32) -> Tid {
+    Tid::new(rtid as usize).unwrap_or(Tid::MIN)
+}
 
 const INT3: u8 = 0xcc;
 
@@ -60,8 +77,8 @@ pub struct ReplayTarget<'a> {
     engine: Engine<'a>,
     /// The int3s of the breakpoints (`engine.int3s`) are in the program.
     int3s_in: bool,
-    /// Set by gdb's resume or step, used by the event loop.
-    step: bool,
+    /// The thread gdb's resume steps (the others continue).
+    step: Option<u32>,
     /// gdb asked to go backwards.
     reverse: Option<Reverse>,
     /// The program file gdb reads symbols from (the first run's).
@@ -79,10 +96,11 @@ enum Reverse {
 }
 
 /// Where a replay is, precisely enough to find it again on a re-run:
-/// the recorded event it is at and the registers.
+/// the recorded event it is at, the thread at hand and its registers.
 #[derive(PartialEq, Eq, Clone)]
 struct Point {
     pos: usize,
+    tid: u32,
     pending: bool,
     regs: [u64; 18],
 }
@@ -96,7 +114,7 @@ impl<'a> ReplayTarget<'a> {
             opts,
             engine,
             int3s_in: true,
-            step: false,
+            step: None,
             reverse: None,
             exe: engine_exe,
             kept: Vec::new(),
@@ -104,13 +122,15 @@ impl<'a> ReplayTarget<'a> {
         })
     }
 
-    /// gdb's continue or step: forwards, without a signal of its own (the
-    /// replay delivers the recorded ones).
-    fn forward(&mut self, signal: Option<GdbSignal>, step: bool) -> Result<(), String> {
+    /// gdb's continue or step of a thread: forwards, without a signal of
+    /// its own (the replay delivers the recorded ones).
+    fn forward(&mut self, signal: Option<GdbSignal>, step: Option<u32>) -> Result<(), String> {
         if signal.is_some() {
             return Err("the replay delivers the recorded signals; gdb cannot add one".into());
         }
-        self.step = step;
+        if step.is_some() {
+            self.step = step;
+        }
         self.reverse = None;
         Ok(())
     }
@@ -132,6 +152,7 @@ impl<'a> ReplayTarget<'a> {
         let r = self.tracee()?.regs()?;
         Ok(Point {
             pos: self.engine.position(),
+            tid: self.engine.current_tid(),
             pending: self.engine.pending_syscall,
             regs: [
                 r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11,
@@ -156,16 +177,16 @@ impl<'a> ReplayTarget<'a> {
         self.set_int3(on)
     }
 
-    /// Loads the watchpoints into the debug registers: DR0-DR3 hold the
-    /// addresses, DR7 enables each with its access kind and length.
-    fn apply_watchpoints(&self) -> Result<(), ReplayError> {
-        let t = self.tracee()?;
+    /// Loads the watchpoints into every thread's debug registers: DR0-DR3
+    /// hold the addresses, DR7 enables each with its access kind and length.
+    fn apply_watchpoints(&mut self) -> Result<(), ReplayError> {
+        let mut dr = [0u64; 5];
         let mut dr7 = 0u64;
         for (i, w) in self.watch.iter().enumerate() {
             let Some((addr, len, kind)) = *w else {
                 continue;
             };
-            t.set_debug_reg(i, addr)?;
+            dr[i] = addr;
             // x86 has no read-only watch: reads are watched with writes.
             let rw = if kind == WatchKind::Write { 0b01 } else { 0b11 };
             let size = match len {
@@ -176,7 +197,9 @@ impl<'a> ReplayTarget<'a> {
             };
             dr7 |= (1 << (2 * i)) | (rw << (16 + 4 * i)) | (size << (18 + 4 * i));
         }
-        t.set_debug_reg(7, dr7)
+        dr[4] = dr7;
+        self.engine.debug_regs = dr;
+        self.engine.load_debug_regs_all()
     }
 
     /// After a trap that was no breakpoint: the watchpoint that fired, if
@@ -210,15 +233,19 @@ impl<'a> ReplayTarget<'a> {
         let rip = self.tracee()?.regs()?.rip;
         if let Some(&orig) = self.engine.int3s.get(&rip) {
             self.tracee()?.write(rip, &[orig])?;
-            self.engine.stepping = true;
+            self.engine.stepping = Some(self.engine.current_tid());
             let h = self.engine.advance(&mut || false)?;
-            self.engine.stepping = false;
+            self.engine.stepping = None;
             if let Halt::End(_) = h {
                 return Ok(None);
             }
             self.tracee()?.write(rip, &[INT3])?;
+            // Another thread may have hit one meanwhile.
+            if h == Halt::Trap && self.on_breakpoint()? {
+                return Ok(Some(self.point()?));
+            }
         }
-        self.engine.stepping = false;
+        self.engine.stepping = None;
         loop {
             match self.engine.advance(&mut || false)? {
                 Halt::Trap => {
@@ -236,7 +263,7 @@ impl<'a> ReplayTarget<'a> {
     /// nearest checkpoint behind it, the hits up to the present are
     /// counted, and the last one is gone to; without any, the checkpoint
     /// before that one is tried, back to the start.
-    fn reverse_continue(&mut self) -> Result<SingleThreadStopReason<u64>, ReplayError> {
+    fn reverse_continue(&mut self) -> Result<StopReason, ReplayError> {
         let now = self.point()?;
         // A checkpoint is at its event's syscall stop: one at `now.pos` is
         // behind the present only if the present is stopped there too.
@@ -267,11 +294,11 @@ impl<'a> ReplayTarget<'a> {
                         ));
                     }
                 }
-                return Ok(SingleThreadStopReason::SwBreak(()));
+                return Ok(StopReason::SwBreak(gdb_tid(self.engine.current_tid())));
             }
             let Some(c) = from else {
                 self.back_to(None)?;
-                return Ok(SingleThreadStopReason::ReplayLog {
+                return Ok(StopReason::ReplayLog {
                     tid: None,
                     pos: ReplayLogPosition::Begin,
                 });
@@ -282,7 +309,7 @@ impl<'a> ReplayTarget<'a> {
     }
 
     /// Back to the syscall boundary before the present one.
-    fn reverse_step(&mut self) -> Result<SingleThreadStopReason<u64>, ReplayError> {
+    fn reverse_step(&mut self) -> Result<StopReason, ReplayError> {
         // Events before `here` are done: the last boundary behind the
         // program is the one before event here - 1.
         let here = self.engine.position();
@@ -297,19 +324,35 @@ impl<'a> ReplayTarget<'a> {
         self.set_int3(true)?;
         r?;
         Ok(if at_start {
-            SingleThreadStopReason::ReplayLog {
+            StopReason::ReplayLog {
                 tid: None,
                 pos: ReplayLogPosition::Begin,
             }
         } else {
-            SingleThreadStopReason::DoneStep
+            self.done_step()
         })
     }
 
+    /// The thread at hand (the one that stopped last).
     fn tracee(&self) -> Result<&crate::tracee::Tracee, ReplayError> {
         self.engine
             .tracee()
             .ok_or_else(|| ReplayError::Ptrace("the replayed program is gone".into()))
+    }
+
+    /// Thread `tid` as gdb names it.
+    fn thread(&self, tid: Tid) -> Result<&crate::tracee::Tracee, ReplayError> {
+        self.engine
+            .thread(tid.get() as u32)
+            .ok_or_else(|| ReplayError::Ptrace(format!("there is no thread {tid} now")))
+    }
+
+    /// A step is done, by the thread at hand.
+    fn done_step(&self) -> StopReason {
+        StopReason::SignalWithThread {
+            tid: gdb_tid(self.engine.current_tid()),
+            signal: GdbSignal::SIGTRAP,
+        }
     }
 
     fn set_int3(&mut self, on: bool) -> Result<(), ReplayError> {
@@ -326,46 +369,41 @@ impl<'a> ReplayTarget<'a> {
     fn advance(
         &mut self,
         interrupted: &mut dyn FnMut() -> bool,
-    ) -> Result<Option<SingleThreadStopReason<u64>>, ReplayError> {
+    ) -> Result<Option<StopReason>, ReplayError> {
         match self.reverse.take() {
             Some(Reverse::Continue) => return self.reverse_continue().map(Some),
             Some(Reverse::Step) => return self.reverse_step().map(Some),
             None => {}
         }
-        self.engine.stepping = self.step;
+        self.engine.stepping = self.step.take();
         let halt = self.engine.advance(interrupted)?;
+        self.engine.stepping = None;
+        let tid = gdb_tid(self.engine.current_tid());
+        let signal = |signal| StopReason::SignalWithThread { tid, signal };
         Ok(Some(match halt {
             Halt::Interrupted => return Ok(None),
             // A step can also fire a watchpoint (the stepped instruction
             // wrote the watched memory): gdb wants to know.
             Halt::Step => match self.watch_hit()? {
-                Some((addr, kind)) => SingleThreadStopReason::Watch {
-                    tid: (),
-                    kind,
-                    addr,
-                },
-                None => SingleThreadStopReason::DoneStep,
+                Some((addr, kind)) => StopReason::Watch { tid, kind, addr },
+                None => self.done_step(),
             },
             Halt::Trap => {
                 if self.on_breakpoint()? {
-                    SingleThreadStopReason::SwBreak(())
+                    StopReason::SwBreak(tid)
                 } else if let Some((addr, kind)) = self.watch_hit()? {
-                    SingleThreadStopReason::Watch {
-                        tid: (),
-                        kind,
-                        addr,
-                    }
+                    StopReason::Watch { tid, kind, addr }
                 } else {
-                    SingleThreadStopReason::Signal(GdbSignal::SIGTRAP)
+                    signal(GdbSignal::SIGTRAP)
                 }
             }
-            Halt::Bookmark => SingleThreadStopReason::Signal(GdbSignal::SIGTRAP),
-            Halt::End(Outcome::Exited { code }) => SingleThreadStopReason::Exited(code as u8),
+            Halt::Bookmark => signal(GdbSignal::SIGTRAP),
+            Halt::End(Outcome::Exited { code }) => StopReason::Exited(code as u8),
             Halt::End(Outcome::Killed { signal }) => {
-                SingleThreadStopReason::Terminated(GdbSignal(signal as u8))
+                StopReason::Terminated(GdbSignal(signal as u8))
             }
             // Diverged or cut: stopped there, for a look (it does not go on).
-            Halt::End(_) => SingleThreadStopReason::Signal(GdbSignal::SIGSYS),
+            Halt::End(_) => signal(GdbSignal::SIGSYS),
         }))
     }
 
@@ -393,7 +431,7 @@ impl<'a> ReplayTarget<'a> {
             }
         }
         self.engine.goto = Some(n);
-        self.engine.stepping = false;
+        self.engine.stepping = None;
         loop {
             match self.engine.advance(&mut || false)? {
                 Halt::Bookmark => break,
@@ -415,8 +453,13 @@ impl<'a> ReplayTarget<'a> {
 
     fn describe(&self) -> String {
         let i = self.engine.position();
+        let thread = if self.rec.is_multi() {
+            format!(", thread {}", self.engine.current_tid())
+        } else {
+            String::new()
+        };
         format!(
-            "event {i} of {}{}: {}",
+            "event {i} of {}{thread}{}: {}",
             self.rec.events.len(),
             if self.engine.pending_syscall {
                 " (stopped at its syscall)"
@@ -440,7 +483,7 @@ impl Target for ReplayTarget<'_> {
     type Error = String;
 
     fn base_ops(&mut self) -> BaseOps<'_, Self::Arch, Self::Error> {
-        BaseOps::SingleThread(self)
+        BaseOps::MultiThread(self)
     }
     fn support_breakpoints(&mut self) -> Option<BreakpointsOps<'_, Self>> {
         Some(self)
@@ -460,9 +503,9 @@ fn fatal(e: ReplayError) -> TargetError<String> {
     TargetError::Fatal(e.to_string())
 }
 
-impl SingleThreadBase for ReplayTarget<'_> {
-    fn read_registers(&mut self, regs: &mut X86_64CoreRegs) -> TargetResult<(), Self> {
-        let r = self.tracee().and_then(|t| t.regs()).map_err(fatal)?;
+impl MultiThreadBase for ReplayTarget<'_> {
+    fn read_registers(&mut self, regs: &mut X86_64CoreRegs, tid: Tid) -> TargetResult<(), Self> {
+        let r = self.thread(tid).and_then(|t| t.regs()).map_err(fatal)?;
         regs.regs = [
             r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11,
             r.r12, r.r13, r.r14, r.r15,
@@ -478,8 +521,8 @@ impl SingleThreadBase for ReplayTarget<'_> {
         Ok(())
     }
 
-    fn write_registers(&mut self, regs: &X86_64CoreRegs) -> TargetResult<(), Self> {
-        let t = self.tracee().map_err(fatal)?;
+    fn write_registers(&mut self, regs: &X86_64CoreRegs, tid: Tid) -> TargetResult<(), Self> {
+        let t = self.thread(tid).map_err(fatal)?;
         let mut r = t.regs().map_err(fatal)?;
         let g = regs.regs;
         (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp) =
@@ -491,8 +534,8 @@ impl SingleThreadBase for ReplayTarget<'_> {
         t.set_regs(r).map_err(fatal)
     }
 
-    fn read_addrs(&mut self, start: u64, data: &mut [u8]) -> TargetResult<usize, Self> {
-        let t = self.tracee().map_err(fatal)?;
+    fn read_addrs(&mut self, start: u64, data: &mut [u8], tid: Tid) -> TargetResult<usize, Self> {
+        let t = self.thread(tid).map_err(fatal)?;
         let n = match t.read(start, data.len()) {
             Ok(bytes) => {
                 data.copy_from_slice(&bytes);
@@ -521,51 +564,102 @@ impl SingleThreadBase for ReplayTarget<'_> {
         Ok(n)
     }
 
-    fn write_addrs(&mut self, start: u64, data: &[u8]) -> TargetResult<(), Self> {
-        let t = self.tracee().map_err(fatal)?;
+    fn write_addrs(&mut self, start: u64, data: &[u8], tid: Tid) -> TargetResult<(), Self> {
+        let t = self.thread(tid).map_err(fatal)?;
         t.write(start, data).map_err(|_| TargetError::NonFatal)
     }
 
-    fn support_resume(&mut self) -> Option<SingleThreadResumeOps<'_, Self>> {
+    fn list_active_threads(
+        &mut self,
+        thread_is_active: &mut dyn FnMut(Tid),
+    ) -> Result<(), Self::Error> {
+        for (rtid, _) in self.engine.threads() {
+            thread_is_active(gdb_tid(rtid));
+        }
+        Ok(())
+    }
+
+    fn support_resume(&mut self) -> Option<MultiThreadResumeOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_thread_extra_info(&mut self) -> Option<ThreadExtraInfoOps<'_, Self>> {
         Some(self)
     }
 }
 
-impl SingleThreadResume for ReplayTarget<'_> {
-    fn resume(&mut self, signal: Option<GdbSignal>) -> Result<(), Self::Error> {
-        self.forward(signal, false)
+impl ThreadExtraInfo for ReplayTarget<'_> {
+    fn thread_extra_info(&self, tid: Tid, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let text = self.engine.thread_state(tid.get() as u32);
+        Ok(copy_range(text.as_bytes(), 0, buf.len(), buf))
+    }
+}
+
+impl MultiThreadResume for ReplayTarget<'_> {
+    fn resume(&mut self) -> Result<(), Self::Error> {
+        Ok(())
     }
 
-    fn support_single_step(&mut self) -> Option<SingleThreadSingleStepOps<'_, Self>> {
+    fn clear_resume_actions(&mut self) -> Result<(), Self::Error> {
+        self.step = None;
+        Ok(())
+    }
+
+    fn set_resume_action_continue(
+        &mut self,
+        _tid: Tid,
+        signal: Option<GdbSignal>,
+    ) -> Result<(), Self::Error> {
+        self.forward(signal, None)
+    }
+
+    fn support_single_step(&mut self) -> Option<MultiThreadSingleStepOps<'_, Self>> {
         Some(self)
     }
 
-    fn support_reverse_cont(&mut self) -> Option<ReverseContOps<'_, (), Self>> {
+    fn support_reverse_cont(&mut self) -> Option<ReverseContOps<'_, Tid, Self>> {
         Some(self)
     }
 
-    fn support_reverse_step(&mut self) -> Option<ReverseStepOps<'_, (), Self>> {
+    fn support_reverse_step(&mut self) -> Option<ReverseStepOps<'_, Tid, Self>> {
+        Some(self)
+    }
+
+    fn support_scheduler_locking(&mut self) -> Option<MultiThreadSchedulerLockingOps<'_, Self>> {
         Some(self)
     }
 }
 
-impl ReverseCont<()> for ReplayTarget<'_> {
+impl MultiThreadSchedulerLocking for ReplayTarget<'_> {
+    /// Accepted, and not honoured: the replay runs the threads in the
+    /// recorded order, and a stepped thread may need the others to run
+    /// before its turn comes (see the top of this module).
+    fn set_resume_action_scheduler_lock(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+impl ReverseCont<Tid> for ReplayTarget<'_> {
     fn reverse_cont(&mut self) -> Result<(), Self::Error> {
         self.reverse = Some(Reverse::Continue);
         Ok(())
     }
 }
 
-impl ReverseStep<()> for ReplayTarget<'_> {
-    fn reverse_step(&mut self, _tid: ()) -> Result<(), Self::Error> {
+impl ReverseStep<Tid> for ReplayTarget<'_> {
+    fn reverse_step(&mut self, _tid: Tid) -> Result<(), Self::Error> {
         self.reverse = Some(Reverse::Step);
         Ok(())
     }
 }
 
-impl SingleThreadSingleStep for ReplayTarget<'_> {
-    fn step(&mut self, signal: Option<GdbSignal>) -> Result<(), Self::Error> {
-        self.forward(signal, true)
+impl MultiThreadSingleStep for ReplayTarget<'_> {
+    fn set_resume_action_step(
+        &mut self,
+        tid: Tid,
+        signal: Option<GdbSignal>,
+    ) -> Result<(), Self::Error> {
+        self.forward(signal, Some(tid.get() as u32))
     }
 }
 
@@ -739,14 +833,14 @@ struct EventLoop<'a>(std::marker::PhantomData<&'a ()>);
 impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
     type Target = ReplayTarget<'a>;
     type Connection = Box<dyn ConnectionExt<Error = std::io::Error>>;
-    type StopReason = SingleThreadStopReason<u64>;
+    type StopReason = StopReason;
 
     #[allow(clippy::type_complexity)]
     fn wait_for_stop_reason(
         target: &mut ReplayTarget<'a>,
         conn: &mut Self::Connection,
     ) -> Result<
-        run_blocking::Event<SingleThreadStopReason<u64>>,
+        run_blocking::Event<StopReason>,
         run_blocking::WaitForStopReasonError<String, std::io::Error>,
     > {
         let mut interrupted = || conn.peek().map(|b| b.is_some()).unwrap_or(true);
@@ -760,10 +854,11 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
         }
     }
 
-    fn on_interrupt(
-        _target: &mut ReplayTarget<'a>,
-    ) -> Result<Option<SingleThreadStopReason<u64>>, String> {
-        Ok(Some(SingleThreadStopReason::Signal(GdbSignal::SIGINT)))
+    fn on_interrupt(target: &mut ReplayTarget<'a>) -> Result<Option<StopReason>, String> {
+        Ok(Some(StopReason::SignalWithThread {
+            tid: gdb_tid(target.engine.current_tid()),
+            signal: GdbSignal::SIGINT,
+        }))
     }
 }
 
@@ -789,6 +884,7 @@ fn accept(listen: &str) -> Result<Box<dyn ConnectionExt<Error = std::io::Error>>
 /// Serves one gdb session over the replay of `rec`, then finishes the
 /// replay (to its end, without stops) when gdb detaches.
 pub fn serve(rec: &Recording, opts: &Options, listen: &str) -> Result<Report, ReplayError> {
+    let _blocked = ChildSignalsBlocked::new();
     let mut target = ReplayTarget::new(rec, opts)?;
     let conn = accept(listen)?;
     let stub = GdbStub::new(conn);
@@ -815,7 +911,7 @@ pub fn serve(rec: &Recording, opts: &Options, listen: &str) -> Result<Report, Re
             }
             let mut e = target.engine;
             e.debugger = false;
-            e.stepping = false;
+            e.stepping = None;
             let outcome = loop {
                 match e.advance(&mut || false)? {
                     Halt::End(o) => break o,

@@ -33,13 +33,6 @@ pub fn debug(
     listen: &str,
 ) -> Result<Report, ReplayError> {
     let rec = recording::Recording::from_bundle(bundle, opts.pid)?;
-    if rec.is_multi() {
-        return Err(ReplayError::Launch(format!(
-            "gdb drives replays of one thread for now; this recording has {} threads and \
-             processes (replay it without --gdb)",
-            rec.tids.len()
-        )));
-    }
     gdb::serve(&rec, opts, listen)
 }
 pub use report::{Outcome, Report};

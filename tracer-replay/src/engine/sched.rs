@@ -13,7 +13,7 @@ use nix::{
 use tracer_common::effects;
 use tracer_proto as pb;
 
-use super::{Engine, Next, Task, TaskState, args_of, same_time_call};
+use super::{Engine, Halt, Next, Task, TaskState, args_of, same_time_call};
 use crate::{
     ReplayError, policy,
     recording::Recording,
@@ -83,14 +83,21 @@ fn futex_without_effect(s: &pb::Syscall) -> bool {
 }
 
 impl Engine<'_> {
-    /// The replay without a debugger: every task's stops, in the order
-    /// the recording sets. One task runs at a time, from a syscall to its
-    /// next one, so that what the threads do in user space between their
-    /// syscalls interleaves at syscall granularity as it did when recorded.
-    pub(super) fn run(&mut self) -> Result<Outcome, ReplayError> {
+    /// Every task's stops, in the order the recording sets, until the
+    /// replay ends or (under a debugger) must halt. One task runs at a
+    /// time, from a syscall to its next one, so that what the threads do
+    /// in user space between their syscalls interleaves at syscall
+    /// granularity as it did when recorded. `interrupted` is asked before
+    /// each wait (a debugger's Ctrl-C halts at the next syscall answered).
+    pub(super) fn run(
+        &mut self,
+        interrupted: &mut dyn FnMut() -> bool,
+    ) -> Result<Halt, ReplayError> {
         loop {
             if self.tasks.iter().all(|t| t.state == TaskState::Gone) {
-                return Ok(self.root_outcome.clone().unwrap_or(Outcome::Incomplete));
+                return Ok(Halt::End(
+                    self.root_outcome.clone().unwrap_or(Outcome::Incomplete),
+                ));
             }
             // A new task's first stop is waited for too: what runs next
             // must not depend on when it comes.
@@ -114,8 +121,8 @@ impl Engine<'_> {
                         self.forced = true;
                         let next = self.on_syscall();
                         self.forced = false;
-                        if let Next::Done(o) = next? {
-                            return Ok(o);
+                        if let Some(h) = self.halt_of(next?) {
+                            return Ok(h);
                         }
                         continue;
                     }
@@ -128,10 +135,9 @@ impl Engine<'_> {
                         TaskState::AtStop | TaskState::Parked(_)
                     ) && self.is_due(i)
                 }) {
-                    self.cur = i;
-                    self.tasks[i].state = TaskState::Running;
-                    if let Next::Done(o) = self.on_syscall()? {
-                        return Ok(o);
+                    let next = self.dispatch(i)?;
+                    if let Some(h) = self.halt_of(next) {
+                        return Ok(h);
                     }
                     continue;
                 }
@@ -147,7 +153,10 @@ impl Engine<'_> {
             // spins on futex calls the recording does not have) count as
             // no progress.
             if self.progress.elapsed() >= watchdog {
-                return Ok(self.stalled(watchdog));
+                return Ok(Halt::End(self.stalled(watchdog)));
+            }
+            if self.debugger && interrupted() {
+                self.interrupt_asked = true;
             }
             let held = !running
                 && self
@@ -159,7 +168,7 @@ impl Engine<'_> {
                 if held {
                     self.release_earliest()?;
                 } else if self.progress.elapsed() >= watchdog {
-                    return Ok(self.stalled(watchdog));
+                    return Ok(Halt::End(self.stalled(watchdog)));
                 }
                 continue;
             };
@@ -171,30 +180,77 @@ impl Engine<'_> {
                 self.early.insert(pid, status);
                 continue;
             };
-            if let Some(o) = self.on_task_stop(i, status)? {
-                return Ok(o);
+            let next = self.on_task_stop(i, status)?;
+            if let Some(h) = self.halt_of(next) {
+                return Ok(h);
             }
         }
     }
 
-    /// One stop of task `i`. `Some` when the replay is over.
+    /// Where the loop stops for `next`, if it does. A task that stopped
+    /// for the debugger (a trap, a step) is halted: it goes on as it was
+    /// when the debugger resumes it.
+    pub(super) fn halt_of(&mut self, next: Next) -> Option<Halt> {
+        match next {
+            Next::Continue => None,
+            Next::Done(o) => Some(Halt::End(o)),
+            Next::Halt(h) => {
+                if matches!(h, Halt::Trap | Halt::Step) {
+                    self.task_mut().state = TaskState::Halted;
+                }
+                Some(h)
+            }
+        }
+    }
+
+    /// Task `i`, at a syscall stop whose turn has come (or at a time call
+    /// the recording does not have), makes its syscall. Under a debugger,
+    /// a recorded syscall is where checkpoints are taken, and where the
+    /// replay halts for a bookmark or an interrupt (the syscall is then
+    /// made when the debugger resumes: [`Engine::advance`]).
+    pub(super) fn dispatch(&mut self, i: usize) -> Result<Next, ReplayError> {
+        self.cur = i;
+        self.tasks[i].state = TaskState::Running;
+        if self.debugger && !std::mem::take(&mut self.passing) && self.is_due(i) {
+            self.maybe_checkpoint()?;
+            let at = self.peek_syscall().map(|(at, _)| at);
+            let bookmark = self.goto.is_some_and(|g| at.is_none_or(|a| a >= g));
+            if bookmark || self.interrupt_asked {
+                self.interrupt_asked = false;
+                self.pending_syscall = true;
+                self.tasks[i].state = TaskState::AtStop;
+                return Ok(Next::Halt(if bookmark {
+                    self.goto = None;
+                    Halt::Bookmark
+                } else {
+                    Halt::Interrupted
+                }));
+            }
+        }
+        self.on_syscall()
+    }
+
+    /// One stop of task `i`.
     pub(super) fn on_task_stop(
         &mut self,
         i: usize,
         status: WaitStatus,
-    ) -> Result<Option<Outcome>, ReplayError> {
+    ) -> Result<Next, ReplayError> {
         self.cur = i;
         let starting = self.task().state == TaskState::Starting;
         let stop = self.tm().stopped(status);
         self.task_mut().state = TaskState::Running;
         let next = match stop {
             Stop::Signal(Signal::SIGSTOP) if starting => {
+                if self.debugger {
+                    self.load_debug_regs(i)?;
+                }
                 self.resume(None)?;
                 Next::Continue
             }
             Stop::Syscall => {
                 if self.is_due(i) || self.unrecorded_time_call()? {
-                    self.on_syscall()?
+                    self.dispatch(i)?
                 } else {
                     let r = self.t().regs()?;
                     let args = args_of(&r);
@@ -212,16 +268,11 @@ impl Engine<'_> {
                     Next::Continue
                 }
             }
-            Stop::Exited(code) => return Ok(self.task_ended(Outcome::Exited { code })),
-            Stop::Killed(sig, _) => {
-                return Ok(self.task_ended(Outcome::Killed { signal: sig as i32 }));
-            }
+            Stop::Exited(code) => self.task_ended(Outcome::Exited { code }),
+            Stop::Killed(sig, _) => self.task_ended(Outcome::Killed { signal: sig as i32 }),
             other => self.on_stop(other)?,
         };
-        Ok(match next {
-            Next::Done(o) => Some(o),
-            Next::Continue | Next::Halt(_) => None,
-        })
+        Ok(next)
     }
 
     /// The task at hand is at a time call the recording does not have as
@@ -344,13 +395,19 @@ impl Engine<'_> {
         Some(pick.3)
     }
 
+    /// Task `i` goes on: by one instruction when a debugger steps it.
     pub(super) fn release(&mut self, i: usize) -> Result<(), ReplayError> {
+        let step = self.stepping == Some(self.tasks[i].rtid);
         let t = &mut self.tasks[i];
         t.state = TaskState::Running;
         t.yielded = false;
         let sig = t.sig.take();
         if let Some(tr) = &t.t {
-            tr.cont(sig)?;
+            if step {
+                tr.step(sig)?;
+            } else {
+                tr.cont(sig)?;
+            }
         }
         Ok(())
     }
@@ -496,23 +553,23 @@ impl Engine<'_> {
         }
     }
 
-    /// The task at hand ended. `Some` when the replay is over.
-    pub(super) fn task_ended(&mut self, outcome: Outcome) -> Option<Outcome> {
+    /// The task at hand ended (`Next::Done` when the replay is over).
+    pub(super) fn task_ended(&mut self, outcome: Outcome) -> Next {
         let (rtid, rpid) = (self.task().rtid, self.task().rpid);
         self.task_mut().state = TaskState::Gone;
         if !self.rec.is_multi() {
-            return Some(self.on_end(outcome));
+            return Next::Done(self.on_end(outcome));
         }
         if rtid == self.rec.pid {
             let o = self.on_end(outcome);
             if o == Outcome::Diverged {
                 self.end_all();
-                return Some(o);
+                return Next::Done(o);
             }
             self.root_outcome = Some(o);
         } else {
             if let Some((i, _)) = self.peek_syscall() {
-                return Some(self.ended_early(i, rtid, format!("{outcome:?}")));
+                return Next::Done(self.ended_early(i, rtid, format!("{outcome:?}")));
             }
             let recorded = self.rec.child_exits.get(&rpid).map(|x| {
                 if x.signal != 0 {
@@ -528,7 +585,7 @@ impl Engine<'_> {
                 && r != outcome
             {
                 let i = self.pos();
-                return Some(self.ended_early(
+                return Next::Done(self.ended_early(
                     i,
                     rtid,
                     format!("{outcome:?}; the recording says {r:?}"),
@@ -541,9 +598,9 @@ impl Engine<'_> {
             t.forget();
         }
         if self.tasks.iter().all(|t| t.state == TaskState::Gone) {
-            return Some(self.root_outcome.clone().unwrap_or(Outcome::Incomplete));
+            return Next::Done(self.root_outcome.clone().unwrap_or(Outcome::Incomplete));
         }
-        None
+        Next::Continue
     }
 
     /// A task other than the root ended otherwise than recorded.
@@ -684,6 +741,13 @@ impl Engine<'_> {
         let rpid = if thread { self.task().rpid } else { rtid };
         let tgid = if thread { self.t().tgid } else { child };
         let tracee = Tracee::attached(child, tgid)?;
+        if self.debugger && !thread {
+            // A child process is not the debugger's: its copy of the
+            // program's memory goes without the debugger's int3s.
+            for (&addr, &orig) in &self.int3s {
+                tracee.write(addr, &[orig])?;
+            }
+        }
         // Where the kernel wrote the new task's real id, the recorded one.
         let (parent_tid, child_tid) = match name {
             "clone" => (args[2], args[3]),
@@ -730,8 +794,9 @@ impl Engine<'_> {
         // came before the clone returned): the same order every time.
         self.after_syscall()?;
         if let Some(st) = self.early.remove(&child) {
-            if let Some(o) = self.on_task_stop(i, st)? {
-                return Ok(Next::Done(o));
+            let next = self.on_task_stop(i, st)?;
+            if !matches!(next, Next::Continue) {
+                return Ok(next);
             }
             self.cur = parent;
         }
