@@ -61,7 +61,9 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
     // Checkpoints every 1000 events (the default: only the first one, in
     // a program this short) and at every syscall: gdb sees the same.
     for every in ["1000", "1"] {
-        let (out, report) = session(&r.bundle, every);
+        let (out, stdout, report) = session(&r.bundle, every, SECRET_SCRIPT);
+        // The first run was restarted (goto 0) before it printed anything.
+        assert_eq!(stdout, "sum 1881\n", "the program's output, as recorded");
         check(&out);
         let travel = &report["travel"];
         assert_eq!(
@@ -78,9 +80,44 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
     }
 }
 
+/// The script the test of the single-threaded program runs.
+const SECRET_SCRIPT: &[&str] = &[
+    "break check",
+    "continue",
+    "print secret",
+    "print n",
+    "monitor event",
+    "watch sum",
+    "continue",
+    "continue",
+    "delete 2",
+    "break secret.c:9",
+    "continue",
+    "continue",
+    "print i",
+    "reverse-continue",
+    "print i",
+    "reverse-stepi",
+    "monitor event",
+    "monitor goto 0",
+    "maint flush register-cache",
+    "delete 3",
+    "continue",
+    "next",
+    "next",
+    "print sum",
+    "delete",
+    "continue",
+];
+
 /// One gdb session over a replay of `bundle` (a checkpoint every `every`
-/// events): gdb's output, and the replay's report.
-fn session(bundle: &std::path::Path, every: &str) -> (String, serde_json::Value) {
+/// events), running `script`: what gdb said, what the replayed program
+/// printed, and the replay's report.
+fn session(
+    bundle: &std::path::Path,
+    every: &str,
+    script: &[&str],
+) -> (String, String, serde_json::Value) {
     let report = bundle.with_extension(format!("gdb-{every}.json"));
     let mut replay = Guard(Some(
         Command::new(tracectl_bin())
@@ -117,41 +154,23 @@ fn session(bundle: &std::path::Path, every: &str) -> (String, serde_json::Value)
         }
     };
     let started = Instant::now();
-    let gdb = Command::new("timeout")
-        .args(["120", "gdb", "-nx", "-batch"])
-        .args(["-ex", &format!("target remote {addr}")])
-        .args(["-ex", "break check"])
-        .args(["-ex", "continue"])
-        .args(["-ex", "print secret"])
-        .args(["-ex", "print n"])
-        .args(["-ex", "monitor event"])
-        .args(["-ex", "watch sum"])
-        .args(["-ex", "continue"])
-        .args(["-ex", "continue"])
-        .args(["-ex", "delete 2"])
-        .args(["-ex", "break secret.c:9"])
-        .args(["-ex", "continue"])
-        .args(["-ex", "continue"])
-        .args(["-ex", "print i"])
-        .args(["-ex", "reverse-continue"])
-        .args(["-ex", "print i"])
-        .args(["-ex", "reverse-stepi"])
-        .args(["-ex", "monitor event"])
-        .args(["-ex", "monitor goto 0"])
-        .args(["-ex", "maint flush register-cache"])
-        .args(["-ex", "delete 3"])
-        .args(["-ex", "continue"])
-        .args(["-ex", "next"])
-        .args(["-ex", "next"])
-        .args(["-ex", "print sum"])
-        .args(["-ex", "delete"])
-        .args(["-ex", "continue"])
-        .output()
-        .expect("gdb");
+    let mut gdb = Command::new("timeout");
+    gdb.args(["120", "gdb", "-nx", "-batch"])
+        .args(["-ex", &format!("target remote {addr}")]);
+    for cmd in script {
+        gdb.args(["-ex", cmd]);
+    }
+    let gdb = gdb.output().expect("gdb");
     let out =
         String::from_utf8_lossy(&gdb.stdout).into_owned() + &String::from_utf8_lossy(&gdb.stderr);
     let st = replay.wait(Duration::from_secs(60));
-    assert_eq!(st.code(), Some(0), "the recorded status");
+    let said: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "the recorded status; gdb said: {out}\nthe replay said: {}",
+        said.join("\n")
+    );
     let stdout = {
         use std::io::Read;
         let mut s = String::new();
@@ -165,14 +184,12 @@ fn session(bundle: &std::path::Path, every: &str) -> (String, serde_json::Value)
             .read_to_string(&mut s);
         s
     };
-    // The first run was restarted (goto 0) before it printed anything.
-    assert_eq!(stdout, "sum 1881\n", "the program's output, as recorded");
     assert!(started.elapsed() < Duration::from_secs(120));
     let report = std::fs::read_to_string(&report)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(serde_json::Value::Null);
-    (out, report)
+    (out, stdout, report)
 }
 
 /// What gdb must have said.
@@ -213,5 +230,99 @@ fn check(out: &str) {
     assert!(
         out.contains("exited normally"),
         "the replay runs to its end: {out}"
+    );
+}
+
+/// The threaded program of the tree tests: four workers that read, take a
+/// lock and write to a pipe the main thread prints from.
+const THREADS: &str = include_str!("../programs/threads.c");
+
+#[test]
+fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("threads.c");
+    let exe = dir.path().join("threads");
+    std::fs::write(&src, THREADS).expect("source");
+    let cc = Command::new("cc")
+        .args(["-g", "-O0", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("cc");
+    assert!(cc.success());
+    let input = dir.path().join("numbers.txt");
+    std::fs::write(
+        &input,
+        (1..=100).map(|i| format!("{i}\n")).collect::<String>(),
+    )
+    .expect("input");
+    let r = record(
+        dir.path(),
+        exe.to_str().expect("path"),
+        &[input.to_str().expect("path")],
+        None,
+        &[],
+    );
+    assert!(r.status.success());
+    std::fs::remove_file(&input).expect("the input is gone");
+    std::fs::remove_file(&exe).expect("so is the program: the bundle has it");
+    // The line where a worker adds to the total, holding the lock.
+    let line = THREADS
+        .lines()
+        .position(|l| l.contains("total += buf[0] + rnd;"))
+        .expect("the line")
+        + 1;
+    let hit = "printf \"hit t%d r%d\\n\", id, r";
+    let brk = format!("break threads.c:{line}");
+    let script = [
+        brk.as_str(),
+        "continue",
+        hit,
+        "info threads",
+        "continue",
+        hit,
+        "continue",
+        hit,
+        "continue",
+        hit,
+        "reverse-continue",
+        hit,
+        "reverse-continue",
+        hit,
+        "continue",
+        hit,
+        "delete",
+        "continue",
+    ];
+    let (out, stdout, report) = session(&r.bundle, "20", &script);
+    assert_eq!(
+        stdout,
+        String::from_utf8_lossy(&r.stdout),
+        "the program's output, as recorded, after going back and forth: {out}"
+    );
+    let hits: Vec<&str> = out.lines().filter(|l| l.starts_with("hit t")).collect();
+    assert_eq!(hits.len(), 7, "{out}");
+    // Forwards: four hits. Back twice: the third, then the second. On: the
+    // third again.
+    assert_eq!(hits[4], hits[2], "reverse-continue: the hit before: {out}");
+    assert_eq!(hits[5], hits[1], "and the one before that: {out}");
+    assert_eq!(hits[6], hits[2], "continue: the same future: {out}");
+    // The table of `info threads`: the main thread and the first worker
+    // at least (the others may not be made yet), with where each is.
+    let rows = out
+        .lines()
+        .filter(|l| l.contains("Thread 1.") && l.contains("next event"))
+        .count();
+    assert!(rows >= 2, "info threads lists the threads: {out}");
+    assert!(out.contains("hit Breakpoint 1, worker"), "{out}");
+    assert!(out.contains("exited normally"), "{out}");
+    let travel = &report["travel"];
+    assert_eq!(
+        travel["restarts"], 0,
+        "going back starts from a checkpoint, never from the start: {report}"
+    );
+    assert!(
+        travel["threads_remade"].as_u64().unwrap_or(0) >= 1,
+        "a checkpoint gone back to held threads, made again: {report}"
     );
 }

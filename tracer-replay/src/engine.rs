@@ -179,6 +179,7 @@ impl<'a> Engine<'a> {
             stepping: None,
             debugger: false,
             passing: false,
+            pending_forced: false,
             interrupt_asked: false,
             debug_regs: [0; 5],
             goto: None,
@@ -190,6 +191,7 @@ impl<'a> Engine<'a> {
             travel: Travel::default(),
             int3s: Default::default(),
             children: Vec::new(),
+            tid_addrs: HashMap::new(),
         };
         e.set_pos(0);
         e.prepare_image(rec.exec.arg_start)?;
@@ -361,6 +363,8 @@ pub(crate) struct Engine<'a> {
     /// The task at hand resumes from a bookmark or an interrupt: its
     /// syscall is made without halting there again.
     passing: bool,
+    /// The syscall halted at goes out of turn ([`Engine::dispatch`]).
+    pending_forced: bool,
     /// The debugger has something to say: halt at the next syscall.
     interrupt_asked: bool,
     /// The debugger's watchpoints: DR0-DR3 and DR7, loaded into every
@@ -388,6 +392,18 @@ pub(crate) struct Engine<'a> {
     /// Child processes the recording started (their forks are answered,
     /// not run: the children are not replayed here).
     children: Vec<i64>,
+    /// Each thread's clear-tid word (`set_tid_address`,
+    /// `CLONE_CHILD_CLEARTID`), by recorded tid: a thread made again for a
+    /// checkpoint gets it back.
+    tid_addrs: HashMap<u32, u64>,
+}
+
+impl Drop for Engine<'_> {
+    /// A replay that ends early takes its tasks with it (threads first:
+    /// a thread group's leader is reaped last).
+    fn drop(&mut self) {
+        self.end_all();
+    }
 }
 
 /// Where the engine goes after a stop.
@@ -537,7 +553,8 @@ impl Engine<'_> {
             // been.
             self.passing = true;
             let cur = self.cur;
-            let next = self.dispatch(cur)?;
+            let forced = std::mem::take(&mut self.pending_forced);
+            let next = self.dispatch(cur, forced)?;
             if let Some(h) = self.halt_of(next) {
                 return Ok(h);
             }
@@ -561,6 +578,14 @@ impl Engine<'_> {
             (Some(tr), _) if t.rpid == self.rec.pid => Some((t.rtid, tr)),
             _ => None,
         })
+    }
+
+    /// The next event of thread `rtid` (the length when none is left).
+    pub(crate) fn thread_position(&self, rtid: u32) -> usize {
+        self.by_rtid
+            .get(&rtid)
+            .map(|&i| self.tasks[i].pos)
+            .unwrap_or(self.rec.events.len())
     }
 
     /// Where thread `rtid` is, in words (for a debugger's thread list).
@@ -851,6 +876,10 @@ impl Engine<'_> {
             );
         }
         self.set_pos(at + 1);
+        if name == "set_tid_address" {
+            let rtid = self.task().rtid;
+            self.tid_addrs.insert(rtid, args[0]);
+        }
         // A failed syscall is answered, never run: its failure is recorded.
         let action = if s.ret < 0 { Action::Emulate } else { action };
         match action {
@@ -890,6 +919,9 @@ impl Engine<'_> {
             Action::ExecuteNoReturn => {
                 self.report.syscalls_executed += 1;
                 self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+                if name == "exit" && self.leader_among_threads() {
+                    return self.leader_exits(args[0] as i32);
+                }
                 self.after_syscall()?;
             }
             Action::MapFile => return self.map_file(regs, &args, &s, at),

@@ -453,20 +453,27 @@ impl<'a> ReplayTarget<'a> {
 
     fn describe(&self) -> String {
         let i = self.engine.position();
-        let thread = if self.rec.is_multi() {
-            format!(", thread {}", self.engine.current_tid())
+        let at_syscall = if self.engine.pending_syscall {
+            " (stopped at its syscall)"
         } else {
-            String::new()
+            ""
         };
+        if !self.rec.is_multi() {
+            return format!(
+                "event {i} of {}{at_syscall}: {}",
+                self.rec.events.len(),
+                self.line(i)
+            );
+        }
+        // Threads are at events of their own; the replay as a whole is at
+        // the earliest not replayed.
+        let tid = self.engine.current_tid();
+        let own = self.engine.thread_position(tid);
         format!(
-            "event {i} of {}{thread}{}: {}",
+            "event {i} of {}: {}\nthread {tid}{at_syscall} is at event {own}: {}",
             self.rec.events.len(),
-            if self.engine.pending_syscall {
-                " (stopped at its syscall)"
-            } else {
-                ""
-            },
-            self.line(i)
+            self.line(i),
+            self.line(own)
         )
     }
 }
@@ -503,9 +510,15 @@ fn fatal(e: ReplayError) -> TargetError<String> {
     TargetError::Fatal(e.to_string())
 }
 
+/// A thread gdb still believes in is gone (a re-run went back to before
+/// it was made): an error for that request, not the end of the session.
+fn gone(_: ReplayError) -> TargetError<String> {
+    TargetError::NonFatal
+}
+
 impl MultiThreadBase for ReplayTarget<'_> {
     fn read_registers(&mut self, regs: &mut X86_64CoreRegs, tid: Tid) -> TargetResult<(), Self> {
-        let r = self.thread(tid).and_then(|t| t.regs()).map_err(fatal)?;
+        let r = self.thread(tid).map_err(gone)?.regs().map_err(fatal)?;
         regs.regs = [
             r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11,
             r.r12, r.r13, r.r14, r.r15,
@@ -522,7 +535,7 @@ impl MultiThreadBase for ReplayTarget<'_> {
     }
 
     fn write_registers(&mut self, regs: &X86_64CoreRegs, tid: Tid) -> TargetResult<(), Self> {
-        let t = self.thread(tid).map_err(fatal)?;
+        let t = self.thread(tid).map_err(gone)?;
         let mut r = t.regs().map_err(fatal)?;
         let g = regs.regs;
         (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp) =
@@ -535,7 +548,7 @@ impl MultiThreadBase for ReplayTarget<'_> {
     }
 
     fn read_addrs(&mut self, start: u64, data: &mut [u8], tid: Tid) -> TargetResult<usize, Self> {
-        let t = self.thread(tid).map_err(fatal)?;
+        let t = self.thread(tid).map_err(gone)?;
         let n = match t.read(start, data.len()) {
             Ok(bytes) => {
                 data.copy_from_slice(&bytes);
@@ -565,7 +578,7 @@ impl MultiThreadBase for ReplayTarget<'_> {
     }
 
     fn write_addrs(&mut self, start: u64, data: &[u8], tid: Tid) -> TargetResult<(), Self> {
-        let t = self.thread(tid).map_err(fatal)?;
+        let t = self.thread(tid).map_err(gone)?;
         t.write(start, data).map_err(|_| TargetError::NonFatal)
     }
 
@@ -731,8 +744,12 @@ impl SwBreakpoint for ReplayTarget<'_> {
         let Some(orig) = self.engine.int3s.remove(&addr) else {
             return Ok(false);
         };
-        let t = self.tracee().map_err(fatal)?;
-        t.write(addr, &[orig]).map_err(fatal)?;
+        // Once the replay has ended, there is no program to write to.
+        if let Ok(t) = self.tracee()
+            && t.alive()
+        {
+            t.write(addr, &[orig]).map_err(fatal)?;
+        }
         Ok(true)
     }
 }

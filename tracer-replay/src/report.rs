@@ -40,6 +40,8 @@ pub struct Travel {
     pub restores: u64,
     /// Times it started again from the program's start.
     pub restarts: u64,
+    /// Threads made again in the copies of checkpoints gone back to.
+    pub threads_remade: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,8 +184,9 @@ impl Report {
         let t = self.travel;
         if t != Travel::default() {
             s.push_str(&format!(
-                "replay: {} checkpoints taken; back to one {} times, to the start {} times\n",
-                t.checkpoints, t.restores, t.restarts
+                "replay: {} checkpoints taken; back to one {} times ({} threads made again), \
+                 to the start {} times\n",
+                t.checkpoints, t.restores, t.threads_remade, t.restarts
             ));
         }
         for n in &self.notes {

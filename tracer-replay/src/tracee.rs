@@ -250,6 +250,19 @@ impl Tracee {
         self.alive
     }
 
+    /// Waits for the end of this task (killed): its exit is reaped.
+    pub fn reap(&mut self) {
+        while self.alive {
+            match waitpid(self.pid, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_) => {
+                    self.alive = false;
+                }
+                // Stops and events on its way out.
+                Ok(_) => {}
+            }
+        }
+    }
+
     /// This task is ended and reaped elsewhere: dropping it does nothing.
     pub fn forget(&mut self) {
         self.alive = false;
@@ -397,28 +410,150 @@ impl Tracee {
     /// at any stop but a seccomp one (see [`Self::fork_at_syscall`]). The
     /// new process is returned stopped, traced, at its first stop.
     pub fn fork_via(&mut self, stub: u64) -> Result<Tracee, ReplayError> {
+        let child = self.spawn_via(stub, libc::SYS_fork, [0; 6], "a checkpoint's fork")?;
+        Tracee::attached(child, child)
+    }
+
+    /// Makes a new thread in the tracee's process (a thread of a
+    /// checkpoint, made again): a `clone` through `stub`, with the thread
+    /// library's clear-tid word at `clear_tid` (0 for none). The thread is
+    /// returned stopped at its first stop, its registers a copy of this
+    /// one's, for the caller to set.
+    pub fn clone_thread_via(&mut self, stub: u64, clear_tid: u64) -> Result<Tracee, ReplayError> {
+        const FLAGS: u64 = (libc::CLONE_VM
+            | libc::CLONE_FS
+            | libc::CLONE_FILES
+            | libc::CLONE_SIGHAND
+            | libc::CLONE_THREAD
+            | libc::CLONE_SYSVSEM) as u64;
+        let flags = if clear_tid != 0 {
+            FLAGS | libc::CLONE_CHILD_CLEARTID as u64
+        } else {
+            FLAGS
+        };
+        // The stack stays the caller's: the thread runs none of this code.
+        let args = [flags, 0, 0, clear_tid, 0, 0];
+        let child = self.spawn_via(stub, libc::SYS_clone, args, "a thread's clone")?;
+        Tracee::attached(child, self.tgid)
+    }
+
+    /// Runs a clone-like syscall `nr` through `stub` and puts the
+    /// registers back: the new task, at its first stop.
+    fn spawn_via(
+        &mut self,
+        stub: u64,
+        nr: i64,
+        args: [u64; 6],
+        what: &str,
+    ) -> Result<Pid, ReplayError> {
         let saved = self.regs()?;
         let mut r = saved;
         r.rip = stub;
         self.set_regs(r)?;
-        self.resume_to_syscall("a checkpoint's fork")?;
+        self.resume_to_syscall(what)?;
         let mut r = self.regs()?;
-        r.orig_rax = libc::SYS_fork as u64;
+        r.orig_rax = nr as u64;
+        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) =
+            (args[0], args[1], args[2], args[3], args[4], args[5]);
         self.set_regs(r)?;
-        let (_, child) = self.run_clone()?;
+        let (done, child) = self.run_clone()?;
         self.set_regs(saved)?;
-        let child = child
-            .ok_or_else(|| ReplayError::Ptrace("a checkpoint's fork made no process".to_owned()))?;
+        let child = child.ok_or_else(|| {
+            ReplayError::Ptrace(format!(
+                "{what} made no task: {}",
+                std::io::Error::from_raw_os_error(-(done.rax as i64) as i32)
+            ))
+        })?;
         match waitpid(child, Some(WaitPidFlag::__WALL)) {
-            Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => {}
+            Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => Ok(child),
             other => {
                 let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
-                return Err(ReplayError::Ptrace(format!(
-                    "a checkpoint did not stop as it was made: {other:?}"
-                )));
+                Err(ReplayError::Ptrace(format!(
+                    "{what}: the new task did not stop as it was made: {other:?}"
+                )))
             }
         }
-        Tracee::attached(child, child)
+    }
+
+    /// The thread's whole FPU and vector state (x87, SSE, AVX, ...), as
+    /// the kernel's XSAVE area.
+    pub fn xstate(&self) -> Result<Vec<u8>, ReplayError> {
+        let mut buf = vec![0u8; XSTATE_MAX];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: PTRACE_GETREGSET writes at most iov_len bytes into buf
+        // and sets iov_len to what it wrote.
+        let r = unsafe {
+            libc::ptrace(
+                libc::PTRACE_GETREGSET,
+                self.pid.as_raw(),
+                NT_X86_XSTATE,
+                &mut iov as *mut libc::iovec,
+            )
+        };
+        if r < 0 {
+            return Err(self.err("PTRACE_GETREGSET (xstate)", std::io::Error::last_os_error()));
+        }
+        buf.truncate(iov.iov_len);
+        Ok(buf)
+    }
+
+    /// Sets what [`Self::xstate`] read.
+    pub fn set_xstate(&self, state: &[u8]) -> Result<(), ReplayError> {
+        let mut buf = state.to_vec();
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: PTRACE_SETREGSET reads iov_len bytes from buf.
+        let r = unsafe {
+            libc::ptrace(
+                libc::PTRACE_SETREGSET,
+                self.pid.as_raw(),
+                NT_X86_XSTATE,
+                &mut iov as *mut libc::iovec,
+            )
+        };
+        if r < 0 {
+            return Err(self.err("PTRACE_SETREGSET (xstate)", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// The thread's blocked signals.
+    pub fn sigmask(&self) -> Result<u64, ReplayError> {
+        let mut mask = 0u64;
+        // SAFETY: PTRACE_GETSIGMASK writes 8 bytes (the size passed) there.
+        let r = unsafe {
+            libc::ptrace(
+                PTRACE_GETSIGMASK,
+                self.pid.as_raw(),
+                8usize,
+                &mut mask as *mut u64,
+            )
+        };
+        if r < 0 {
+            return Err(self.err("PTRACE_GETSIGMASK", std::io::Error::last_os_error()));
+        }
+        Ok(mask)
+    }
+
+    pub fn set_sigmask(&self, mask: u64) -> Result<(), ReplayError> {
+        // SAFETY: PTRACE_SETSIGMASK reads 8 bytes (the size passed) there.
+        let r = unsafe {
+            libc::ptrace(
+                PTRACE_SETSIGMASK,
+                self.pid.as_raw(),
+                8usize,
+                &mask as *const u64,
+            )
+        };
+        if r < 0 {
+            return Err(self.err("PTRACE_SETSIGMASK", std::io::Error::last_os_error()));
+        }
+        Ok(())
     }
 
     /// [`Self::fork_via`] at a seccomp stop: the pending syscall is put
@@ -625,6 +760,12 @@ fn open_mem(pid: Pid) -> std::io::Result<File> {
         .write(true)
         .open(format!("/proc/{pid}/mem"))
 }
+
+const NT_X86_XSTATE: usize = 0x202;
+/// Larger than any XSAVE area (AVX-512 with AMX tiles is about 11 KiB).
+const XSTATE_MAX: usize = 16 * 1024;
+const PTRACE_GETSIGMASK: libc::c_uint = 0x420a;
+const PTRACE_SETSIGMASK: libc::c_uint = 0x420b;
 
 /// Offset of `u_debugreg[n]` in `struct user` (x86_64).
 fn debug_reg_offset(n: usize) -> usize {

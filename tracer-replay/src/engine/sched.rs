@@ -3,7 +3,7 @@
 //! in the recorded order; clones and forks the recording has the new task
 //! of run for real; futex calls the user-space interleaving changed are
 //! skipped or answered; a watchdog bounds every wait.
-use std::{collections::HashMap, time::Instant};
+use std::collections::HashMap;
 
 use libc::user_regs_struct;
 use nix::{
@@ -37,6 +37,8 @@ pub(super) const CLONE_THREAD: u64 = 0x10000;
 pub(super) const CLONE_PARENT_SETTID: u64 = 0x0010_0000;
 
 pub(super) const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
+
+pub(super) const CLONE_CHILD_CLEARTID: u64 = 0x0020_0000;
 
 pub(super) const NR_FORK: u64 = 57;
 
@@ -115,13 +117,8 @@ impl Engine<'_> {
                         // The due thread waits in user space (a lock) on one
                         // stopped at a syscall whose turn has not come: that
                         // one goes first, out of the recorded order.
-                        self.cur = j;
-                        self.tasks[j].state = TaskState::Running;
-                        self.report.out_of_order += 1;
-                        self.forced = true;
-                        let next = self.on_syscall();
-                        self.forced = false;
-                        if let Some(h) = self.halt_of(next?) {
+                        let next = self.dispatch(j, true)?;
+                        if let Some(h) = self.halt_of(next) {
                             return Ok(h);
                         }
                         continue;
@@ -135,7 +132,7 @@ impl Engine<'_> {
                         TaskState::AtStop | TaskState::Parked(_)
                     ) && self.is_due(i)
                 }) {
-                    let next = self.dispatch(i)?;
+                    let next = self.dispatch(i, false)?;
                     if let Some(h) = self.halt_of(next) {
                         return Ok(h);
                     }
@@ -204,20 +201,24 @@ impl Engine<'_> {
     }
 
     /// Task `i`, at a syscall stop whose turn has come (or at a time call
-    /// the recording does not have), makes its syscall. Under a debugger,
-    /// a recorded syscall is where checkpoints are taken, and where the
-    /// replay halts for a bookmark or an interrupt (the syscall is then
-    /// made when the debugger resumes: [`Engine::advance`]).
-    pub(super) fn dispatch(&mut self, i: usize) -> Result<Next, ReplayError> {
+    /// the recording does not have), makes its syscall; `forced` when it
+    /// goes out of turn (the due one waits on it in user space). Under a
+    /// debugger, a recorded syscall is where checkpoints are taken, and
+    /// where the replay halts for a bookmark or an interrupt (the syscall
+    /// is then made when the debugger resumes: [`Engine::advance`]).
+    pub(super) fn dispatch(&mut self, i: usize, forced: bool) -> Result<Next, ReplayError> {
         self.cur = i;
         self.tasks[i].state = TaskState::Running;
-        if self.debugger && !std::mem::take(&mut self.passing) && self.is_due(i) {
-            self.maybe_checkpoint()?;
+        if self.debugger && !std::mem::take(&mut self.passing) && (forced || self.is_due(i)) {
+            if !forced {
+                self.maybe_checkpoint()?;
+            }
             let at = self.peek_syscall().map(|(at, _)| at);
             let bookmark = self.goto.is_some_and(|g| at.is_none_or(|a| a >= g));
             if bookmark || self.interrupt_asked {
                 self.interrupt_asked = false;
                 self.pending_syscall = true;
+                self.pending_forced = forced;
                 self.tasks[i].state = TaskState::AtStop;
                 return Ok(Next::Halt(if bookmark {
                     self.goto = None;
@@ -227,7 +228,13 @@ impl Engine<'_> {
                 }));
             }
         }
-        self.on_syscall()
+        if forced {
+            self.report.out_of_order += 1;
+        }
+        self.forced = forced;
+        let next = self.on_syscall();
+        self.forced = false;
+        next
     }
 
     /// One stop of task `i`.
@@ -250,7 +257,7 @@ impl Engine<'_> {
             }
             Stop::Syscall => {
                 if self.is_due(i) || self.unrecorded_time_call()? {
-                    self.dispatch(i)?
+                    self.dispatch(i, false)?
                 } else {
                     let r = self.t().regs()?;
                     let args = args_of(&r);
@@ -466,6 +473,12 @@ impl Engine<'_> {
             actual: None,
             recent: Vec::new(),
         });
+        if self.debugger {
+            let mut r = self.report.clone();
+            r.outcome = Outcome::Diverged;
+            eprint!("{}", r.summary());
+            self.ended = Some(Outcome::Diverged);
+        }
         self.end_all();
         Outcome::Diverged
     }
@@ -525,31 +538,20 @@ impl Engine<'_> {
         for g in &groups {
             let _ = nix::sys::signal::kill(*g, Signal::SIGKILL);
         }
-        let mut left: Vec<Pid> = self
+        let mut left: Vec<Tracee> = self
             .tasks
             .iter_mut()
             .filter(|t| t.state != TaskState::Gone)
             .filter_map(|t| {
                 t.state = TaskState::Gone;
-                t.t.take().map(|mut tr| {
-                    tr.forget();
-                    tr.pid
-                })
+                t.t.take()
             })
             .collect();
-        let deadline = Instant::now() + std::time::Duration::from_secs(5);
-        while !left.is_empty() && Instant::now() < deadline {
-            match wait_any(std::time::Duration::from_millis(100)) {
-                Ok(Some(s)) => {
-                    if matches!(s, WaitStatus::Exited(..) | WaitStatus::Signaled(..))
-                        && let Some(p) = s.pid()
-                    {
-                        left.retain(|&x| x != p);
-                    }
-                }
-                Ok(None) => {}
-                Err(_) => break,
-            }
+        // A thread group's leader can be reaped only once its other
+        // threads are.
+        left.sort_by_key(|t| t.pid == t.tgid);
+        for t in &mut left {
+            t.reap();
         }
     }
 
@@ -601,6 +603,48 @@ impl Engine<'_> {
             return Next::Done(self.root_outcome.clone().unwrap_or(Outcome::Incomplete));
         }
         Next::Continue
+    }
+
+    /// The task at hand leads its thread group (in a checkpoint's copy, the
+    /// thread forked is the leader) and other threads of it live.
+    pub(super) fn leader_among_threads(&self) -> bool {
+        let t = self.t();
+        t.pid == t.tgid
+            && self.task().rtid != self.rec.pid
+            && self.tasks.iter().enumerate().any(|(i, o)| {
+                i != self.cur
+                    && o.state != TaskState::Gone
+                    && o.t.as_ref().is_some_and(|x| x.tgid == t.tgid)
+            })
+    }
+
+    /// The task at hand, a thread group's leader, ends its thread: the
+    /// kernel tells of that only once the group's other threads are gone,
+    /// so it is seen to be done (a zombie, its clear-tid word cleared)
+    /// rather than waited for.
+    pub(super) fn leader_exits(&mut self, code: i32) -> Result<Next, ReplayError> {
+        let pid = self.t().pid;
+        self.t().cont(None)?;
+        let stat = format!("/proc/{pid}/stat");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let state = std::fs::read_to_string(&stat).ok().and_then(|s| {
+                s.rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.chars().next())
+            });
+            if matches!(state, None | Some('Z' | 'X')) {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(ReplayError::Ptrace(format!(
+                    "thread {pid} did not end after its exit"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // Its end comes with the group's; it is not waited for.
+        self.tm().forget();
+        Ok(self.task_ended(Outcome::Exited { code }))
     }
 
     /// A task other than the root ended otherwise than recorded.
@@ -762,6 +806,9 @@ impl Engine<'_> {
         }
         if flags & CLONE_CHILD_SETTID != 0 && child_tid != 0 {
             tracee.write(child_tid, &rtid.to_le_bytes())?;
+        }
+        if flags & CLONE_CHILD_CLEARTID != 0 {
+            self.tid_addrs.insert(rtid, child_tid);
         }
         if !thread {
             let p = self
