@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tracer_tests::{Guard, record, tracectl_bin};
+use tracer_tests::{Guard, record, record_tree, tracectl_bin};
 
 const PROGRAM: &str = r#"
 #include <fcntl.h>
@@ -324,5 +324,46 @@ fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
     assert!(
         travel["threads_remade"].as_u64().unwrap_or(0) >= 1,
         "a checkpoint gone back to held threads, made again: {report}"
+    );
+}
+
+#[test]
+fn gdb_on_a_pipeline_stops_in_the_shell_and_its_children_run_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("words.txt");
+    std::fs::write(&f, "pear\napple\nfig\napple\n").expect("input");
+    let script = format!("cat {} | sort | uniq -c", f.display());
+    let r = record_tree(dir.path(), "/bin/sh", &["-c", &script]);
+    assert!(r.status.success());
+    std::fs::remove_file(&f).expect("the input is gone");
+    let (out, stdout, report) = session(
+        &r.bundle,
+        "5",
+        &[
+            "set breakpoint pending on",
+            "break __libc_fork",
+            "break __wait4",
+            "continue",
+            "continue",
+            "continue",
+            "continue",
+            "monitor event",
+            "delete",
+            "continue",
+        ],
+    );
+    assert_eq!(
+        stdout,
+        String::from_utf8_lossy(&r.stdout),
+        "the pipeline's output, as recorded: {out}"
+    );
+    // The shell forks its three children, then waits: each child runs the
+    // same code (a copy of the shell), without stopping at gdb's int3s.
+    assert_eq!(out.matches("Breakpoint 1, __libc_fork").count(), 3, "{out}");
+    assert!(out.contains("Breakpoint 2, __GI___wait4"), "{out}");
+    assert!(out.contains("exited normally"), "{out}");
+    assert!(
+        report["tasks"].as_u64().unwrap_or(0) >= 4,
+        "the children were replayed: {report}"
     );
 }

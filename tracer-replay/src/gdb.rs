@@ -294,7 +294,7 @@ impl<'a> ReplayTarget<'a> {
                         ));
                     }
                 }
-                return Ok(StopReason::SwBreak(gdb_tid(self.engine.current_tid())));
+                return Ok(StopReason::SwBreak(self.stopped_tid()));
             }
             let Some(c) = from else {
                 self.back_to(None)?;
@@ -340,6 +340,28 @@ impl<'a> ReplayTarget<'a> {
             .ok_or_else(|| ReplayError::Ptrace("the replayed program is gone".into()))
     }
 
+    /// A thread of the recorded process: where the debugger's int3s go
+    /// (its threads share the memory; child processes are not gdb's).
+    fn program(&self) -> Result<&crate::tracee::Tracee, ReplayError> {
+        self.engine
+            .threads()
+            .next()
+            .map(|(_, t)| t)
+            .ok_or_else(|| ReplayError::Ptrace("the replayed program is gone".into()))
+    }
+
+    /// The thread gdb is told a stop is in: the task at hand, or, when
+    /// that is in a child process (not gdb's), a thread of the program.
+    fn stopped_tid(&self) -> Tid {
+        let cur = self.engine.current_tid();
+        let rtid = if self.engine.thread(cur).is_some() {
+            cur
+        } else {
+            self.engine.threads().next().map(|(t, _)| t).unwrap_or(cur)
+        };
+        gdb_tid(rtid)
+    }
+
     /// Thread `tid` as gdb names it.
     fn thread(&self, tid: Tid) -> Result<&crate::tracee::Tracee, ReplayError> {
         self.engine
@@ -350,14 +372,14 @@ impl<'a> ReplayTarget<'a> {
     /// A step is done, by the thread at hand.
     fn done_step(&self) -> StopReason {
         StopReason::SignalWithThread {
-            tid: gdb_tid(self.engine.current_tid()),
+            tid: self.stopped_tid(),
             signal: GdbSignal::SIGTRAP,
         }
     }
 
     fn set_int3(&mut self, on: bool) -> Result<(), ReplayError> {
         self.int3s_in = on;
-        let t = self.tracee()?;
+        let t = self.program()?;
         for (&addr, &orig) in &self.engine.int3s {
             t.write(addr, &[if on { INT3 } else { orig }])?;
         }
@@ -378,7 +400,7 @@ impl<'a> ReplayTarget<'a> {
         self.engine.stepping = self.step.take();
         let halt = self.engine.advance(interrupted)?;
         self.engine.stepping = None;
-        let tid = gdb_tid(self.engine.current_tid());
+        let tid = self.stopped_tid();
         let signal = |signal| StopReason::SignalWithThread { tid, signal };
         Ok(Some(match halt {
             Halt::Interrupted => return Ok(None),
@@ -729,7 +751,7 @@ impl SwBreakpoint for ReplayTarget<'_> {
         if self.engine.int3s.contains_key(&addr) {
             return Ok(true);
         }
-        let t = self.tracee().map_err(fatal)?;
+        let t = self.program().map_err(fatal)?;
         let Ok(orig) = t.read(addr, 1) else {
             return Ok(false);
         };
@@ -745,7 +767,7 @@ impl SwBreakpoint for ReplayTarget<'_> {
             return Ok(false);
         };
         // Once the replay has ended, there is no program to write to.
-        if let Ok(t) = self.tracee()
+        if let Ok(t) = self.program()
             && t.alive()
         {
             t.write(addr, &[orig]).map_err(fatal)?;
@@ -828,7 +850,7 @@ impl ExecFile for ReplayTarget<'_> {
 
 impl Auxv for ReplayTarget<'_> {
     fn get_auxv(&self, offset: u64, length: usize, buf: &mut [u8]) -> TargetResult<usize, Self> {
-        let t = self.tracee().map_err(fatal)?;
+        let t = self.program().map_err(fatal)?;
         let auxv =
             std::fs::read(format!("/proc/{}/auxv", t.pid)).map_err(|_| TargetError::NonFatal)?;
         Ok(copy_range(&auxv, offset, length, buf))
@@ -873,7 +895,7 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
 
     fn on_interrupt(target: &mut ReplayTarget<'a>) -> Result<Option<StopReason>, String> {
         Ok(Some(StopReason::SignalWithThread {
-            tid: gdb_tid(target.engine.current_tid()),
+            tid: target.stopped_tid(),
             signal: GdbSignal::SIGINT,
         }))
     }
