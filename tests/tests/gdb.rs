@@ -274,6 +274,7 @@ fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
         + 1;
     let hit = "printf \"hit t%d r%d\\n\", id, r";
     let brk = format!("break threads.c:{line}");
+    let watched = "printf \"watched %ld\\n\", total";
     let script = [
         brk.as_str(),
         "continue",
@@ -292,6 +293,14 @@ fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
         "continue",
         hit,
         "delete",
+        "watch total",
+        "continue",
+        watched,
+        "continue",
+        watched,
+        "reverse-continue",
+        watched,
+        "delete",
         "continue",
     ];
     let (out, stdout, report) = session(&r.bundle, "20", &script);
@@ -307,6 +316,16 @@ fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
     assert_eq!(hits[4], hits[2], "reverse-continue: the hit before: {out}");
     assert_eq!(hits[5], hits[1], "and the one before that: {out}");
     assert_eq!(hits[6], hits[2], "continue: the same future: {out}");
+    // A watchpoint in every thread: two writes of the total forwards, then
+    // back to the first (just after it wrote).
+    let watched: Vec<&str> = out.lines().filter(|l| l.starts_with("watched ")).collect();
+    assert_eq!(watched.len(), 3, "{out}");
+    assert_ne!(watched[0], watched[1], "{out}");
+    assert_eq!(
+        watched[2], watched[0],
+        "reverse-continue to the write before: {out}"
+    );
+    assert!(out.contains("Hardware watchpoint 2: total"), "{out}");
     // The table of `info threads`: the main thread and the first worker
     // at least (the others may not be made yet), with where each is.
     let rows = out

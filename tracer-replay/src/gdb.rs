@@ -228,7 +228,7 @@ impl<'a> ReplayTarget<'a> {
     }
 
     /// Continues to the next breakpoint; `None` when the replay ends.
-    fn next_hit(&mut self) -> Result<Option<Point>, ReplayError> {
+    fn next_hit(&mut self) -> Result<Option<(Point, StopReason)>, ReplayError> {
         // Off a breakpoint first: its own byte back, one step, int3 again.
         let rip = self.tracee()?.regs()?.rip;
         if let Some(&orig) = self.engine.int3s.get(&rip) {
@@ -241,16 +241,18 @@ impl<'a> ReplayTarget<'a> {
             }
             self.tracee()?.write(rip, &[INT3])?;
             // Another thread may have hit one meanwhile.
-            if h == Halt::Trap && self.on_breakpoint()? {
-                return Ok(Some(self.point()?));
+            if h == Halt::Trap
+                && let Some(hit) = self.hit()?
+            {
+                return Ok(Some(hit));
             }
         }
         self.engine.stepping = None;
         loop {
             match self.engine.advance(&mut || false)? {
                 Halt::Trap => {
-                    if self.on_breakpoint()? {
-                        return Ok(Some(self.point()?));
+                    if let Some(hit) = self.hit()? {
+                        return Ok(Some(hit));
                     }
                 }
                 Halt::Step | Halt::Bookmark | Halt::Interrupted => {}
@@ -259,7 +261,22 @@ impl<'a> ReplayTarget<'a> {
         }
     }
 
-    /// Back to the last breakpoint hit before the present: from the
+    /// After a trap: the breakpoint or watchpoint that fired, if one did,
+    /// with where the replay is.
+    fn hit(&mut self) -> Result<Option<(Point, StopReason)>, ReplayError> {
+        let tid = self.stopped_tid();
+        let reason = if self.on_breakpoint()? {
+            StopReason::SwBreak(tid)
+        } else if let Some((addr, kind)) = self.watch_hit()? {
+            StopReason::Watch { tid, kind, addr }
+        } else {
+            return Ok(None);
+        };
+        Ok(Some((self.point()?, reason)))
+    }
+
+    /// Back to the last breakpoint or watchpoint hit before the present
+    /// (a watchpoint stops just after the write): from the
     /// nearest checkpoint behind it, the hits up to the present are
     /// counted, and the last one is gone to; without any, the checkpoint
     /// before that one is tried, back to the start.
@@ -279,7 +296,7 @@ impl<'a> ReplayTarget<'a> {
             let from = limit.and_then(|l| self.engine.checkpoint_before(l));
             self.back_to(from)?;
             let mut hits = 0usize;
-            while let Some(p) = self.next_hit()? {
+            while let Some((p, _)) = self.next_hit()? {
                 if !before_end(&p) {
                     break;
                 }
@@ -287,14 +304,18 @@ impl<'a> ReplayTarget<'a> {
             }
             if hits > 0 {
                 self.back_to(from)?;
+                let mut last = None;
                 for _ in 0..hits {
-                    if self.next_hit()?.is_none() {
+                    last = self.next_hit()?;
+                    if last.is_none() {
                         return Err(ReplayError::Ptrace(
                             "the replay did not repeat itself on a re-run".into(),
                         ));
                     }
                 }
-                return Ok(StopReason::SwBreak(self.stopped_tid()));
+                if let Some((_, reason)) = last {
+                    return Ok(reason);
+                }
             }
             let Some(c) = from else {
                 self.back_to(None)?;
