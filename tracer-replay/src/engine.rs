@@ -523,14 +523,17 @@ impl Engine<'_> {
     }
 
     /// Index of the next recorded event to replay.
-    /// Across tasks, the earliest event not replayed: every task's events
-    /// before its own next one are.
+    /// Index of the next recorded event to replay. Across tasks, the
+    /// earliest syscall not answered yet: syscalls are answered in the
+    /// recorded order, so it only moves on.
     pub(crate) fn position(&self) -> usize {
-        self.tasks
-            .iter()
-            .map(|t| t.pos)
-            .min()
-            .unwrap_or(self.rec.events.len())
+        if !self.rec.is_multi() {
+            return self.pos();
+        }
+        let ev = &self.rec.events;
+        (self.frontier..ev.len())
+            .find(|&i| !self.done[i] && matches!(ev[i].kind, Some(pb::event::Kind::Syscall(_))))
+            .unwrap_or(ev.len())
     }
 
     /// Runs until a debugger must see a stop; every task is stopped then,
