@@ -545,3 +545,21 @@ pub fn replay(bundle: &Path, args: &[&str]) -> Replayed {
         report,
     }
 }
+
+/// Builds the C program `source` as `dir/name` with `cc` and `flags`
+/// (debug info is always on): the executable's path.
+pub fn build_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    let src = dir.join(format!("{name}.c"));
+    let exe = dir.join(name);
+    std::fs::write(&src, source).expect("source");
+    let cc = Command::new("cc")
+        .arg("-g")
+        .args(flags)
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("cc");
+    assert!(cc.success(), "cc {name}.c failed");
+    exe
+}

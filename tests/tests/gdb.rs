@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tracer_tests::{Guard, record, record_tree, tracectl_bin};
+use tracer_tests::{Guard, build_c, record, record_tree, tracectl_bin};
 
 const PROGRAM: &str = r#"
 #include <fcntl.h>
@@ -35,16 +35,7 @@ int main(int argc, char **argv) {
 #[test]
 fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let src = dir.path().join("secret.c");
-    let exe = dir.path().join("secret");
-    std::fs::write(&src, PROGRAM).expect("source");
-    let cc = Command::new("cc")
-        .args(["-g", "-O0", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect("cc");
-    assert!(cc.success());
+    let exe = build_c(dir.path(), "secret", PROGRAM, &["-O0"]);
     let input = dir.path().join("secret.txt");
     std::fs::write(&input, "the recorded secret\n").expect("input");
     let r = record(
@@ -65,11 +56,8 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
         // The first run was restarted (goto 0) before it printed anything.
         assert_eq!(stdout, "sum 1881\n", "the program's output, as recorded");
         check(&out);
+        never_from_the_start(&report);
         let travel = &report["travel"];
-        assert_eq!(
-            travel["restarts"], 0,
-            "going back starts from a checkpoint, never from the start: {report}"
-        );
         assert!(
             travel["restores"].as_u64().unwrap_or(0) >= 4,
             "reverse-continue, reverse-stepi and goto 0 went back: {report}"
@@ -192,6 +180,14 @@ fn session(
     (out, stdout, report)
 }
 
+/// Going back started from a checkpoint each time, never from the start.
+fn never_from_the_start(report: &serde_json::Value) {
+    assert_eq!(
+        report["travel"]["restarts"], 0,
+        "going back starts from a checkpoint, never from the start: {report}"
+    );
+}
+
 /// What gdb must have said.
 fn check(out: &str) {
     assert!(
@@ -240,16 +236,7 @@ const THREADS: &str = include_str!("../programs/threads.c");
 #[test]
 fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let src = dir.path().join("threads.c");
-    let exe = dir.path().join("threads");
-    std::fs::write(&src, THREADS).expect("source");
-    let cc = Command::new("cc")
-        .args(["-g", "-O0", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect("cc");
-    assert!(cc.success());
+    let exe = build_c(dir.path(), "threads", THREADS, &["-O0", "-pthread"]);
     let input = dir.path().join("numbers.txt");
     std::fs::write(
         &input,
@@ -337,11 +324,8 @@ fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
     assert!(rows >= 2, "info threads lists the threads: {out}");
     assert!(out.contains("hit Breakpoint 1, worker"), "{out}");
     assert!(out.contains("exited normally"), "{out}");
+    never_from_the_start(&report);
     let travel = &report["travel"];
-    assert_eq!(
-        travel["restarts"], 0,
-        "going back starts from a checkpoint, never from the start: {report}"
-    );
     assert!(
         travel["threads_remade"].as_u64().unwrap_or(0) >= 1,
         "a checkpoint gone back to held threads, made again: {report}"

@@ -4,9 +4,8 @@
 //! in a row: the same output, status and events every time. A program
 //! that waits in user space on something the recording does not explain
 //! is stopped by the watchdog with a report of where each thread is.
-use std::process::Command;
 
-use tracer_tests::{Recorded, Replayed, record, record_tree, replay};
+use tracer_tests::{Recorded, Replayed, build_c, record, record_tree, replay};
 
 /// Threads that each read their part of a file, take a lock (a futex
 /// when contended) to add to a shared total and write a line to a pipe the
@@ -72,17 +71,7 @@ fn record_threads(dir: &std::path::Path) -> (Recorded, std::path::PathBuf, std::
 }
 
 fn build_threads(dir: &std::path::Path) -> std::path::PathBuf {
-    let src = dir.join("threads.c");
-    let exe = dir.join("threads");
-    std::fs::write(&src, THREADS).expect("source");
-    let cc = Command::new("cc")
-        .args(["-g", "-O1", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect("cc");
-    assert!(cc.success(), "cc failed");
-    exe
+    build_c(dir, "threads", THREADS, &["-O1", "-pthread"])
 }
 
 fn input(dir: &std::path::Path) -> std::path::PathBuf {
