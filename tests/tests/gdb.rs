@@ -36,18 +36,8 @@ int main(int argc, char **argv) {
 fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = build_c(dir.path(), "secret", PROGRAM, &["-O0"]);
-    let input = dir.path().join("secret.txt");
-    std::fs::write(&input, "the recorded secret\n").expect("input");
-    let r = record(
-        dir.path(),
-        exe.to_str().expect("path"),
-        &[input.to_str().expect("path")],
-        None,
-        &[],
-    );
+    let r = record_reading(dir.path(), &exe, "secret.txt", "the recorded secret\n");
     assert_eq!(String::from_utf8_lossy(&r.stdout), "sum 1881\n");
-    std::fs::remove_file(&input).expect("the input is gone");
-    std::fs::remove_file(&exe).expect("so is the program: the bundle has it");
 
     // Checkpoints every 1000 events (the default: only the first one, in
     // a program this short) and at every syscall: gdb sees the same.
@@ -66,6 +56,28 @@ fn gdb_breaks_prints_recorded_data_goes_to_a_bookmark_and_finishes() {
             assert!(travel["checkpoints"].as_u64().unwrap_or(0) > 20, "{report}");
         }
     }
+}
+
+/// Records `exe` reading the file `name` (holding `content`) in `dir`;
+/// then the file and the program are deleted (the bundle has the program).
+fn record_reading(
+    dir: &std::path::Path,
+    exe: &std::path::Path,
+    name: &str,
+    content: &str,
+) -> tracer_tests::Recorded {
+    let input = dir.join(name);
+    std::fs::write(&input, content).expect("input");
+    let r = record(
+        dir,
+        exe.to_str().expect("path"),
+        &[input.to_str().expect("path")],
+        None,
+        &[],
+    );
+    std::fs::remove_file(&input).expect("the input is gone");
+    std::fs::remove_file(exe).expect("so is the program: the bundle has it");
+    r
 }
 
 /// The script the test of the single-threaded program runs.
@@ -237,22 +249,9 @@ const THREADS: &str = include_str!("../programs/threads.c");
 fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = build_c(dir.path(), "threads", THREADS, &["-O0", "-pthread"]);
-    let input = dir.path().join("numbers.txt");
-    std::fs::write(
-        &input,
-        (1..=100).map(|i| format!("{i}\n")).collect::<String>(),
-    )
-    .expect("input");
-    let r = record(
-        dir.path(),
-        exe.to_str().expect("path"),
-        &[input.to_str().expect("path")],
-        None,
-        &[],
-    );
+    let numbers: String = (1..=100).map(|i| format!("{i}\n")).collect();
+    let r = record_reading(dir.path(), &exe, "numbers.txt", &numbers);
     assert!(r.status.success());
-    std::fs::remove_file(&input).expect("the input is gone");
-    std::fs::remove_file(&exe).expect("so is the program: the bundle has it");
     // The line where a worker adds to the total, holding the lock.
     let line = THREADS
         .lines()
