@@ -371,3 +371,134 @@ fn gdb_on_a_pipeline_stops_in_the_shell_and_its_children_run_on() {
         "the children were replayed: {report}"
     );
 }
+
+/// A program that computes for seconds between two syscalls.
+const SPIN: &str = r#"
+#include <stdio.h>
+volatile unsigned long spins;
+int main(void) {
+    printf("start\n");
+    fflush(stdout);
+    for (unsigned long i = 0; i < 1500000000UL; i++) spins++;
+    printf("done %lu\n", spins);
+    return 0;
+}
+"#;
+
+/// gdb's remote protocol, spoken directly: gdb in batch mode cannot send
+/// a Ctrl-C while the program runs.
+struct Remote {
+    s: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Remote {
+    fn connect(addr: &str) -> Self {
+        let s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        Self { s, buf: Vec::new() }
+    }
+
+    fn send(&mut self, packet: &str) {
+        use std::io::Write;
+        let sum = packet.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+        write!(self.s, "${packet}#{sum:02x}").expect("send");
+    }
+
+    fn interrupt(&mut self) {
+        use std::io::Write;
+        self.s.write_all(&[3]).expect("send ^C");
+    }
+
+    /// The next packet the stub sends (acknowledged).
+    fn recv(&mut self) -> String {
+        use std::io::{Read, Write};
+        loop {
+            if let Some(start) = self.buf.iter().position(|&b| b == b'$')
+                && let Some(end) = self.buf[start..].iter().position(|&b| b == b'#')
+                && self.buf.len() >= start + end + 3
+            {
+                let body = String::from_utf8_lossy(&self.buf[start + 1..start + end]).into_owned();
+                self.buf.drain(..start + end + 3);
+                self.s.write_all(b"+").expect("ack");
+                return body;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.s.read(&mut chunk).expect("the stub answers");
+            assert!(n > 0, "the stub hung up");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_stops_a_program_that_computes_and_it_goes_on_after() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build_c(dir.path(), "spin", SPIN, &["-O0"]);
+    let r = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&r.stdout),
+        "start\ndone 1500000000\n"
+    );
+    let mut replay = Guard(Some(
+        Command::new(tracectl_bin())
+            .arg("replay")
+            .arg(&r.bundle)
+            .args(["--gdb", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tracectl replay --gdb"),
+    ));
+    let err = replay
+        .0
+        .as_mut()
+        .and_then(|c| c.stderr.take())
+        .expect("stderr");
+    let mut lines = BufReader::new(err).lines();
+    let addr = loop {
+        let line = lines.next().expect("it says where").expect("line");
+        if let Some(rest) = line.strip_prefix("replay: waiting for gdb on ") {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    let mut gdb = Remote::connect(&addr);
+    gdb.send("?");
+    assert!(gdb.recv().starts_with('T'), "stopped at the start");
+    for _ in 0..2 {
+        gdb.send("vCont;c");
+        std::thread::sleep(Duration::from_millis(300));
+        let asked = Instant::now();
+        gdb.interrupt();
+        let stop = gdb.recv();
+        assert!(
+            stop.starts_with("T02"),
+            "Ctrl-C stops the program in its loop (SIGINT), not at its end: {stop}"
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+        gdb.send("g");
+        assert!(gdb.recv().len() > 100, "its registers can be read");
+    }
+    gdb.send("D");
+    assert_eq!(gdb.recv(), "OK");
+    let st = replay.wait(Duration::from_secs(60));
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "the replay goes on to its end, as recorded"
+    );
+    let mut out = String::new();
+    use std::io::Read;
+    let _ = replay
+        .0
+        .as_mut()
+        .and_then(|c| c.stdout.take())
+        .expect("stdout")
+        .read_to_string(&mut out);
+    assert_eq!(out, "start\ndone 1500000000\n");
+}

@@ -181,6 +181,7 @@ impl<'a> Engine<'a> {
             passing: false,
             pending_forced: false,
             interrupt_asked: false,
+            interrupting: None,
             debug_regs: [0; 5],
             goto: None,
             pending_syscall: false,
@@ -367,6 +368,9 @@ pub(crate) struct Engine<'a> {
     pending_forced: bool,
     /// The debugger has something to say: halt at the next syscall.
     interrupt_asked: bool,
+    /// The task sent a SIGSTOP for the debugger's Ctrl-C, its stop not seen
+    /// yet.
+    interrupting: Option<usize>,
     /// The debugger's watchpoints: DR0-DR3 and DR7, loaded into every
     /// thread of the root process (new ones at their first stop).
     pub(crate) debug_regs: [u64; 5],

@@ -304,6 +304,7 @@ impl Engine<'_> {
         self.pending_forced = false;
         self.passing = false;
         self.interrupt_asked = false;
+        self.interrupting = None;
         self.ended = None;
         self.goto = None;
         Ok(true)

@@ -28,6 +28,9 @@ const WATCHDOG_DEFAULT: std::time::Duration = std::time::Duration::from_secs(10)
 /// replay holds back).
 pub(super) const HELD_PATIENCE: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// How often a debugger's Ctrl-C is looked for while tasks compute.
+const INTERRUPT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 pub(super) const CLONE_VM: u64 = 0x100;
 
 pub(super) const CLONE_VFORK: u64 = 0x4000;
@@ -160,8 +163,25 @@ impl Engine<'_> {
                     .tasks
                     .iter()
                     .any(|t| matches!(t.state, TaskState::Held(_)));
-            let patience = if held { HELD_PATIENCE } else { watchdog };
+            let mut patience = if held { HELD_PATIENCE } else { watchdog };
+            if self.debugger {
+                // A debugger's Ctrl-C is looked for while a task computes.
+                patience = patience.min(INTERRUPT_POLL);
+            }
             let Some(status) = wait_any(patience)? else {
+                if self.interrupt_asked && self.interrupting.is_none() {
+                    // The running task has made no syscall to halt at: it
+                    // is stopped where it is.
+                    if let Some(i) = self
+                        .tasks
+                        .iter()
+                        .position(|t| t.state == TaskState::Running)
+                        && let Some(t) = &self.tasks[i].t
+                    {
+                        t.kill(Signal::SIGSTOP)?;
+                        self.interrupting = Some(i);
+                    }
+                }
                 if held {
                     self.release_earliest()?;
                 } else if self.progress.elapsed() >= watchdog {
@@ -217,6 +237,8 @@ impl Engine<'_> {
             let bookmark = self.goto.is_some_and(|g| at.is_none_or(|a| a >= g));
             if bookmark || self.interrupt_asked {
                 self.interrupt_asked = false;
+                // A SIGSTOP sent meanwhile is ignored when it comes.
+                self.interrupting = None;
                 self.pending_syscall = true;
                 self.pending_forced = forced;
                 self.tasks[i].state = TaskState::AtStop;
@@ -248,6 +270,13 @@ impl Engine<'_> {
         let stop = self.tm().stopped(status);
         self.task_mut().state = TaskState::Running;
         let next = match stop {
+            Stop::Signal(Signal::SIGSTOP) if self.interrupting == Some(i) => {
+                // Stopped for the debugger's Ctrl-C: it goes on as it was.
+                self.interrupting = None;
+                self.interrupt_asked = false;
+                self.task_mut().state = TaskState::Halted;
+                return Ok(Next::Halt(Halt::Interrupted));
+            }
             Stop::Signal(Signal::SIGSTOP) if starting => {
                 if self.debugger {
                     self.load_debug_regs(i)?;
