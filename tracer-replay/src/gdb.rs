@@ -18,9 +18,12 @@
 //! thread may need the others to reach its turn. When one stops, all are
 //! stopped.
 //!
+//! Ctrl-C halts at the next syscall the replay answers, or stops the
+//! task that computes (a SIGSTOP, told to gdb as SIGINT).
+//!
 //! Boundaries: child processes replay under the scheduler but are not
-//! gdb's (they do not stop at its breakpoints), and Ctrl-C is seen at the
-//! next syscall the replay answers.
+//! gdb's (they do not stop at its breakpoints, and no checkpoint is taken
+//! while one runs).
 use gdbstub::{
     common::{Signal as GdbSignal, Tid},
     conn::ConnectionExt,
