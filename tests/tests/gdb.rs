@@ -118,6 +118,18 @@ fn session(
     every: &str,
     script: &[&str],
 ) -> (String, String, serde_json::Value) {
+    session_with(bundle, every, script, &[], Some(0))
+}
+
+/// [`session`], with more arguments for `tracectl replay`, and the status
+/// it must end with (`None`: any).
+fn session_with(
+    bundle: &std::path::Path,
+    every: &str,
+    script: &[&str],
+    args: &[&str],
+    status: Option<i32>,
+) -> (String, String, serde_json::Value) {
     let report = bundle.with_extension(format!("gdb-{every}.json"));
     let mut replay = Guard(Some(
         Command::new(tracectl_bin())
@@ -131,6 +143,7 @@ fn session(
                 "--report",
             ])
             .arg(&report)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -165,12 +178,15 @@ fn session(
         String::from_utf8_lossy(&gdb.stdout).into_owned() + &String::from_utf8_lossy(&gdb.stderr);
     let st = replay.wait(Duration::from_secs(60));
     let said: Vec<String> = lines.map_while(Result::ok).collect();
-    assert_eq!(
-        st.code(),
-        Some(0),
-        "the recorded status; gdb said: {out}\nthe replay said: {}",
-        said.join("\n")
-    );
+    if status.is_some() {
+        assert_eq!(
+            st.code(),
+            status,
+            "the replay's status; gdb said: {out}\nthe replay said: {}",
+            said.join("\n")
+        );
+    }
+    let out = out + &said.join("\n");
     let stdout = {
         use std::io::Read;
         let mut s = String::new();
@@ -329,6 +345,34 @@ fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
         travel["threads_remade"].as_u64().unwrap_or(0) >= 1,
         "a checkpoint gone back to held threads, made again: {report}"
     );
+}
+
+#[test]
+fn a_stalled_replay_is_left_to_gdb_with_each_thread_where_it_waits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build_c(dir.path(), "threads", THREADS, &["-O0", "-pthread"]);
+    let r = record_reading(dir.path(), &exe, "numbers.txt", "1\n2\n3\n");
+    assert!(r.status.success());
+    let spin = THREADS
+        .lines()
+        .position(|l| l.contains("for (;;) spins++;"))
+        .expect("the loop")
+        + 1;
+    // With TRACER_SPIN set, main spins in user space for ever: the
+    // watchdog fires, and gdb finds main in its loop.
+    let (out, _, _) = session_with(
+        &r.bundle,
+        "1000",
+        &["continue", "thread 1", "bt 1", "print spins > 0", "kill"],
+        &["--env", "TRACER_SPIN=1", "--watchdog", "2"],
+        None,
+    );
+    assert!(out.contains("the replay stalled"), "{out}");
+    assert!(
+        out.contains("main (argc=2, argv=") && out.contains(&format!("threads.c:{spin}")),
+        "thread 1 is in its loop: {out}"
+    );
+    assert!(out.contains("$1 = 1"), "it spun: {out}");
 }
 
 #[test]

@@ -507,9 +507,38 @@ impl Engine<'_> {
             r.outcome = Outcome::Diverged;
             eprint!("{}", r.summary());
             self.ended = Some(Outcome::Diverged);
+            // Left for the debugger to look at where each thread waits: the
+            // ones that run are stopped where they are.
+            if self.stop_running().is_ok() {
+                return Outcome::Diverged;
+            }
         }
         self.end_all();
         Outcome::Diverged
+    }
+
+    /// Stops the tasks that run (or start) where they are, for a debugger.
+    fn stop_running(&mut self) -> Result<(), ReplayError> {
+        for i in 0..self.tasks.len() {
+            let starting = match self.tasks[i].state {
+                TaskState::Running => false,
+                TaskState::Starting => true,
+                _ => continue,
+            };
+            let Some(t) = self.tasks[i].t.as_mut() else {
+                continue;
+            };
+            if !starting {
+                t.kill(Signal::SIGSTOP)?;
+            }
+            // Its SIGSTOP (a new task has one already), or whatever stop
+            // comes first: either way it is stopped.
+            match t.wait()? {
+                Stop::Exited(_) | Stop::Killed(..) => self.tasks[i].state = TaskState::Gone,
+                _ => self.tasks[i].state = TaskState::Halted,
+            }
+        }
+        Ok(())
     }
 
     /// Leaves the root process stopped for a debugger where the replay
