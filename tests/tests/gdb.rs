@@ -277,11 +277,16 @@ fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
     let hit = "printf \"hit t%d r%d\\n\", id, r";
     let brk = format!("break threads.c:{line}");
     let watched = "printf \"watched %ld\\n\", total";
+    // gdb reads files through the replay: the program's, not the host's.
+    let stolen = dir.path().join("stolen");
+    let stolen_get = format!("remote get /etc/passwd {}", stolen.display());
     let script = [
         brk.as_str(),
         "continue",
         hit,
         "info threads",
+        "info proc mappings",
+        stolen_get.as_str(),
         "continue",
         hit,
         "continue",
@@ -339,6 +344,19 @@ fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
     assert!(rows >= 2, "info threads lists the threads: {out}");
     assert!(out.contains("hit Breakpoint 1, worker"), "{out}");
     assert!(out.contains("exited normally"), "{out}");
+    assert!(
+        out.contains("Reading /lib/x86_64-linux-gnu/libc.so.6 from remote target"),
+        "gdb reads the bundle's libc through the replay: {out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("r-xp") && l.trim_end().ends_with("/threads")),
+        "info proc mappings shows the replayed program's: {out}"
+    );
+    assert!(
+        !stolen.exists(),
+        "a file of the host the program never read is not gdb's to fetch: {out}"
+    );
     never_from_the_start(&report);
     let travel = &report["travel"];
     assert!(

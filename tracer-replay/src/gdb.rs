@@ -71,6 +71,8 @@ fn gdb_tid(rtid: u32) -> Tid {
     Tid::new(rtid as usize).unwrap_or(Tid::MIN)
 }
 
+mod host_io;
+
 const INT3: u8 = 0xcc;
 
 /// The replay as gdb sees it.
@@ -88,6 +90,8 @@ pub struct ReplayTarget<'a> {
     exe: std::path::PathBuf,
     /// Private directories of earlier runs (they hold `exe`).
     kept: Vec<tempfile::TempDir>,
+    /// Files gdb opened on this host (`host_io`).
+    open_files: host_io::OpenFiles,
     /// Hardware watchpoints, one per x86 debug address register.
     watch: [Option<(u64, u64, WatchKind)>; 4],
 }
@@ -121,6 +125,7 @@ impl<'a> ReplayTarget<'a> {
             reverse: None,
             exe: engine_exe,
             kept: Vec::new(),
+            open_files: Default::default(),
             watch: [None; 4],
         })
     }
@@ -545,6 +550,9 @@ impl Target for ReplayTarget<'_> {
         Some(self)
     }
     fn support_exec_file(&mut self) -> Option<ExecFileOps<'_, Self>> {
+        Some(self)
+    }
+    fn support_host_io(&mut self) -> Option<gdbstub::target::ext::host_io::HostIoOps<'_, Self>> {
         Some(self)
     }
     fn support_auxv(&mut self) -> Option<AuxvOps<'_, Self>> {
