@@ -150,7 +150,7 @@ impl<'a> Engine<'a> {
             pending_signals: Vec::new(),
             state: TaskState::Running,
             sig: None,
-            yielded: false,
+            yielded: None,
             held_seq: 0,
         };
         let mut e = Engine {
@@ -304,9 +304,9 @@ struct Task {
     state: TaskState,
     /// The signal it resumes with when released.
     sig: Option<Signal>,
-    /// It made a futex wait the recording does not have: the others go
-    /// first.
-    yielded: bool,
+    /// It made a futex wait the recording does not have, on this word:
+    /// the others go first.
+    yielded: Option<u64>,
     /// When it was held (the order held tasks go on in).
     held_seq: u64,
 }

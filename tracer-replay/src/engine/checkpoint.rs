@@ -52,7 +52,7 @@ struct TaskImage {
     pending_signals: Vec<Signal>,
     state: TaskState,
     sig: Option<Signal>,
-    yielded: bool,
+    yielded: Option<u64>,
     held_seq: u64,
 }
 

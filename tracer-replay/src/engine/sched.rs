@@ -114,12 +114,15 @@ impl Engine<'_> {
                 // A task whose syscall is done runs on to its next one
                 // before the next recorded syscall is answered.
                 if let Some(i) = self.next_to_release() {
-                    if self.tasks[i].yielded
-                        && let Some(j) = self.out_of_turn()
+                    if let Some(word) = self.tasks[i].yielded
+                        && let Some(j) = self.out_of_turn(word)
                     {
                         // The due thread waits in user space (a lock) on one
                         // stopped at a syscall whose turn has not come: that
                         // one goes first, out of the recorded order.
+                        // Once: then the yielded thread tries again (the
+                        // lock may be free now).
+                        self.tasks[i].yielded = None;
                         let next = self.dispatch(j, true)?;
                         if let Some(h) = self.halt_of(next) {
                             return Ok(h);
@@ -252,6 +255,11 @@ impl Engine<'_> {
         }
         if forced {
             self.report.out_of_order += 1;
+            tracing::debug!(
+                "task {} goes out of turn at event {}",
+                self.tasks[i].rtid,
+                self.tasks[i].pos
+            );
         }
         self.forced = forced;
         let next = self.on_syscall();
@@ -389,13 +397,36 @@ impl Engine<'_> {
         }
     }
 
-    /// A task stopped at a syscall that is not its turn yet, the one whose
-    /// recorded syscall comes first (not one parked on a futex: that one
-    /// waits for a wake).
-    pub(super) fn out_of_turn(&self) -> Option<usize> {
+    /// A task stopped at a syscall that is not its turn yet, to go first
+    /// for a thread that waits on the futex `word` (a lock): the one whose
+    /// recording wakes that word next (the lock's holder, releasing it to
+    /// waiters), else the one whose recorded syscall comes first. Not one
+    /// parked on a futex: that one waits for a wake.
+    pub(super) fn out_of_turn(&self, word: u64) -> Option<usize> {
         (0..self.tasks.len())
             .filter(|&i| self.tasks[i].state == TaskState::AtStop)
-            .min_by_key(|&i| self.tasks[i].pos)
+            .min_by_key(|&i| (!self.wakes_soon(i, word), self.tasks[i].pos))
+    }
+
+    /// Task `i`'s next recorded futex call on `word`, among its next few
+    /// events, is a wake.
+    fn wakes_soon(&self, i: usize, word: u64) -> bool {
+        const LOOK_AHEAD: usize = 16;
+        let t = &self.tasks[i];
+        self.rec.events[t.pos.min(self.rec.events.len())..]
+            .iter()
+            .filter(|e| e.tid == t.rtid)
+            .take(LOOK_AHEAD)
+            .filter_map(|e| match &e.kind {
+                Some(pb::event::Kind::Syscall(s))
+                    if s.nr == NR_FUTEX && s.args.first() == Some(&word) =>
+                {
+                    Some(s)
+                }
+                _ => None,
+            })
+            .next()
+            .is_some_and(|s| !futex_is_wait(s))
     }
 
     /// The held task to run next: of those whose time has come, the one
@@ -406,9 +437,12 @@ impl Engine<'_> {
             .due_event()
             .map(|d| (self.rec.events[d].tid, self.rec.events[d].ts_ns));
         let held = |i: usize| match self.tasks[i].state {
-            TaskState::Held(release) => {
-                Some((self.tasks[i].yielded, self.tasks[i].held_seq, release, i))
-            }
+            TaskState::Held(release) => Some((
+                self.tasks[i].yielded.is_some(),
+                self.tasks[i].held_seq,
+                release,
+                i,
+            )),
             _ => None,
         };
         let pick = (0..self.tasks.len())
@@ -436,7 +470,7 @@ impl Engine<'_> {
         let step = self.stepping == Some(self.tasks[i].rtid);
         let t = &mut self.tasks[i];
         t.state = TaskState::Running;
-        t.yielded = false;
+        t.yielded = None;
         let sig = t.sig.take();
         if let Some(tr) = &t.t {
             if step {
@@ -750,7 +784,7 @@ impl Engine<'_> {
             regs.rax = if wait { (-EAGAIN) as u64 } else { 0 };
             self.t().set_regs(regs)?;
             self.report.futexes_added += 1;
-            self.task_mut().yielded = true;
+            self.task_mut().yielded = Some(args[0]);
             self.resume(None)?;
             return Ok(Some(Next::Continue));
         }
@@ -884,7 +918,7 @@ impl Engine<'_> {
             pending_signals: Vec::new(),
             state: TaskState::Starting,
             sig: None,
-            yielded: false,
+            yielded: None,
             held_seq: 0,
         });
         let i = self.tasks.len() - 1;
