@@ -80,6 +80,45 @@ fn record_reading(
     r
 }
 
+/// Starts `tracectl replay BUNDLE --gdb 127.0.0.1:0 ARGS`: the replay,
+/// the rest of what it says, and where it listens.
+fn serve(
+    bundle: &std::path::Path,
+    args: &[&str],
+) -> (
+    Guard,
+    std::io::Lines<BufReader<std::process::ChildStderr>>,
+    String,
+) {
+    let mut replay = Guard(Some(
+        Command::new(tracectl_bin())
+            .arg("replay")
+            .arg(bundle)
+            .args(["--gdb", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tracectl replay --gdb"),
+    ));
+    let err = replay
+        .0
+        .as_mut()
+        .and_then(|c| c.stderr.take())
+        .expect("stderr");
+    let mut lines = BufReader::new(err).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("tracectl says where it listens")
+            .expect("line");
+        if let Some(rest) = line.strip_prefix("replay: waiting for gdb on ") {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    (replay, lines, addr)
+}
+
 /// The script the test of the single-threaded program runs.
 const SECRET_SCRIPT: &[&str] = &[
     "break check",
@@ -131,41 +170,11 @@ fn session_with(
     status: Option<i32>,
 ) -> (String, String, serde_json::Value) {
     let report = bundle.with_extension(format!("gdb-{every}.json"));
-    let mut replay = Guard(Some(
-        Command::new(tracectl_bin())
-            .arg("replay")
-            .arg(bundle)
-            .args([
-                "--gdb",
-                "127.0.0.1:0",
-                "--checkpoint-every",
-                every,
-                "--report",
-            ])
-            .arg(&report)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tracectl replay --gdb"),
-    ));
-    let err = replay
-        .0
-        .as_mut()
-        .expect("child")
-        .stderr
-        .take()
-        .expect("stderr");
-    let mut lines = BufReader::new(err).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("tracectl says where it listens")
-            .expect("line");
-        if let Some(rest) = line.strip_prefix("replay: waiting for gdb on ") {
-            break rest.split_whitespace().next().expect("address").to_owned();
-        }
-    };
+    let mut replay_args = vec!["--checkpoint-every", every, "--report"];
+    let report_path = report.to_str().expect("path");
+    replay_args.push(report_path);
+    replay_args.extend_from_slice(args);
+    let (mut replay, lines, addr) = serve(bundle, &replay_args);
     let started = Instant::now();
     let mut gdb = Command::new("timeout");
     gdb.args(["120", "gdb", "-nx", "-batch"])
@@ -503,28 +512,7 @@ fn ctrl_c_stops_a_program_that_computes_and_it_goes_on_after() {
         String::from_utf8_lossy(&r.stdout),
         "start\ndone 1500000000\n"
     );
-    let mut replay = Guard(Some(
-        Command::new(tracectl_bin())
-            .arg("replay")
-            .arg(&r.bundle)
-            .args(["--gdb", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tracectl replay --gdb"),
-    ));
-    let err = replay
-        .0
-        .as_mut()
-        .and_then(|c| c.stderr.take())
-        .expect("stderr");
-    let mut lines = BufReader::new(err).lines();
-    let addr = loop {
-        let line = lines.next().expect("it says where").expect("line");
-        if let Some(rest) = line.strip_prefix("replay: waiting for gdb on ") {
-            break rest.split_whitespace().next().expect("address").to_owned();
-        }
-    };
+    let (mut replay, _lines, addr) = serve(&r.bundle, &[]);
     let mut gdb = Remote::connect(&addr);
     gdb.send("?");
     assert!(gdb.recv().starts_with('T'), "stopped at the start");
