@@ -21,7 +21,7 @@ use std::{
 
 use aya::maps::{MapData, RingBuf};
 use tokio::sync::mpsc;
-use tracer_common::wire::{BufferHeader, SyscallRecord};
+use tracer_common::wire::{BatchHeader, BufferHeader, RecordKind, SyscallRecord, TaskRecord};
 
 /// Most bytes of copied records waiting for the assembler.
 pub const BACKLOG_BYTES: u64 = 1 << 30;
@@ -73,6 +73,10 @@ fn owner(rec: &[u8]) -> u32 {
     match word(0) {
         1 | 3 => word(std::mem::offset_of!(SyscallRecord, pid)),
         2 => word(std::mem::offset_of!(BufferHeader, tid)),
+        // A batch starts with a Task record, which names the process.
+        4 if word(size_of::<BatchHeader>()) & 0xffff == RecordKind::Task as u32 => {
+            word(size_of::<BatchHeader>() + std::mem::offset_of!(TaskRecord, pid))
+        }
         _ => 0,
     }
 }
@@ -208,5 +212,14 @@ mod tests {
         r[4..8].copy_from_slice(&7u32.to_le_bytes());
         assert_eq!(owner(&r), 7);
         assert_eq!(owner(&[1, 0]), 0);
+        // A batch: its first Task record's pid; a torn one names nobody.
+        let mut b = vec![0u8; 8 + 48];
+        b[0] = 4;
+        b[8] = 6;
+        b[16..20].copy_from_slice(&99u32.to_le_bytes());
+        assert_eq!(owner(&b), 99);
+        assert_eq!(owner(&b[..12]), 0);
+        b[8] = 5;
+        assert_eq!(owner(&b), 0);
     }
 }

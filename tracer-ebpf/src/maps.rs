@@ -83,6 +83,8 @@ pub struct Slot {
     pub tgid: u32,
     /// The name of thread `cg_tid` (cached with its cgroup id).
     pub comm: [u64; 2],
+    /// Its uid (low half) and gid (cached with its cgroup id).
+    pub uid_gid: u64,
     /// Where in this CPU's stage the record goes (`fast::place`); its
     /// inline buffers follow it there.
     pub pos: u32,
