@@ -178,7 +178,7 @@ pub struct TaskRecord {
 pub const INLINE_MAX: usize = 256;
 
 /// Most bytes of records one `Batch` carries.
-pub const STAGE_MAX: usize = 2048;
+pub const STAGE_MAX: usize = 8192;
 
 /// A batch of fast-path records from one CPU (see [`Stage`]).
 #[repr(C)]
@@ -198,7 +198,12 @@ pub struct Stage {
     pub first_ns: u64,
     /// Thread of the last `Task` record in the stage (0: none yet).
     pub task_tid: u32,
-    pub _pad: u32,
+    /// Where the kernel is, walking a batch it could not send to count its
+    /// loss per process, and the process there (map memory, which the
+    /// verifier does not track: the walk is verified once).
+    pub walk_pid: u32,
+    pub walk_off: u32,
+    pub walk_len: u32,
     /// Right before `data`: the two are sent as one `Batch` record.
     pub hdr: BatchHeader,
     /// Twice the most used, so that masked offsets and sizes stay inside.

@@ -25,7 +25,8 @@ use tracer_common::wire::{BatchHeader, BufferHeader, RecordKind, SyscallRecord, 
 
 /// Most bytes of copied records waiting for the assembler.
 pub const BACKLOG_BYTES: u64 = 1 << 30;
-/// A chunk is handed over once it holds this much (or the ring is empty).
+/// A chunk is handed over once the next record would not fit in this much
+/// (or the ring is empty).
 const CHUNK_BYTES: usize = 256 << 10;
 /// Assembled chunks kept for reuse, at most (touching fresh memory costs
 /// more than copying records into it: the kernel zeroes every new page).
@@ -127,7 +128,7 @@ fn run(
     stop: &AtomicBool,
 ) {
     let fd = ring.as_raw_fd();
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
     loop {
         let last = stop.load(Ordering::SeqCst);
         // Everything queued now, in chunks.
@@ -140,12 +141,17 @@ fn run(
                 }
                 continue;
             }
+            // A chunk never grows: a bigger one would be fresh memory, which
+            // costs more to touch than the copy itself.
+            if buf.len() + 4 + rec.len() > buf.capacity()
+                && !buf.is_empty()
+                && !send(&tx, pool, shared, &mut buf)
+            {
+                return;
+            }
             buf.extend_from_slice(&(rec.len() as u32).to_le_bytes());
             buf.extend_from_slice(rec);
             drop(item);
-            if buf.len() >= CHUNK_BYTES && !send(&tx, pool, shared, &mut buf) {
-                return;
-            }
         }
         if !buf.is_empty() && !send(&tx, pool, shared, &mut buf) {
             return;
@@ -175,7 +181,7 @@ fn send(
             v.clear();
             v
         }
-        Err(_) => Vec::with_capacity(CHUNK_BYTES + 4096),
+        Err(_) => Vec::with_capacity(CHUNK_BYTES),
     };
     let chunk = std::mem::replace(buf, next);
     shared

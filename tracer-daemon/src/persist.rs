@@ -212,11 +212,15 @@ impl Persist {
             .filter_map(|(pid, b)| b.first().map(|e| (e.seq, *pid)))
             .collect();
         pids.sort_unstable();
-        for (_, pid) in pids {
+        for &(_, pid) in &pids {
             self.flush_pid(pid);
         }
-        // Processes that went quiet do not keep an empty slot forever.
-        self.pending.retain(|_, b| !b.is_empty());
+        // Processes that went quiet (nothing since the last flush) do not
+        // keep an empty slot forever; the others keep theirs, allocation
+        // and all: growing a batch of thousands of events again after each
+        // tick costs more than the events themselves.
+        let flushed: std::collections::HashSet<u32> = pids.iter().map(|&(_, p)| p).collect();
+        self.pending.retain(|pid, _| flushed.contains(pid));
     }
 
     /// Writes one process's waiting events as one frame.

@@ -414,7 +414,7 @@ fn stage_send(st: &mut Stage, wake: u64) {
         )
     };
     if rc < 0 {
-        count_batch_loss(len);
+        count_batch_loss(st, len);
     }
     // The next batch says again who its threads are.
     put(&mut st.hdr.len, 0);
@@ -426,38 +426,31 @@ fn stage_send(st: &mut Stage, wake: u64) {
 /// process (the process of a thread is in its `Task` record). Under
 /// `bpf_loop`, so that the verifier checks the body once.
 #[inline(never)]
-fn count_batch_loss(len: usize) {
-    let mut walk = Walk {
-        off: 0,
-        len: len as u64,
-        pid: 0,
-        _pad: 0,
-    };
-    // SAFETY: callback follows bpf_loop's contract; its context is `walk`.
+fn count_batch_loss(st: &mut Stage, len: usize) {
+    put(&mut st.walk_off, 0);
+    put(&mut st.walk_len, len as u32);
+    put(&mut st.walk_pid, 0);
+    // SAFETY: callback follows bpf_loop's contract; it takes no context.
     unsafe {
         generated::bpf_loop(
             (STAGE_MAX / REC + 1) as u32,
             walk_cb as *mut c_void,
-            &mut walk as *mut Walk as *mut c_void,
+            ptr::null_mut(),
             0,
         );
     }
 }
 
-#[repr(C)]
-struct Walk {
-    off: u64,
-    len: u64,
-    pid: u32,
-    _pad: u32,
-}
-
-extern "C" fn walk_cb(_i: u64, ctx: *mut c_void) -> i64 {
-    // SAFETY: bpf_loop passes back the caller's `Walk`.
-    let w = unsafe { &mut *(ctx as *mut Walk) };
+extern "C" fn walk_cb(_i: u64, _ctx: *mut c_void) -> i64 {
     let Some(st) = stage() else { return 1 };
-    let off = w.off as usize;
-    if off + TASK > w.len as usize || off > STAGE_MAX - REC {
+    // SAFETY: fields of the map value (volatile: see `inl_len`).
+    let (off, len) = unsafe {
+        (
+            ptr::read_volatile(&st.walk_off) as usize,
+            ptr::read_volatile(&st.walk_len) as usize,
+        )
+    };
+    if off + TASK > len || off > STAGE_MAX - REC {
         return 1;
     }
     let o = off & (STAGE_MAX - 1) & !7;
@@ -466,13 +459,16 @@ extern "C" fn walk_cb(_i: u64, ctx: *mut c_void) -> i64 {
     let p = unsafe { st.data.as_ptr().add(o) };
     if unsafe { *(p as *const u16) } == RecordKind::Task as u16 {
         // SAFETY: as above.
-        w.pid = unsafe { (*(p as *const TaskRecord)).pid };
-        w.off = (o + TASK) as u64;
+        put(&mut st.walk_pid, unsafe { (*(p as *const TaskRecord)).pid });
+        put(&mut st.walk_off, (o + TASK) as u32);
     } else {
-        count_loss(LossKind::Syscall, w.pid);
+        count_loss(LossKind::Syscall, st.walk_pid);
         // SAFETY: as above.
         let n = unsafe { (*(p as *const SysRecord)).inline_len } as usize;
-        w.off = (o + REC + (n & (2 * INLINE_MAX - 1))) as u64;
+        put(
+            &mut st.walk_off,
+            (o + REC + (n & (2 * INLINE_MAX - 1))) as u32,
+        );
     }
     0
 }
