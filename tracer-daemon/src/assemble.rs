@@ -337,8 +337,15 @@ impl Assembler {
         out: &mut impl FnMut(pb::Event),
     ) {
         let p = self.take_pending(r.tid, r.enter_ns).unwrap_or_default();
-        let mut buffers = p.buffers;
-        buffers.extend(inline);
+        // Buffer records come before inline ones; most syscalls have only
+        // the latter, which are then taken as they are (no copy).
+        let mut buffers = if p.buffers.is_empty() {
+            inline
+        } else {
+            let mut b = p.buffers;
+            b.extend(inline);
+            b
+        };
         for b in &mut buffers {
             if b.data.len() as u64 > b.total_len {
                 b.total_len = b.data.len() as u64;

@@ -138,12 +138,9 @@ impl SegmentWriter {
 /// the same bytes as `EventBatch { events }.encode_to_vec()`, without
 /// copying every event into a batch first.
 pub fn encode_batch(events: &[pb::Event], out: &mut Vec<u8>) {
+    // No sizing pass: `out` is kept from frame to frame, and prost's
+    // length prefixes already walk every event once more.
     out.clear();
-    let len: usize = events
-        .iter()
-        .map(|e| prost::encoding::message::encoded_len(1, e))
-        .sum();
-    out.reserve(len);
     for e in events {
         prost::encoding::message::encode(1, e, out);
     }
