@@ -21,7 +21,8 @@ use tracer_common::{
     effects::SizeRule,
     wire::{
         BUFFER_FAULT, BUFFER_STRING, INLINE_MAX, InlineHeader, LossKind, MAX_EFFECTS, RecordKind,
-        STAGE_MAX, SYSCALL_BUFFER_LOST, Stage, SysRecord, TaskRecord,
+        STAGE_MAX, SYSCALL_BUFFER_LOST, SYSCALL_TABLE_LEN, Stage, SysRecord, SyscallSpec,
+        TaskRecord,
     },
 };
 
@@ -59,28 +60,34 @@ fn inl_len(s: &Slot) -> usize {
     unsafe { ptr::read_volatile(&s.inl_len) as usize }
 }
 
-/// The table's flags for `nr` (`SPEC_*`), 0 when it does not know it: one
-/// load, so a side without effects skips the spec copy.
+/// The table's entry for `nr`, read in place (no copy of it per syscall).
 #[inline(always)]
-pub fn spec_flags(nr: i64) -> u32 {
-    if !(0..512).contains(&nr) {
-        return 0;
+pub fn spec(nr: i64) -> Option<&'static SyscallSpec> {
+    if !(0..SYSCALL_TABLE_LEN as i64).contains(&nr) {
+        return None;
     }
-    SYSCALLS.get(nr as u32).map(|s| s.flags).unwrap_or(0)
+    SYSCALLS.get(nr as u32)
 }
 
 /// Copies this side's buffers into the slot's inline area. False when one
 /// does not fit or needs the general path; the caller then drops what this
 /// call added (by restoring `inl_len`) and takes the general path.
 #[inline(always)]
-pub fn inline_side(s: &mut Slot, base: *mut u8, at_exit: bool, ret: i64, limit: u32) -> bool {
+pub fn inline_side(
+    s: &mut Slot,
+    spec: &SyscallSpec,
+    base: *mut u8,
+    at_exit: bool,
+    ret: i64,
+    limit: u32,
+) -> bool {
     let bit: u8 = if at_exit { 2 } else { 1 };
     let side = bit;
     for i in 0..MAX_EFFECTS {
-        if i as u32 >= s.spec.count {
+        if i as u32 >= spec.count {
             break;
         }
-        let e = s.spec.effects[i];
+        let e = spec.effects[i];
         if e.dir > 3 || e.dir & bit == 0 {
             continue;
         }

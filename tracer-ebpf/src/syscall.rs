@@ -109,13 +109,16 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         INFLIGHT_ACTIVE | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
     );
     read_args(regs, &mut f.args);
-    if payload && fast::spec_flags(nr) & SPEC_HAS_IN != 0 && spec_of(nr, &mut s.spec) {
+    if payload
+        && let Some(spec) = fast::spec(nr)
+        && spec.flags & (SPEC_KNOWN | SPEC_HAS_IN) == SPEC_KNOWN | SPEC_HAS_IN
+    {
         let limit = snapshot_limit();
         let inlined = match fast::stage() {
             Some(st) => {
                 fast::place(s, st, tid, tgid);
                 let base = fast::area(st, s);
-                fast::inline_side(s, base, false, 0, limit)
+                fast::inline_side(s, spec, base, false, 0, limit)
             }
             None => false,
         };
@@ -270,20 +273,19 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
             }
             fast::place(s, st, tid, tgid);
         }
-        let spec = fast::spec_flags(nr);
-        if spec & SPEC_KNOWN == 0 {
+        let Some(spec) = fast::spec(nr).filter(|sp| sp.flags & SPEC_KNOWN != 0) else {
             flags |= SYSCALL_EFFECTS_UNKNOWN;
             fast::emit(s, st, tid, flags, ret, exit_ns);
             return;
-        }
+        };
         let payload = flags & SYSCALL_NO_PAYLOAD == 0;
-        if !(payload && ret >= 0 && spec & SPEC_HAS_OUT != 0 && spec_of(nr, &mut s.spec)) {
+        if !(payload && ret >= 0 && spec.flags & SPEC_HAS_OUT != 0) {
             fast::emit(s, st, tid, flags, ret, exit_ns);
             return;
         }
         let before = s.inl_len;
         let base = fast::area(st, s);
-        if fast::inline_side(s, base, true, ret, snapshot_limit()) {
+        if fast::inline_side(s, spec, base, true, ret, snapshot_limit()) {
             fast::emit(s, st, tid, flags, ret, exit_ns);
             return;
         }
