@@ -922,6 +922,53 @@ mod tests {
         assert_eq!(st.malformed, 9);
     }
 
+    /// Whatever the ring holds, the assembler counts and goes on: every cut
+    /// and every flipped byte of a batch of each record kind, and random
+    /// bytes behind every kind, never panic.
+    #[test]
+    fn no_damage_to_a_batch_makes_it_panic() {
+        let good = batch(&[
+            task(7),
+            sys_rec(7, 100, 0, 1, &[(1, 2, 0, b"z", 1)]),
+            sys_rec(7, 110, 3, 0, &[]),
+            task(8),
+            sys_rec(8, 120, 1, 3, &[(1, 1, 0, b"abc", 3), (2, 2, 0, b"", 9)]),
+        ]);
+        let mut a = Assembler::default();
+        let mut n = 0u64;
+        for cut in 0..good.len() {
+            a.push(&good[..cut], &mut |_| n += 1);
+        }
+        for at in 0..good.len() {
+            for bit in [0x01u8, 0x80, 0xff] {
+                let mut b = good.clone();
+                b[at] ^= bit;
+                a.push(&b, &mut |_| n += 1);
+            }
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for kind in 0..16u32 {
+            for len in [0usize, 3, 8, 40, 200, 9000] {
+                let mut r: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                if r.len() >= 4 {
+                    r[..4].copy_from_slice(&kind.to_le_bytes());
+                }
+                a.push(&r, &mut |_| n += 1);
+            }
+        }
+        assert!(a.stats.malformed > 0);
+        // The undamaged batch still decodes whole afterwards.
+        let before = a.stats.syscalls;
+        a.push(&good, &mut |_| {});
+        assert_eq!(a.stats.syscalls - before, 3);
+    }
+
     #[test]
     fn splits_argv_blocks() {
         assert_eq!(
