@@ -29,8 +29,17 @@ pub const BACKLOG_BYTES: u64 = 1 << 30;
 /// (or the ring is empty).
 const CHUNK_BYTES: usize = 256 << 10;
 /// Assembled chunks kept for reuse, at most (touching fresh memory costs
-/// more than copying records into it: the kernel zeroes every new page).
-const POOL_CHUNKS: usize = 256;
+/// more than copying records into it: the kernel zeroes every new page, and
+/// on a VM the host may have to back it first; measured here at about
+/// 2 ms per MiB, when copying a MiB of records takes a tenth of that). A
+/// burst that grows the backlog leaves its chunks here for the next one...
+const POOL_CHUNKS: usize = 1024;
+/// ...until the daemon has been idle (empty ring, empty backlog) for this
+/// many polls of the ring (10 ms each), when the pool shrinks back to
+/// [`POOL_IDLE_CHUNKS`], so that a quiet host does not keep a burst's
+/// memory.
+const IDLE_POLLS: u32 = 500;
+const POOL_IDLE_CHUNKS: u64 = 64;
 
 /// Counters the drain thread shares with the runtime.
 #[derive(Default)]
@@ -41,6 +50,8 @@ pub struct Shared {
     pub dropped: AtomicU64,
     /// The same, per process (tgid, or tid for buffer records).
     pub dropped_by_pid: Mutex<HashMap<u32, u64>>,
+    /// Chunks waiting in the pool for reuse.
+    pub pooled: AtomicU64,
 }
 
 pub struct Drainer {
@@ -107,7 +118,9 @@ impl Drainer {
     /// Gives an assembled chunk back for reuse (dropped when the pool is
     /// full).
     pub fn recycle(&self, chunk: Vec<u8>) {
-        let _ = self.pool.try_send(chunk);
+        if self.pool.try_send(chunk).is_ok() {
+            self.shared.pooled.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Stops the thread after a last pass over the ring (call once the
@@ -129,10 +142,13 @@ fn run(
 ) {
     let fd = ring.as_raw_fd();
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
+    let mut idle: u32 = 0;
     loop {
         let last = stop.load(Ordering::SeqCst);
+        idle = idle.saturating_add(1);
         // Everything queued now, in chunks.
         while let Some(item) = ring.next() {
+            idle = 0;
             let rec: &[u8] = &item;
             if shared.backlog.load(Ordering::Relaxed) + buf.len() as u64 > BACKLOG_BYTES {
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -159,6 +175,14 @@ fn run(
         if last {
             return;
         }
+        if idle > IDLE_POLLS && shared.backlog.load(Ordering::Relaxed) == 0 {
+            while shared.pooled.load(Ordering::Relaxed) > POOL_IDLE_CHUNKS {
+                if pool.try_recv().is_err() {
+                    break;
+                }
+                shared.pooled.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         let mut p = libc::pollfd {
             fd,
             events: libc::POLLIN,
@@ -178,6 +202,7 @@ fn send(
 ) -> bool {
     let next = match pool.try_recv() {
         Ok(mut v) => {
+            shared.pooled.fetch_sub(1, Ordering::Relaxed);
             v.clear();
             v
         }
