@@ -417,3 +417,67 @@ fn without_privileges_the_error_names_the_capability() {
     );
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
+
+/// Who made a syscall is said once per batch of the fast path, and cached
+/// per thread until a context switch: a new name (`prctl`) and new ids
+/// (`setresuid`, `setresgid`) must show on the call that set them and on
+/// every call after it, never on one before.
+#[test]
+fn a_new_name_and_new_ids_show_from_the_call_that_sets_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gate = dir.path().join("gate");
+    let c = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    // getppid marks the three points; nothing else in python calls it.
+    let program = "import ctypes, os\n\
+                   libc = ctypes.CDLL(None, use_errno=True)\n\
+                   os.getppid()\n\
+                   assert libc.prctl(15, b'renamed-task', 0, 0, 0) == 0\n\
+                   os.getppid()\n\
+                   os.setresgid(65534, 65534, 65534)\n\
+                   os.setresuid(65534, 65534, 65534)\n\
+                   os.getppid()\n";
+    let mut child = tracer_tests::Guard(Some(
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg("read x < \"$0\"; exec /usr/bin/python3 -c \"$1\"")
+            .arg(&gate)
+            .arg(program)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    ));
+    let pid = child.0.as_ref().expect("child").id();
+    let mut daemon = Daemon::start(&["--pid", &pid.to_string()]);
+    std::fs::write(&gate, b"go\n").expect("open the gate");
+    assert!(child.wait(Duration::from_secs(60)).success());
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.stop();
+    let mut events = daemon.events();
+    events.sort_by_key(|e| e.seq);
+    // From python's start (the shell before it may call getppid too).
+    let exec = events
+        .iter()
+        .rposition(|e| e.pid == pid && matches!(e.kind, Some(pb::event::Kind::Exec(_))))
+        .expect("exec event");
+    let named = |name: &str| {
+        events[exec..]
+            .iter()
+            .filter(|e| e.pid == pid && syscall(e).is_some_and(|s| s.name == name))
+            .map(|e| (e.comm.as_str(), e.uid, e.gid))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        named("getppid"),
+        [
+            ("python3", 0, 0),
+            ("renamed-task", 0, 0),
+            ("renamed-task", 65534, 65534)
+        ]
+    );
+    assert_eq!(named("prctl").last(), Some(&("renamed-task", 0, 0)));
+    assert_eq!(named("setresgid"), [("renamed-task", 0, 65534)]);
+    assert_eq!(named("setresuid"), [("renamed-task", 65534, 65534)]);
+    assert_eq!(daemon.stats()["lost_total"], 0);
+}

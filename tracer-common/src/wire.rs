@@ -10,9 +10,9 @@
 //! was lost instead of attaching them to the wrong syscall.
 //!
 //! The common case is cheaper: a syscall whose memory is small on each side
-//! is one `SyscallInline` record (the [`SyscallRecord`] and its buffers
-//! inline, see [`InlineHeader`]), and a CPU sends those in `Batch` records
-//! ([`Stage`]). Inputs that must leave a CPU before their syscall ends (the
+//! is one compact [`SysRecord`] with its buffers inline (see
+//! [`InlineHeader`]), and a CPU sends those in `Batch` records ([`Stage`]),
+//! where a [`TaskRecord`] says once who the thread is. Inputs that must leave a CPU before their syscall ends (the
 //! task is switched out) go first as [`BufferHeader`] records, so the rule
 //! above holds for every record kind.
 //!
@@ -51,9 +51,16 @@ pub enum RecordKind {
     /// A [`SyscallRecord`] followed by `inline_len` bytes of inline buffers
     /// (each an [`InlineHeader`] and its data, padded to 8 bytes).
     SyscallInline = 3,
-    /// A [`BatchHeader`] followed by `len` bytes of `Syscall` and
-    /// `SyscallInline` records, back to back, in the order they were made.
+    /// A [`BatchHeader`] followed by `len` bytes of `Sys` and `Task`
+    /// records, back to back, in the order they were made.
     Batch = 4,
+    /// A [`SysRecord`] followed by `inline_len` bytes of inline buffers (as
+    /// in `SyscallInline`). Only inside a `Batch`, after a `Task` record of
+    /// its thread.
+    Sys = 5,
+    /// A [`TaskRecord`]: who the `Sys` records of its thread that follow it
+    /// in the batch belong to. Only inside a `Batch`.
+    Task = 6,
     Fork = 10,
     Exec = 11,
     Exit = 12,
@@ -67,6 +74,8 @@ impl RecordKind {
             2 => Self::Buffer,
             3 => Self::SyscallInline,
             4 => Self::Batch,
+            5 => Self::Sys,
+            6 => Self::Task,
             10 => Self::Fork,
             11 => Self::Exec,
             12 => Self::Exit,
@@ -118,13 +127,58 @@ pub struct SyscallRecord {
     pub inline_len: u32,
 }
 
+/// One finished syscall of the fast path: what varies from one syscall to
+/// the next. Who made it (pid, uid, gid, cgroup, name) is said once per
+/// batch and thread by a [`TaskRecord`] before it, instead of in every
+/// record: 88 bytes instead of the 136 of a [`SyscallRecord`], fewer to copy
+/// for the kernel and for the daemon, and no uid helper call per syscall.
+/// A syscall whose number or buffer count does not fit takes the general
+/// path (a [`SyscallRecord`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SysRecord {
+    /// `RecordKind::Sys`. The kinds of records inside a batch are `u16`.
+    pub kind: u16,
+    pub nr: u16,
+    pub tid: u32,
+    pub flags: u32,
+    /// As `SyscallRecord::buffers`.
+    pub buffers: u16,
+    /// As `SyscallRecord::inline_len`.
+    pub inline_len: u16,
+    pub enter_ns: u64,
+    pub exit_ns: u64,
+    pub ret: i64,
+    pub args: [u64; NUM_ARGS],
+}
+
+/// Who a thread is, for the [`SysRecord`]s of that thread that follow in
+/// the same batch. The kernel sends one at the start of each batch and
+/// again when the thread changes, or when its name or ids may have changed
+/// (`prctl`, the `set*id` calls), so no state carries over from one batch to
+/// the next: a lost batch takes its own identities with it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TaskRecord {
+    /// `RecordKind::Task`.
+    pub kind: u16,
+    pub _pad: u16,
+    pub tid: u32,
+    pub pid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub _pad2: u32,
+    pub cgroup_id: u64,
+    pub comm: [u8; COMM_LEN],
+}
+
 /// Most bytes of inline buffers (headers and padded data) one
 /// `SyscallInline` record carries. Syscalls whose memory does not fit are
 /// sent the general way, as [`BufferHeader`] records.
 pub const INLINE_MAX: usize = 256;
 
 /// Most bytes of records one `Batch` carries.
-pub const STAGE_MAX: usize = 2048;
+pub const STAGE_MAX: usize = 8192;
 
 /// A batch of fast-path records from one CPU (see [`Stage`]).
 #[repr(C)]
@@ -140,8 +194,17 @@ pub struct BatchHeader {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Stage {
-    /// `exit_ns` of the oldest staged record.
+    /// `exit_ns` of the oldest staged record (0: none yet).
     pub first_ns: u64,
+    /// Thread of the last `Task` record in the stage (0: none yet).
+    pub task_tid: u32,
+    /// Where the kernel is, walking a batch it could not send to count its
+    /// loss per process, and the process there (map memory, which the
+    /// verifier does not track: the walk is verified once).
+    pub walk_pid: u32,
+    pub walk_off: u32,
+    pub walk_len: u32,
+    /// Right before `data`: the two are sent as one `Batch` record.
     pub hdr: BatchHeader,
     /// Twice the most used, so that masked offsets and sizes stay inside.
     pub data: [u8; 2 * STAGE_MAX],
@@ -456,6 +519,11 @@ mod tests {
         assert_eq!(size_of::<SyscallRecord>(), 8 * 12 + 4 * 4 + 16 + 8);
         assert_eq!(size_of::<BufferHeader>(), 40);
         assert_eq!(size_of::<InlineHeader>(), 16);
+        assert_eq!(
+            size_of::<SysRecord>(),
+            2 * 2 + 4 * 2 + 2 * 2 + 8 * 3 + 8 * 6
+        );
+        assert_eq!(size_of::<TaskRecord>(), 2 * 2 + 4 * 5 + 8 + 16);
         assert_eq!(size_of::<ForkRecord>(), 4 * 2 + 8 * 3 + 4 * 6 + 16);
         assert_eq!(size_of::<ExitRecord>(), 4 * 2 + 8 * 2 + 4 * 4 + 16);
         assert_eq!(size_of::<SignalRecord>(), 4 * 2 + 8 + 4 * 6);
@@ -470,6 +538,8 @@ mod tests {
             RecordKind::Buffer,
             RecordKind::SyscallInline,
             RecordKind::Batch,
+            RecordKind::Sys,
+            RecordKind::Task,
             RecordKind::Fork,
             RecordKind::Exec,
             RecordKind::Exit,

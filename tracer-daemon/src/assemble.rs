@@ -13,7 +13,7 @@ use tracer_common::{
         BUFFER_TRUNCATED, BatchHeader, BufferHeader, EXIT_GROUP_DEAD, ExecRecord, ExitRecord,
         FORK_THREAD, ForkRecord, INLINE_MAX, InlineHeader, RecordKind, STAGE_MAX,
         SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD,
-        SignalRecord, SyscallRecord,
+        SignalRecord, SysRecord, SyscallRecord, TaskRecord,
     },
 };
 use tracer_proto as pb;
@@ -145,6 +145,8 @@ impl Assembler {
                 .is_some(),
             Some(RecordKind::SyscallInline) => self.syscall_inline(rec, out),
             Some(RecordKind::Batch) => self.batch(rec, out),
+            // Only inside a batch, whose Task records say who they are.
+            Some(RecordKind::Sys | RecordKind::Task) => false,
             Some(RecordKind::Fork) => unsafe { wire::read_record::<ForkRecord>(rec) }
                 .map(|r| self.fork(&r, out))
                 .is_some(),
@@ -224,9 +226,11 @@ impl Assembler {
         }
     }
 
-    /// A batch of syscall records from one CPU, in order. A record in it that
-    /// does not parse ends the batch (what follows cannot be found): it is
-    /// counted as malformed, the records before it are kept.
+    /// A batch of records from one CPU, in order: `Sys` records, each after
+    /// a `Task` record of its thread. A record that does not parse ends the
+    /// batch (what follows cannot be found): it is counted as malformed, the
+    /// records before it are kept. A `Sys` record whose thread no `Task`
+    /// record named is counted and dropped (its identity is unknown).
     fn batch(&mut self, rec: &[u8], out: &mut impl FnMut(pb::Event)) -> bool {
         // SAFETY: plain data; length is checked.
         let Some(h) = (unsafe { wire::read_record::<BatchHeader>(rec) }) else {
@@ -238,25 +242,74 @@ impl Assembler {
         else {
             return false;
         };
+        let mut who: Option<TaskRecord> = None;
         while !data.is_empty() {
-            // SAFETY: plain data; length is checked.
-            let Some(r) = (unsafe { wire::read_record::<SyscallRecord>(data) }) else {
-                return false;
-            };
-            let size = match RecordKind::from_u32(r.kind) {
-                Some(RecordKind::Syscall) => size_of::<SyscallRecord>(),
-                Some(RecordKind::SyscallInline) if r.inline_len as usize <= INLINE_MAX => {
-                    size_of::<SyscallRecord>() + r.inline_len as usize
+            let kind = data.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+            let size = match kind.map(u32::from).and_then(RecordKind::from_u32) {
+                Some(RecordKind::Task) => {
+                    // SAFETY: plain data; length is checked.
+                    let Some(t) = (unsafe { wire::read_record::<TaskRecord>(data) }) else {
+                        return false;
+                    };
+                    who = Some(t);
+                    size_of::<TaskRecord>()
+                }
+                Some(RecordKind::Sys) => {
+                    // SAFETY: plain data; length is checked.
+                    let Some(r) = (unsafe { wire::read_record::<SysRecord>(data) }) else {
+                        return false;
+                    };
+                    let size = size_of::<SysRecord>() + r.inline_len as usize;
+                    if r.inline_len as usize > INLINE_MAX || size > data.len() {
+                        return false;
+                    }
+                    self.stats.records += 1;
+                    match who.filter(|t| t.tid == r.tid) {
+                        Some(t) => self.sys(&r, &t, &data[size_of::<SysRecord>()..size], out),
+                        None => self.stats.malformed += 1,
+                    }
+                    size
                 }
                 _ => return false,
             };
-            let Some(one) = data.get(..size) else {
-                return false;
-            };
-            self.push(one, out);
             data = &data[size..];
         }
         true
+    }
+
+    /// A compact syscall record of a batch, with who made it.
+    fn sys(
+        &mut self,
+        r: &SysRecord,
+        who: &TaskRecord,
+        inline: &[u8],
+        out: &mut impl FnMut(pb::Event),
+    ) {
+        let full = SyscallRecord {
+            kind: RecordKind::SyscallInline as u32,
+            flags: r.flags,
+            enter_ns: r.enter_ns,
+            exit_ns: r.exit_ns,
+            cgroup_id: who.cgroup_id,
+            nr: r.nr as i64,
+            args: r.args,
+            ret: r.ret,
+            pid: who.pid,
+            tid: r.tid,
+            uid: who.uid,
+            gid: who.gid,
+            comm: who.comm,
+            buffers: r.buffers as u32,
+            inline_len: r.inline_len as u32,
+        };
+        let Some(bufs) = decode_inline(inline, full.inline_len) else {
+            if let Some(p) = self.pending.remove(&r.tid) {
+                self.stats.orphan_buffers += p.chunks as u64;
+            }
+            self.stats.malformed += 1;
+            return;
+        };
+        self.syscall(&full, bufs, out);
     }
 
     /// A syscall record with its small buffers inline. A record whose inline
@@ -284,8 +337,15 @@ impl Assembler {
         out: &mut impl FnMut(pb::Event),
     ) {
         let p = self.take_pending(r.tid, r.enter_ns).unwrap_or_default();
-        let mut buffers = p.buffers;
-        buffers.extend(inline);
+        // Buffer records come before inline ones; most syscalls have only
+        // the latter, which are then taken as they are (no copy).
+        let mut buffers = if p.buffers.is_empty() {
+            inline
+        } else {
+            let mut b = p.buffers;
+            b.extend(inline);
+            b
+        };
         for b in &mut buffers {
             if b.data.len() as u64 > b.total_len {
                 b.total_len = b.data.len() as u64;
@@ -706,6 +766,48 @@ mod tests {
         v
     }
 
+    /// The `Task` record the kernel puts before a thread's `Sys` records,
+    /// saying what `syscall` and `inline` records carry.
+    fn task(tid: u32) -> Vec<u8> {
+        bytes_of(&TaskRecord {
+            kind: RecordKind::Task as u16,
+            tid,
+            pid: tid,
+            uid: 0,
+            gid: 0,
+            cgroup_id: 1,
+            comm: *b"cat\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            ..Default::default()
+        })
+    }
+
+    /// A compact `Sys` record: what `inline` makes, as the fast path sends
+    /// it.
+    fn sys_rec(
+        tid: u32,
+        enter_ns: u64,
+        nr: i64,
+        ret: i64,
+        bufs: &[(u8, u8, u16, &[u8], u64)],
+    ) -> Vec<u8> {
+        let full = inline(tid, enter_ns, nr, ret, bufs);
+        let area = full[size_of::<SyscallRecord>()..].to_vec();
+        let mut v = bytes_of(&SysRecord {
+            kind: RecordKind::Sys as u16,
+            nr: nr as u16,
+            tid,
+            flags: 0,
+            buffers: 0,
+            inline_len: area.len() as u16,
+            enter_ns,
+            exit_ns: enter_ns + 5,
+            ret,
+            args: [3, 0x1000, 10, 0, 0, 0],
+        });
+        v.extend_from_slice(&area);
+        v
+    }
+
     #[test]
     fn a_batch_is_its_records_in_order() {
         let (one_by_one, _) = run(&[
@@ -714,38 +816,157 @@ mod tests {
             syscall(7, 120, 3, 0, 0),
         ]);
         let (batched, st) = run(&[batch(&[
-            syscall(7, 100, 3, 0, 0),
-            inline(8, 110, 0, 1, &[(1, 2, 0, b"z", 1)]),
-            syscall(7, 120, 3, 0, 0),
+            task(7),
+            sys_rec(7, 100, 3, 0, &[]),
+            task(8),
+            sys_rec(8, 110, 0, 1, &[(1, 2, 0, b"z", 1)]),
+            task(7),
+            sys_rec(7, 120, 3, 0, &[]),
         ])]);
         assert_eq!(st.malformed, 0);
         assert_eq!(st.syscalls, 3);
         let k = |e: &[pb::Event]| e.iter().map(|e| sys(e).clone()).collect::<Vec<_>>();
         assert_eq!(k(&batched), k(&one_by_one));
+        // Who made each: the same as the full records say.
+        for (b, o) in batched.iter().zip(&one_by_one) {
+            assert_eq!(
+                (b.pid, b.tid, b.uid, b.gid, b.cgroup_id, &b.comm),
+                (o.pid, o.tid, o.uid, o.gid, o.cgroup_id, &o.comm)
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_record_without_its_task_is_counted_not_guessed() {
+        // No Task record at all, then one of another thread.
+        let (ev, st) = run(&[batch(&[
+            sys_rec(7, 100, 3, 0, &[]),
+            task(8),
+            sys_rec(7, 110, 3, 0, &[]),
+            sys_rec(8, 120, 3, 0, &[]),
+        ])]);
+        assert_eq!(st.malformed, 2);
+        assert_eq!(ev.len(), 1);
+        assert_eq!((ev[0].tid, sys(&ev[0]).enter_ns), (8, 120));
+        // Not a thing outside a batch.
+        let (ev, st) = run(&[task(7), sys_rec(7, 100, 3, 0, &[])]);
+        assert!(ev.is_empty());
+        assert_eq!(st.malformed, 2);
     }
 
     #[test]
     fn a_torn_batch_keeps_what_came_before_and_is_counted() {
-        let mut b = batch(&[syscall(7, 100, 3, 0, 0), syscall(7, 120, 3, 0, 0)]);
-        // The second record's kind is garbage.
-        b[size_of::<BatchHeader>() + size_of::<SyscallRecord>()] = 99;
+        let mut b = batch(&[
+            task(7),
+            sys_rec(7, 100, 3, 0, &[]),
+            sys_rec(7, 120, 3, 0, &[]),
+        ]);
+        // The second syscall record's kind is garbage.
+        b[size_of::<BatchHeader>() + size_of::<TaskRecord>() + size_of::<SysRecord>()] = 99;
         let long = {
             // A length past the data.
-            let mut l = batch(&[syscall(7, 130, 3, 0, 0)]);
+            let mut l = batch(&[task(7), sys_rec(7, 130, 3, 0, &[])]);
             l[4..8].copy_from_slice(&4000u32.to_le_bytes());
             l
         };
         let cut = {
-            let whole = batch(&[syscall(7, 140, 3, 0, 0)]);
+            // The last record cut short, the batch length saying so.
+            let whole = batch(&[task(7), sys_rec(7, 140, 3, 0, &[])]);
             let mut c = whole[..whole.len() - 8].to_vec();
-            c[4..8].copy_from_slice(&((size_of::<SyscallRecord>() - 8) as u32).to_le_bytes());
+            let n = (c.len() - size_of::<BatchHeader>()) as u32;
+            c[4..8].copy_from_slice(&n.to_le_bytes());
             c
         };
-        let nested = batch(&[batch(&[syscall(7, 150, 3, 0, 0)])]);
-        let (ev, st) = run(&[b, long, cut, nested, vec![4, 0, 0, 0]]);
+        let torn_task = {
+            let whole = batch(&[task(7)]);
+            let mut c = whole[..whole.len() - 8].to_vec();
+            let n = (c.len() - size_of::<BatchHeader>()) as u32;
+            c[4..8].copy_from_slice(&n.to_le_bytes());
+            c
+        };
+        let inline_past_end = {
+            // A record whose inline length runs past the batch.
+            let mut r = sys_rec(7, 150, 0, 1, &[(1, 2, 0, b"z", 1)]);
+            let at = std::mem::offset_of!(SysRecord, inline_len);
+            r[at..at + 2].copy_from_slice(&200u16.to_le_bytes());
+            batch(&[task(7), r])
+        };
+        let inline_too_long = {
+            let mut r = sys_rec(7, 160, 0, 1, &[(1, 2, 0, b"z", 1)]);
+            let at = std::mem::offset_of!(SysRecord, inline_len);
+            r[at..at + 2].copy_from_slice(&u16::MAX.to_le_bytes());
+            r.resize(r.len() + u16::MAX as usize, 0);
+            batch(&[task(7), r])
+        };
+        let bad_inline = {
+            // Inline headers that do not parse: the record is dropped.
+            let mut r = sys_rec(7, 170, 0, 1, &[(1, 2, 0, b"z", 1)]);
+            let h = size_of::<SysRecord>();
+            r[h + 4..h + 8].copy_from_slice(&100u32.to_le_bytes());
+            batch(&[task(7), r])
+        };
+        let nested = batch(&[batch(&[task(7), sys_rec(7, 180, 3, 0, &[])])]);
+        let (ev, st) = run(&[
+            b,
+            long,
+            cut,
+            torn_task,
+            inline_past_end,
+            inline_too_long,
+            bad_inline,
+            nested,
+            vec![4, 0, 0, 0],
+        ]);
         assert_eq!(ev.len(), 1, "the record before the torn one");
         assert_eq!(sys(&ev[0]).enter_ns, 100);
-        assert_eq!(st.malformed, 5);
+        assert_eq!(st.malformed, 9);
+    }
+
+    /// Whatever the ring holds, the assembler counts and goes on: every cut
+    /// and every flipped byte of a batch of each record kind, and random
+    /// bytes behind every kind, never panic.
+    #[test]
+    fn no_damage_to_a_batch_makes_it_panic() {
+        let good = batch(&[
+            task(7),
+            sys_rec(7, 100, 0, 1, &[(1, 2, 0, b"z", 1)]),
+            sys_rec(7, 110, 3, 0, &[]),
+            task(8),
+            sys_rec(8, 120, 1, 3, &[(1, 1, 0, b"abc", 3), (2, 2, 0, b"", 9)]),
+        ]);
+        let mut a = Assembler::default();
+        let mut n = 0u64;
+        for cut in 0..good.len() {
+            a.push(&good[..cut], &mut |_| n += 1);
+        }
+        for at in 0..good.len() {
+            for bit in [0x01u8, 0x80, 0xff] {
+                let mut b = good.clone();
+                b[at] ^= bit;
+                a.push(&b, &mut |_| n += 1);
+            }
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for kind in 0..16u32 {
+            for len in [0usize, 3, 8, 40, 200, 9000] {
+                let mut r: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                if r.len() >= 4 {
+                    r[..4].copy_from_slice(&kind.to_le_bytes());
+                }
+                a.push(&r, &mut |_| n += 1);
+            }
+        }
+        assert!(a.stats.malformed > 0);
+        // The undamaged batch still decodes whole afterwards.
+        let before = a.stats.syscalls;
+        a.push(&good, &mut |_| {});
+        assert_eq!(a.stats.syscalls - before, 3);
     }
 
     #[test]

@@ -21,15 +21,25 @@ use std::{
 
 use aya::maps::{MapData, RingBuf};
 use tokio::sync::mpsc;
-use tracer_common::wire::{BufferHeader, SyscallRecord};
+use tracer_common::wire::{BatchHeader, BufferHeader, RecordKind, SyscallRecord, TaskRecord};
 
 /// Most bytes of copied records waiting for the assembler.
 pub const BACKLOG_BYTES: u64 = 1 << 30;
-/// A chunk is handed over once it holds this much (or the ring is empty).
+/// A chunk is handed over once the next record would not fit in this much
+/// (or the ring is empty).
 const CHUNK_BYTES: usize = 256 << 10;
 /// Assembled chunks kept for reuse, at most (touching fresh memory costs
-/// more than copying records into it: the kernel zeroes every new page).
-const POOL_CHUNKS: usize = 256;
+/// more than copying records into it: the kernel zeroes every new page, and
+/// on a VM the host may have to back it first; measured here at about
+/// 2 ms per MiB, when copying a MiB of records takes a tenth of that). A
+/// burst that grows the backlog leaves its chunks here for the next one...
+const POOL_CHUNKS: usize = 1024;
+/// ...until the daemon has been idle (empty ring, empty backlog) for this
+/// many polls of the ring (10 ms each), when the pool shrinks back to
+/// [`POOL_IDLE_CHUNKS`], so that a quiet host does not keep a burst's
+/// memory.
+const IDLE_POLLS: u32 = 500;
+const POOL_IDLE_CHUNKS: u64 = 64;
 
 /// Counters the drain thread shares with the runtime.
 #[derive(Default)]
@@ -40,6 +50,8 @@ pub struct Shared {
     pub dropped: AtomicU64,
     /// The same, per process (tgid, or tid for buffer records).
     pub dropped_by_pid: Mutex<HashMap<u32, u64>>,
+    /// Chunks waiting in the pool for reuse.
+    pub pooled: AtomicU64,
 }
 
 pub struct Drainer {
@@ -73,6 +85,10 @@ fn owner(rec: &[u8]) -> u32 {
     match word(0) {
         1 | 3 => word(std::mem::offset_of!(SyscallRecord, pid)),
         2 => word(std::mem::offset_of!(BufferHeader, tid)),
+        // A batch starts with a Task record, which names the process.
+        4 if word(size_of::<BatchHeader>()) & 0xffff == RecordKind::Task as u32 => {
+            word(size_of::<BatchHeader>() + std::mem::offset_of!(TaskRecord, pid))
+        }
         _ => 0,
     }
 }
@@ -102,7 +118,9 @@ impl Drainer {
     /// Gives an assembled chunk back for reuse (dropped when the pool is
     /// full).
     pub fn recycle(&self, chunk: Vec<u8>) {
-        let _ = self.pool.try_send(chunk);
+        if self.pool.try_send(chunk).is_ok() {
+            self.shared.pooled.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Stops the thread after a last pass over the ring (call once the
@@ -123,11 +141,14 @@ fn run(
     stop: &AtomicBool,
 ) {
     let fd = ring.as_raw_fd();
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
+    let mut idle: u32 = 0;
     loop {
         let last = stop.load(Ordering::SeqCst);
+        idle = idle.saturating_add(1);
         // Everything queued now, in chunks.
         while let Some(item) = ring.next() {
+            idle = 0;
             let rec: &[u8] = &item;
             if shared.backlog.load(Ordering::Relaxed) + buf.len() as u64 > BACKLOG_BYTES {
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -136,18 +157,31 @@ fn run(
                 }
                 continue;
             }
+            // A chunk never grows: a bigger one would be fresh memory, which
+            // costs more to touch than the copy itself.
+            if buf.len() + 4 + rec.len() > buf.capacity()
+                && !buf.is_empty()
+                && !send(&tx, pool, shared, &mut buf)
+            {
+                return;
+            }
             buf.extend_from_slice(&(rec.len() as u32).to_le_bytes());
             buf.extend_from_slice(rec);
             drop(item);
-            if buf.len() >= CHUNK_BYTES && !send(&tx, pool, shared, &mut buf) {
-                return;
-            }
         }
         if !buf.is_empty() && !send(&tx, pool, shared, &mut buf) {
             return;
         }
         if last {
             return;
+        }
+        if idle > IDLE_POLLS && shared.backlog.load(Ordering::Relaxed) == 0 {
+            while shared.pooled.load(Ordering::Relaxed) > POOL_IDLE_CHUNKS {
+                if pool.try_recv().is_err() {
+                    break;
+                }
+                shared.pooled.fetch_sub(1, Ordering::Relaxed);
+            }
         }
         let mut p = libc::pollfd {
             fd,
@@ -168,10 +202,11 @@ fn send(
 ) -> bool {
     let next = match pool.try_recv() {
         Ok(mut v) => {
+            shared.pooled.fetch_sub(1, Ordering::Relaxed);
             v.clear();
             v
         }
-        Err(_) => Vec::with_capacity(CHUNK_BYTES + 4096),
+        Err(_) => Vec::with_capacity(CHUNK_BYTES),
     };
     let chunk = std::mem::replace(buf, next);
     shared
@@ -208,5 +243,14 @@ mod tests {
         r[4..8].copy_from_slice(&7u32.to_le_bytes());
         assert_eq!(owner(&r), 7);
         assert_eq!(owner(&[1, 0]), 0);
+        // A batch: its first Task record's pid; a torn one names nobody.
+        let mut b = vec![0u8; 8 + 48];
+        b[0] = 4;
+        b[8] = 6;
+        b[16..20].copy_from_slice(&99u32.to_le_bytes());
+        assert_eq!(owner(&b), 99);
+        assert_eq!(owner(&b[..12]), 0);
+        b[8] = 5;
+        assert_eq!(owner(&b), 0);
     }
 }

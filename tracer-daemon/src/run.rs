@@ -343,3 +343,97 @@ pub async fn run(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracer_common::wire::{BatchHeader, InlineHeader, RecordKind, SysRecord, TaskRecord};
+
+    fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
+        // SAFETY: plain-data record types.
+        unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) }.to_vec()
+    }
+
+    /// A chunk as the drain thread makes it: framed batches of what the
+    /// kernel sends for a 1-byte `dd` (a read and a write, one byte each).
+    fn dd_chunk(batches: usize, tid: u32, t0: &mut u64) -> Vec<u8> {
+        let mut chunk = vec![];
+        for _ in 0..batches {
+            let mut data = bytes_of(&TaskRecord {
+                kind: RecordKind::Task as u16,
+                tid,
+                pid: tid,
+                cgroup_id: 1,
+                comm: *b"dd\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+                ..Default::default()
+            });
+            while data.len() + 112 + 48 <= tracer_common::wire::STAGE_MAX {
+                for (nr, arg) in [(0u16, 1u8), (1, 1)] {
+                    *t0 += 100;
+                    let h = InlineHeader {
+                        arg,
+                        dir: if nr == 0 { 2 } else { 1 },
+                        flags: 0,
+                        len: 1,
+                        total_len: 1,
+                    };
+                    data.extend(bytes_of(&SysRecord {
+                        kind: RecordKind::Sys as u16,
+                        nr,
+                        tid,
+                        inline_len: 24,
+                        enter_ns: *t0,
+                        exit_ns: *t0 + 50,
+                        ret: 1,
+                        args: [nr as u64, 0x7f00_0000_1000, 1, 0, 0, 0],
+                        ..Default::default()
+                    }));
+                    data.extend(bytes_of(&h));
+                    data.extend([0u8; 8]);
+                }
+            }
+            let mut rec = bytes_of(&BatchHeader {
+                kind: RecordKind::Batch as u32,
+                len: data.len() as u32,
+            });
+            rec.extend(data);
+            chunk.extend((rec.len() as u32).to_le_bytes());
+            chunk.extend(rec);
+        }
+        chunk
+    }
+
+    /// How fast the runtime thread turns records into stored events (run
+    /// with `--ignored --nocapture`): the kernel makes about 5 M a second
+    /// in a syscall storm, and the backlog holds only what this is short of.
+    #[test]
+    #[ignore]
+    fn assembler_throughput() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let persist = Persist::open(dir.path(), Default::default()).expect("store");
+        let (live, _) = tokio::sync::broadcast::channel(1);
+        let mut sink = Sink::new(persist, false, live);
+        let mut asm = Assembler::default();
+        let shared = Drained::default();
+        let mut t0 = 1;
+        let chunks: Vec<Vec<u8>> = (0..500).map(|_| dd_chunk(32, 42, &mut t0)).collect();
+        let started = std::time::Instant::now();
+        for c in &chunks {
+            shared
+                .backlog
+                .fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            assemble_chunk(c, &shared, &mut asm, &mut sink);
+        }
+        sink.close();
+        let secs = started.elapsed().as_secs_f64();
+        let n = asm.stats.syscalls;
+        println!(
+            "{n} events in {secs:.3} s: {:.2} M events/s, {} bytes stored",
+            n as f64 / secs / 1e6,
+            sink.persist.stats.bytes_written
+        );
+        assert_eq!(asm.stats.malformed, 0);
+        assert_eq!(n, sink.persist.stats.events_written);
+        assert!(n > 1_000_000);
+    }
+}

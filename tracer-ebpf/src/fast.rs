@@ -21,7 +21,8 @@ use tracer_common::{
     effects::SizeRule,
     wire::{
         BUFFER_FAULT, BUFFER_STRING, INLINE_MAX, InlineHeader, LossKind, MAX_EFFECTS, RecordKind,
-        STAGE_MAX, SYSCALL_BUFFER_LOST, Stage, SyscallRecord,
+        STAGE_MAX, SYSCALL_BUFFER_LOST, SYSCALL_TABLE_LEN, Stage, SysRecord, SyscallSpec,
+        TaskRecord,
     },
 };
 
@@ -44,10 +45,10 @@ pub static STAGE: PerCpuArray<Stage> = PerCpuArray::with_max_entries(1, 0);
 /// Oldest a staged record gets before its batch is sent (checked when the
 /// CPU makes its next record, and at each context switch).
 const STAGE_AGE_NS: u64 = 1_000_000;
-const REC: usize = size_of::<SyscallRecord>();
+const REC: usize = size_of::<SysRecord>();
+const TASK: usize = size_of::<TaskRecord>();
 
 const HDR: usize = size_of::<InlineHeader>();
-const NR_PRCTL: i64 = 157;
 const BPF_RB_NO_WAKEUP: u64 = 1;
 /// Mask keeping an offset in the inline area inside its slack.
 const OFF_MASK: usize = INLINE_MAX - 1;
@@ -59,28 +60,34 @@ fn inl_len(s: &Slot) -> usize {
     unsafe { ptr::read_volatile(&s.inl_len) as usize }
 }
 
-/// The table's flags for `nr` (`SPEC_*`), 0 when it does not know it: one
-/// load, so a side without effects skips the spec copy.
+/// The table's entry for `nr`, read in place (no copy of it per syscall).
 #[inline(always)]
-pub fn spec_flags(nr: i64) -> u32 {
-    if !(0..512).contains(&nr) {
-        return 0;
+pub fn spec(nr: i64) -> Option<&'static SyscallSpec> {
+    if !(0..SYSCALL_TABLE_LEN as i64).contains(&nr) {
+        return None;
     }
-    SYSCALLS.get(nr as u32).map(|s| s.flags).unwrap_or(0)
+    SYSCALLS.get(nr as u32)
 }
 
 /// Copies this side's buffers into the slot's inline area. False when one
 /// does not fit or needs the general path; the caller then drops what this
 /// call added (by restoring `inl_len`) and takes the general path.
 #[inline(always)]
-pub fn inline_side(s: &mut Slot, base: *mut u8, at_exit: bool, ret: i64, limit: u32) -> bool {
+pub fn inline_side(
+    s: &mut Slot,
+    spec: &SyscallSpec,
+    base: *mut u8,
+    at_exit: bool,
+    ret: i64,
+    limit: u32,
+) -> bool {
     let bit: u8 = if at_exit { 2 } else { 1 };
     let side = bit;
     for i in 0..MAX_EFFECTS {
-        if i as u32 >= s.spec.count {
+        if i as u32 >= spec.count {
             break;
         }
-        let e = s.spec.effects[i];
+        let e = spec.effects[i];
         if e.dir > 3 || e.dir & bit == 0 {
             continue;
         }
@@ -264,17 +271,23 @@ pub fn stage() -> Option<&'static mut Stage> {
 const MAX_REC: usize = REC + INLINE_MAX;
 
 /// Places the slot's record at the end of the stage (`Slot::pos`), first
-/// sending the stage if the largest record would not fit.
+/// sending the stage if the largest record would not fit, and saying who
+/// the thread is if the stage has not said it yet.
 #[inline(always)]
-pub fn place(s: &mut Slot, st: &mut Stage) {
+pub fn place(s: &mut Slot, st: &mut Stage, tid: u32, tgid: u32) {
     // SAFETY: a field of the map value (volatile: see `inl_len`).
-    let len = unsafe { ptr::read_volatile(&st.hdr.len) } as usize;
-    if len > STAGE_MAX - MAX_REC {
+    let mut len = unsafe { ptr::read_volatile(&st.hdr.len) } as usize;
+    if len > STAGE_MAX - MAX_REC - TASK {
         stage_send(st, BPF_RB_NO_WAKEUP);
-        put(&mut s.pos, 0);
-    } else {
-        put(&mut s.pos, len as u32);
+        len = 0;
     }
+    if st.task_tid != tid {
+        put_task(s, st, len, tid, tgid);
+        len = (len & (STAGE_MAX - 1) & !7) + TASK;
+        put(&mut st.hdr.len, len as u32);
+        put(&mut st.task_tid, tid);
+    }
+    put(&mut s.pos, len as u32);
 }
 
 /// True when the slot's inline inputs are still where the record goes
@@ -294,16 +307,54 @@ pub fn area(st: &mut Stage, s: &Slot) -> *mut u8 {
     unsafe { st.data.as_mut_ptr().add(pos + REC) }
 }
 
-/// Sends the slot's syscall record with its inline buffers.
+/// Sends the slot's syscall record with its inline buffers (into the stage,
+/// after the `Task` record `place` put before it).
 #[inline(always)]
-pub fn emit(s: &mut Slot, st: &mut Stage, tid: u32, tgid: u32, flags: u32, ret: i64, exit_ns: u64) {
-    let uid_gid = aya_ebpf::helpers::bpf_get_current_uid_gid();
-    // The thread's cgroup and name, cached per CPU until the next context
-    // switch: a name set by prctl is read again at once (one set through
-    // /proc by another thread shows from the next switch on).
-    if s.cg_tid != tid || s.f.nr == NR_PRCTL {
+pub fn emit(s: &mut Slot, st: &mut Stage, tid: u32, flags: u32, ret: i64, exit_ns: u64) {
+    let n = inl_len(s) & (2 * INLINE_MAX - 1);
+    // SAFETY: a field of the slot (volatile: see `inl_len`).
+    let pos = unsafe { ptr::read_volatile(&s.pos) } as usize & (STAGE_MAX - 1) & !7;
+    // SAFETY: pos < STAGE_MAX, 8-aligned; the record fits in the data area.
+    let r = unsafe { &mut *(st.data.as_mut_ptr().add(pos) as *mut SysRecord) };
+    put(&mut r.kind, RecordKind::Sys as u16);
+    // The caller checked that the number and the buffer count fit.
+    put(&mut r.nr, s.f.nr as u16);
+    put(&mut r.tid, tid);
+    put(&mut r.flags, flags);
+    put(&mut r.buffers, s.f.buffers as u16);
+    put(&mut r.inline_len, n as u16);
+    put(&mut r.enter_ns, s.f.enter_ns);
+    put(&mut r.exit_ns, exit_ns);
+    put(&mut r.ret, ret);
+    copy(&mut r.args, &s.f.args);
+    let len = pos + REC + n;
+    if st.first_ns == 0 {
+        put(&mut st.first_ns, exit_ns);
+    }
+    put(&mut st.hdr.len, len as u32);
+    put(&mut s.inl_len, 0);
+    if len > STAGE_MAX - MAX_REC - TASK || exit_ns.wrapping_sub(st.first_ns) > STAGE_AGE_NS {
+        stage_send(st, crate::maps::wake_flags(exit_ns));
+    }
+}
+
+/// Forgets who the current thread is, so that its next record says it
+/// again: after a syscall that may change its name or ids.
+#[inline(always)]
+pub fn forget_task(s: &mut Slot, st: &mut Stage) {
+    put(&mut s.cg_tid, 0);
+    put(&mut st.task_tid, 0);
+}
+
+/// Writes a `Task` record for the current thread at `at` in the stage. Its
+/// cgroup, name and ids are cached in the slot until the next context
+/// switch (the helpers cost more than the rest of a record).
+#[inline(always)]
+fn put_task(s: &mut Slot, st: &mut Stage, at: usize, tid: u32, tgid: u32) {
+    if s.cg_tid != tid {
         // SAFETY: helper without preconditions.
         s.cgroup = unsafe { generated::bpf_get_current_cgroup_id() };
+        s.uid_gid = aya_ebpf::helpers::bpf_get_current_uid_gid();
         let mut comm = [0u8; 16];
         crate::syscall::read_comm(&mut comm);
         put(
@@ -320,46 +371,22 @@ pub fn emit(s: &mut Slot, st: &mut Stage, tid: u32, tgid: u32, flags: u32, ret: 
         );
         s.cg_tid = tid;
     }
-    let n = inl_len(s) & (2 * INLINE_MAX - 1);
-    // SAFETY: a field of the slot (volatile: see `inl_len`).
-    let pos = unsafe { ptr::read_volatile(&s.pos) } as usize & (STAGE_MAX - 1) & !7;
-    // SAFETY: pos < STAGE_MAX, 8-aligned; the record fits in the data area.
-    let r = unsafe { &mut *(st.data.as_mut_ptr().add(pos) as *mut SyscallRecord) };
-    put(
-        &mut r.kind,
-        if n > 0 {
-            RecordKind::SyscallInline
-        } else {
-            RecordKind::Syscall
-        } as u32,
-    );
-    put(&mut r.flags, flags);
-    put(&mut r.enter_ns, s.f.enter_ns);
-    put(&mut r.exit_ns, exit_ns);
-    put(&mut r.cgroup_id, s.cgroup);
-    put(&mut r.nr, s.f.nr);
-    copy(&mut r.args, &s.f.args);
-    put(&mut r.ret, ret);
-    put(&mut r.pid, tgid);
-    put(&mut r.tid, tid);
-    put(&mut r.uid, uid_gid as u32);
-    put(&mut r.gid, (uid_gid >> 32) as u32);
+    let at = at & (STAGE_MAX - 1) & !7;
+    // SAFETY: at < STAGE_MAX, 8-aligned; the record fits in the data area.
+    let t = unsafe { &mut *(st.data.as_mut_ptr().add(at) as *mut TaskRecord) };
+    put(&mut t.kind, RecordKind::Task as u16);
+    put(&mut t._pad, 0);
+    put(&mut t.tid, tid);
+    put(&mut t.pid, tgid);
+    put(&mut t.uid, s.uid_gid as u32);
+    put(&mut t.gid, (s.uid_gid >> 32) as u32);
+    put(&mut t._pad2, 0);
+    put(&mut t.cgroup_id, s.cgroup);
     // SAFETY: the name is 16 bytes, 8-aligned in the record.
     copy(
-        unsafe { &mut *(r.comm.as_mut_ptr() as *mut [u64; 2]) },
+        unsafe { &mut *(t.comm.as_mut_ptr() as *mut [u64; 2]) },
         &s.comm,
     );
-    put(&mut r.buffers, s.f.buffers);
-    put(&mut r.inline_len, n as u32);
-    let len = pos + REC + n;
-    if pos == 0 {
-        put(&mut st.first_ns, exit_ns);
-    }
-    put(&mut st.hdr.len, len as u32);
-    put(&mut s.inl_len, 0);
-    if len > STAGE_MAX - MAX_REC || exit_ns.wrapping_sub(st.first_ns) > STAGE_AGE_NS {
-        stage_send(st, crate::maps::wake_flags(exit_ns));
-    }
 }
 
 /// Sends this CPU's staged records, if any: called before every other
@@ -379,6 +406,8 @@ fn stage_send(st: &mut Stage, wake: u64) {
     let len = unsafe { ptr::read_volatile(&st.hdr.len) } as usize & (2 * STAGE_MAX - 1);
     if len == 0 || len > STAGE_MAX {
         put(&mut st.hdr.len, 0);
+        put(&mut st.task_tid, 0);
+        put(&mut st.first_ns, 0);
         return;
     }
     put(&mut st.hdr.kind, RecordKind::Batch as u32);
@@ -394,21 +423,59 @@ fn stage_send(st: &mut Stage, wake: u64) {
     if rc < 0 {
         count_batch_loss(st, len);
     }
+    // The next batch says again who its threads are.
     put(&mut st.hdr.len, 0);
+    put(&mut st.task_tid, 0);
+    put(&mut st.first_ns, 0);
 }
 
-/// Counts each record of a batch that could not be sent, per process.
+/// Counts each syscall record of a batch that could not be sent, per
+/// process (the process of a thread is in its `Task` record). Under
+/// `bpf_loop`, so that the verifier checks the body once.
 #[inline(never)]
-fn count_batch_loss(st: &Stage, len: usize) {
-    let mut off: usize = 0;
-    for _ in 0..STAGE_MAX / REC + 1 {
-        if off + REC > len || off > STAGE_MAX - REC {
-            break;
-        }
-        let o = off & (STAGE_MAX - 1) & !7;
-        // SAFETY: o + REC is inside the data area.
-        let r = unsafe { &*(st.data.as_ptr().add(o) as *const SyscallRecord) };
-        count_loss(LossKind::Syscall, r.pid);
-        off = o + REC + (r.inline_len as usize & (2 * INLINE_MAX - 1));
+fn count_batch_loss(st: &mut Stage, len: usize) {
+    put(&mut st.walk_off, 0);
+    put(&mut st.walk_len, len as u32);
+    put(&mut st.walk_pid, 0);
+    // SAFETY: callback follows bpf_loop's contract; it takes no context.
+    unsafe {
+        generated::bpf_loop(
+            (STAGE_MAX / REC + 1) as u32,
+            walk_cb as *mut c_void,
+            ptr::null_mut(),
+            0,
+        );
     }
+}
+
+extern "C" fn walk_cb(_i: u64, _ctx: *mut c_void) -> i64 {
+    let Some(st) = stage() else { return 1 };
+    // SAFETY: fields of the map value (volatile: see `inl_len`).
+    let (off, len) = unsafe {
+        (
+            ptr::read_volatile(&st.walk_off) as usize,
+            ptr::read_volatile(&st.walk_len) as usize,
+        )
+    };
+    if off + TASK > len || off > STAGE_MAX - REC {
+        return 1;
+    }
+    let o = off & (STAGE_MAX - 1) & !7;
+    // SAFETY: o + REC is inside the data area; both records start with
+    // their u16 kind.
+    let p = unsafe { st.data.as_ptr().add(o) };
+    if unsafe { *(p as *const u16) } == RecordKind::Task as u16 {
+        // SAFETY: as above.
+        put(&mut st.walk_pid, unsafe { (*(p as *const TaskRecord)).pid });
+        put(&mut st.walk_off, (o + TASK) as u32);
+    } else {
+        count_loss(LossKind::Syscall, st.walk_pid);
+        // SAFETY: as above.
+        let n = unsafe { (*(p as *const SysRecord)).inline_len } as usize;
+        put(
+            &mut st.walk_off,
+            (o + REC + (n & (2 * INLINE_MAX - 1))) as u32,
+        );
+    }
+    0
 }

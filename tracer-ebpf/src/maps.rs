@@ -69,20 +69,20 @@ pub static VDSO_CALLS: HashMap<u32, InFlight> = HashMap::with_max_entries(16384,
 /// dropped at every context switch, so an id is at most one scheduling
 /// period old.
 ///
-/// It also holds the syscall's table entry and where the fast path builds
-/// its record (see `fast`).
+/// It also holds where the fast path builds its record (see `fast`).
 #[repr(C)]
 pub struct Slot {
     pub tid: u32,
     pub cg_tid: u32,
     pub f: InFlight,
     pub cgroup: u64,
-    pub spec: SyscallSpec,
     /// Bytes of inline buffers in `inl`.
     pub inl_len: u32,
     pub tgid: u32,
     /// The name of thread `cg_tid` (cached with its cgroup id).
     pub comm: [u64; 2],
+    /// Its uid (low half) and gid (cached with its cgroup id).
+    pub uid_gid: u64,
     /// Where in this CPU's stage the record goes (`fast::place`); its
     /// inline buffers follow it there.
     pub pos: u32,

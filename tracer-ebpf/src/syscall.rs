@@ -109,13 +109,16 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         INFLIGHT_ACTIVE | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
     );
     read_args(regs, &mut f.args);
-    if payload && fast::spec_flags(nr) & SPEC_HAS_IN != 0 && spec_of(nr, &mut s.spec) {
+    if payload
+        && let Some(spec) = fast::spec(nr)
+        && spec.flags & (SPEC_KNOWN | SPEC_HAS_IN) == SPEC_KNOWN | SPEC_HAS_IN
+    {
         let limit = snapshot_limit();
         let inlined = match fast::stage() {
             Some(st) => {
-                fast::place(s, st);
+                fast::place(s, st, tid, tgid);
                 let base = fast::area(st, s);
-                fast::inline_side(s, base, false, 0, limit)
+                fast::inline_side(s, spec, base, false, 0, limit)
             }
             None => false,
         };
@@ -250,7 +253,12 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
 fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
     let nr = s.f.nr;
     let exec_done = ret == 0 && (nr == NR_EXECVE || nr == NR_EXECVEAT);
-    if !exec_done && let Some(st) = fast::stage() {
+    // What a compact record can carry; anything else takes the general path.
+    let fits = (0..=0xffff).contains(&nr) && s.f.buffers <= 0xffff;
+    if !exec_done
+        && fits
+        && let Some(st) = fast::stage()
+    {
         if s.inl_len != 0 && !fast::in_place(s, st) {
             // The stage was sent during the syscall (a fork in it): its
             // inputs go first, as buffer records.
@@ -258,23 +266,27 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
         }
         let mut flags = s.f.flags & !INFLIGHT_ACTIVE;
         if s.inl_len == 0 {
-            fast::place(s, st);
+            if changes_identity(nr) {
+                // The record says who the thread is after the call (a new
+                // name shows on the prctl that set it).
+                fast::forget_task(s, st);
+            }
+            fast::place(s, st, tid, tgid);
         }
-        let spec = fast::spec_flags(nr);
-        if spec & SPEC_KNOWN == 0 {
+        let Some(spec) = fast::spec(nr).filter(|sp| sp.flags & SPEC_KNOWN != 0) else {
             flags |= SYSCALL_EFFECTS_UNKNOWN;
-            fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
+            fast::emit(s, st, tid, flags, ret, exit_ns);
             return;
-        }
+        };
         let payload = flags & SYSCALL_NO_PAYLOAD == 0;
-        if !(payload && ret >= 0 && spec & SPEC_HAS_OUT != 0 && spec_of(nr, &mut s.spec)) {
-            fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
+        if !(payload && ret >= 0 && spec.flags & SPEC_HAS_OUT != 0) {
+            fast::emit(s, st, tid, flags, ret, exit_ns);
             return;
         }
         let before = s.inl_len;
         let base = fast::area(st, s);
-        if fast::inline_side(s, base, true, ret, snapshot_limit()) {
-            fast::emit(s, st, tid, tgid, flags, ret, exit_ns);
+        if fast::inline_side(s, spec, base, true, ret, snapshot_limit()) {
+            fast::emit(s, st, tid, flags, ret, exit_ns);
             return;
         }
         put(&mut s.inl_len, before);
@@ -287,6 +299,14 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
         s.cg_tid = 0;
     }
     finish(tid, tgid, &s.f, ret, exit_ns);
+}
+
+/// Syscalls after which the thread's name or ids may differ: `prctl`
+/// (PR_SET_NAME) and the `set*id` calls (each changes only the calling
+/// thread's credentials).
+#[inline(always)]
+fn changes_identity(nr: i64) -> bool {
+    matches!(nr, 105 | 106 | 113 | 114 | 117 | 119 | 122 | 123 | 157)
 }
 
 /// Emits the exit-side buffers and the syscall record.

@@ -47,6 +47,12 @@ pub struct SegmentWriter {
     len: u64,
     index: IndexBuilder,
     scratch: Vec<u8>,
+    /// The encoded batch before compression (kept: a batch is megabytes).
+    raw: Vec<u8>,
+    packed: Vec<u8>,
+    /// One compression context for the segment's frames, with its level
+    /// (making a context per frame showed in profiles).
+    zstd: Option<(i32, zstd::bulk::Compressor<'static>)>,
 }
 
 impl SegmentWriter {
@@ -66,6 +72,9 @@ impl SegmentWriter {
             len: buf.len() as u64,
             index: IndexBuilder::default(),
             scratch: Vec::new(),
+            raw: Vec::new(),
+            packed: Vec::new(),
+            zstd: None,
         })
     }
 
@@ -85,13 +94,23 @@ impl SegmentWriter {
     /// Compresses and appends one batch; returns the frame's size. On error
     /// the file may hold a torn frame, which recovery truncates.
     pub fn append(&mut self, events: &[pb::Event], level: i32) -> Result<u64, SegmentError> {
-        let batch = pb::EventBatch {
-            events: events.to_vec(),
+        encode_batch(events, &mut self.raw);
+        let z = match &mut self.zstd {
+            Some((l, z)) if *l == level => z,
+            slot => {
+                let z = zstd::bulk::Compressor::new(level).map_err(io_err(&self.path))?;
+                &mut slot.insert((level, z)).1
+            }
         };
-        let raw = batch.encode_to_vec();
-        let packed = zstd::bulk::compress(&raw, level).map_err(io_err(&self.path))?;
+        // Into a kept buffer: a fresh one per frame is megabytes of new
+        // pages for the kernel to zero each time.
+        self.packed.clear();
+        self.packed
+            .reserve(zstd::zstd_safe::compress_bound(self.raw.len()));
+        z.compress_to_buffer(&self.raw, &mut self.packed)
+            .map_err(io_err(&self.path))?;
         self.scratch.clear();
-        frame::encode(Kind::Batch, &packed, &mut self.scratch);
+        frame::encode(Kind::Batch, &self.packed, &mut self.scratch);
         self.file
             .write_all(&self.scratch)
             .map_err(io_err(&self.path))?;
@@ -112,6 +131,18 @@ impl SegmentWriter {
         self.file.write_all(&buf).map_err(io_err(&self.path))?;
         self.file.sync_all().map_err(io_err(&self.path))?;
         Ok(index)
+    }
+}
+
+/// `events` encoded as a `pb::EventBatch`, into `out` (cleared first):
+/// the same bytes as `EventBatch { events }.encode_to_vec()`, without
+/// copying every event into a batch first.
+pub fn encode_batch(events: &[pb::Event], out: &mut Vec<u8>) {
+    // No sizing pass: `out` is kept from frame to frame, and prost's
+    // length prefixes already walk every event once more.
+    out.clear();
+    for e in events {
+        prost::encoding::message::encode(1, e, out);
     }
 }
 
@@ -452,6 +483,22 @@ mod tests {
             })),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_batch_is_encoded_as_prost_would() {
+        let events: Vec<pb::Event> = (0..5).map(|i| ev(i, 7 + i as u32, i as i64, -1)).collect();
+        let mut out = vec![1, 2, 3];
+        encode_batch(&events, &mut out);
+        assert_eq!(
+            out,
+            pb::EventBatch {
+                events: events.clone()
+            }
+            .encode_to_vec()
+        );
+        encode_batch(&[], &mut out);
+        assert!(out.is_empty());
     }
 
     fn header() -> pb::SegmentHeader {
