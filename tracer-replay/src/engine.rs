@@ -31,7 +31,7 @@ use crate::{
     recording::Recording,
     report::{Divergence, Outcome, Report, Travel},
     stack,
-    tracee::{ChildSignalsBlocked, Launch, Stop, Tracee},
+    tracee::{self, ChildSignalsBlocked, Launch, Stop, Tracee},
     vdso,
 };
 
@@ -141,6 +141,7 @@ impl<'a> Engine<'a> {
             ignored: rec.initially_ignored(),
         };
         let started = Instant::now();
+        tracee::pin_to_one_cpu();
         let tracee = Tracee::launch(&launch)?;
         let root = Task {
             rtid: rec.pid,
