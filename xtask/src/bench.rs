@@ -508,7 +508,9 @@ fn replay_bench() -> anyhow::Result<()> {
             replay / native
         );
     }
-    println!("  (one ptrace stop costs about 50 us here: replay answers a syscall in one stop)");
+    println!(
+        "  (replay answers a syscall in one ptrace stop, on one CPU; strace -f takes two stops per syscall, and its stops wake the other CPU)"
+    );
     match goto_bench() {
         Ok(g) => {
             println!(
