@@ -639,19 +639,6 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn on_stop(&mut self, stop: Stop) -> Result<Next, ReplayError> {
-        Ok(match stop {
-            Stop::Syscall => self.on_syscall()?,
-            Stop::Signal(sig) => self.on_signal(sig)?,
-            Stop::Exited(code) => Next::Done(self.on_end(Outcome::Exited { code })),
-            Stop::Killed(sig, _) => Next::Done(self.on_end(Outcome::Killed { signal: sig as i32 })),
-            Stop::SyscallExit | Stop::Other => {
-                self.resume(None)?;
-                Next::Continue
-            }
-        })
-    }
-
     /// The next recorded syscall, skipping events that need no action.
     fn peek_syscall(&self) -> Option<(usize, &pb::Syscall)> {
         self.own_from(self.pos()).find_map(|(i, e)| match &e.kind {

@@ -314,7 +314,11 @@ impl Engine<'_> {
             }
             Stop::Exited(code) => self.task_ended(Outcome::Exited { code }),
             Stop::Killed(sig, _) => self.task_ended(Outcome::Killed { signal: sig as i32 }),
-            other => self.on_stop(other)?,
+            Stop::Signal(sig) => self.on_signal(sig)?,
+            Stop::SyscallExit | Stop::Other => {
+                self.resume(None)?;
+                Next::Continue
+            }
         };
         Ok(next)
     }
