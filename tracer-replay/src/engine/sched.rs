@@ -416,9 +416,13 @@ impl Engine<'_> {
     /// events, is a wake.
     fn wakes_soon(&self, i: usize, word: u64) -> bool {
         const LOOK_AHEAD: usize = 16;
+        // Its next few events are near: a thread with few left must not
+        // make each choice a walk to the end of the recording.
+        const WINDOW: usize = 4096;
         let t = &self.tasks[i];
         self.rec.events[t.pos.min(self.rec.events.len())..]
             .iter()
+            .take(WINDOW)
             .filter(|e| e.tid == t.rtid)
             .take(LOOK_AHEAD)
             .filter_map(|e| match &e.kind {
