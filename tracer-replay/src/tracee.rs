@@ -479,47 +479,44 @@ impl Tracee {
     /// the kernel's XSAVE area.
     pub fn xstate(&self) -> Result<Vec<u8>, ReplayError> {
         let mut buf = vec![0u8; XSTATE_MAX];
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: PTRACE_GETREGSET writes at most iov_len bytes into buf
-        // and sets iov_len to what it wrote.
-        let r = unsafe {
-            libc::ptrace(
-                libc::PTRACE_GETREGSET,
-                self.pid.as_raw(),
-                NT_X86_XSTATE,
-                &mut iov as *mut libc::iovec,
-            )
-        };
-        if r < 0 {
-            return Err(self.err("PTRACE_GETREGSET (xstate)", std::io::Error::last_os_error()));
-        }
-        buf.truncate(iov.iov_len);
+        let n = self.xstate_regset(libc::PTRACE_GETREGSET, &mut buf, "PTRACE_GETREGSET")?;
+        buf.truncate(n);
         Ok(buf)
     }
 
     /// Sets what [`Self::xstate`] read.
     pub fn set_xstate(&self, state: &[u8]) -> Result<(), ReplayError> {
         let mut buf = state.to_vec();
+        self.xstate_regset(libc::PTRACE_SETREGSET, &mut buf, "PTRACE_SETREGSET")
+            .map(|_| ())
+    }
+
+    /// `request` (get or set) of the XSAVE register set through `buf`: the
+    /// bytes the kernel read or wrote.
+    fn xstate_regset(
+        &self,
+        request: libc::c_uint,
+        buf: &mut [u8],
+        what: &str,
+    ) -> Result<usize, ReplayError> {
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
-        // SAFETY: PTRACE_SETREGSET reads iov_len bytes from buf.
+        // SAFETY: the kernel reads or writes at most iov_len bytes of buf
+        // (which outlives the call) and sets iov_len to what it used.
         let r = unsafe {
             libc::ptrace(
-                libc::PTRACE_SETREGSET,
+                request,
                 self.pid.as_raw(),
                 NT_X86_XSTATE,
                 &mut iov as *mut libc::iovec,
             )
         };
         if r < 0 {
-            return Err(self.err("PTRACE_SETREGSET (xstate)", std::io::Error::last_os_error()));
+            return Err(self.err(&format!("{what} (xstate)"), std::io::Error::last_os_error()));
         }
-        Ok(())
+        Ok(iov.iov_len)
     }
 
     /// The thread's blocked signals.
