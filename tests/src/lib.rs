@@ -483,6 +483,53 @@ pub struct Replayed {
     pub report: serde_json::Value,
 }
 
+/// The replay did what the recording did: it exited, with the same
+/// output and status, every recorded event replayed. `what` names the
+/// replay in messages.
+pub fn assert_replayed_as_recorded(rec: &Recorded, rep: &Replayed, what: &str) {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert_eq!(
+        rep.report["outcome"]["kind"], "exited",
+        "{what}: {}\nreport: {}",
+        rep.summary, rep.report
+    );
+    assert_eq!(
+        text(&rep.stdout),
+        text(&rec.stdout),
+        "{what}: stdout differs\n{}",
+        rep.summary
+    );
+    assert_eq!(
+        text(&rep.stderr),
+        text(&rec.stderr),
+        "{what}: stderr differs"
+    );
+    assert_eq!(
+        rep.status.code(),
+        rec.status.code(),
+        "{what}: {}",
+        rep.summary
+    );
+    let total = rep.report["events_total"].as_u64().expect("events_total");
+    assert_eq!(
+        rep.report["events_replayed"].as_u64(),
+        Some(total),
+        "{what}: every recorded event is replayed: {}",
+        rep.summary
+    );
+}
+
+/// Records `sh -c 'cat FILE | sort | uniq -c'` as one process tree, FILE
+/// in `dir` holding `words`; the file is deleted afterwards.
+pub fn record_pipeline(dir: &Path, words: &str) -> Recorded {
+    let f = dir.join("words.txt");
+    std::fs::write(&f, words).expect("input");
+    let script = format!("cat {} | sort | uniq -c", f.display());
+    let rec = record_tree(dir, "/bin/sh", &["-c", &script]);
+    std::fs::remove_file(&f).expect("the input is gone");
+    rec
+}
+
 pub fn replay(bundle: &Path, args: &[&str]) -> Replayed {
     let report = bundle.with_extension("report.json");
     let _ = std::fs::remove_file(&report);

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tracer_tests::{Guard, build_c, record, record_tree, tracectl_bin};
+use tracer_tests::{Guard, build_c, record, record_pipeline, tracectl_bin};
 
 const PROGRAM: &str = r#"
 #include <fcntl.h>
@@ -270,6 +270,15 @@ fn check(out: &str) {
 /// lock and write to a pipe the main thread prints from.
 const THREADS: &str = include_str!("../programs/threads.c");
 
+/// The number of the first line of `source` holding `text`.
+fn line_of(source: &str, text: &str) -> usize {
+    source
+        .lines()
+        .position(|l| l.contains(text))
+        .unwrap_or_else(|| panic!("no line holds {text:?}"))
+        + 1
+}
+
 #[test]
 fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -278,11 +287,7 @@ fn gdb_sees_the_threads_and_goes_back_through_checkpoints_that_hold_them() {
     let r = record_reading(dir.path(), &exe, "numbers.txt", &numbers);
     assert!(r.status.success());
     // The line where a worker adds to the total, holding the lock.
-    let line = THREADS
-        .lines()
-        .position(|l| l.contains("total += buf[0] + rnd;"))
-        .expect("the line")
-        + 1;
+    let line = line_of(THREADS, "total += buf[0] + rnd;");
     let hit = "printf \"hit t%d r%d\\n\", id, r";
     let brk = format!("break threads.c:{line}");
     let watched = "printf \"watched %ld\\n\", total";
@@ -380,11 +385,7 @@ fn a_stalled_replay_is_left_to_gdb_with_each_thread_where_it_waits() {
     let exe = build_c(dir.path(), "threads", THREADS, &["-O0", "-pthread"]);
     let r = record_reading(dir.path(), &exe, "numbers.txt", "1\n2\n3\n");
     assert!(r.status.success());
-    let spin = THREADS
-        .lines()
-        .position(|l| l.contains("for (;;) spins++;"))
-        .expect("the loop")
-        + 1;
+    let spin = line_of(THREADS, "for (;;) spins++;");
     // With TRACER_SPIN set, main spins in user space for ever: the
     // watchdog fires, and gdb finds main in its loop.
     let (out, _, _) = session_with(
@@ -405,12 +406,8 @@ fn a_stalled_replay_is_left_to_gdb_with_each_thread_where_it_waits() {
 #[test]
 fn gdb_on_a_pipeline_stops_in_the_shell_and_its_children_run_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let f = dir.path().join("words.txt");
-    std::fs::write(&f, "pear\napple\nfig\napple\n").expect("input");
-    let script = format!("cat {} | sort | uniq -c", f.display());
-    let r = record_tree(dir.path(), "/bin/sh", &["-c", &script]);
+    let r = record_pipeline(dir.path(), "pear\napple\nfig\napple\n");
     assert!(r.status.success());
-    std::fs::remove_file(&f).expect("the input is gone");
     let (out, stdout, report) = session(
         &r.bundle,
         "5",

@@ -5,7 +5,9 @@
 //! that waits in user space on something the recording does not explain
 //! is stopped by the watchdog with a report of where each thread is.
 
-use tracer_tests::{Recorded, Replayed, build_c, record, record_tree, replay};
+use tracer_tests::{
+    Recorded, assert_replayed_as_recorded, build_c, record, record_pipeline, replay,
+};
 
 /// Threads that each read their part of a file, take a lock (a futex
 /// when contended) to add to a shared total and write a line to a pipe the
@@ -19,34 +21,12 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn assert_same(rec: &Recorded, rep: &Replayed, run: usize) {
-    assert_eq!(
-        rep.report["outcome"]["kind"], "exited",
-        "replay {run}: {}\nreport: {}",
-        rep.summary, rep.report
-    );
-    assert_eq!(
-        text(&rep.stdout),
-        text(&rec.stdout),
-        "replay {run}: stdout differs\n{}",
-        rep.summary
-    );
-    assert_eq!(rep.status.code(), rec.status.code(), "{}", rep.summary);
-    let total = rep.report["events_total"].as_u64().expect("events_total");
-    assert_eq!(
-        rep.report["events_replayed"].as_u64(),
-        Some(total),
-        "replay {run}: every recorded event is replayed: {}",
-        rep.summary
-    );
-}
-
 /// Ten replays in a row, each the same as the recording, each running at
 /// least `executed` syscalls for real (the clones, forks and execs).
 fn replay_ten_times(rec: &Recorded, executed: u64) {
     for run in 1..=10 {
         let rep = replay(&rec.bundle, &[]);
-        assert_same(rec, &rep, run);
+        assert_replayed_as_recorded(rec, &rep, &format!("replay {run}"));
         assert!(
             rep.report["syscalls_executed"].as_u64().unwrap_or(0) >= executed,
             "replay {run}: {}",
@@ -96,16 +76,12 @@ fn threads_with_locks_and_a_pipe_replay_the_same_ten_times() {
 #[test]
 fn a_shell_pipeline_replays_as_one_tree_the_same_ten_times() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let f = dir.path().join("words.txt");
-    std::fs::write(&f, "pear\napple\nfig\napple\npear\napple\nkiwi\n").expect("input");
-    let script = format!("cat {} | sort | uniq -c", f.display());
-    let rec = record_tree(dir.path(), "/bin/sh", &["-c", &script]);
+    let rec = record_pipeline(dir.path(), "pear\napple\nfig\napple\npear\napple\nkiwi\n");
     assert!(rec.status.success(), "{}", text(&rec.stderr));
     assert_eq!(
         text(&rec.stdout).lines().map(str::trim).collect::<Vec<_>>(),
         vec!["3 apple", "1 fig", "1 kiwi", "2 pear"]
     );
-    std::fs::remove_file(&f).expect("the input is gone");
     // sh, cat, sort and uniq: three forks and three execs ran.
     replay_ten_times(&rec, 6);
 }
