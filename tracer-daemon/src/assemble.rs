@@ -533,14 +533,17 @@ impl Assembler {
     }
 }
 
+/// The bytes of a plain-data wire record, as the kernel sends it (for the
+/// daemon's tests).
+#[cfg(test)]
+pub(crate) fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
+    // SAFETY: plain-data record types.
+    unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) }.to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
-        // SAFETY: plain-data record types.
-        unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) }.to_vec()
-    }
 
     fn buffer(tid: u32, enter_ns: u64, arg: u8, offset: u32, data: &[u8], total: u64) -> Vec<u8> {
         let h = BufferHeader {
@@ -869,21 +872,15 @@ mod tests {
             l[4..8].copy_from_slice(&4000u32.to_le_bytes());
             l
         };
-        let cut = {
-            // The last record cut short, the batch length saying so.
-            let whole = batch(&[task(7), sys_rec(7, 140, 3, 0, &[])]);
+        // The last record cut short, the batch length saying so.
+        let cut_short = |whole: Vec<u8>| {
             let mut c = whole[..whole.len() - 8].to_vec();
             let n = (c.len() - size_of::<BatchHeader>()) as u32;
             c[4..8].copy_from_slice(&n.to_le_bytes());
             c
         };
-        let torn_task = {
-            let whole = batch(&[task(7)]);
-            let mut c = whole[..whole.len() - 8].to_vec();
-            let n = (c.len() - size_of::<BatchHeader>()) as u32;
-            c[4..8].copy_from_slice(&n.to_le_bytes());
-            c
-        };
+        let cut = cut_short(batch(&[task(7), sys_rec(7, 140, 3, 0, &[])]));
+        let torn_task = cut_short(batch(&[task(7)]));
         let inline_past_end = {
             // A record whose inline length runs past the batch.
             let mut r = sys_rec(7, 150, 0, 1, &[(1, 2, 0, b"z", 1)]);

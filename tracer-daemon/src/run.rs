@@ -347,12 +347,8 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assemble::bytes_of;
     use tracer_common::wire::{BatchHeader, InlineHeader, RecordKind, SysRecord, TaskRecord};
-
-    fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
-        // SAFETY: plain-data record types.
-        unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) }.to_vec()
-    }
 
     /// A chunk as the drain thread makes it: framed batches of what the
     /// kernel sends for a 1-byte `dd` (a read and a write, one byte each).
