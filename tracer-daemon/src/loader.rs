@@ -25,6 +25,9 @@ pub enum Mode {
     Record,
     /// Empty programs on syscall entry and exit only (benchmark floor).
     Floor,
+    /// Clock reads at entry and exit and a 1-byte user copy, nothing sent
+    /// (benchmark lower bound of any recording).
+    Bound,
 }
 
 /// Loaded and attached programs, and the maps the daemon reads.
@@ -193,8 +196,8 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
     }
 
     let raw: &[(&str, &str)] = match mode {
-        Mode::Record => &[],
         Mode::Floor => &[("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")],
+        Mode::Record | Mode::Bound => &[],
     };
     for &(name, tp) in raw {
         let prog: &mut RawTracePoint = ebpf
@@ -204,24 +207,26 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
         prog.load().map_err(|e| explain(&e, name))?;
         prog.attach(tp).map_err(|e| explain(&e, name))?;
     }
-    let btf_progs: &[&str] = match mode {
+    // (program, tracepoint)
+    let btf_progs: &[(&str, &str)] = match mode {
         Mode::Record => &[
             // First: it must be in place before entries can live in the slot.
-            "sched_switch",
-            "sys_enter",
-            "sys_exit",
-            "sched_process_fork",
-            "sched_process_exit",
-            "signal_deliver",
+            ("sched_switch", "sched_switch"),
+            ("sys_enter", "sys_enter"),
+            ("sys_exit", "sys_exit"),
+            ("sched_process_fork", "sched_process_fork"),
+            ("sched_process_exit", "sched_process_exit"),
+            ("signal_deliver", "signal_deliver"),
         ],
         Mode::Floor => &[],
+        Mode::Bound => &[("bound_enter", "sys_enter"), ("bound_exit", "sys_exit")],
     };
-    for &name in btf_progs {
+    for &(name, tp) in btf_progs {
         let prog: &mut BtfTracePoint = ebpf
             .program_mut(name)
             .ok_or_else(|| anyhow!("program {name} missing from the object"))?
             .try_into()?;
-        prog.load(name, &btf).map_err(|e| explain(&e, name))?;
+        prog.load(tp, &btf).map_err(|e| explain(&e, name))?;
         prog.attach().map_err(|e| explain(&e, name))?;
     }
 

@@ -73,6 +73,10 @@ struct Args {
     /// Attach empty programs only: the cost floor for `cargo xtask bench`.
     #[arg(long, hide = true)]
     bench_floor: bool,
+    /// Attach the lower-bound programs only (clock reads and a 1-byte copy
+    /// per syscall, nothing sent), for `cargo xtask bench`.
+    #[arg(long, hide = true, conflicts_with = "bench_floor")]
+    bench_bound: bool,
 }
 
 fn settings(args: &Args) -> anyhow::Result<Settings> {
@@ -185,6 +189,8 @@ fn main() -> std::process::ExitCode {
             .context("starting the runtime")?;
         let mode = if args.bench_floor {
             Mode::Floor
+        } else if args.bench_bound {
+            Mode::Bound
         } else {
             Mode::Record
         };

@@ -52,3 +52,58 @@ mod floor {
         0
     }
 }
+
+/// The least any recorder of dd's syscalls must do: read the clock at entry
+/// and exit and copy the one byte `read`/`write` move (their buffer is the
+/// second argument). Nothing is kept or sent. `cargo xtask bench` runs it
+/// to show how much of the recording's cost these helpers alone take
+/// (`tracer-daemon --bench-bound`).
+mod bound {
+    use core::ffi::c_void;
+
+    use aya_ebpf::{
+        helpers::generated, macros::btf_tracepoint, macros::map, maps::PerCpuArray,
+        programs::BtfTracePointContext,
+    };
+
+    /// Per CPU: the entry time, the buffer pointer, the exit time, the byte.
+    #[map]
+    static BOUND: PerCpuArray<[u64; 4]> = PerCpuArray::with_max_entries(1, 0);
+
+    /// Index of `si` (the second argument) in x86_64 `struct pt_regs`.
+    const REG_SI: usize = 13;
+
+    #[btf_tracepoint(function = "sys_enter")]
+    pub fn bound_enter(ctx: BtfTracePointContext) -> i32 {
+        // SAFETY: helper without preconditions.
+        let t = unsafe { generated::bpf_ktime_get_ns() };
+        let regs: *const u64 = ctx.arg(0);
+        if let Some(p) = BOUND.get_ptr_mut(0) {
+            // SAFETY: this CPU's map value; regs is the tracepoint's pt_regs.
+            unsafe {
+                (*p)[0] = t;
+                (*p)[1] = *regs.add(REG_SI);
+            }
+        }
+        0
+    }
+
+    #[btf_tracepoint(function = "sys_exit")]
+    pub fn bound_exit(_ctx: BtfTracePointContext) -> i32 {
+        // SAFETY: helper without preconditions.
+        let t = unsafe { generated::bpf_ktime_get_ns() };
+        if let Some(p) = BOUND.get_ptr_mut(0) {
+            // SAFETY: this CPU's map value; the read is of user memory
+            // through the helper, which fails cleanly on a bad pointer.
+            unsafe {
+                (*p)[2] = t;
+                generated::bpf_probe_read_user(
+                    (p as *mut u8).add(24) as *mut c_void,
+                    1,
+                    (*p)[1] as *const c_void,
+                );
+            }
+        }
+        0
+    }
+}
