@@ -16,3 +16,9 @@ pub mod notify;
 pub mod persist;
 pub mod run;
 pub mod sink;
+
+/// The daemon's allocator (see main.rs) in the unit tests too, so that the
+/// throughput test measures what the daemon does.
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
