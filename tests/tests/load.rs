@@ -21,6 +21,30 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Niceness of each of the process's threads, by thread name.
+fn thread_nices(pid: u32) -> Vec<(String, i32)> {
+    let mut out = vec![];
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).expect("task dir") {
+        let Ok(stat) = std::fs::read_to_string(t.expect("task").path().join("stat")) else {
+            continue;
+        };
+        // "tid (name) state ppid ..." with the name in parentheses; nice is
+        // the 19th field, the 17th after the name.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        if let Some(nice) = stat[close + 1..]
+            .split_whitespace()
+            .nth(16)
+            .and_then(|v| v.parse().ok())
+        {
+            out.push((name, nice));
+        }
+    }
+    out
+}
+
 #[test]
 fn fifty_streams_and_a_follow_under_load() {
     let streams = if quick() { 10 } else { 50 };
@@ -35,6 +59,15 @@ fn fifty_streams_and_a_follow_under_load() {
     ));
     let pid = storm.0.as_ref().expect("storm").id().to_string();
     let mut daemon = Daemon::start(&["--pid", &pid]);
+    // The thread that assembles, stores and serves gives way to the
+    // programs recorded; the drain thread keeps the ring empty at the
+    // default priority. This load test shows the API still answers.
+    let nices = thread_nices(daemon.pid());
+    assert!(
+        nices.iter().any(|(n, v)| n == "ring-drain" && *v == 0)
+            && nices.iter().any(|(n, v)| n == "tracer-daemon" && *v == 19),
+        "thread priorities: {nices:?}"
+    );
     let sock = format!("unix:{}", daemon.dir.path().join("tracer.sock").display());
     let client = |args: &[&str]| {
         Command::new(tracectl_bin())

@@ -49,6 +49,10 @@ struct Args {
     /// Ring buffer size in bytes (a power of two).
     #[arg(long)]
     ring_size: Option<u32>,
+    /// Niceness of the thread that assembles and stores events (default
+    /// 19: the recorder gives way to what it records).
+    #[arg(long, allow_negative_numbers = true)]
+    assembler_nice: Option<i32>,
     /// Server certificate (PEM) for https listeners.
     #[arg(long)]
     tls_cert: Option<PathBuf>,
@@ -97,6 +101,9 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     }
     if let Some(r) = args.ring_size {
         s.ring_size = r;
+    }
+    if let Some(n) = args.assembler_nice {
+        s.assembler_nice = n;
     }
     match (&args.tls_cert, &args.tls_key, &args.tls_client_ca) {
         (Some(cert), Some(key), Some(ca)) => {

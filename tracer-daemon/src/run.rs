@@ -68,18 +68,11 @@ fn assemble_chunk(chunk: &[u8], shared: &Drained, asm: &mut Assembler, sink: &mu
 
 type Drained = crate::drain::Shared;
 
-/// Niceness of the runtime thread (assembly, store, API) once the drain
-/// thread runs: bursts then cost the recorded programs less CPU, the
-/// backlog waits in memory, and the drain thread keeps the ring empty.
-/// 19, not 10: at 10 the thread still took a quarter of the CPU dd ran on
-/// (`cargo xtask bench --record-only`: 2.91x at 10, 2.51x at 19).
-const ASSEMBLER_NICE: i32 = 19;
-
-fn lower_priority() {
-    let nice = std::env::var("TRACER_ASM_NICE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ASSEMBLER_NICE);
+/// Sets the niceness of the runtime thread (assembly, store, API) once the
+/// drain thread runs (`Settings::assembler_nice`): bursts then cost the
+/// recorded programs less CPU, the backlog waits in memory, and the drain
+/// thread keeps the ring empty.
+fn lower_priority(nice: i32) {
     // SAFETY: plain syscalls on the calling thread (nice is per thread on
     // Linux).
     let r = unsafe {
@@ -221,7 +214,7 @@ pub async fn run(
     // for as long as the AsyncFd owns the ring.
     let mut drainer = crate::drain::Drainer::spawn(ring)?;
     let drained = Arc::clone(&drainer.shared);
-    lower_priority();
+    lower_priority(s.assembler_nice);
     match mode {
         Mode::Floor => {
             tracing::info!("recording nothing: empty programs attached (benchmark floor)")
