@@ -216,6 +216,10 @@ impl Assembler {
     }
 
     fn take_pending(&mut self, tid: u32, enter_ns: u64) -> Option<Pending> {
+        // Most syscalls have no buffer records: no hashing then.
+        if self.pending.is_empty() {
+            return None;
+        }
         match self.pending.remove(&tid) {
             Some(p) if p.enter_ns == enter_ns => Some(p),
             Some(p) => {
