@@ -4,8 +4,9 @@
 //! record than the kernel spends producing it, so a burst (a syscall storm)
 //! would fill the ring while the one runtime thread is busy with them. This
 //! thread only copies records out of the ring into chunks of user memory
-//! (a few tens of ns per record) and hands the chunks to the runtime, which
-//! assembles them at its own pace: the ring stays nearly empty, and the
+//! (a few tens of ns per record) and hands the chunks to the assembler
+//! thread (`assembly`), which takes them at its own pace: the ring stays
+//! nearly empty, and the
 //! backlog lives in user memory, bounded by [`BACKLOG_BYTES`]. Past that
 //! bound records are dropped here and counted (per process, like the
 //! kernel's losses): loss is never silent.
@@ -20,7 +21,7 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
-use tokio::sync::mpsc;
+use std::sync::mpsc;
 use tracer_common::wire::{BatchHeader, BufferHeader, RecordKind, SyscallRecord, TaskRecord};
 
 /// Most bytes of copied records waiting for the assembler.
@@ -55,8 +56,10 @@ pub struct Shared {
 }
 
 pub struct Drainer {
-    pub rx: mpsc::UnboundedReceiver<Vec<u8>>,
     pub shared: Arc<Shared>,
+    /// For chunks that do not come from the ring (what the CPUs had staged
+    /// when the programs were detached); dropped by `finish`.
+    tx: Option<mpsc::Sender<Vec<u8>>>,
     /// Assembled chunks going back to the drain thread for reuse.
     pool: std::sync::mpsc::SyncSender<Vec<u8>>,
     stop: Arc<AtomicBool>,
@@ -94,8 +97,10 @@ fn owner(rec: &[u8]) -> u32 {
 }
 
 impl Drainer {
-    pub fn spawn(ring: RingBuf<MapData>) -> anyhow::Result<Self> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Starts the thread; the receiver gets its chunks, in ring order.
+    pub fn spawn(ring: RingBuf<MapData>) -> anyhow::Result<(Self, mpsc::Receiver<Vec<u8>>)> {
+        let (tx, rx) = mpsc::channel();
+        let own_tx = tx.clone();
         let (pool, pool_rx) = std::sync::mpsc::sync_channel(POOL_CHUNKS);
         let shared = Arc::new(Shared::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -106,36 +111,63 @@ impl Drainer {
                 .name("ring-drain".into())
                 .spawn(move || run(ring, tx, &pool_rx, &shared, &stop))?
         };
-        Ok(Self {
-            rx,
+        let drainer = Self {
             shared,
+            tx: Some(own_tx),
             pool,
             stop,
             thread: Some(thread),
-        })
+        };
+        Ok((drainer, rx))
     }
 
-    /// Gives an assembled chunk back for reuse (dropped when the pool is
-    /// full).
-    pub fn recycle(&self, chunk: Vec<u8>) {
-        if self.pool.try_send(chunk).is_ok() {
-            self.shared.pooled.fetch_add(1, Ordering::Relaxed);
+    /// What the assembler gives chunks back through.
+    pub fn recycler(&self) -> Recycler {
+        Recycler {
+            pool: self.pool.clone(),
+            shared: Arc::clone(&self.shared),
         }
     }
 
     /// Stops the thread after a last pass over the ring (call once the
-    /// programs are detached); what it sent stays in `rx`.
-    pub fn finish(&mut self) {
+    /// programs are detached); what it sent stays queued. `last` (records
+    /// framed as in a chunk) is queued after it, and the channel then
+    /// closes.
+    pub fn finish(&mut self, last: Vec<u8>) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Some(tx) = self.tx.take()
+            && !last.is_empty()
+        {
+            // The assembler subtracts every chunk from the backlog.
+            self.shared
+                .backlog
+                .fetch_add(last.len() as u64, Ordering::Relaxed);
+            let _ = tx.send(last);
+        }
+    }
+}
+
+/// Gives assembled chunks back to the drain thread for reuse.
+pub struct Recycler {
+    pool: std::sync::mpsc::SyncSender<Vec<u8>>,
+    shared: Arc<Shared>,
+}
+
+impl Recycler {
+    /// Dropped when the pool is full.
+    pub fn recycle(&self, chunk: Vec<u8>) {
+        if self.pool.try_send(chunk).is_ok() {
+            self.shared.pooled.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
 fn run(
     mut ring: RingBuf<MapData>,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    tx: mpsc::Sender<Vec<u8>>,
     pool: &std::sync::mpsc::Receiver<Vec<u8>>,
     shared: &Shared,
     stop: &AtomicBool,
@@ -195,7 +227,7 @@ fn run(
 }
 
 fn send(
-    tx: &mpsc::UnboundedSender<Vec<u8>>,
+    tx: &mpsc::Sender<Vec<u8>>,
     pool: &std::sync::mpsc::Receiver<Vec<u8>>,
     shared: &Shared,
     buf: &mut Vec<u8>,

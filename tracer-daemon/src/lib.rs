@@ -7,6 +7,7 @@
 //! drain loop, event assembly and where events go.
 pub mod api;
 pub mod assemble;
+pub mod assembly;
 pub mod bundle;
 pub mod config;
 pub mod drain;

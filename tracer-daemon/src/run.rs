@@ -7,7 +7,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracer_common::wire::LOSS_KINDS;
 
 use crate::{
-    assemble::{AssembleStats, Assembler},
+    assemble::AssembleStats,
+    assembly::{Assembly, Progress},
     config::{Listen, Settings},
     loader::{self, Mode},
     persist::{Persist, PersistStats},
@@ -53,37 +54,6 @@ fn write_stats(dir: &Path, stats: &Stats) {
         if let Err(e) = std::fs::write(&path, &body) {
             tracing::warn!("writing {}: {e}", path.display());
         }
-    }
-}
-
-/// Assembles one chunk the drain thread copied out of the ring.
-fn assemble_chunk(chunk: &[u8], shared: &Drained, asm: &mut Assembler, sink: &mut Sink) {
-    shared
-        .backlog
-        .fetch_sub(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    for rec in crate::drain::records(chunk) {
-        asm.push(rec, &mut |ev| sink.write(ev));
-    }
-}
-
-type Drained = crate::drain::Shared;
-
-/// Sets the niceness of the runtime thread (assembly, store, API) once the
-/// drain thread runs (`Settings::assembler_nice`): bursts then cost the
-/// recorded programs less CPU, the backlog waits in memory, and the drain
-/// thread keeps the ring empty.
-fn lower_priority(nice: i32) {
-    // SAFETY: plain syscalls on the calling thread (nice is per thread on
-    // Linux).
-    let r = unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
-    };
-    if r != 0 {
-        tracing::warn!(
-            "lowering the assembler's priority: {}",
-            std::io::Error::last_os_error()
-        );
     }
 }
 
@@ -185,7 +155,7 @@ pub async fn run(
     } = loaded;
     let persist = Persist::open(&s.data_dir, s.store.clone())?;
     let shared = crate::api::Shared::new(s.data_dir.clone());
-    let mut sink = Sink::new(persist, print, shared.live.clone());
+    let sink = Sink::new(persist, print, shared.live.clone());
     let (stop_api, api_stopped) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
     for l in &s.listen {
@@ -209,12 +179,15 @@ pub async fn run(
             }
         }
     }
-    let mut asm = Assembler::default();
-    // SAFETY: the ring buffer owns its map fd, which stays open and the same
-    // for as long as the AsyncFd owns the ring.
-    let mut drainer = crate::drain::Drainer::spawn(ring)?;
+    let (mut drainer, chunks) = crate::drain::Drainer::spawn(ring)?;
     let drained = Arc::clone(&drainer.shared);
-    lower_priority(s.assembler_nice);
+    let assembly = Assembly::spawn(
+        chunks,
+        Arc::clone(&drained),
+        drainer.recycler(),
+        sink,
+        s.assembler_nice,
+    )?;
     match mode {
         Mode::Floor => {
             tracing::info!("recording nothing: empty programs attached (benchmark floor)")
@@ -246,7 +219,7 @@ pub async fn run(
     };
     tokio::pin!(stop);
     let mut last_lost = 0u64;
-    let stats = |asm: &Assembler, sink: &Sink, running: bool| {
+    let stats = |p: &Progress, running: bool| {
         let totals = loader::loss_totals(&loss);
         let backlog = drained.dropped.load(std::sync::atomic::Ordering::Relaxed);
         let mut lost: std::collections::BTreeMap<&'static str, u64> =
@@ -266,11 +239,11 @@ pub async fn run(
             pid: std::process::id(),
             running,
             uptime_s: started.elapsed().as_secs_f64(),
-            assembled: asm.stats,
+            assembled: p.assembled,
             lost,
             lost_total: totals.iter().sum::<u64>() + backlog,
             lost_by_process: by_process,
-            store: sink.persist.stats.clone(),
+            store: p.store.clone(),
             ring_size: s.ring_size,
             ring_used: ring_fill.get(&0, 0).unwrap_or(0),
         }
@@ -278,20 +251,11 @@ pub async fn run(
 
     loop {
         tokio::select! {
-            chunk = drainer.rx.recv() => {
-                let Some(chunk) = chunk else {
-                    anyhow::bail!("the ring-buffer drain thread stopped");
-                };
-                assemble_chunk(&chunk, &drained, &mut asm, &mut sink);
-                drainer.recycle(chunk);
-                // Let the API run between chunks (a chunk is a few thousand
-                // events): followers read from a bounded channel, and the
-                // tick, signals and clients must not wait for a backlog.
-                tokio::task::yield_now().await;
-            }
             _ = tick.tick() => {
-                sink.tick();
-                let st = stats(&asm, &sink, true);
+                if assembly.is_finished() {
+                    anyhow::bail!("the assembler thread stopped");
+                }
+                let st = stats(&assembly.progress(), true);
                 publish_status(&shared, &st, &s);
                 if st.lost_total > last_lost {
                     tracing::warn!("lost {} records so far ({:?})", st.lost_total, st.lost);
@@ -313,27 +277,26 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     }
     drop(ebpf);
-    drainer.finish();
-    while let Ok(chunk) = drainer.rx.try_recv() {
-        assemble_chunk(&chunk, &drained, &mut asm, &mut sink);
-    }
-    // Records the CPUs had staged and not sent: after everything in the
-    // ring, as each thread's latest.
+    // Records the CPUs had staged and not sent (read once the programs are
+    // detached): after everything in the ring, as each thread's latest.
+    let mut staged = Vec::new();
     if let Ok(per_cpu) = stage.get(&0, 0) {
         for st in per_cpu.iter() {
             let len = st.hdr.len as usize;
             if len == 0 || len > tracer_common::wire::STAGE_MAX {
                 continue;
             }
-            let mut rec = Vec::with_capacity(8 + len);
-            rec.extend_from_slice(&(tracer_common::wire::RecordKind::Batch as u32).to_le_bytes());
-            rec.extend_from_slice(&(len as u32).to_le_bytes());
-            rec.extend_from_slice(&st.data[..len]);
-            asm.push(&rec, &mut |ev| sink.write(ev));
+            staged.extend_from_slice(&(8 + len as u32).to_le_bytes());
+            staged
+                .extend_from_slice(&(tracer_common::wire::RecordKind::Batch as u32).to_le_bytes());
+            staged.extend_from_slice(&(len as u32).to_le_bytes());
+            staged.extend_from_slice(&st.data[..len]);
         }
     }
-    sink.close();
-    let st = stats(&asm, &sink, false);
+    drainer.finish(staged);
+    // The assembler takes what is queued, closes the store and ends.
+    let progress = assembly.finish()?;
+    let st = stats(&progress, false);
     write_stats(&s.data_dir, &st);
     tracing::info!(
         "stopped: {} events, {} records lost, {} bytes written, {} events dropped by the store",
@@ -348,7 +311,8 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assemble::bytes_of;
+    use crate::assemble::{Assembler, bytes_of};
+    use crate::assembly::assemble_chunk;
     use tracer_common::wire::{BatchHeader, InlineHeader, RecordKind, SysRecord, TaskRecord};
 
     /// A chunk as the drain thread makes it: framed batches of what the
@@ -411,7 +375,7 @@ mod tests {
         let (live, _) = tokio::sync::broadcast::channel(1);
         let mut sink = Sink::new(persist, false, live);
         let mut asm = Assembler::default();
-        let shared = Drained::default();
+        let shared = crate::drain::Shared::default();
         let mut t0 = 1;
         let chunks: Vec<Vec<u8>> = (0..500).map(|_| dd_chunk(32, 42, &mut t0)).collect();
         let started = std::time::Instant::now();

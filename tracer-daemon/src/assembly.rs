@@ -1,0 +1,146 @@
+//! The assembler thread: turns the chunks the drain thread copied out of
+//! the ring into events, and hands them to the sink (store, `--print`,
+//! followers).
+//!
+//! It runs on its own thread at a low priority (`assembler_nice`, 19 by
+//! default), apart from the runtime thread that serves the API, handles
+//! signals and writes the status: under a syscall storm the recorded
+//! programs keep their CPU and the backlog waits in memory, while the API
+//! still answers at the default priority. Boundaries: no ring access (the
+//! drain thread's job), no API (the runtime's).
+use std::{
+    sync::{Arc, Mutex, mpsc},
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    assemble::{AssembleStats, Assembler},
+    drain::{Recycler, Shared},
+    persist::PersistStats,
+    sink::Sink,
+};
+
+/// How often the sink's periodic work (frames for what waits, rotation,
+/// retention) runs and the counters are published.
+const TICK: Duration = Duration::from_millis(200);
+
+/// What the assembler thread last published.
+#[derive(Debug, Default, Clone)]
+pub struct Progress {
+    pub assembled: AssembleStats,
+    pub store: PersistStats,
+}
+
+pub struct Assembly {
+    pub progress: Arc<Mutex<Progress>>,
+    thread: JoinHandle<()>,
+}
+
+impl Assembly {
+    /// Starts the thread. It ends, after closing the sink, once every
+    /// sender of `chunks` is gone.
+    pub fn spawn(
+        chunks: mpsc::Receiver<Vec<u8>>,
+        drained: Arc<Shared>,
+        recycler: Recycler,
+        sink: Sink,
+        nice: i32,
+    ) -> anyhow::Result<Self> {
+        let progress = Arc::new(Mutex::new(Progress::default()));
+        let shared = Arc::clone(&progress);
+        let (ready, started) = mpsc::sync_channel(0);
+        let thread = std::thread::Builder::new()
+            .name("assembler".into())
+            .spawn(move || {
+                lower_priority(nice);
+                let _ = ready.send(());
+                run(&chunks, &drained, &recycler, sink, &shared);
+            })?;
+        // Returns once the thread runs at its priority (the daemon says it
+        // is recording after this).
+        let _ = started.recv();
+        Ok(Self { progress, thread })
+    }
+
+    /// The latest counters.
+    pub fn progress(&self) -> Progress {
+        self.progress.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// True when the thread ended (it only does once its input closes, or
+    /// if it panicked).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits for the thread to assemble what is queued and close the sink
+    /// (drop every sender first); returns the final counters.
+    pub fn finish(self) -> anyhow::Result<Progress> {
+        let Self { progress, thread } = self;
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the assembler thread panicked"))?;
+        Ok(progress.lock().map(|p| p.clone()).unwrap_or_default())
+    }
+}
+
+fn run(
+    chunks: &mpsc::Receiver<Vec<u8>>,
+    drained: &Shared,
+    recycler: &Recycler,
+    mut sink: Sink,
+    progress: &Mutex<Progress>,
+) {
+    let mut asm = Assembler::default();
+    let mut last_tick = Instant::now();
+    loop {
+        match chunks.recv_timeout(TICK) {
+            Ok(chunk) => {
+                assemble_chunk(&chunk, drained, &mut asm, &mut sink);
+                recycler.recycle(chunk);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            sink.tick();
+            publish(progress, &asm, &sink);
+        }
+    }
+    sink.close();
+    publish(progress, &asm, &sink);
+}
+
+fn publish(progress: &Mutex<Progress>, asm: &Assembler, sink: &Sink) {
+    if let Ok(mut p) = progress.lock() {
+        p.assembled = asm.stats;
+        p.store.clone_from(&sink.persist.stats);
+    }
+}
+
+/// Assembles one chunk the drain thread copied out of the ring.
+pub fn assemble_chunk(chunk: &[u8], shared: &Shared, asm: &mut Assembler, sink: &mut Sink) {
+    shared
+        .backlog
+        .fetch_sub(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    for rec in crate::drain::records(chunk) {
+        asm.push(rec, &mut |ev| sink.write(ev));
+    }
+}
+
+/// Sets the calling thread's niceness (per thread on Linux).
+fn lower_priority(nice: i32) {
+    // SAFETY: plain syscalls on the calling thread.
+    let r = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+    };
+    if r != 0 {
+        tracing::warn!(
+            "setting the assembler's niceness to {nice}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
