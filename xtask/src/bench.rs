@@ -239,14 +239,15 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
         ),
     });
 
+    let goal = format!(
+        "goal: recording <= 2.0x no tracing, 0 lost; measured {:.2}x, {lost} lost \
+         (the lower bound alone: {:.2}x)",
+        rec / base,
+        bound / base
+    );
     if a.record_only {
         print_rows(&rows, base);
-        println!(
-            "goal: recording <= 2.0x no tracing, 0 lost; measured {:.2}x, {lost} lost \
-             (the lower bound alone: {:.2}x)",
-            rec / base,
-            bound / base
-        );
+        println!("{goal}");
         return Ok(());
     }
 
@@ -313,10 +314,7 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
     }
 
     print_rows(&rows, base);
-    println!(
-        "goal: recording <= 2.0x no tracing, 0 lost; measured {:.2}x, {lost} lost",
-        rec / base
-    );
+    println!("{goal}");
     store_bench(dd_bytes_per_event)?;
     replay_bench()
 }
