@@ -198,7 +198,9 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
     rows.push(Row {
         name: "lower bound: 2 clock reads + 1-byte copy",
         secs: Some(bound),
-        note: "per syscall, nothing kept or sent: the least any recorder of dd pays".into(),
+        note:
+            "per syscall, nothing kept or sent: what entry and exit times and dd's byte cost alone"
+                .into(),
     });
 
     let dir = tempfile::tempdir()?;
