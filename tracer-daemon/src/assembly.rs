@@ -35,6 +35,8 @@ pub struct Progress {
 pub struct Assembly {
     pub progress: Arc<Mutex<Progress>>,
     thread: JoinHandle<()>,
+    /// The thread's kernel id, for its priority at shutdown.
+    tid: libc::id_t,
 }
 
 impl Assembly {
@@ -53,14 +55,19 @@ impl Assembly {
         let thread = std::thread::Builder::new()
             .name("assembler".into())
             .spawn(move || {
-                lower_priority(nice);
-                let _ = ready.send(());
+                let tid = current_tid();
+                set_nice(tid, nice);
+                let _ = ready.send(tid);
                 run(&chunks, &drained, &recycler, sink, &shared);
             })?;
         // Returns once the thread runs at its priority (the daemon says it
         // is recording after this).
-        let _ = started.recv();
-        Ok(Self { progress, thread })
+        let tid = started.recv().unwrap_or(0);
+        Ok(Self {
+            progress,
+            thread,
+            tid,
+        })
     }
 
     /// The latest counters.
@@ -77,7 +84,17 @@ impl Assembly {
     /// Waits for the thread to assemble what is queued and close the sink
     /// (drop every sender first); returns the final counters.
     pub fn finish(self) -> anyhow::Result<Progress> {
-        let Self { progress, thread } = self;
+        let Self {
+            progress,
+            thread,
+            tid,
+        } = self;
+        // A stop must not wait for idle CPU: what is queued is written at
+        // the default priority (a busy host would otherwise hold a service
+        // stop until its timeout, and lose the backlog to the kill).
+        if tid != 0 {
+            set_nice(tid, 0);
+        }
         thread
             .join()
             .map_err(|_| anyhow::anyhow!("the assembler thread panicked"))?;
@@ -130,13 +147,15 @@ pub fn assemble_chunk(chunk: &[u8], shared: &Shared, asm: &mut Assembler, sink: 
     }
 }
 
-/// Sets the calling thread's niceness (per thread on Linux).
-fn lower_priority(nice: i32) {
-    // SAFETY: plain syscalls on the calling thread.
-    let r = unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
-    };
+fn current_tid() -> libc::id_t {
+    // SAFETY: a syscall without arguments.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::id_t }
+}
+
+/// Sets a thread's niceness (per thread on Linux).
+fn set_nice(tid: libc::id_t, nice: i32) {
+    // SAFETY: a plain syscall on a thread of this process.
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) };
     if r != 0 {
         tracing::warn!(
             "setting the assembler's niceness to {nice}: {}",
