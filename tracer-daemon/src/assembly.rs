@@ -33,7 +33,7 @@ pub struct Progress {
 }
 
 pub struct Assembly {
-    pub progress: Arc<Mutex<Progress>>,
+    progress: Arc<Mutex<Progress>>,
     thread: JoinHandle<()>,
     /// The thread's kernel id, for its priority at shutdown.
     tid: libc::id_t,
@@ -72,7 +72,7 @@ impl Assembly {
 
     /// The latest counters.
     pub fn progress(&self) -> Progress {
-        self.progress.lock().map(|p| p.clone()).unwrap_or_default()
+        latest(&self.progress)
     }
 
     /// True when the thread ended (it only does once its input closes, or
@@ -98,8 +98,12 @@ impl Assembly {
         thread
             .join()
             .map_err(|_| anyhow::anyhow!("the assembler thread panicked"))?;
-        Ok(progress.lock().map(|p| p.clone()).unwrap_or_default())
+        Ok(latest(&progress))
     }
+}
+
+fn latest(progress: &Mutex<Progress>) -> Progress {
+    progress.lock().map(|p| p.clone()).unwrap_or_default()
 }
 
 fn run(

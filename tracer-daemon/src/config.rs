@@ -16,9 +16,9 @@ use tracer_common::wire::{
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/tracer";
 pub const DEFAULT_LISTEN: &str = "unix:/run/tracer/tracer.sock";
 pub const DEFAULT_RING_SIZE: u32 = 64 << 20;
-/// Niceness of the thread that assembles, stores and serves (the drain
-/// thread keeps the default): the lowest, so that the recorder gives way
-/// to what it records, and its backlog waits in memory meanwhile.
+/// Niceness of the thread that assembles and stores events (the drain
+/// thread and the API keep the default): the lowest, so that the recorder
+/// gives way to what it records, and its backlog waits in memory meanwhile.
 /// `cargo xtask bench --record-only`: dd ran 2.91x slower at 10, 2.51x at 19.
 pub const DEFAULT_ASSEMBLER_NICE: i32 = 19;
 

@@ -2,12 +2,11 @@
 //!
 //! Assembling, encoding and compressing events costs several times more per
 //! record than the kernel spends producing it, so a burst (a syscall storm)
-//! would fill the ring while the one runtime thread is busy with them. This
-//! thread only copies records out of the ring into chunks of user memory
-//! (a few tens of ns per record) and hands the chunks to the assembler
-//! thread (`assembly`), which takes them at its own pace: the ring stays
-//! nearly empty, and the
-//! backlog lives in user memory, bounded by [`BACKLOG_BYTES`]. Past that
+//! would fill the ring while the assembler is busy with them. This thread
+//! only copies records out of the ring into chunks of user memory (a few
+//! tens of ns per record) and hands the chunks to the assembler thread
+//! (`assembly`), which takes them at its own pace: the ring stays nearly
+//! empty, and the backlog lives in user memory, bounded by [`BACKLOG_BYTES`]. Past that
 //! bound records are dropped here and counted (per process, like the
 //! kernel's losses): loss is never silent.
 use std::{
@@ -61,13 +60,22 @@ pub struct Drainer {
     /// when the programs were detached); dropped by `finish`.
     tx: Option<mpsc::Sender<Vec<u8>>>,
     /// Assembled chunks going back to the drain thread for reuse.
-    pool: std::sync::mpsc::SyncSender<Vec<u8>>,
+    pool: mpsc::SyncSender<Vec<u8>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Records of a chunk: each is framed as a little-endian `u32` length and
-/// its bytes.
+/// Appends one record to a chunk: its little-endian `u32` length, then the
+/// record, given in parts (a header and its data need not be joined first).
+pub fn frame(chunk: &mut Vec<u8>, parts: &[&[u8]]) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    chunk.extend_from_slice(&(len as u32).to_le_bytes());
+    for p in parts {
+        chunk.extend_from_slice(p);
+    }
+}
+
+/// Records of a chunk, as [`frame`] wrote them.
 pub fn records(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = chunk;
     std::iter::from_fn(move || {
@@ -101,7 +109,7 @@ impl Drainer {
     pub fn spawn(ring: RingBuf<MapData>) -> anyhow::Result<(Self, mpsc::Receiver<Vec<u8>>)> {
         let (tx, rx) = mpsc::channel();
         let own_tx = tx.clone();
-        let (pool, pool_rx) = std::sync::mpsc::sync_channel(POOL_CHUNKS);
+        let (pool, pool_rx) = mpsc::sync_channel(POOL_CHUNKS);
         let shared = Arc::new(Shared::default());
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -152,7 +160,7 @@ impl Drainer {
 
 /// Gives assembled chunks back to the drain thread for reuse.
 pub struct Recycler {
-    pool: std::sync::mpsc::SyncSender<Vec<u8>>,
+    pool: mpsc::SyncSender<Vec<u8>>,
     shared: Arc<Shared>,
 }
 
@@ -168,7 +176,7 @@ impl Recycler {
 fn run(
     mut ring: RingBuf<MapData>,
     tx: mpsc::Sender<Vec<u8>>,
-    pool: &std::sync::mpsc::Receiver<Vec<u8>>,
+    pool: &mpsc::Receiver<Vec<u8>>,
     shared: &Shared,
     stop: &AtomicBool,
 ) {
@@ -197,8 +205,7 @@ fn run(
             {
                 return;
             }
-            buf.extend_from_slice(&(rec.len() as u32).to_le_bytes());
-            buf.extend_from_slice(rec);
+            frame(&mut buf, &[rec]);
             drop(item);
         }
         if !buf.is_empty() && !send(&tx, pool, shared, &mut buf) {
@@ -228,7 +235,7 @@ fn run(
 
 fn send(
     tx: &mpsc::Sender<Vec<u8>>,
-    pool: &std::sync::mpsc::Receiver<Vec<u8>>,
+    pool: &mpsc::Receiver<Vec<u8>>,
     shared: &Shared,
     buf: &mut Vec<u8>,
 ) -> bool {
@@ -255,8 +262,7 @@ mod tests {
     fn frames_round_trip_and_stop_at_a_torn_end() {
         let mut c = vec![];
         for r in [&b"abc"[..], b"", b"12345678"] {
-            c.extend_from_slice(&(r.len() as u32).to_le_bytes());
-            c.extend_from_slice(r);
+            frame(&mut c, &[r]);
         }
         let v: Vec<&[u8]> = records(&c).collect();
         assert_eq!(v, vec![&b"abc"[..], b"", b"12345678"]);

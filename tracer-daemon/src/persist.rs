@@ -82,8 +82,8 @@ pub struct Persist {
     writer: Option<SegmentWriter>,
     opened: Instant,
     next_seq: u64,
-    /// Events waiting for a frame, per process.
-    /// Per process; looked up once per event (foldhash: SipHash showed).
+    /// Events waiting for a frame, per process (looked up once per event:
+    /// foldhash, where SipHash showed in profiles).
     pending: foldhash::HashMap<u32, Vec<pb::Event>>,
     unflushed: u64,
     /// A failed segment to recover before writing again.

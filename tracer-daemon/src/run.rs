@@ -286,11 +286,9 @@ pub async fn run(
             if len == 0 || len > tracer_common::wire::STAGE_MAX {
                 continue;
             }
-            staged.extend_from_slice(&(8 + len as u32).to_le_bytes());
-            staged
-                .extend_from_slice(&(tracer_common::wire::RecordKind::Batch as u32).to_le_bytes());
-            staged.extend_from_slice(&(len as u32).to_le_bytes());
-            staged.extend_from_slice(&st.data[..len]);
+            let kind = (tracer_common::wire::RecordKind::Batch as u32).to_le_bytes();
+            let n = (len as u32).to_le_bytes();
+            crate::drain::frame(&mut staged, &[&kind, &n, &st.data[..len]]);
         }
     }
     drainer.finish(staged);
@@ -358,8 +356,7 @@ mod tests {
                 len: data.len() as u32,
             });
             rec.extend(data);
-            chunk.extend((rec.len() as u32).to_le_bytes());
-            chunk.extend(rec);
+            crate::drain::frame(&mut chunk, &[&rec]);
         }
         chunk
     }

@@ -53,8 +53,9 @@ mod floor {
     }
 }
 
-/// The least any recorder of dd's syscalls must do: read the clock at entry
-/// and exit and copy the one byte `read`/`write` move (their buffer is the
+/// The least a recorder of dd's syscalls with entry and exit times and
+/// payloads must do: read the clock at entry and exit and copy the one byte
+/// `read`/`write` move (their buffer is the
 /// second argument). Nothing is kept or sent. `cargo xtask bench` runs it
 /// to show how much of the recording's cost these helpers alone take
 /// (`tracer-daemon --bench-bound`).
@@ -98,7 +99,7 @@ mod bound {
             unsafe {
                 (*p)[2] = t;
                 generated::bpf_probe_read_user(
-                    (p as *mut u8).add(24) as *mut c_void,
+                    (*p).as_mut_ptr().add(3) as *mut c_void,
                     1,
                     (*p)[1] as *const c_void,
                 );

@@ -124,7 +124,7 @@ fn start_until_line(cmd: &mut Command, ready: &str) -> anyhow::Result<(Guard, St
 }
 
 /// Which programs the daemon attaches.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Programs {
     /// Empty programs (the floor).
     Empty,
