@@ -86,6 +86,40 @@ fn a_shell_pipeline_replays_as_one_tree_the_same_ten_times() {
     replay_ten_times(&rec, 6);
 }
 
+/// Forks that keep coming while the children before them exit: in the
+/// replay the children exit for real, and the SIGCHLD the kernel queues for
+/// the traced parent (a traced task keeps even an ignored signal) can be
+/// pending when its next fork runs for real. The kernel then has that fork
+/// return ERESTARTNOINTR and makes it again once the signal is dealt with;
+/// the replay must let it, not take the restart for a failure.
+const FORKS: &str = r#"
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    int made = 0;
+    for (int i = 0; i < 200; i++) {
+        pid_t p = fork();
+        if (p == 0) _exit(0);
+        if (p > 0) made++;
+    }
+    while (wait(NULL) > 0) {}
+    printf("%d children\n", made);
+    return 0;
+}
+"#;
+
+#[test]
+fn forks_made_while_children_exit_replay_the_same_ten_times() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build_c(dir.path(), "forks", FORKS, &[]);
+    let rec = tracer_tests::record_tree(dir.path(), exe.to_str().expect("path"), &[]);
+    assert!(rec.status.success(), "{}", text(&rec.stderr));
+    assert_eq!(text(&rec.stdout), "200 children\n");
+    // 200 forks ran for real, and their children's exits.
+    replay_ten_times(&rec, 200);
+}
+
 #[test]
 fn a_thread_waiting_in_user_space_is_reported_by_the_watchdog() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -59,8 +59,7 @@ pub struct Options {
     pub watchdog: Option<std::time::Duration>,
 }
 
-/// Kernel-internal restart codes a syscall can return to a signal.
-const RESTART_CODES: std::ops::RangeInclusive<i64> = -516..=-512;
+use crate::tracee::RESTART_CODES;
 const EINTR: i64 = 4;
 const MAP_PRIVATE: u64 = 0x2;
 const MAP_TYPE: u64 = 0xf;

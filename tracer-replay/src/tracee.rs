@@ -20,6 +20,9 @@ use nix::{
 
 use crate::ReplayError;
 
+/// Kernel-internal restart codes a syscall can return to a signal.
+pub const RESTART_CODES: std::ops::RangeInclusive<i64> = -516..=-512;
+
 /// What the tracee stopped for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -308,11 +311,19 @@ impl Tracee {
     }
 
     /// [`Self::run_syscall`], telling `event` of each ptrace event on the way.
+    ///
+    /// A call a signal interrupts ends in a restart code, and the kernel
+    /// makes it again once the signal stop is passed (the replay holds the
+    /// tracee's own signals): that is waited for too, so a real fork that
+    /// met a child's SIGCHLD is not taken for a failed one.
     fn run_syscall_seeing(
         &mut self,
         event: &mut dyn FnMut(i32),
     ) -> Result<user_regs_struct, ReplayError> {
         ptrace::syscall(self.pid, None).map_err(|e| self.err("PTRACE_SYSCALL", e))?;
+        // After a restart the next syscall stop is the entry of the call
+        // made again, not an exit.
+        let mut restarting = false;
         loop {
             let s =
                 waitpid(self.pid, Some(WaitPidFlag::__WALL)).map_err(|e| self.err("waitpid", e))?;
@@ -320,7 +331,19 @@ impl Tracee {
                 event(ev);
             }
             match self.stopped(s) {
-                Stop::SyscallExit => return self.regs(),
+                Stop::SyscallExit if restarting => {
+                    restarting = false;
+                    ptrace::syscall(self.pid, None).map_err(|e| self.err("PTRACE_SYSCALL", e))?;
+                }
+                Stop::SyscallExit => {
+                    let regs = self.regs()?;
+                    if !RESTART_CODES.contains(&(regs.rax as i64)) {
+                        return Ok(regs);
+                    }
+                    tracing::debug!("an executed syscall is restarted after a signal");
+                    restarting = true;
+                    ptrace::syscall(self.pid, None).map_err(|e| self.err("PTRACE_SYSCALL", e))?;
+                }
                 Stop::Signal(sig) => {
                     // Held until the syscall is done; the main loop sees it
                     // again when the tracee resumes.
