@@ -610,3 +610,15 @@ pub fn build_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf 
     assert!(cc.success(), "cc {name}.c failed");
     exe
 }
+
+/// What the `cold-inputs` helper and its test share.
+pub mod cold {
+    /// Apart by more than the kernel's fault-around window (64 KiB), so
+    /// that each input is on a page no earlier fault mapped.
+    pub const STRIDE: usize = 128 << 10;
+
+    /// The byte at `i` of the helper's pattern region.
+    pub fn pattern(i: usize) -> u8 {
+        (i.wrapping_mul(131) ^ (i >> 7)) as u8
+    }
+}

@@ -38,6 +38,9 @@ pub fn event(e: &pb::Event) -> Value {
             json!({"type": "signal", "signo": x.signo, "code": x.code,
             "errno": x.errno, "sender_pid": x.sender_pid})
         }
+        Some(pb::event::Kind::Loss(x)) => {
+            json!({"type": "loss", "records": x.records, "since_ns": x.since_ns})
+        }
         None => json!({"type": "unknown"}),
     };
     v["event"] = kind;

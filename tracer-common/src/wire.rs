@@ -65,6 +65,10 @@ pub enum RecordKind {
     Exec = 11,
     Exit = 12,
     Signal = 13,
+    /// A [`LossRecord`]. Made by the daemon, never by the kernel programs:
+    /// queued behind the records drained so far once it sees that a
+    /// process lost records.
+    Loss = 14,
 }
 
 impl RecordKind {
@@ -80,6 +84,7 @@ impl RecordKind {
             11 => Self::Exec,
             12 => Self::Exit,
             13 => Self::Signal,
+            14 => Self::Loss,
             _ => return None,
         })
     }
@@ -229,6 +234,11 @@ pub const BUFFER_TRUNCATED: u16 = 1 << 0;
 pub const BUFFER_FAULT: u16 = 1 << 1;
 /// The buffer is a NUL-terminated string (its length was found by the copy).
 pub const BUFFER_STRING: u16 = 1 << 2;
+/// An input read again at the syscall's exit, because some input of the
+/// syscall could not be read at its entry (a page not yet resident: the
+/// kernel faults it in while it copies, after the entry hook). The daemon
+/// keeps it in place of an entry copy that faulted, and drops it otherwise.
+pub const BUFFER_AT_EXIT: u16 = 1 << 3;
 
 /// Pseudo argument indexes for buffers that are not a plain syscall argument.
 pub const ARG_EXEC_ARGV: u8 = 16;
@@ -348,6 +358,19 @@ pub struct SignalRecord {
     /// Sender pid from the siginfo (for `SI_USER`/`SI_QUEUE`/`SI_TKILL`).
     pub sender_pid: u32,
     pub _pad: u32,
+}
+
+/// Records of process `pid` lost (ring buffer or daemon backlog full) at
+/// some time between `since_ns` and `until_ns` (monotonic): the daemon's
+/// checks of the loss counters before and after.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LossRecord {
+    pub kind: u32,
+    pub pid: u32,
+    pub records: u64,
+    pub since_ns: u64,
+    pub until_ns: u64,
 }
 
 /// Loss counters, one array slot per kind, per CPU.

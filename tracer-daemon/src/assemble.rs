@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use tracer_common::{
     effects,
     wire::{
-        self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, BUFFER_FAULT,
-        BUFFER_TRUNCATED, BatchHeader, BufferHeader, EXIT_GROUP_DEAD, ExecRecord, ExitRecord,
-        FORK_THREAD, ForkRecord, INLINE_MAX, InlineHeader, RecordKind, STAGE_MAX,
-        SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER, SYSCALL_NO_PAYLOAD,
-        SignalRecord, SysRecord, SyscallRecord, TaskRecord,
+        self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, BUFFER_AT_EXIT,
+        BUFFER_FAULT, BUFFER_TRUNCATED, BatchHeader, BufferHeader, EXIT_GROUP_DEAD, ExecRecord,
+        ExitRecord, FORK_THREAD, ForkRecord, INLINE_MAX, InlineHeader, LossRecord, RecordKind,
+        STAGE_MAX, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
+        SYSCALL_NO_PAYLOAD, SignalRecord, SysRecord, SyscallRecord, TaskRecord,
     },
 };
 use tracer_proto as pb;
@@ -88,11 +88,32 @@ fn decode_inline(rest: &[u8], len: u32) -> Option<Vec<pb::Buffer>> {
             total_len: h.total_len,
             truncated: h.flags & BUFFER_TRUNCATED != 0,
             fault: h.flags & BUFFER_FAULT != 0,
+            read_at_exit: h.flags & BUFFER_AT_EXIT != 0,
         });
         let step = (size_of::<InlineHeader>() + n).next_multiple_of(8);
         area = area.get(step..).unwrap_or_default();
     }
     Some(out)
+}
+
+/// Inputs read again at exit (`BUFFER_AT_EXIT`, sent because some input
+/// faulted at entry) replace the entry copy where that one faulted or is
+/// missing; where the entry copy is whole, it is what the kernel read and
+/// stays, and the exit copy is dropped.
+fn take_exit_reads(mut buffers: Vec<pb::Buffer>) -> Vec<pb::Buffer> {
+    if !buffers.iter().any(|b| b.read_at_exit) {
+        return buffers;
+    }
+    let key = |b: &pb::Buffer| (b.arg, b.direction, b.item);
+    let (again, mut out): (Vec<_>, Vec<_>) = buffers.drain(..).partition(|b| b.read_at_exit);
+    for b in again {
+        match out.iter_mut().find(|e| key(e) == key(&b)) {
+            Some(entry) if entry.fault => *entry = b,
+            Some(_) => {}
+            None => out.push(b),
+        }
+    }
+    out
 }
 
 /// Splits a NUL-separated block (argv, envp) into its strings.
@@ -159,6 +180,9 @@ impl Assembler {
             Some(RecordKind::Signal) => unsafe { wire::read_record::<SignalRecord>(rec) }
                 .map(|r| self.signal(&r, out))
                 .is_some(),
+            Some(RecordKind::Loss) => unsafe { wire::read_record::<LossRecord>(rec) }
+                .map(|r| self.loss(&r, out))
+                .is_some(),
             None => false,
         };
         if !ok {
@@ -189,11 +213,13 @@ impl Assembler {
         let dir = direction(h.dir);
         let truncated = h.flags & BUFFER_TRUNCATED != 0;
         let fault = h.flags & BUFFER_FAULT != 0;
-        if let Some(b) = p
-            .buffers
-            .iter_mut()
-            .find(|b| b.arg == h.arg as u32 && b.direction == dir && b.item == h.item)
-        {
+        let again = h.flags & BUFFER_AT_EXIT != 0;
+        if let Some(b) = p.buffers.iter_mut().find(|b| {
+            b.arg == h.arg as u32
+                && b.direction == dir
+                && b.item == h.item
+                && b.read_at_exit == again
+        }) {
             if h.offset as usize == b.data.len() {
                 b.data.extend_from_slice(data);
             } else {
@@ -212,6 +238,7 @@ impl Assembler {
             total_len: h.total_len,
             truncated: truncated || h.offset != 0,
             fault,
+            read_at_exit: again,
         });
     }
 
@@ -348,7 +375,7 @@ impl Assembler {
         } else {
             let mut b = p.buffers;
             b.extend(inline);
-            b
+            take_exit_reads(b)
         };
         for b in &mut buffers {
             if b.data.len() as u64 > b.total_len {
@@ -518,6 +545,24 @@ impl Assembler {
         self.emit(ev, out);
     }
 
+    /// The daemon saw that a process lost records: an event of that
+    /// process, so that its index, its bundle and its replay say so.
+    fn loss(&mut self, r: &LossRecord, out: &mut impl FnMut(pb::Event)) {
+        self.stats.process_events += 1;
+        let ev = pb::Event {
+            ts_ns: r.until_ns,
+            pid: r.pid,
+            tid: r.pid,
+            seq: self.next_seq(),
+            kind: Some(pb::event::Kind::Loss(pb::Loss {
+                records: r.records,
+                since_ns: r.since_ns,
+            })),
+            ..Default::default()
+        };
+        self.emit(ev, out);
+    }
+
     fn signal(&mut self, r: &SignalRecord, out: &mut impl FnMut(pb::Event)) {
         self.stats.process_events += 1;
         let ev = pb::Event {
@@ -537,9 +582,8 @@ impl Assembler {
     }
 }
 
-/// The bytes of a plain-data wire record, as the kernel sends it (for the
-/// daemon's tests).
-#[cfg(test)]
+/// The bytes of a plain-data wire record, as the kernel sends it (the
+/// daemon's own `Loss` records, and its tests).
 pub(crate) fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
     // SAFETY: plain-data record types.
     unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) }.to_vec()
@@ -700,6 +744,40 @@ mod tests {
         assert_eq!(fast.len(), 1);
         assert_eq!(sys(&fast[0]), sys(&classic[0]));
         assert_eq!(fast[0].comm, classic[0].comm);
+    }
+
+    #[test]
+    fn an_input_read_again_at_exit_replaces_only_a_faulted_entry_copy() {
+        let rec = |arg: u8, flags: u16, data: &[u8], total: u64| {
+            let mut b = buffer(7, 100, arg, 0, data, total);
+            b[std::mem::offset_of!(BufferHeader, dir)] = 1;
+            b[std::mem::offset_of!(BufferHeader, flags)..][..2]
+                .copy_from_slice(&flags.to_le_bytes());
+            b
+        };
+        let (ev, st) = run(&[
+            // arg 1 faulted at entry, arg 2 did not; both read again.
+            rec(1, BUFFER_FAULT | wire::BUFFER_STRING, b"", 0),
+            rec(2, 0, b"entry", 5),
+            rec(1, BUFFER_AT_EXIT | wire::BUFFER_STRING, b"/dev/zero\0", 10),
+            rec(2, BUFFER_AT_EXIT, b"later", 5),
+            syscall(7, 100, 1, 5, 4),
+        ]);
+        assert_eq!(st.malformed, 0);
+        let s = sys(&ev[0]);
+        let got: Vec<(u32, &[u8], bool, bool)> = s
+            .buffers
+            .iter()
+            .map(|b| (b.arg, b.data.as_slice(), b.fault, b.read_at_exit))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, &b"/dev/zero\0"[..], false, true),
+                (2, &b"entry"[..], false, false)
+            ]
+        );
+        assert!(!s.buffers_lost);
     }
 
     #[test]

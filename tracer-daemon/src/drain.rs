@@ -139,21 +139,28 @@ impl Drainer {
 
     /// Stops the thread after a last pass over the ring (call once the
     /// programs are detached); what it sent stays queued. `last` (records
-    /// framed as in a chunk) is queued after it, and the channel then
-    /// closes.
-    pub fn finish(&mut self, last: Vec<u8>) {
+    /// framed as in a chunk, made once the thread has stopped) is queued
+    /// after it, and the channel then closes.
+    pub fn finish(&mut self, last: impl FnOnce() -> Vec<u8>) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        if let Some(tx) = self.tx.take()
-            && !last.is_empty()
+        self.inject(last());
+        self.tx = None;
+    }
+
+    /// Queues records the daemon made (framed as in a chunk) behind what
+    /// the thread has sent so far.
+    pub fn inject(&self, chunk: Vec<u8>) {
+        if let Some(tx) = &self.tx
+            && !chunk.is_empty()
         {
             // The assembler subtracts every chunk from the backlog.
             self.shared
                 .backlog
-                .fetch_add(last.len() as u64, Ordering::Relaxed);
-            let _ = tx.send(last);
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            let _ = tx.send(chunk);
         }
     }
 }
@@ -165,9 +172,10 @@ pub struct Recycler {
 }
 
 impl Recycler {
-    /// Dropped when the pool is full.
+    /// Dropped when the pool is full, or when it is one of the daemon's own
+    /// small chunks (a drain chunk never grows, so it must start big).
     pub fn recycle(&self, chunk: Vec<u8>) {
-        if self.pool.try_send(chunk).is_ok() {
+        if chunk.capacity() >= CHUNK_BYTES && self.pool.try_send(chunk).is_ok() {
             self.shared.pooled.fetch_add(1, Ordering::Relaxed);
         }
     }

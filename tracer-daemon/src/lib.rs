@@ -13,6 +13,7 @@ pub mod config;
 pub mod drain;
 pub mod kernel_btf;
 pub mod loader;
+pub mod loss;
 pub mod notify;
 pub mod persist;
 pub mod run;

@@ -219,6 +219,7 @@ pub async fn run(
     };
     tokio::pin!(stop);
     let mut last_lost = 0u64;
+    let mut loss_watch = crate::loss::LossWatch::new(crate::loss::monotonic_ns());
     let stats = |p: &Progress, running: bool| {
         let totals = loader::loss_totals(&loss);
         let backlog = drained.dropped.load(std::sync::atomic::Ordering::Relaxed);
@@ -256,6 +257,7 @@ pub async fn run(
                     anyhow::bail!("the assembler thread stopped");
                 }
                 let st = stats(&assembly.progress(), true);
+                drainer.inject(loss_watch.check(&st.lost_by_process, crate::loss::monotonic_ns()));
                 publish_status(&shared, &st, &s);
                 if st.lost_total > last_lost {
                     tracing::warn!("lost {} records so far ({:?})", st.lost_total, st.lost);
@@ -291,7 +293,12 @@ pub async fn run(
             crate::drain::frame(&mut staged, &[&kind, &n, &st.data[..len]]);
         }
     }
-    drainer.finish(staged);
+    // Then what was lost up to the end, as each process's last events.
+    drainer.finish(|| {
+        let st = stats(&assembly.progress(), false);
+        staged.extend(loss_watch.check(&st.lost_by_process, crate::loss::monotonic_ns()));
+        staged
+    });
     // The assembler takes what is queued, closes the store and ends.
     let progress = assembly.finish()?;
     let st = stats(&progress, false);

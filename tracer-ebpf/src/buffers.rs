@@ -13,8 +13,9 @@ use core::{ffi::c_void, mem::size_of};
 
 use aya_ebpf::{helpers::generated, macros::map, maps::PerCpuArray};
 use tracer_common::wire::{
-    BUFFER_FAULT, BUFFER_STRING, BUFFER_TRUNCATED, BufferHeader, BufferRecord, CHUNK_MAX,
-    INLINE_MAX, InlineHeader, LossKind, NUM_ARGS, RecordKind, SNAPSHOT_LIMIT_MAX, SyscallSpec,
+    BUFFER_AT_EXIT, BUFFER_FAULT, BUFFER_STRING, BUFFER_TRUNCATED, BufferHeader, BufferRecord,
+    CHUNK_MAX, INLINE_MAX, InlineHeader, LossKind, NUM_ARGS, RecordKind, SNAPSHOT_LIMIT_MAX,
+    SyscallSpec,
 };
 
 use crate::{
@@ -31,8 +32,11 @@ const STR_MAX: u32 = 4096;
 /// Most chunks sent for one syscall side.
 const MAX_SENDS: u32 = 1024;
 
+/// `Piece::kind` bits. A piece is bytes unless `PIECE_STRING`;
+/// `PIECE_AGAIN` marks an input read again at exit (`BUFFER_AT_EXIT`).
 pub const PIECE_BYTES: u8 = 0;
 pub const PIECE_STRING: u8 = 1;
+pub const PIECE_AGAIN: u8 = 2;
 
 /// One piece of memory to copy.
 #[repr(C)]
@@ -58,13 +62,15 @@ pub struct Work {
     pub lost: u32,
     pub n: u32,
     pub cur: u32,
-    pub _pad: u32,
+    /// Some piece could not be read (a page not resident).
+    pub faulted: u32,
     pub off: u64,
     pub pieces: [Piece; MAX_PIECES as usize],
     // Planning state, kept here (not on the stack) so loops stay cheap to verify.
     pub spec: SyscallSpec,
     pub args: [u64; NUM_ARGS],
     pub ret: i64,
+    /// What is being planned: one of the `PLAN_*` values.
     pub at_exit: u64,
     /// Array being expanded (iovecs, strings), its remaining byte budget and
     /// the template of its pieces.
@@ -107,6 +113,7 @@ pub fn begin(tid: u32, tgid: u32, enter_ns: u64, limit: u32) -> Option<&'static 
     put(&mut w.lost, 0);
     put(&mut w.n, 0);
     put(&mut w.cur, 0);
+    put(&mut w.faulted, 0);
     put(&mut w.off, 0);
     Some(w)
 }
@@ -178,7 +185,10 @@ fn send_next(w: &mut Work) -> bool {
     let mut total = p.total;
     let n: u32;
     let mut last = true;
-    if p.kind == PIECE_STRING {
+    if p.kind & PIECE_AGAIN != 0 {
+        flags |= BUFFER_AT_EXIT;
+    }
+    if p.kind & PIECE_STRING != 0 {
         flags |= BUFFER_STRING;
         // SAFETY: STR_MAX is below the scratch data size.
         let r = unsafe {
@@ -190,6 +200,7 @@ fn send_next(w: &mut Work) -> bool {
         };
         if r < 0 {
             flags |= BUFFER_FAULT;
+            w.faulted = 1;
             n = 0;
         } else {
             let len = (r as u32) & (STR_MAX * 2 - 1);
@@ -223,6 +234,7 @@ fn send_next(w: &mut Work) -> bool {
             };
             if r < 0 {
                 flags |= BUFFER_FAULT;
+                w.faulted = 1;
                 len = 0;
             }
         }

@@ -181,6 +181,7 @@ fn put_inline(
         };
         if r < 0 {
             flags = BUFFER_STRING | BUFFER_FAULT;
+            note_fault(s, dir);
             len = 0;
         } else {
             let r = r as usize;
@@ -207,6 +208,7 @@ fn put_inline(
             };
             if r < 0 {
                 flags = BUFFER_FAULT;
+                note_fault(s, dir);
                 0
             } else {
                 n
@@ -225,6 +227,16 @@ fn put_inline(
     put(&mut h.total_len, total);
     put(&mut s.inl_len, (data + len.next_multiple_of(8)) as u32);
     true
+}
+
+/// An input that could not be read at entry makes the exit read the inputs
+/// again, by the general path (`BUFFER_AT_EXIT`): by then the kernel has
+/// faulted their pages in.
+#[inline(always)]
+fn note_fault(s: &mut Slot, dir: u8) {
+    if dir == 1 {
+        s.f.flags |= crate::maps::INFLIGHT_INPUT_FAULT;
+    }
 }
 
 /// Sends the inline buffers of the slot as ordinary buffer records (counted

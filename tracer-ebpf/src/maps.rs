@@ -51,6 +51,11 @@ pub const INFLIGHT_ACTIVE: u32 = 1 << 31;
 /// `InFlight::flags` bit of a libc time call: the vDSO fell back to the
 /// real syscall, which is recorded instead.
 pub const INFLIGHT_WENT_TO_KERNEL: u32 = 1 << 30;
+/// `InFlight::flags` bit: an input could not be read at entry, so the exit
+/// reads the inputs again (`BUFFER_AT_EXIT`).
+pub const INFLIGHT_INPUT_FAULT: u32 = 1 << 29;
+/// Bits of `InFlight::flags` that are the programs' own, never sent.
+pub const INFLIGHT_PRIVATE: u32 = INFLIGHT_ACTIVE | INFLIGHT_WENT_TO_KERNEL | INFLIGHT_INPUT_FAULT;
 
 /// libc time calls between their uprobe and uretprobe, by tid.
 #[map]
@@ -125,7 +130,7 @@ pub fn spill(s: &mut Slot) {
         crate::fast::demote(s);
     }
     if INFLIGHT.insert(s.tid, s.f, 0).is_err() {
-        count_loss(LossKind::InFlight, s.tid);
+        count_loss(LossKind::InFlight, s.tgid);
     }
     s.f.flags &= !INFLIGHT_ACTIVE;
 }

@@ -16,12 +16,12 @@ use tracer_common::{
 };
 
 use crate::{
-    buffers::{self, PIECE_BYTES, PIECE_STRING, Piece, Work},
+    buffers::{self, PIECE_AGAIN, PIECE_BYTES, PIECE_STRING, Piece, Work},
     fast,
     filter::decide,
     maps::{
-        EVENTS, INFLIGHT, INFLIGHT_ACTIVE, InFlight, SYSCALLS, Slot, config, count_loss, inflight,
-        slot, spill,
+        EVENTS, INFLIGHT, INFLIGHT_ACTIVE, INFLIGHT_INPUT_FAULT, INFLIGHT_PRIVATE, InFlight,
+        SYSCALLS, Slot, config, count_loss, inflight, slot, spill,
     },
     mem::{copy, put},
     process::plan_exec,
@@ -139,13 +139,19 @@ fn enter_general(tid: u32, tgid: u32, f: &mut InFlight, limit: u32) {
         && spec_of(f.nr, &mut w.spec)
         && has_inputs(&w.spec)
     {
-        plan(w, &f.args, 0, false);
+        plan(w, &f.args, 0, PLAN_INPUTS);
         let (emitted, lost) = buffers::flush();
+        // Set while the pieces were sent.
+        let faulted = w.faulted != 0;
         put(&mut f.buffers, emitted);
+        let mut fl = f.flags;
         if lost {
-            let fl = f.flags;
-            put(&mut f.flags, fl | SYSCALL_BUFFER_LOST);
+            fl |= SYSCALL_BUFFER_LOST;
         }
+        if faulted {
+            fl |= INFLIGHT_INPUT_FAULT;
+        }
+        put(&mut f.flags, fl);
     }
 }
 
@@ -253,8 +259,11 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
 fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
     let nr = s.f.nr;
     let exec_done = ret == 0 && (nr == NR_EXECVE || nr == NR_EXECVEAT);
-    // What a compact record can carry; anything else takes the general path.
-    let fits = (0..=0xffff).contains(&nr) && s.f.buffers <= 0xffff;
+    // What a compact record can carry; anything else takes the general path
+    // (also inputs to read again, which are rare).
+    let fits = (0..=0xffff).contains(&nr)
+        && s.f.buffers <= 0xffff
+        && s.f.flags & INFLIGHT_INPUT_FAULT == 0;
     if !exec_done
         && fits
         && let Some(st) = fast::stage()
@@ -264,7 +273,7 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
             // inputs go first, as buffer records.
             fast::demote(s);
         }
-        let mut flags = s.f.flags & !INFLIGHT_ACTIVE;
+        let mut flags = s.f.flags & !INFLIGHT_PRIVATE;
         if s.inl_len == 0 {
             if changes_identity(nr) {
                 // The record says who the thread is after the call (a new
@@ -313,15 +322,23 @@ fn changes_identity(nr: i64) -> bool {
 #[inline(never)]
 pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
     fast::stage_flush();
-    let mut flags = f.flags & !INFLIGHT_ACTIVE;
+    let mut flags = f.flags & !INFLIGHT_PRIVATE;
     let mut buffers = f.buffers;
     let exec_done = ret == 0 && (f.nr == NR_EXECVE || f.nr == NR_EXECVEAT);
     let payload = flags & SYSCALL_NO_PAYLOAD == 0;
+    // Inputs that faulted at entry are read again where the kernel has
+    // faulted them in; not after an exec, whose memory is another program's.
+    let again = payload && !exec_done && f.flags & INFLIGHT_INPUT_FAULT != 0;
     if let Some(w) = buffers::begin(tid, tgid, f.enter_ns, snapshot_limit()) {
         if !spec_of(f.nr, &mut w.spec) {
             flags |= SYSCALL_EFFECTS_UNKNOWN;
-        } else if payload && ret >= 0 && has_outputs(&w.spec) {
-            plan(w, &f.args, ret, true);
+        } else {
+            if again && has_inputs(&w.spec) {
+                plan(w, &f.args, 0, PLAN_INPUTS_AGAIN);
+            }
+            if payload && ret >= 0 && has_outputs(&w.spec) {
+                plan(w, &f.args, ret, PLAN_OUTPUTS);
+            }
         }
         let mut exec = None;
         if exec_done {
@@ -444,14 +461,20 @@ pub fn read_user_u32(addr: u64) -> Option<u32> {
     if r < 0 { None } else { Some(v[0]) }
 }
 
+/// What `plan` plans: the inputs at entry, the outputs at exit, or the
+/// inputs again at exit (some faulted at entry).
+const PLAN_INPUTS: u64 = 0;
+const PLAN_OUTPUTS: u64 = 1;
+const PLAN_INPUTS_AGAIN: u64 = 2;
+
 /// Plans the buffers the spec names for this side of the syscall. Loops run
 /// under `bpf_loop` with their state in the per-CPU plan, so the verifier
 /// checks each body once.
 #[inline(never)]
-fn plan(w: &mut Work, args: &[u64; NUM_ARGS], ret: i64, at_exit: bool) {
+fn plan(w: &mut Work, args: &[u64; NUM_ARGS], ret: i64, what: u64) {
     copy(&mut w.args, args);
     put(&mut w.ret, ret);
-    put(&mut w.at_exit, at_exit as u64);
+    put(&mut w.at_exit, what);
     let count = w.spec.count;
     let n = if count > MAX_EFFECTS as u32 {
         MAX_EFFECTS as u32
@@ -475,7 +498,12 @@ extern "C" fn effect_cb(i: u64, _ctx: *mut c_void) -> i64 {
 #[inline(always)]
 fn plan_effect(w: &mut Work, i: usize) {
     let e = w.spec.effects[i];
-    let at_exit = w.at_exit != 0;
+    let at_exit = w.at_exit == PLAN_OUTPUTS;
+    let again = if w.at_exit == PLAN_INPUTS_AGAIN {
+        PIECE_AGAIN
+    } else {
+        0
+    };
     let ret = w.ret;
     let Some(dir) = Direction::from_u8(e.dir) else {
         return;
@@ -502,7 +530,7 @@ fn plan_effect(w: &mut Work, i: usize) {
         arg: e.arg,
         dir: side,
         kernel: 0,
-        kind: PIECE_BYTES,
+        kind: PIECE_BYTES | again,
     };
     let Some(rule) = SizeRule::from_u8(e.rule) else {
         return;
@@ -532,7 +560,7 @@ fn plan_effect(w: &mut Work, i: usize) {
         SizeRule::CString => buffers::add(
             w,
             Piece {
-                kind: PIECE_STRING,
+                kind: PIECE_STRING | again,
                 ..piece(0)
             },
         ),
@@ -669,7 +697,7 @@ extern "C" fn string_cb(j: u64, _ctx: *mut c_void) -> i64 {
         Piece {
             src: s,
             item: j as u32,
-            kind: PIECE_STRING,
+            kind: base.kind | PIECE_STRING,
             ..base
         },
     );

@@ -96,6 +96,8 @@ fn arg_text(s: &pb::Syscall, i: usize, fmt: ArgFmt) -> String {
         ArgFmt::OpenFlags => open_flags(v),
         ArgFmt::Signal => signal_name(v as u32),
         ArgFmt::Str | ArgFmt::Buf => match buf {
+            // What could not be read is said, never shown as empty.
+            Some(b) if b.fault && b.data.is_empty() => format!("{v:#x} <unreadable>"),
             Some(b) => {
                 let data = if fmt == ArgFmt::Str {
                     b.data.strip_suffix(&[0]).unwrap_or(&b.data)
@@ -270,6 +272,11 @@ pub fn line(ev: &pb::Event) -> String {
             signal_name(s.signo),
             s.code,
             s.sender_pid
+        ),
+        Some(pb::event::Kind::Loss(l)) => format!(
+            "[{}] !!! {} records of this process lost while recording (ring buffer or \
+             backlog full), between {} and {} ns !!!",
+            ev.pid, l.records, l.since_ns, ev.ts_ns
         ),
         None => format!("{head} <empty event>"),
     }

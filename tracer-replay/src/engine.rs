@@ -1375,7 +1375,12 @@ impl Engine<'_> {
             return self.answer_time(regs, name);
         }
         let actual = Some(self.actual_line(nr, args, None));
-        let (outcome, why) = if self.rec.lost {
+        let (outcome, why) = if let Some(loss) = &self.rec.loss {
+            (
+                Outcome::Incomplete,
+                format!("the recording ends here: {loss}"),
+            )
+        } else if self.rec.lost {
             (
                 Outcome::Incomplete,
                 "the recording ends here: events of this process were lost while recording"

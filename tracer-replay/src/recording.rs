@@ -22,6 +22,28 @@ const NR_EXECVEAT: i64 = 322;
 /// replay's clone makes it.
 const CLONES: [i64; 4] = [56, 57, 58, 435];
 
+/// Ends the events where the first recorded loss may have happened: at the
+/// first event of the process that lost records whose time is not before
+/// the loss's window (the daemon knows a loss only to between two checks of
+/// its counters), or at the loss itself. Replaying past a gap would replay
+/// a program that skips a syscall. Returns what was lost, for the report.
+fn cut_at_loss(events: &mut Vec<pb::Event>) -> Option<String> {
+    let (at, pid, until, l) = events.iter().enumerate().find_map(|(i, e)| match &e.kind {
+        Some(pb::event::Kind::Loss(l)) => Some((i, e.pid, e.ts_ns, *l)),
+        _ => None,
+    })?;
+    let cut = events[..at]
+        .iter()
+        .position(|e| e.pid == pid && e.ts_ns >= l.since_ns)
+        .unwrap_or(at);
+    events.truncate(cut);
+    Some(format!(
+        "{} records of pid {pid} were lost while recording (ring buffer or daemon backlog \
+         full), between monotonic {} and {until} ns",
+        l.records, l.since_ns
+    ))
+}
+
 /// One recorded process, ready to replay.
 #[derive(Debug)]
 pub struct Recording {
@@ -45,6 +67,9 @@ pub struct Recording {
     pub tids: BTreeSet<u32>,
     /// Events of this process were lost while recording.
     pub lost: bool,
+    /// Where the recording was cut because records were lost: what, whose
+    /// and when (the events from there on are not replayed).
+    pub loss: Option<String>,
     /// Recorded files by path (the bundle's content-addressed copies).
     files: HashMap<String, pb::Blob>,
 }
@@ -102,7 +127,8 @@ impl Recording {
             after.remove(i);
         }
         after.retain(|e| !is_clone_return(e));
-        let events = merge(after);
+        let mut events = merge(after);
+        let loss = cut_at_loss(&mut events);
         let exit_of = |p: u32| {
             events.iter().rev().find_map(|e| match &e.kind {
                 Some(pb::event::Kind::Exit(x))
@@ -125,7 +151,8 @@ impl Recording {
             .processes
             .iter()
             .any(|p| p.key.is_some_and(|k| pids.contains(&k.pid)) && p.lost)
-            || (b.header.events_lost && b.header.processes.is_empty());
+            || (b.header.events_lost && b.header.processes.is_empty())
+            || loss.is_some();
         // Each copy is checked once, here: a damaged bundle is refused
         // before anything runs.
         for x in &b.blobs {
@@ -149,6 +176,7 @@ impl Recording {
             pids,
             tids,
             lost,
+            loss,
             files,
         })
     }

@@ -40,7 +40,11 @@ pub struct IndexBuilder {
     last_ns: u64,
     events: u64,
     batches: u64,
+    /// The latest instance of each pid.
     procs: HashMap<u32, Proc>,
+    /// Earlier instances of a pid this segment saw reused: each is its own
+    /// process (pid and start time), never merged with the next.
+    ended: Vec<(u32, Proc)>,
     syscalls: BTreeMap<i64, Counts>,
 }
 
@@ -116,7 +120,18 @@ impl IndexBuilder {
             Some(pb::event::Kind::Exit(x)) if x.group_dead => {
                 p.exit = Some((x.exit_code, x.signal))
             }
+            Some(pb::event::Kind::Loss(_)) => p.lost = true,
             Some(pb::event::Kind::Fork(f)) if !f.thread => {
+                // A pid seen before belongs to another process now: the
+                // one that had it exited (or its start time says so).
+                if let Some(old) = self.procs.get(&f.child_pid)
+                    && old.events > 0
+                    && (old.exit.is_some()
+                        || (old.start_ns != 0 && old.start_ns != f.child_start_ns))
+                    && let Some(old) = self.procs.remove(&f.child_pid)
+                {
+                    self.ended.push((f.child_pid, old));
+                }
                 let child = self.procs.entry(f.child_pid).or_default();
                 child.ppid = f.parent_pid;
                 child.start_ns = f.child_start_ns;
@@ -129,6 +144,7 @@ impl IndexBuilder {
         let mut processes: Vec<pb::ProcessSummary> = self
             .procs
             .iter()
+            .chain(self.ended.iter().map(|(pid, p)| (pid, p)))
             .map(|(pid, p)| pb::ProcessSummary {
                 key: Some(pb::ProcessKey {
                     pid: *pid,
@@ -158,5 +174,97 @@ impl IndexBuilder {
             processes,
             syscalls: counts_pb(&self.syscalls),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(pid: u32, ts_ns: u64, kind: pb::event::Kind) -> pb::Event {
+        pb::Event {
+            pid,
+            tid: pid,
+            ts_ns,
+            kind: Some(kind),
+            ..Default::default()
+        }
+    }
+
+    fn fork(parent: u32, child: u32, ts_ns: u64) -> pb::Event {
+        ev(
+            parent,
+            ts_ns,
+            pb::event::Kind::Fork(pb::Fork {
+                parent_pid: parent,
+                child_pid: child,
+                child_start_ns: ts_ns,
+                ..Default::default()
+            }),
+        )
+    }
+
+    fn sys(pid: u32, ts_ns: u64) -> pb::Event {
+        ev(pid, ts_ns, pb::event::Kind::Syscall(pb::Syscall::default()))
+    }
+
+    #[test]
+    fn a_reused_pid_is_two_processes_never_one() {
+        let exit = |pid, ts| {
+            ev(
+                pid,
+                ts,
+                pb::event::Kind::Exit(pb::Exit {
+                    group_dead: true,
+                    exit_code: 7,
+                    ..Default::default()
+                }),
+            )
+        };
+        let mut b = IndexBuilder::default();
+        b.add_batch(
+            &[
+                fork(1, 10, 100),
+                sys(10, 110),
+                exit(10, 120),
+                fork(2, 10, 200),
+                sys(10, 210),
+                sys(10, 220),
+                ev(
+                    10,
+                    230,
+                    pb::event::Kind::Loss(pb::Loss {
+                        records: 1,
+                        since_ns: 225,
+                    }),
+                ),
+            ],
+            0,
+        );
+        let idx = b.build();
+        let tens: Vec<(u64, u32, u64, u64, u64, bool, bool)> = idx
+            .processes
+            .iter()
+            .filter(|p| p.key.is_some_and(|k| k.pid == 10))
+            .map(|p| {
+                let k = p.key.unwrap_or_default();
+                (
+                    k.start_ns,
+                    p.ppid,
+                    p.event_count,
+                    p.first_ns,
+                    p.last_ns,
+                    p.exited,
+                    p.lost,
+                )
+            })
+            .collect();
+        assert_eq!(
+            tens,
+            vec![
+                (100, 1, 2, 110, 120, true, false),
+                (200, 2, 3, 210, 230, false, true),
+            ]
+        );
     }
 }

@@ -1,0 +1,213 @@
+//! The recording says what happened: inputs the program never touched are
+//! there, byte for byte, never recorded as empty.
+use std::{
+    io::{Read as _, Write as _},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use tracer_proto as pb;
+use tracer_tests::{Daemon, Guard, buffer, cold, helper, syscall};
+
+/// Paths and write buffers that lie only in pages the program never
+/// touched (a fresh file mapping): the kernel faults each in when it copies
+/// it, after the entry hook ran, so the recorder must read them where they
+/// are resident. Each must be recorded exactly, with no fault flag.
+#[test]
+fn inputs_in_untouched_pages_are_recorded_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("cold.bin");
+    let mut prog = Guard(Some(
+        Command::new(helper("cold-inputs"))
+            .arg(&file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn cold-inputs"),
+    ));
+    let pid = prog.0.as_ref().expect("child").id();
+    // The helper maps its file before it waits; give it the time to.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .unwrap_or_default()
+        .contains("cold.bin")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cold-inputs did not map its file"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid_arg = pid.to_string();
+    let mut daemon = Daemon::start(&["--pid", &pid_arg]);
+    let child = prog.0.as_mut().expect("child");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"g")
+        .expect("release");
+    assert_eq!(prog.wait(Duration::from_secs(30)).code(), Some(3));
+    let mut out = String::new();
+    prog.0
+        .as_mut()
+        .expect("child")
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("report");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON report");
+    daemon.stop();
+    let events = daemon.events();
+    let calls: Vec<&pb::Syscall> = events
+        .iter()
+        .filter(|e| e.pid == pid)
+        .filter_map(syscall)
+        .collect();
+
+    let paths: Vec<&str> = report["paths"]
+        .as_array()
+        .expect("paths")
+        .iter()
+        .map(|p| p.as_str().expect("a path"))
+        .collect();
+    let rets: Vec<i64> = report["rets"]
+        .as_array()
+        .expect("rets")
+        .iter()
+        .map(|r| r.as_i64().expect("a number"))
+        .collect();
+    let opens: Vec<&&pb::Syscall> = calls
+        .iter()
+        .filter(|s| s.name == "openat" && s.args[0] as i32 == libc::AT_FDCWD)
+        .collect();
+    // The last ones: libc's own opens come before the gate.
+    assert!(
+        opens.len() >= paths.len(),
+        "{} openat recorded",
+        opens.len()
+    );
+    let opens = &opens[opens.len() - paths.len()..];
+    let mut bad = vec![];
+    for ((s, want), ret) in opens.iter().zip(&paths).zip(&rets) {
+        let b = s
+            .buffers
+            .iter()
+            .find(|b| b.arg == 1 && b.direction == pb::Direction::In as i32);
+        let got = b.map(|b| String::from_utf8_lossy(b.data.strip_suffix(&[0]).unwrap_or(&b.data)));
+        if got.as_deref() != Some(want)
+            || b.is_some_and(|b| b.fault || b.truncated)
+            || s.ret != *ret
+        {
+            bad.push(format!(
+                "openat {want:?} = {ret}: recorded {got:?} = {} (fault {:?})",
+                s.ret,
+                b.map(|b| b.fault)
+            ));
+        }
+    }
+    let stat = calls
+        .iter()
+        .rfind(|s| s.name == "newfstatat")
+        .expect("newfstatat recorded");
+    if buffer(stat, 1, pb::Direction::In) != Some(format!("{}\0", paths[1]).as_bytes()) {
+        bad.push(format!(
+            "newfstatat: {:?}",
+            buffer(stat, 1, pb::Direction::In)
+        ));
+    }
+    let fd = report["fd"].as_u64().expect("fd");
+    let writes: Vec<&&pb::Syscall> = calls
+        .iter()
+        .filter(|s| s.name == "write" && s.args[0] == fd)
+        .collect();
+    let wanted = report["writes"].as_array().expect("writes");
+    assert!(
+        writes.len() >= wanted.len(),
+        "{} writes recorded",
+        writes.len()
+    );
+    for (s, w) in writes[writes.len() - wanted.len()..].iter().zip(wanted) {
+        let (off, len) = (
+            w[0].as_u64().expect("offset") as usize,
+            w[1].as_u64().expect("length") as usize,
+        );
+        let want: Vec<u8> = (off..off + len).map(cold::pattern).collect();
+        let got = s
+            .buffers
+            .iter()
+            .find(|b| b.arg == 1 && b.direction == pb::Direction::In as i32);
+        if got.map(|b| &b.data) != Some(&want) || got.is_some_and(|b| b.fault || b.truncated) {
+            bad.push(format!(
+                "write of {len} bytes at {off}: recorded {:?} bytes (fault {:?})",
+                got.map(|b| b.data.len()),
+                got.map(|b| b.fault)
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "inputs recorded wrong:\n{}", bad.join("\n"));
+    // The case is the one meant: the entry hook could not read some of
+    // these (else this test proves nothing).
+    let again = |calls: &[&&pb::Syscall]| {
+        calls
+            .iter()
+            .filter(|s| s.buffers.iter().any(|b| b.read_at_exit))
+            .count()
+    };
+    assert!(
+        again(opens) > 0 && again(&writes) > 0,
+        "no path or no write buffer was unreadable at entry ({} and {}): the test did not test",
+        again(opens),
+        again(&writes)
+    );
+}
+
+/// A process that lost records (a ring far too small for its storm of
+/// 8 KiB writes) is marked lost in its bundle, which holds the loss as an
+/// event, and its replay stops where the loss may have happened, saying so,
+/// never replaying past the gap or calling it identical.
+#[test]
+fn a_process_that_lost_records_says_so_in_its_bundle_and_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = tracer_tests::record_with(
+        dir.path(),
+        &["--ring-size", "65536"],
+        helper("syscall-storm").to_str().expect("path"),
+        &["20000", "8192", "300"],
+        None,
+        &[],
+    );
+    assert!(rec.status.success(), "the storm ran");
+    let data = std::fs::read(&rec.bundle).expect("bundle");
+    let b = tracer_store::bundle::decode(&data).expect("a whole bundle");
+    assert!(b.header.events_lost, "the bundle says SOME LOST");
+    let me = b
+        .header
+        .processes
+        .iter()
+        .find(|p| p.key.is_some_and(|k| k.pid == rec.pid))
+        .expect("the process is in its bundle");
+    assert!(me.lost, "the process is marked lost: {me:?}");
+    let losses: Vec<&pb::Loss> = b
+        .events
+        .iter()
+        .filter(|e| e.pid == rec.pid)
+        .filter_map(|e| match &e.kind {
+            Some(pb::event::Kind::Loss(l)) => Some(l),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !losses.is_empty() && losses.iter().all(|l| l.records > 0),
+        "the loss is an event of the process: {losses:?}"
+    );
+    let rep = tracer_tests::replay(&rec.bundle, &[]);
+    assert_eq!(rep.status.code(), Some(125), "{}", rep.summary);
+    assert_eq!(
+        rep.report["outcome"]["kind"], "incomplete",
+        "{}",
+        rep.report
+    );
+    assert!(rep.summary.contains("lost"), "{}", rep.summary);
+}
