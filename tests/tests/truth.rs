@@ -211,3 +211,170 @@ fn a_process_that_lost_records_says_so_in_its_bundle_and_replay() {
     );
     assert!(rep.summary.contains("lost"), "{}", rep.summary);
 }
+
+/// `tracectl ps --json` rows.
+fn ps_rows(sock: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = tracer_tests::tracectl(sock, &["ps", "--json"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Waits until `ps` shows `want` processes with pid `pid`, all exited.
+fn wait_exited(sock: &std::path::Path, pid: u64, want: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows: Vec<serde_json::Value> = ps_rows(sock)
+            .into_iter()
+            .filter(|r| r["pid"].as_u64() == Some(pid))
+            .collect();
+        if rows.len() >= want && rows.iter().all(|r| r["exited"].as_bool() == Some(true)) {
+            return rows;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid}: {want} exited processes not stored: {rows:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A pid reused after its process exited, for the root and for its child,
+/// by unrelated processes recorded by the same daemon: the tree fetched by
+/// (pid, start time) holds the root's own events and its own child's, none
+/// of the later processes', and replays as recorded; the newest process of
+/// the pid is another bundle.
+#[test]
+fn a_reused_pid_never_brings_another_process_into_a_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("launch");
+    let gate = dir.path().join("gate");
+    for p in [&fifo, &gate] {
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    }
+    // Runs each line written to the FIFO: the unrelated processes, forked
+    // right after it sets the next pid.
+    let launcher = Guard(Some(
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg("while true; do read line < \"$0\" || exit 0; [ \"$line\" = quit ] && exit 0; eval \"$line\"; done")
+            .arg(&fifo)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("launcher"),
+    ));
+    let mut root = Guard(Some(
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg("read x < \"$0\"; exec /bin/sh -c 'echo root-out; /bin/echo child-out; true'")
+            .arg(&gate)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("root"),
+    ));
+    let p = root.0.as_ref().expect("root").id() as u64;
+    let h = launcher.0.as_ref().expect("launcher").id().to_string();
+    let p_s = p.to_string();
+    let mut daemon = Daemon::start(&["--pid", &h, "--pid", &p_s]);
+    let sock = daemon.dir.path().join("tracer.sock");
+    std::fs::write(&gate, b"go\n").expect("open the gate");
+    assert!(root.wait(Duration::from_secs(30)).success());
+    let first = wait_exited(&sock, p, 1);
+    let start = first[0]["start_ns"].as_u64().expect("start_ns");
+    let child = ps_rows(&sock)
+        .into_iter()
+        .find(|r| r["ppid"].as_u64() == Some(p))
+        .expect("the root's child is recorded");
+    let q = child["pid"].as_u64().expect("pid");
+    // Pids are the kernel's to give: retry while another fork takes them.
+    let mut reused = false;
+    for _ in 0..5 {
+        let line = format!(
+            "echo {} > /proc/sys/kernel/ns_last_pid; /bin/echo unrelated-child; \
+             echo {} > /proc/sys/kernel/ns_last_pid; /bin/echo unrelated-root\n",
+            q - 1,
+            p - 1
+        );
+        std::fs::write(&fifo, line).expect("launch");
+        std::thread::sleep(Duration::from_millis(500));
+        let n = |pid| {
+            ps_rows(&sock)
+                .iter()
+                .filter(|r| r["pid"].as_u64() == Some(pid))
+                .count()
+        };
+        if n(p) >= 2 && n(q) >= 2 {
+            reused = true;
+            break;
+        }
+    }
+    assert!(reused, "pids {p} and {q} were not reused");
+    wait_exited(&sock, p, 2);
+    let bundle = dir.path().join("root.trace");
+    let f = tracer_tests::tracectl(
+        &sock,
+        &[
+            "fetch",
+            "--pid",
+            &p_s,
+            "--start-time",
+            &start.to_string(),
+            "--children",
+            "-o",
+            bundle.to_str().expect("path"),
+        ],
+    );
+    assert!(f.status.success(), "{}", String::from_utf8_lossy(&f.stderr));
+    let newest = dir.path().join("newest.trace");
+    let f = tracer_tests::tracectl(
+        &sock,
+        &["fetch", "--pid", &p_s, "-o", newest.to_str().expect("path")],
+    );
+    assert!(f.status.success(), "{}", String::from_utf8_lossy(&f.stderr));
+    std::fs::write(&fifo, b"quit\n").expect("stop the launcher");
+    daemon.stop();
+
+    let written = |b: &tracer_store::bundle::Bundle| -> String {
+        b.events
+            .iter()
+            .filter_map(syscall)
+            .filter(|s| s.name == "write")
+            .filter_map(|s| buffer(s, 1, pb::Direction::In))
+            .map(|d| String::from_utf8_lossy(d).into_owned())
+            .collect()
+    };
+    let tree =
+        tracer_store::bundle::decode(&std::fs::read(&bundle).expect("bundle")).expect("bundle");
+    let mut keys: Vec<(u32, u64)> = tree
+        .header
+        .processes
+        .iter()
+        .filter_map(|p| p.key.map(|k| (k.pid, k.start_ns)))
+        .collect();
+    keys.sort_unstable();
+    let child_start = child["start_ns"].as_u64().expect("start_ns");
+    let mut want = vec![(p as u32, start), (q as u32, child_start)];
+    want.sort_unstable();
+    assert_eq!(keys, want, "the tree is the root and its own child");
+    let text = written(&tree);
+    assert!(
+        text.contains("root-out") && text.contains("child-out") && !text.contains("unrelated"),
+        "{text:?}"
+    );
+    let newest =
+        tracer_store::bundle::decode(&std::fs::read(&newest).expect("bundle")).expect("bundle");
+    let text = written(&newest);
+    assert!(
+        text.contains("unrelated-root") && !text.contains("root-out"),
+        "{text:?}"
+    );
+    let rep = tracer_tests::replay(&bundle, &[]);
+    assert_eq!(rep.status.code(), Some(0), "{}", rep.summary);
+    assert_eq!(
+        String::from_utf8_lossy(&rep.stdout),
+        "root-out\nchild-out\n"
+    );
+}

@@ -4,7 +4,7 @@
 //! broadcast channel. Every internal error becomes a gRPC status here, in
 //! one place; nothing a client sends can take the daemon down.
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::BTreeMap,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     pin::Pin,
@@ -132,24 +132,6 @@ pub(crate) fn merge_processes(rows: Vec<pb::ProcessSummary>) -> Vec<pb::ProcessI
     by_key.into_values().collect()
 }
 
-pub(crate) fn descendants(all: &[pb::ProcessInfo], root: u32) -> Vec<u32> {
-    let mut out = vec![root];
-    let mut seen: HashSet<u32> = out.iter().copied().collect();
-    let mut i = 0;
-    while i < out.len() {
-        let parent = out[i];
-        for p in all.iter().filter(|p| p.ppid == parent) {
-            if let Some(k) = p.key
-                && seen.insert(k.pid)
-            {
-                out.push(k.pid);
-            }
-        }
-        i += 1;
-    }
-    out
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, Status> {
@@ -220,7 +202,7 @@ impl pb::tracer_server::Tracer for Api {
             let run = || -> anyhow::Result<u64> {
                 let mut pids = vec![pid];
                 if r.children {
-                    pids = descendants(&merge_processes(store::processes(&dir)?), pid);
+                    pids = crate::tree::descendants(&merge_processes(store::processes(&dir)?), pid);
                 }
                 let q = Query {
                     pids,
@@ -496,7 +478,7 @@ mod tests {
             first.event_count, 5,
             "a row without a start time joins the pid's known instance"
         );
-        assert_eq!(descendants(&m, 5), vec![5, 6]);
+        assert_eq!(crate::tree::descendants(&m, 5), vec![5, 6]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tracer_store::{
     store::{self, Query},
 };
 
-use crate::api::{descendants, merge_processes};
+use crate::api::merge_processes;
 
 const NR_OPENAT: i64 = 257;
 const NR_MMAP: i64 = 9;
@@ -105,24 +105,30 @@ pub fn build(
         .filter_map(|p| p.key)
         .filter(|k| *k != root_key)
         .collect();
-    let pids = if r.children {
-        descendants(&all, r.pid)
-    } else {
-        vec![r.pid]
-    };
-    let mut q = Query {
-        pids: pids.clone(),
+    // The tree by recorded forks and lifetimes: a reused pid's other
+    // processes (before or after) are never in it.
+    let members = crate::tree::members(&all, root, r.children);
+    let mut pids: Vec<u32> = members.iter().map(|m| m.key.0).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let q = Query {
+        pids,
+        since_ns: members.iter().map(|m| m.since_ns).min(),
+        until_ns: members
+            .iter()
+            .map(|m| m.until_ns)
+            .max()
+            .filter(|&t| t != u64::MAX),
         ..Default::default()
     };
-    // A reused pid: only the chosen instance's time range.
-    if !others.is_empty() {
-        q.since_ns = Some(root.first_ns);
-        q.until_ns = (root.exited).then_some(root.last_ns);
-    }
-    let result = store::query(dir, &q).map_err(|e| internal(&e))?;
+    let mut result = store::query(dir, &q).map_err(|e| internal(&e))?;
+    result.events.retain(|e| members.iter().any(|m| m.holds(e)));
     let processes: Vec<pb::ProcessInfo> = all
         .iter()
-        .filter(|p| p.key.is_some_and(|k| pids.contains(&k.pid)))
+        .filter(|p| {
+            p.key
+                .is_some_and(|k| members.iter().any(|m| m.key == (k.pid, k.start_ns)))
+        })
         .cloned()
         .collect();
     let mut blobs = Vec::new();

@@ -18,6 +18,7 @@ pub mod notify;
 pub mod persist;
 pub mod run;
 pub mod sink;
+pub mod tree;
 
 /// The daemon's allocator (see main.rs) in the unit tests too, so that the
 /// throughput test measures what the daemon does.
