@@ -378,3 +378,45 @@ fn a_reused_pid_never_brings_another_process_into_a_bundle() {
         "root-out\nchild-out\n"
     );
 }
+
+/// A read of a whole 5 MiB file in one call (as Go's `os.ReadFile` and
+/// python's `f.read()` do) is recorded whole: with the file gone, the
+/// replay prints the same 5 MiB.
+#[test]
+fn a_read_of_megabytes_in_one_call_is_recorded_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("big.bin");
+    let data: Vec<u8> = (0..5usize << 20).map(|i| cold::pattern(i * 7)).collect();
+    std::fs::write(&f, &data).expect("file");
+    let input = format!("if={}", f.display());
+    let rec = tracer_tests::record(
+        dir.path(),
+        "/bin/dd",
+        &[&input, "bs=8M", "count=1", "status=none"],
+        None,
+        &[],
+    );
+    assert!(rec.status.success());
+    assert!(rec.stdout == data, "dd printed its input");
+    let b =
+        tracer_store::bundle::decode(&std::fs::read(&rec.bundle).expect("bundle")).expect("bundle");
+    let read = b
+        .events
+        .iter()
+        .filter_map(syscall)
+        .find(|s| s.name == "read" && s.ret == data.len() as i64)
+        .expect("one read of the whole file");
+    let got = read
+        .buffers
+        .iter()
+        .find(|b| b.arg == 1 && b.direction == pb::Direction::Out as i32)
+        .expect("its data");
+    assert!(
+        !got.truncated && !read.buffers_lost && got.data == data,
+        "recorded whole"
+    );
+    std::fs::remove_file(&f).expect("delete the input");
+    let rep = tracer_tests::replay(&rec.bundle, &[]);
+    assert_eq!(rep.status.code(), Some(0), "{}", rep.summary);
+    assert!(rep.stdout == data, "the replay printed the same bytes");
+}

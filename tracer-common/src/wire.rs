@@ -29,9 +29,15 @@ pub const NUM_ARGS: usize = 6;
 pub const CHUNK_MAX: usize = 16384;
 /// Hard upper bound of the per-buffer snapshot limit (what the kernel copies
 /// of one buffer). The configured limit is clamped to this.
-pub const SNAPSHOT_LIMIT_MAX: u32 = 1 << 20;
-/// Default per-buffer snapshot limit.
-pub const SNAPSHOT_LIMIT_DEFAULT: u32 = 256 * 1024;
+pub const SNAPSHOT_LIMIT_MAX: u32 = 16 << 20;
+/// Default per-buffer snapshot limit: replay needs every byte the kernel
+/// wrote into a program, so this is a safety bound far above real sizes
+/// (a `read` of a whole file in one call), not a sampling size. What it
+/// cuts is flagged truncated and counted as loss.
+pub const SNAPSHOT_LIMIT_DEFAULT: u32 = SNAPSHOT_LIMIT_MAX;
+/// Most bytes one syscall side sends (in `CHUNK_MAX` chunks): two buffers
+/// at the snapshot limit.
+pub const SIDE_BYTES_MAX: u32 = 2 * SNAPSHOT_LIMIT_MAX;
 /// Size of the syscall-spec array map (indexed by syscall number).
 pub const SYSCALL_TABLE_LEN: u32 = 512;
 /// Most memory effects one syscall can declare.

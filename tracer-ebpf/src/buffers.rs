@@ -14,8 +14,8 @@ use core::{ffi::c_void, mem::size_of};
 use aya_ebpf::{helpers::generated, macros::map, maps::PerCpuArray};
 use tracer_common::wire::{
     BUFFER_AT_EXIT, BUFFER_FAULT, BUFFER_STRING, BUFFER_TRUNCATED, BufferHeader, BufferRecord,
-    CHUNK_MAX, INLINE_MAX, InlineHeader, LossKind, NUM_ARGS, RecordKind, SNAPSHOT_LIMIT_MAX,
-    SyscallSpec,
+    CHUNK_MAX, INLINE_MAX, InlineHeader, LossKind, NUM_ARGS, RecordKind, SIDE_BYTES_MAX,
+    SNAPSHOT_LIMIT_MAX, SyscallSpec,
 };
 
 use crate::{
@@ -30,7 +30,7 @@ pub const MAX_PIECES: u32 = 32;
 /// Longest string copied (PATH_MAX).
 const STR_MAX: u32 = 4096;
 /// Most chunks sent for one syscall side.
-const MAX_SENDS: u32 = 1024;
+const MAX_SENDS: u32 = SIDE_BYTES_MAX / CHUNK_MAX as u32;
 
 /// `Piece::kind` bits. A piece is bytes unless `PIECE_STRING`;
 /// `PIECE_AGAIN` marks an input read again at exit (`BUFFER_AT_EXIT`).
@@ -284,6 +284,11 @@ pub fn flush() -> (u32, bool) {
         // SAFETY: callback follows bpf_loop's contract; it takes no context.
         unsafe {
             generated::bpf_loop(MAX_SENDS, send_cb as *mut c_void, core::ptr::null_mut(), 0);
+        }
+        if w.cur < w.n {
+            // The side's bound cut it: what was not sent is loss, said so.
+            w.lost = 1;
+            count_loss(LossKind::Buffer, w.tgid);
         }
     }
     (w.emitted, w.lost != 0)
