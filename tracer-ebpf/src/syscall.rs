@@ -7,7 +7,7 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    effects::{Direction, SizeRule},
+    effects::{Direction, PrctlMemory, SizeRule, prctl_memory},
     wire::{
         LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_HAS_IN, SPEC_HAS_OUT,
         SPEC_KNOWN, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
@@ -585,6 +585,28 @@ fn plan_effect(w: &mut Work, i: usize) {
             let nfds = if size_arg > 1024 { 1024 } else { size_arg };
             buffers::add(w, piece(nfds.div_ceil(64) * 8))
         }
+        SizeRule::Prctl => match prctl_memory(size_arg) {
+            PrctlMemory::ReadsName if !at_exit => buffers::add(
+                w,
+                Piece {
+                    kind: PIECE_STRING | again,
+                    ..piece(0)
+                },
+            ),
+            PrctlMemory::Writes(n) if at_exit => buffers::add(w, piece(n as u64)),
+            PrctlMemory::WritesAuxv if at_exit && ret > 0 => {
+                let room = arg_at(&w.args, 2);
+                buffers::add(
+                    w,
+                    piece(if (ret as u64) < room {
+                        ret as u64
+                    } else {
+                        room
+                    }),
+                )
+            }
+            _ => {}
+        },
         SizeRule::Fcntl => {
             // F_GETLK, F_SETLK, F_SETLKW and their OFD variants take a struct flock.
             if matches!(size_arg, 5..=7 | 36..=38) {

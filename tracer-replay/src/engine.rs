@@ -799,14 +799,11 @@ impl Engine<'_> {
         if let Some(i) = info {
             for (k, (arg_name, fmt)) in i.args.iter().enumerate() {
                 let (a, b) = (args[k], s.args.get(k).copied().unwrap_or(0));
-                // futex reads val3 only for the bitset and wake-op
-                // operations; otherwise it is whatever the register held.
                 // Between threads, the value a futex waits on is what
                 // user space saw of a word the others change: the op
                 // matched, the recorded result is what counts.
-                let unused = (name == "futex"
-                    && (k == 5 && !matches!(args[1] & 0x7f, 5 | 9 | 10) || k == 2 && slack))
-                    || (name == "fcntl" && k == 2 && !policy::fcntl_int_arg(args[1]));
+                let unused =
+                    !policy::reads_arg(name, k, &args) || (name == "futex" && k == 2 && slack);
                 let differs = !unused
                     && match fmt {
                         ArgFmt::Ptr | ArgFmt::Str | ArgFmt::Buf => false,
@@ -929,7 +926,10 @@ impl Engine<'_> {
     /// Why a recorded syscall cannot be answered faithfully, if it cannot.
     fn incomplete(&self, s: &pb::Syscall, action: Action) -> Option<String> {
         let name = effects::name(s.nr).unwrap_or("?");
-        if s.effects_unknown {
+        // A syscall the kernel did not have (ENOSYS: a number it does not
+        // know, `syscall(-1)`) touched no memory, whatever the table says.
+        const ENOSYS: i64 = -38;
+        if s.effects_unknown && s.ret != ENOSYS {
             let why = match effects::lookup(s.nr).map(|i| i.effects) {
                 Some(effects::Effects::Unknown(w)) => w,
                 _ => "the effects table does not know it",

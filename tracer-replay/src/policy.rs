@@ -69,6 +69,26 @@ pub fn fcntl_int_arg(cmd: u64) -> bool {
     matches!(cmd, 0 | 2 | 4 | 8 | 10 | 1024 | 1026 | 1030 | 1031 | 1033)
 }
 
+/// Whether the kernel reads argument `k` of syscall `name` as a value with
+/// these arguments: the others are whatever the register held and are not
+/// compared with the recording.
+pub fn reads_arg(name: &str, k: usize, args: &[u64; 6]) -> bool {
+    const O_CREAT: u64 = 0o100;
+    const O_TMPFILE: u64 = 0o20000000;
+    match (name, k) {
+        // val3 only for the bitset and wake-op operations.
+        ("futex", 5) => matches!(args[1] & 0x7f, 5 | 9 | 10),
+        ("fcntl", 2) => fcntl_int_arg(args[1]),
+        ("prctl", k) => tracer_common::effects::prctl_reads_value(args[0], k),
+        // The mode only when a file may be made.
+        ("open", 2) => args[1] & (O_CREAT | O_TMPFILE) != 0,
+        ("openat", 3) => args[2] & (O_CREAT | O_TMPFILE) != 0,
+        // cpu_id only with MEMBARRIER_CMD_FLAG_CPU.
+        ("membarrier", 2) => args[1] & 1 != 0,
+        _ => true,
+    }
+}
+
 /// Argument `i` of a syscall is an address (differs between recording and
 /// replay, not compared).
 pub fn is_address_arg(arg_name: &str) -> bool {
@@ -78,6 +98,21 @@ pub fn is_address_arg(arg_name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registers_the_kernel_does_not_read_are_not_compared() {
+        assert!(!reads_arg("openat", 3, &[0, 0, 0, 0o644, 0, 0]));
+        assert!(reads_arg("openat", 3, &[0, 0, 0o101, 0o644, 0, 0]));
+        assert!(!reads_arg("open", 2, &[0, 0o2, 0o644, 0, 0, 0]));
+        assert!(reads_arg("open", 2, &[0, 0o20200000, 0, 0, 0, 0]));
+        // PR_SET_NO_NEW_PRIVS reads arg2; PR_SET_NAME's arg2 is a pointer.
+        assert!(reads_arg("prctl", 1, &[38, 1, 0, 0, 0, 0]));
+        assert!(!reads_arg("prctl", 1, &[15, 0x7ffd, 0, 0, 0, 0]));
+        assert!(!reads_arg("prctl", 3, &[38, 1, 7, 7, 7, 0]));
+        assert!(!reads_arg("membarrier", 2, &[8, 0, 3, 0, 0, 0]));
+        assert!(reads_arg("membarrier", 2, &[8, 1, 3, 0, 0, 0]));
+        assert!(reads_arg("write", 2, &[1, 0, 5, 0, 0, 0]));
+    }
 
     #[test]
     fn only_address_space_and_task_state_runs() {

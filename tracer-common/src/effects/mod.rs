@@ -81,6 +81,54 @@ pub enum SizeRule {
     /// `fcntl`'s third argument: a `struct flock` for the lock commands, no
     /// memory for the others.
     Fcntl = 13,
+    /// `prctl`'s second argument, by the option in `args[size_arg]`
+    /// ([`prctl_memory`]).
+    Prctl = 14,
+}
+
+/// What `prctl(option, arg2, arg3, ...)` does with the memory at `arg2`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrctlMemory {
+    /// Nothing (a value option, or one that returns its answer).
+    None,
+    /// Reads a NUL-terminated name of at most 16 bytes (`PR_SET_NAME`).
+    ReadsName,
+    /// Writes this many bytes.
+    Writes(u32),
+    /// Writes the auxv, `min(return value, arg3)` bytes (`PR_GET_AUXV`).
+    WritesAuxv,
+}
+
+/// The memory `prctl` reads or writes at its second argument, per option
+/// (Linux 6.x, x86_64). Options that take a pointer elsewhere (PR_SET_MM,
+/// PR_SET_VMA) only read it, which costs display, never replay.
+pub const fn prctl_memory(option: u64) -> PrctlMemory {
+    match option {
+        15 => PrctlMemory::ReadsName,  // PR_SET_NAME
+        16 => PrctlMemory::Writes(16), // PR_GET_NAME
+        // PR_GET_PDEATHSIG, PR_GET_UNALIGN, PR_GET_FPEMU, PR_GET_FPEXC,
+        // PR_GET_ENDIAN, PR_GET_TSC, PR_GET_CHILD_SUBREAPER: an int.
+        2 | 5 | 9 | 11 | 19 | 25 | 37 => PrctlMemory::Writes(4),
+        40 => PrctlMemory::Writes(8),           // PR_GET_TID_ADDRESS
+        0x4155_5856 => PrctlMemory::WritesAuxv, // PR_GET_AUXV
+        _ => PrctlMemory::None,
+    }
+}
+
+/// Whether `prctl` reads argument `k` (0-based) as a value for this option:
+/// the others are whatever the registers held (or a pointer) and are not
+/// compared in replay.
+pub const fn prctl_reads_value(option: u64, k: usize) -> bool {
+    match k {
+        0 => true,
+        1 => matches!(prctl_memory(option), PrctlMemory::None),
+        // PR_MCE_KILL, PR_CAP_AMBIENT, PR_SET_SPECULATION_CTRL,
+        // PR_GET_SPECULATION_CTRL (arg2 only), PR_SET_SECCOMP (mode, then a
+        // pointer), PR_SET_MM (value or pointer).
+        2 => matches!(option, 33 | 47 | 53),
+        3 => matches!(option, 47),
+        _ => false,
+    }
 }
 
 impl SizeRule {
@@ -99,6 +147,7 @@ impl SizeRule {
             11 => Self::StringArray,
             12 => Self::FdSet,
             13 => Self::Fcntl,
+            14 => Self::Prctl,
             _ => return None,
         })
     }

@@ -400,7 +400,9 @@ pub static TABLE: &[SyscallInfo] = &[
     row(155, "pivot_root", &[("new_root", Str), ("put_old", Str)], PATHS01),
     // Removed in Linux 5.5.
     row(156, "_sysctl", &[("args", Ptr)], ENOSYS),
-    row(157, "prctl", &[("option", Int), ("arg2", Hex), ("arg3", Hex), ("arg4", Hex), ("arg5", Hex)], Effects::Unknown("op-dependent: PR_GET_NAME writes 16 bytes, others vary")),
+    // Per option: PR_SET_NAME reads a name, the PR_GET_* options that
+    // answer through arg2 write it (effects::prctl_memory).
+    row(157, "prctl", &[("option", Int), ("arg2", Hex), ("arg3", Hex), ("arg4", Hex), ("arg5", Hex)], Effects::Known(&[effect(1, InOut, Prctl, 0, 0)])),
     // ARCH_GET_FS/GS and the other ARCH_GET_* codes write 8 bytes to addr;
     // replay executes arch_prctl for real, so the kernel writes them again.
     row(158, "arch_prctl", &[("code", Hex), ("addr", Hex)], Effects::NoMemory),
