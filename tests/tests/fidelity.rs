@@ -56,3 +56,36 @@ fn prctl_enosys_and_unread_registers_replay_as_recorded() {
     let rep = replay(&rec.bundle, &[]);
     assert_replayed_as_recorded(&rec, &rep, "replay");
 }
+
+/// Programs started through `#!` scripts (as pyenv's shims, or
+/// `#!/usr/bin/env node` tools, are): the root process is a script run
+/// through `env`, and it runs another script in a child. Each runs the
+/// interpreter the kernel ran, with the argv the kernel built, and the
+/// tree replays as recorded.
+#[test]
+fn scripts_run_through_their_interpreters_replay_as_recorded() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outer = dir.path().join("outer.sh");
+    let inner = dir.path().join("inner.sh");
+    std::fs::write(
+        &outer,
+        format!(
+            "#!/usr/bin/env sh\necho \"outer $0 $*\"\n{} second\n",
+            inner.display()
+        ),
+    )
+    .expect("script");
+    std::fs::write(&inner, "#!/bin/sh -e\necho \"inner $0 $1\"\n").expect("script");
+    for s in [&outer, &inner] {
+        std::fs::set_permissions(s, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let rec = tracer_tests::record_tree(dir.path(), outer.to_str().expect("path"), &["first"]);
+    assert!(rec.status.success());
+    let out = String::from_utf8_lossy(&rec.stdout).into_owned();
+    assert!(out.contains("outer ") && out.contains("inner "), "{out}");
+    std::fs::remove_file(&outer).expect("delete");
+    std::fs::remove_file(&inner).expect("delete");
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "replay");
+}

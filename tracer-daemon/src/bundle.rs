@@ -26,7 +26,15 @@ fn mapped_files(events: &[pb::Event]) -> Vec<String> {
     for e in events {
         match &e.kind {
             Some(pb::event::Kind::Exec(x)) if x.filename.starts_with('/') => {
-                out.push(x.filename.clone())
+                out.push(x.filename.clone());
+                // A `#!` script: the kernel ran (and mapped) its
+                // interpreter, first in the argv it built.
+                if is_script(&x.filename)
+                    && let Some(i) = x.argv.first().map(|a| String::from_utf8_lossy(a))
+                    && i.starts_with('/')
+                {
+                    out.push(i.into_owned());
+                }
             }
             Some(pb::event::Kind::Syscall(s)) if s.nr == NR_OPENAT && s.ret >= 0 => {
                 if let Some(b) = s
@@ -54,6 +62,14 @@ fn mapped_files(events: &[pb::Event]) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+fn is_script(path: &str) -> bool {
+    let mut head = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == b"#!"
 }
 
 fn blob(path: &str) -> Option<pb::Blob> {

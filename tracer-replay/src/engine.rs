@@ -95,7 +95,24 @@ impl<'a> Engine<'a> {
             .exe
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
-            .or_else(|| rec.executable_path())
+            .or_else(|| {
+                // A `#!` script: the kernel ran its interpreter, with the
+                // argv it built (the recorded one).
+                let script = rec.executable_path()?;
+                match rec.script_interpreter(&pb::Exec {
+                    filename: script.clone(),
+                    ..rec.exec.clone()
+                }) {
+                    Some(i) => {
+                        notes.push(format!(
+                            "{script} is a #! script: ran its interpreter {i} with the \
+                             argv the kernel built"
+                        ));
+                        Some(i)
+                    }
+                    None => Some(script),
+                }
+            })
             .ok_or_else(|| {
                 ReplayError::Launch(format!(
                     "the bundle has no copy of the program ({:?}) and it is not on this machine \
@@ -1177,7 +1194,11 @@ impl Engine<'_> {
                 None,
             );
         };
-        let path = match self.rec.file(&x.filename)? {
+        // A `#!` script: the interpreter is run, with the argv the kernel
+        // built for it (the recorded one), as the kernel did.
+        let interpreter = self.rec.script_interpreter(&x);
+        let program = interpreter.clone().unwrap_or_else(|| x.filename.clone());
+        let path = match self.rec.file(&program)? {
             Some(bytes) => {
                 self.execs += 1;
                 let dir = self
@@ -1187,17 +1208,16 @@ impl Engine<'_> {
                     .unwrap_or_default();
                 write_program(&dir.join(format!("exec-{}", self.execs)), bytes)?
             }
-            None if x.filename.starts_with('/') && Path::new(&x.filename).is_file() => {
+            None if program.starts_with('/') && Path::new(&program).is_file() => {
                 self.report.notes.push(format!(
-                    "the bundle has no copy of {}; this machine's file was run",
-                    x.filename
+                    "the bundle has no copy of {program}; this machine's file was run"
                 ));
-                x.filename.clone().into()
+                program.clone().into()
             }
             None => {
                 return self.stop_here(
                     Outcome::Incomplete,
-                    format!("{name} of {:?}: the bundle has no copy of it", x.filename),
+                    format!("{name} of {program:?}: the bundle has no copy of it"),
                     Some(at),
                     None,
                 );
@@ -1213,6 +1233,27 @@ impl Engine<'_> {
         };
         let mut bytes = path.as_os_str().as_bytes().to_vec();
         bytes.push(0);
+        let argv_at = match interpreter {
+            Some(_) => match argv_block(scratch, bytes.len(), &x.argv) {
+                Some((at, block)) => {
+                    bytes.extend(block);
+                    Some(at)
+                }
+                None => {
+                    return self.stop_here(
+                        Outcome::Incomplete,
+                        format!(
+                            "{name} of the script {:?}: its argv is larger than the \
+                             replayer's scratch page",
+                            x.filename
+                        ),
+                        Some(at),
+                        None,
+                    );
+                }
+            },
+            None => None,
+        };
         if bytes.len() > 4096 {
             return Err(ReplayError::Io(format!(
                 "{}: path too long",
@@ -1224,8 +1265,14 @@ impl Engine<'_> {
             regs.rdi = (-100i64) as u64; // AT_FDCWD
             regs.rsi = scratch;
             regs.r8 &= !0x1000; // AT_EMPTY_PATH
+            if let Some(a) = argv_at {
+                regs.rdx = a;
+            }
         } else {
             regs.rdi = scratch;
+            if let Some(a) = argv_at {
+                regs.rsi = a;
+            }
         }
         self.t().set_regs(regs)?;
         self.t().cont(None)?;
@@ -1449,6 +1496,28 @@ impl Engine<'_> {
                 }
                 0
             }
+            "clock_getres" => {
+                // Not a time but a property of the clock: this host's
+                // kernel answers it as the recording host's did (1 ns for
+                // the high-resolution clocks, the tick for the coarse ones).
+                let mut res = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: a valid out-parameter; an invalid clock id fails.
+                let r = unsafe { libc::clock_getres(args[0] as libc::clockid_t, &mut res) };
+                if r != 0 {
+                    -(std::io::Error::last_os_error().raw_os_error().unwrap_or(22) as i64)
+                } else {
+                    if args[1] != 0 {
+                        let mut ts = Vec::with_capacity(16);
+                        ts.extend((res.tv_sec as i64).to_le_bytes());
+                        ts.extend((res.tv_nsec as i64).to_le_bytes());
+                        t.write(args[1], &ts)?;
+                    }
+                    0
+                }
+            }
             "time" => {
                 let secs = (real / 1_000_000_000) as i64;
                 if args[0] != 0 {
@@ -1521,7 +1590,29 @@ impl Engine<'_> {
 /// The recorded syscall is this time call (not one the vDSO answered).
 fn same_time_call(name: &str, args: &[u64; 6], s: &pb::Syscall) -> bool {
     effects::name(s.nr) == Some(name)
-        && (name != "clock_gettime" || s.args.first().copied() == Some(args[0]))
+        && (!matches!(name, "clock_gettime" | "clock_getres")
+            || s.args.first().copied() == Some(args[0]))
+}
+
+/// `argv` laid out for the tracee at `base + used` (its strings, then the
+/// 8-aligned, NULL-ended pointer array): the array's address and the bytes.
+/// `None` when it does not fit in the 4 KiB scratch page.
+fn argv_block(base: u64, used: usize, argv: &[Vec<u8>]) -> Option<(u64, Vec<u8>)> {
+    let mut block = Vec::new();
+    let mut ptrs = Vec::with_capacity(argv.len() + 1);
+    for a in argv {
+        ptrs.push(base + (used + block.len()) as u64);
+        block.extend(a.split(|&c| c == 0).next().unwrap_or(a));
+        block.push(0);
+    }
+    while (used + block.len()) % 8 != 0 {
+        block.push(0);
+    }
+    let array = base + (used + block.len()) as u64;
+    for p in ptrs.into_iter().chain([0]) {
+        block.extend(p.to_le_bytes());
+    }
+    (used + block.len() <= 4096).then_some((array, block))
 }
 
 fn first_difference(a: &[u8], b: &[u8]) -> usize {

@@ -85,6 +85,17 @@ fn comparable(nr: i64, b: &pb::Buffer, rule: Option<SizeRule>) -> Option<Vec<(us
                 .map_or(b.data.len(), |z| z + 3);
             vec![(0, end)]
         }
+        // struct flock: type, whence, start, len (not l_pid, which the
+        // lock commands ignore on input, nor the padding).
+        ("fcntl", _) => vec![(0, 4), (8, 24)],
+        // struct mq_attr: mq_open reads maxmsg and msgsize, mq_getsetattr
+        // the flags; the rest is whatever the buffer held.
+        ("mq_open", _) => vec![(8, 24)],
+        ("mq_getsetattr", _) => vec![(0, 8)],
+        // struct mmsghdr: each header's lengths and flags, not its pointers.
+        ("sendmmsg", _) => (0..b.data.len() / 64)
+            .flat_map(|i| [(8, 12), (24, 32), (40, 52)].map(|(a, z)| (i * 64 + a, i * 64 + z)))
+            .collect(),
         // struct pollfd: fd and events; revents is not an input.
         ("poll" | "ppoll", _) => (0..b.data.len() / 8).map(|i| (i * 8, i * 8 + 6)).collect(),
         // The futex word is memory the threads change in user space at any

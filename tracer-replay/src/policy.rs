@@ -58,7 +58,10 @@ pub fn action(name: &str, args: &[u64; 6]) -> Action {
 /// syscalls, answered from the recorded timeline when the recording has
 /// no matching syscall.
 pub fn is_time(name: &str) -> bool {
-    matches!(name, "clock_gettime" | "gettimeofday" | "time" | "getcpu")
+    matches!(
+        name,
+        "clock_gettime" | "gettimeofday" | "time" | "getcpu" | "clock_getres"
+    )
 }
 
 /// `fcntl` commands whose third argument is an integer the kernel reads
