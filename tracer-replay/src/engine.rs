@@ -212,15 +212,20 @@ impl<'a> Engine<'a> {
             tid_addrs: HashMap::new(),
         };
         e.set_pos(0);
-        e.prepare_image(rec.exec.arg_start)?;
+        e.prepare_image(rec.exec.arg_start, &rec.exec.auxv)?;
         e.resume(None)?;
         Ok(e)
     }
 
     /// At an exec stop, before the new program's first instruction: its
-    /// vDSO time functions patched, its stack where it was recorded, and a
-    /// scratch page for the replayer's own strings.
-    fn prepare_image(&mut self, recorded_arg_start: u64) -> Result<(), ReplayError> {
+    /// vDSO time functions patched, its executable, interpreter and stack
+    /// where they were recorded, and a scratch page for the replayer's own
+    /// strings.
+    fn prepare_image(
+        &mut self,
+        recorded_arg_start: u64,
+        recorded_auxv: &[u64],
+    ) -> Result<(), ReplayError> {
         let (patched, insn) = vdso::patch(self.t())?;
         self.stub = insn;
         if patched == 0 {
@@ -230,6 +235,12 @@ impl<'a> Engine<'a> {
         }
         self.proc_mut().scratch = None;
         if let Some(insn) = insn {
+            if std::env::var_os("TRACER_REPLAY_NO_LAYOUT").is_none() {
+                let mut notes = std::mem::take(&mut self.report.notes);
+                let r = crate::layout::place_image(self.tm(), insn, recorded_auxv, &mut notes);
+                self.report.notes = notes;
+                r?;
+            }
             if recorded_arg_start != 0 {
                 let mut notes = std::mem::take(&mut self.report.notes);
                 let r = stack::relocate(self.tm(), insn, recorded_arg_start, &mut notes);
@@ -894,8 +905,11 @@ impl Engine<'_> {
             Action::Emulate => self.emulate(regs, name, &args, &s, at)?,
             Action::ExecuteReal | Action::ExecuteRecorded => {
                 let mut r = regs;
-                if name == "mmap" && args[0] == 0 && s.ret > 0 {
-                    // A hint, not MAP_FIXED: the recorded address when free.
+                // MAP_FIXED, MAP_FIXED_NOREPLACE: the address is the
+                // program's; otherwise the kernel chose it (whatever the
+                // hint), so the recorded choice is the hint, taken when free.
+                const FIXED: u64 = 0x10 | 0x100000;
+                if name == "mmap" && args[3] & FIXED == 0 && s.ret > 0 {
                     r.rdi = s.ret as u64;
                 }
                 self.t().set_regs(r)?;
@@ -1134,7 +1148,8 @@ impl Engine<'_> {
         r.r10 = flags;
         r.r8 = u64::MAX;
         r.r9 = 0;
-        if args[0] == 0 {
+        // Not MAP_FIXED (or _NOREPLACE): the recorded choice is the hint.
+        if args[3] & (0x10 | 0x100000) == 0 {
             r.rdi = s.ret as u64;
         }
         self.t().set_regs(r)?;
@@ -1301,7 +1316,7 @@ impl Engine<'_> {
         self.tm().reopen_mem()?;
         self.report.syscalls_executed += 1;
         self.set_pos(at + 1);
-        self.prepare_image(x.arg_start)?;
+        self.prepare_image(x.arg_start, &x.auxv)?;
         if self.task().rpid == self.rec.pid {
             self.report.program = x.filename.clone();
         }

@@ -15,6 +15,7 @@
 pub mod engine;
 pub mod fds;
 pub mod gdb;
+pub mod layout;
 pub mod memory;
 pub mod policy;
 pub mod recording;

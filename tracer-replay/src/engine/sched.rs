@@ -670,7 +670,20 @@ impl Engine<'_> {
             }
             self.root_outcome = Some(o);
         } else {
-            if let Some((i, _)) = self.peek_syscall() {
+            // A thread that another's exit ended while in a syscall: its
+            // recording ends with that syscall cut short (a restart code,
+            // no restart), as the replay's does.
+            let cut_short = |s: &pb::Syscall| crate::tracee::RESTART_CODES.contains(&s.ret);
+            let left: Vec<(usize, &pb::Syscall)> = self
+                .own_from(self.pos())
+                .filter_map(|(i, e)| match &e.kind {
+                    Some(pb::event::Kind::Syscall(s)) => Some((i, s)),
+                    _ => None,
+                })
+                .collect();
+            if let Some(&(i, _)) = left.first()
+                && !(left.len() == 1 && cut_short(left[0].1) && rtid != rpid)
+            {
                 return Next::Done(self.ended_early(i, rtid, format!("{outcome:?}")));
             }
             let recorded = self.rec.child_exits.get(&rpid).map(|x| {
