@@ -235,11 +235,12 @@ impl<'a> Engine<'a> {
         }
         self.proc_mut().scratch = None;
         if let Some(insn) = insn {
+            self.proc_mut().auxv = None;
             if std::env::var_os("TRACER_REPLAY_NO_LAYOUT").is_none() {
                 let mut notes = std::mem::take(&mut self.report.notes);
                 let r = crate::layout::place_image(self.tm(), insn, recorded_auxv, &mut notes);
                 self.report.notes = notes;
-                r?;
+                self.proc_mut().auxv = r?;
             }
             if recorded_arg_start != 0 {
                 let mut notes = std::mem::take(&mut self.report.notes);
@@ -346,6 +347,9 @@ struct Proc {
     /// A page of the process's for strings the replayer passes (an exec's
     /// path).
     scratch: Option<u64>,
+    /// The auxv as the kernel would give it with the image where the
+    /// replay put it (the kernel's copy still names the first place).
+    auxv: Option<Vec<u8>>,
 }
 
 pub(crate) struct Engine<'a> {
@@ -489,6 +493,11 @@ impl Engine<'_> {
     }
 
     /// The process of the task at hand.
+    /// The root process's auxv where the replay moved its image.
+    pub(crate) fn moved_auxv(&self) -> Option<&[u8]> {
+        self.procs.get(&self.rec.pid)?.auxv.as_deref()
+    }
+
     fn proc_mut(&mut self) -> &mut Proc {
         let pid = self.task().rpid;
         self.procs.entry(pid).or_default()

@@ -882,6 +882,9 @@ impl ExecFile for ReplayTarget<'_> {
 
 impl Auxv for ReplayTarget<'_> {
     fn get_auxv(&self, offset: u64, length: usize, buf: &mut [u8]) -> TargetResult<usize, Self> {
+        if let Some(moved) = self.engine.moved_auxv() {
+            return Ok(copy_range(moved, offset, length, buf));
+        }
         let t = self.program().map_err(fatal)?;
         let auxv =
             std::fs::read(format!("/proc/{}/auxv", t.pid)).map_err(|_| TargetError::NonFatal)?;

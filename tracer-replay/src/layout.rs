@@ -73,13 +73,15 @@ fn image_at(all: &[Map], addr: u64) -> Vec<Map> {
 
 /// Moves the executable and the interpreter to the bases `recorded_auxv`
 /// gives. Where a recorded range is taken here, or the recording has no
-/// auxv, the image stays and a note says so. Returns how many images moved.
+/// auxv, the image stays and a note says so. Returns the auxv as the kernel
+/// would now give it (its own copy still names the first place) when
+/// something moved.
 pub fn place_image(
     t: &mut Tracee,
     insn: u64,
     recorded_auxv: &[u64],
     notes: &mut Vec<String>,
-) -> Result<usize, ReplayError> {
+) -> Result<Option<Vec<u8>>, ReplayError> {
     let pid = t.pid.as_raw();
     let raw = std::fs::read(format!("/proc/{pid}/auxv"))
         .map_err(|e| ReplayError::Io(format!("/proc/{pid}/auxv: {e}")))?;
@@ -98,10 +100,11 @@ pub fn place_image(
         moves.push((ty, what, cur, rec.wrapping_sub(cur)));
     }
     if moves.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     let mut regs = t.regs()?;
     let mut moved = 0;
+    let mut auxv = now.clone();
     for (ty, what, cur, delta) in moves {
         let all = maps(pid)?;
         let image = image_at(&all, cur);
@@ -149,10 +152,15 @@ pub fn place_image(
             &[AT_BASE]
         };
         set_stack_auxv(t, regs.rsp, fixed, delta)?;
+        for p in auxv.chunks_exact_mut(2) {
+            if fixed.contains(&p[0]) {
+                p[1] = p[1].wrapping_add(delta);
+            }
+        }
         moved += 1;
     }
     t.set_regs(regs)?;
-    Ok(moved)
+    Ok((moved > 0).then(|| auxv.iter().flat_map(|w| w.to_le_bytes()).collect()))
 }
 
 /// Adds `delta` to the auxv entries of types `types` on the initial stack
