@@ -391,7 +391,9 @@ pub fn record_tree(dir: &Path, program: &str, args: &[&str]) -> Recorded {
     record_fetching(dir, &[], program, args, None, &[], &["--children"])
 }
 
-fn record_fetching(
+/// Records `program args` (see [`record`]) with extra daemon flags and
+/// extra `tracectl fetch` flags.
+pub fn record_fetching(
     dir: &Path,
     daemon_args: &[&str],
     program: &str,
@@ -487,36 +489,56 @@ pub struct Replayed {
 /// output and status, every recorded event replayed. `what` names the
 /// replay in messages.
 pub fn assert_replayed_as_recorded(rec: &Recorded, rep: &Replayed, what: &str) {
+    if let Some(why) = replay_difference(rec, rep) {
+        panic!("{what}: {why}\n{}\nreport: {}", rep.summary, rep.report);
+    }
+}
+
+/// How a replay differs from its recording (`None`: it exited as recorded,
+/// with the same stdout, stderr and status, every event replayed).
+pub fn replay_difference(rec: &Recorded, rep: &Replayed) -> Option<String> {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    assert_eq!(
-        rep.report["outcome"]["kind"], "exited",
-        "{what}: {}\nreport: {}",
-        rep.summary, rep.report
-    );
-    assert_eq!(
-        text(&rep.stdout),
-        text(&rec.stdout),
-        "{what}: stdout differs\n{}",
-        rep.summary
-    );
-    assert_eq!(
-        text(&rep.stderr),
-        text(&rec.stderr),
-        "{what}: stderr differs"
-    );
-    assert_eq!(
-        rep.status.code(),
-        rec.status.code(),
-        "{what}: {}",
-        rep.summary
-    );
-    let total = rep.report["events_total"].as_u64().expect("events_total");
-    assert_eq!(
-        rep.report["events_replayed"].as_u64(),
-        Some(total),
-        "{what}: every recorded event is replayed: {}",
-        rep.summary
-    );
+    let kind = rep.report["outcome"]["kind"]
+        .as_str()
+        .unwrap_or("no report");
+    let recorded_kind = if rec.status.code().is_some() {
+        "exited"
+    } else {
+        "killed"
+    };
+    if kind != recorded_kind {
+        return Some(format!("the replay {kind}, the recording {recorded_kind}"));
+    }
+    if rep.stdout != rec.stdout {
+        return Some(format!(
+            "stdout differs ({} bytes replayed, {} recorded; replayed {:?})",
+            rep.stdout.len(),
+            rec.stdout.len(),
+            text(&rep.stdout[..rep.stdout.len().min(200)])
+        ));
+    }
+    if rep.stderr != rec.stderr {
+        return Some(format!(
+            "stderr differs (replayed {:?}, recorded {:?})",
+            text(&rep.stderr[..rep.stderr.len().min(200)]),
+            text(&rec.stderr[..rec.stderr.len().min(200)])
+        ));
+    }
+    if rep.status.code() != rec.status.code() {
+        return Some(format!(
+            "status {:?}, recorded {:?}",
+            rep.status.code(),
+            rec.status.code()
+        ));
+    }
+    let total = rep.report["events_total"].as_u64();
+    if total.is_none() || rep.report["events_replayed"].as_u64() != total {
+        return Some(format!(
+            "{:?} of {total:?} events replayed",
+            rep.report["events_replayed"].as_u64()
+        ));
+    }
+    None
 }
 
 /// Records `sh -c 'cat FILE | sort | uniq -c'` as one process tree, FILE

@@ -839,8 +839,9 @@ impl Engine<'_> {
                 // Between threads, the value a futex waits on is what
                 // user space saw of a word the others change: the op
                 // matched, the recorded result is what counts.
-                let unused =
-                    !policy::reads_arg(name, k, &args) || (name == "futex" && k == 2 && slack);
+                let unused = !policy::reads_arg(name, k, &args)
+                    || policy::time_derived(name, k)
+                    || (name == "futex" && k == 2 && slack);
                 let differs = !unused
                     && match fmt {
                         ArgFmt::Ptr | ArgFmt::Str | ArgFmt::Buf => false,

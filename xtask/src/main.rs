@@ -37,6 +37,14 @@ enum Cmd {
         #[arg(long)]
         quick: bool,
     },
+    /// Setup, build, and replay the real-world corpus (tests/src/bin/corpus.rs):
+    /// a table of programs, identical or why not, and `N of M identical`.
+    /// Fails only on a hang, a replayer failure, or a wrong replay called
+    /// identical. Needs root.
+    Corpus {
+        /// Only the cases whose name contains this.
+        filter: Option<String>,
+    },
     /// rustfmt and clippy, warnings as errors.
     Lint,
     /// Benchmarks, measured side by side in one run.
@@ -56,6 +64,16 @@ fn build() -> anyhow::Result<()> {
         "tracer-tests",
         "--bins",
     ]))
+}
+
+/// The real-world replay corpus, from the binaries `build` made.
+fn corpus(filter: Option<String>) -> anyhow::Result<()> {
+    run(Command::new(root().join("target/release/corpus"))
+        .args(filter)
+        .env(
+            "TRACER_DAEMON_BIN",
+            root().join("target/release/tracer-daemon"),
+        ))
 }
 
 /// A bounded run of the segment decoder's fuzz target, from its seed corpus
@@ -113,7 +131,9 @@ fn main() -> anyhow::Result<()> {
             if quick {
                 cmd.env("TRACER_QUICK", "1");
             }
-            let result = run(&mut cmd).and_then(|()| fuzz(if quick { 10 } else { 30 }));
+            let result = run(&mut cmd)
+                .and_then(|()| fuzz(if quick { 10 } else { 30 }))
+                .and_then(|()| corpus(None));
             println!("xtask test: {:.0} s", started.elapsed().as_secs_f64());
             result
         }
@@ -145,6 +165,10 @@ fn main() -> anyhow::Result<()> {
                     "-D",
                     "warnings",
                 ]))
+        }
+        Cmd::Corpus { filter } => {
+            build()?;
+            corpus(filter)
         }
         Cmd::Bench(args) => {
             build()?;

@@ -8,6 +8,21 @@ use crate::util::{run, succeeds};
 
 const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"];
 const TOOL_PACKAGES: &[&str] = &["bpftrace", "strace", "gdb", "gcc", "python3"];
+/// Programs of the replay corpus that a new machine may lack (the image
+/// has node, the JDK, git, sqlite3, perl and curl).
+const CORPUS_PACKAGES: &[&str] = &[
+    "golang-go",
+    "redis-server",
+    "redis-tools",
+    "nginx-light",
+    "jq",
+    "bc",
+    "zstd",
+    "xz-utils",
+    "bzip2",
+    "make",
+    "file",
+];
 
 fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")
@@ -102,6 +117,7 @@ pub fn setup() -> anyhow::Result<()> {
             .env("PATH", path))?;
     }
     apt.ensure(TOOL_PACKAGES)?;
+    apt.ensure(CORPUS_PACKAGES)?;
 
     // The segment decoder's fuzz target runs (bounded) in `cargo xtask test`.
     if succeeds("cargo", &["fuzz", "--version"]) {
