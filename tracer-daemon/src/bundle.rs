@@ -13,47 +13,117 @@ use tracer_store::{
 
 use crate::api::merge_processes;
 
+const NR_OPEN: i64 = 2;
 const NR_OPENAT: i64 = 257;
 const NR_MMAP: i64 = 9;
+const NR_CHDIR: i64 = 80;
+const NR_FCHDIR: i64 = 81;
 /// Files larger than this are left out (and said so in the log).
 const MAX_BLOB: u64 = 256 << 20;
 
-/// Paths of what the processes executed, and of every file they mapped
-/// (followed from `openat` results to `mmap` fds).
-fn mapped_files(events: &[pb::Event]) -> Vec<String> {
+/// A file a bundle keeps: the path the recording names it by (what replay
+/// looks it up by; relative when the program opened it so), and where it
+/// is read from.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Kept {
+    name: String,
+    at: String,
+}
+
+fn path_in(s: &pb::Syscall, arg: u32) -> Option<String> {
+    let b = s
+        .buffers
+        .iter()
+        .find(|b| b.arg == arg && b.direction == pb::Direction::In as i32 && !b.fault)?;
+    Some(String::from_utf8_lossy(b.data.strip_suffix(&[0]).unwrap_or(&b.data)).into_owned())
+}
+
+/// `rel` under `dir`, when `rel` is relative and `dir` is known.
+fn under(dir: Option<&String>, rel: &str) -> Option<String> {
+    if rel.starts_with('/') {
+        return Some(rel.to_owned());
+    }
+    let dir = dir?;
+    Some(format!("{}/{rel}", dir.trim_end_matches('/')))
+}
+
+/// What the processes executed, and every file they mapped (followed from
+/// `open`/`openat` results to `mmap` fds). Relative paths are found from
+/// the directory they were opened in: the recorded `chdir`s, and the
+/// directory fds they were opened at.
+fn mapped_files(events: &[pb::Event]) -> Vec<Kept> {
+    const AT_FDCWD: i64 = -100;
     let mut out = Vec::new();
-    let mut fds: BTreeMap<(u32, i64), String> = BTreeMap::new();
+    let mut fds: BTreeMap<(u32, i64), (String, Option<String>)> = BTreeMap::new();
+    let mut cwd: BTreeMap<u32, String> = BTreeMap::new();
+    let keep = |out: &mut Vec<Kept>, name: &str, at: Option<String>| {
+        if let Some(at) = at {
+            out.push(Kept {
+                name: name.to_owned(),
+                at,
+            });
+        }
+    };
     for e in events {
         match &e.kind {
             Some(pb::event::Kind::Exec(x)) if x.filename.starts_with('/') => {
-                out.push(x.filename.clone());
+                keep(&mut out, &x.filename, Some(x.filename.clone()));
                 // A `#!` script: the kernel ran (and mapped) its
                 // interpreter, first in the argv it built.
                 if is_script(&x.filename)
                     && let Some(i) = x.argv.first().map(|a| String::from_utf8_lossy(a))
                     && i.starts_with('/')
                 {
-                    out.push(i.into_owned());
+                    keep(&mut out, &i, Some(i.to_string()));
                 }
             }
-            Some(pb::event::Kind::Syscall(s)) if s.nr == NR_OPENAT && s.ret >= 0 => {
-                if let Some(b) = s
-                    .buffers
-                    .iter()
-                    .find(|b| b.arg == 1 && b.direction == pb::Direction::In as i32)
-                {
-                    let path =
-                        String::from_utf8_lossy(b.data.strip_suffix(&[0]).unwrap_or(&b.data))
-                            .into_owned();
-                    if path.starts_with('/') {
-                        fds.insert((e.pid, s.ret), path);
+            Some(pb::event::Kind::Fork(f)) if !f.thread => {
+                if let Some(d) = cwd.get(&f.parent_pid).cloned() {
+                    cwd.insert(f.child_pid, d);
+                }
+            }
+            Some(pb::event::Kind::Syscall(s)) if s.ret >= 0 => {
+                let dir_of = |fd: i64| -> Option<String> {
+                    if fd as i32 as i64 == AT_FDCWD {
+                        cwd.get(&e.pid).cloned()
+                    } else {
+                        fds.get(&(e.pid, fd)).and_then(|(_, at)| at.clone())
                     }
-                }
-            }
-            Some(pb::event::Kind::Syscall(s)) if s.nr == NR_MMAP && s.args.len() == 6 => {
-                // Every file-backed mapping: replay maps the same contents.
-                if let Some(p) = fds.get(&(e.pid, s.args[4] as i64)) {
-                    out.push(p.clone());
+                };
+                let arg = |i: usize| s.args.get(i).copied().unwrap_or(0) as i64;
+                match s.nr {
+                    NR_OPEN => {
+                        if let Some(p) = path_in(s, 0) {
+                            let at = under(cwd.get(&e.pid), &p);
+                            fds.insert((e.pid, s.ret), (p, at));
+                        }
+                    }
+                    NR_OPENAT => {
+                        if let Some(p) = path_in(s, 1) {
+                            let at = under(dir_of(arg(0)).as_ref(), &p);
+                            fds.insert((e.pid, s.ret), (p, at));
+                        }
+                    }
+                    NR_CHDIR => {
+                        if let Some(p) = path_in(s, 0)
+                            && let Some(at) = under(cwd.get(&e.pid), &p)
+                        {
+                            cwd.insert(e.pid, at);
+                        }
+                    }
+                    NR_FCHDIR => {
+                        if let Some(at) = dir_of(arg(0)) {
+                            cwd.insert(e.pid, at);
+                        }
+                    }
+                    NR_MMAP if s.args.len() == 6 => {
+                        // Every file-backed mapping: replay maps the same
+                        // contents.
+                        if let Some((name, at)) = fds.get(&(e.pid, arg(4))) {
+                            keep(&mut out, name, at.clone());
+                        }
+                    }
+                    _ => {}
                 }
             }
             _ => {}
@@ -72,11 +142,12 @@ fn is_script(path: &str) -> bool {
         && &head == b"#!"
 }
 
-fn blob(path: &str) -> Option<pb::Blob> {
-    let mut f = std::fs::File::open(path).ok()?;
+fn blob(k: &Kept) -> Option<pb::Blob> {
+    let (path, at) = (&k.name, &k.at);
+    let mut f = std::fs::File::open(at).ok()?;
     let len = f.metadata().ok()?.len();
     if len > MAX_BLOB {
-        tracing::warn!("bundle: {path} is {len} bytes; left out");
+        tracing::warn!("bundle: {at} is {len} bytes; left out");
         return None;
     }
     let mut data = Vec::with_capacity(len as usize);
@@ -151,7 +222,7 @@ pub fn build(
     if !r.no_binaries {
         blobs = mapped_files(&result.events)
             .iter()
-            .filter_map(|p| blob(p))
+            .filter_map(blob)
             .collect();
     }
     let host = crate::persist::host_header();
@@ -223,9 +294,47 @@ mod tests {
             sys(1, NR_MMAP, vec![0, 4096, 5, 2, 3, 0], 0x1000, None),
             sys(1, NR_MMAP, vec![0, 4096, 1, 2, 4, 0], 0x2000, None),
         ];
+        let names: Vec<String> = mapped_files(&ev).into_iter().map(|k| k.name).collect();
         assert_eq!(
-            mapped_files(&ev),
+            names,
             vec!["/etc/hosts".to_owned(), "/lib/libc.so.6".to_owned()]
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_found_from_the_recorded_chdir_and_directory_fds() {
+        let mut chdir = sys(1, NR_CHDIR, vec![0; 6], 0, Some("/repo"));
+        if let Some(pb::event::Kind::Syscall(s)) = &mut chdir.kind {
+            s.buffers[0].arg = 0;
+        }
+        let at_fdcwd = (-100i64) as u64;
+        let ev = vec![
+            chdir,
+            sys(
+                1,
+                NR_OPENAT,
+                vec![at_fdcwd, 0, 0, 0, 0, 0],
+                3,
+                Some(".git/index"),
+            ),
+            sys(1, NR_MMAP, vec![0, 4096, 1, 2, 3, 0], 0x1000, None),
+            sys(1, NR_OPENAT, vec![0, 0, 0, 0, 0, 0], 4, Some("/tmp/hs")),
+            sys(1, NR_OPENAT, vec![4, 0, 0, 0, 0, 0], 5, Some("42")),
+            sys(1, NR_MMAP, vec![0, 4096, 3, 1, 5, 0], 0x2000, None),
+            // Relative to a directory this recording never saw: left out.
+            sys(1, NR_OPENAT, vec![9, 0, 0, 0, 0, 0], 6, Some("lost")),
+            sys(1, NR_MMAP, vec![0, 4096, 1, 2, 6, 0], 0x3000, None),
+        ];
+        let got: Vec<(String, String)> = mapped_files(&ev)
+            .into_iter()
+            .map(|k| (k.name, k.at))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (".git/index".to_owned(), "/repo/.git/index".to_owned()),
+                ("42".to_owned(), "/tmp/hs/42".to_owned()),
+            ]
         );
     }
 }
