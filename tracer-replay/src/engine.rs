@@ -1339,6 +1339,18 @@ impl Engine<'_> {
     fn after_syscall(&mut self) -> Result<(), ReplayError> {
         while let Some(e) = self.rec.events.get(self.pos()) {
             match &e.kind {
+                Some(pb::event::Kind::Signal(sig))
+                    if sig.signo == libc::SIGKILL as u32
+                        && e.tid != e.pid
+                        && self.rec.exit.is_some_and(|x| x.signal == 0) =>
+                {
+                    // The kernel's kill of a thread when another exits the
+                    // group (the process exited with a status): the replay's
+                    // exit_group does it again. Sending it now would end the
+                    // whole process before its time.
+                    let p = self.pos();
+                    self.set_pos(p + 1);
+                }
                 Some(pb::event::Kind::Signal(sig)) => {
                     // A fatal signal's delivery is seen as SIGKILL (the
                     // kernel's group exit); the exit says which it was.

@@ -123,13 +123,16 @@ impl Engine<'_> {
                         // Once: then the yielded thread tries again (the
                         // lock may be free now).
                         self.tasks[i].yielded = None;
-                        let next = self.dispatch(j, true)?;
-                        if let Some(h) = self.halt_of(next) {
+                        let next = self.dispatch(j, true);
+                        if let Some(next) = self.unless_gone(j, next)?
+                            && let Some(h) = self.halt_of(next)
+                        {
                             return Ok(h);
                         }
                         continue;
                     }
-                    self.release(i)?;
+                    let r = self.release(i).map(|()| Next::Continue);
+                    self.unless_gone(i, r)?;
                     continue;
                 }
                 if let Some(i) = (0..self.tasks.len()).find(|&i| {
@@ -138,8 +141,10 @@ impl Engine<'_> {
                         TaskState::AtStop | TaskState::Parked(_)
                     ) && self.is_due(i)
                 }) {
-                    let next = self.dispatch(i, false)?;
-                    if let Some(h) = self.halt_of(next) {
+                    let next = self.dispatch(i, false);
+                    if let Some(next) = self.unless_gone(i, next)?
+                        && let Some(h) = self.halt_of(next)
+                    {
                         return Ok(h);
                     }
                     continue;
@@ -200,10 +205,31 @@ impl Engine<'_> {
                 self.early.insert(pid, status);
                 continue;
             };
-            let next = self.on_task_stop(i, status)?;
-            if let Some(h) = self.halt_of(next) {
+            let next = self.on_task_stop(i, status);
+            if let Some(next) = self.unless_gone(i, next)?
+                && let Some(h) = self.halt_of(next)
+            {
                 return Ok(h);
             }
+        }
+    }
+
+    /// A task that vanished under a ptrace request (ESRCH: another thread's
+    /// `exit_group` or a fatal signal is taking it) is waited for like a
+    /// running one: its end comes as a wait status, and is then checked
+    /// against its recording. `None` then; any other error stays one.
+    fn unless_gone(
+        &mut self,
+        i: usize,
+        r: Result<Next, ReplayError>,
+    ) -> Result<Option<Next>, ReplayError> {
+        match r {
+            Err(ReplayError::Ptrace(m)) if m.contains("ESRCH") => {
+                tracing::debug!("task {} went while replayed: {m}", self.tasks[i].rtid);
+                self.tasks[i].state = TaskState::Running;
+                Ok(None)
+            }
+            other => other.map(Some),
         }
     }
 
