@@ -236,7 +236,8 @@ impl<'a> Engine<'a> {
         self.proc_mut().scratch = None;
         if let Some(insn) = insn {
             self.proc_mut().auxv = None;
-            if std::env::var_os("TRACER_REPLAY_NO_LAYOUT").is_none() {
+            self.proc_mut().heap_end = None;
+            if layout_on() {
                 let mut notes = std::mem::take(&mut self.report.notes);
                 let r = crate::layout::place_image(self.tm(), insn, recorded_auxv, &mut notes);
                 self.report.notes = notes;
@@ -350,6 +351,9 @@ struct Proc {
     /// The auxv as the kernel would give it with the image where the
     /// replay put it (the kernel's copy still names the first place).
     auxv: Option<Vec<u8>>,
+    /// End of the heap the replay maps at the recorded break (`brk`): the
+    /// kernel's own break is where this run's layout put it, elsewhere.
+    heap_end: Option<u64>,
 }
 
 pub(crate) struct Engine<'a> {
@@ -913,6 +917,9 @@ impl Engine<'_> {
         let action = if s.ret < 0 { Action::Emulate } else { action };
         match action {
             Action::Emulate => self.emulate(regs, name, &args, &s, at)?,
+            Action::ExecuteReal if name == "brk" && layout_on() => {
+                return self.brk_at_recorded(regs, &args, &s, at);
+            }
             Action::ExecuteReal | Action::ExecuteRecorded => {
                 let mut r = regs;
                 // MAP_FIXED, MAP_FIXED_NOREPLACE: the address is the
@@ -961,6 +968,72 @@ impl Engine<'_> {
             Action::Spawn => return self.spawn(regs, name, &args, &s, at),
             Action::Unsupported(_) => unreachable!("handled above"),
         }
+        Ok(Next::Continue)
+    }
+
+    /// `brk`, at the recorded break: the heap is mapped (or unmapped) there
+    /// page by page as the recording's break moved, and the program gets
+    /// the recorded break. Programs keep heap pointers where the kernel
+    /// hands them back (epoll data, timers), so the heap must be where the
+    /// recording had it.
+    fn brk_at_recorded(
+        &mut self,
+        regs: user_regs_struct,
+        args: &[u64; 6],
+        s: &pb::Syscall,
+        at: usize,
+    ) -> Result<Next, ReplayError> {
+        const PROT_RW: u64 = 0x3;
+        const MAP_PRIVATE_ANON_FIXED_NOREPLACE: u64 = 0x2 | 0x20 | 0x100000;
+        let want = (s.ret as u64).div_ceil(4096) * 4096;
+        let end = *self.proc_mut().heap_end.get_or_insert(want);
+        let mut r = regs;
+        (r.orig_rax, r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) = if want > end {
+            (
+                libc::SYS_mmap as u64,
+                end,
+                want - end,
+                PROT_RW,
+                MAP_PRIVATE_ANON_FIXED_NOREPLACE,
+                u64::MAX,
+                0,
+            )
+        } else if want < end {
+            (libc::SYS_munmap as u64, want, end - want, 0, 0, 0, 0)
+        } else {
+            // Nothing moves: a syscall without effects in its place.
+            (libc::SYS_getpid as u64, 0, 0, 0, 0, 0, 0)
+        };
+        let expect = if want > end {
+            end as i64
+        } else if want < end {
+            0
+        } else {
+            -1
+        };
+        self.t().set_regs(r)?;
+        let mut done = self.tm().run_syscall()?;
+        self.report.syscalls_executed += 1;
+        if expect >= 0 && done.rax as i64 != expect {
+            return self.stop_here(
+                Outcome::Incomplete,
+                format!(
+                    "brk: the recorded heap {end:#x}-{want:#x} cannot be mapped here ({})",
+                    tracer_format::errno_name((-(done.rax as i64)).clamp(0, 4095) as i32)
+                ),
+                Some(at),
+                None,
+            );
+        }
+        self.proc_mut().heap_end = Some(want);
+        // The program's registers as a brk leaves them.
+        (done.rdi, done.rsi, done.rdx, done.r10, done.r8, done.r9) =
+            (args[0], args[1], args[2], args[3], args[4], args[5]);
+        done.orig_rax = s.nr as u64;
+        done.rax = s.ret as u64;
+        self.t().set_regs(done)?;
+        self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+        self.after_syscall()?;
         Ok(Next::Continue)
     }
 
@@ -1629,6 +1702,13 @@ fn same_time_call(name: &str, args: &[u64; 6], s: &pb::Syscall) -> bool {
     effects::name(s.nr) == Some(name)
         && (!matches!(name, "clock_gettime" | "clock_getres")
             || s.args.first().copied() == Some(args[0]))
+}
+
+/// The image, stack and heap go where the recording had them (the
+/// default); `TRACER_REPLAY_NO_LAYOUT` leaves them where this run's kernel
+/// put them, to tell a layout problem from another.
+fn layout_on() -> bool {
+    std::env::var_os("TRACER_REPLAY_NO_LAYOUT").is_none()
 }
 
 /// `argv` laid out for the tracee at `base + used` (its strings, then the
