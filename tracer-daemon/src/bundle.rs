@@ -86,6 +86,7 @@ fn blob(path: &str) -> Option<pb::Blob> {
         sha256,
         path: path.to_owned(),
         data,
+        ..Default::default()
     })
 }
 
