@@ -179,6 +179,11 @@ impl Persist {
     /// Opens the store in `dir`: recovers segments a crash left open.
     pub fn open(dir: &Path, cfg: StoreConfig) -> anyhow::Result<Self> {
         let mut stats = PersistStats::default();
+        match store::remove_unfinished(dir) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} segments a crash left without a header"),
+            Err(e) => tracing::warn!("removing unfinished segments: {e}"),
+        }
         let segments = store::list(dir)?;
         for s in segments.iter().filter(|s| s.index.is_none()) {
             match segment::recover(&s.path) {

@@ -78,16 +78,39 @@ pub struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    /// Creates `path` (which must not exist) with its header frame.
+    /// Creates `path` (which must not exist) with its header frame. The
+    /// file is made under `unfinished_path(path)` and renamed into place
+    /// once its header is written, so that a reader listing the store never
+    /// meets a segment without one (which it would have to report as
+    /// damage).
     pub fn create(path: &Path, header: &pb::SegmentHeader) -> Result<Self, SegmentError> {
+        if path.exists() {
+            return Err(SegmentError::Io {
+                path: path.to_owned(),
+                source: io::ErrorKind::AlreadyExists.into(),
+            });
+        }
+        let tmp = unfinished_path(path);
+        // One left by a crash or a failed write holds no events.
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&tmp)(e)),
+            _ => {}
+        }
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(path)
-            .map_err(io_err(path))?;
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
         let mut buf = MAGIC.to_vec();
         frame::encode(Kind::Header, &header.encode_to_vec(), &mut buf);
-        file.write_all(&buf).map_err(io_err(path))?;
+        let made = file
+            .write_all(&buf)
+            .map_err(io_err(&tmp))
+            .and_then(|()| std::fs::rename(&tmp, path).map_err(io_err(path)));
+        if let Err(e) = made {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         Ok(Self {
             file,
             path: path.to_owned(),
@@ -218,6 +241,14 @@ pub fn encode_batch(events: &[pb::Event], out: &mut Vec<u8>) {
     for e in events {
         prost::encoding::message::encode(1, e, out);
     }
+}
+
+/// Where a segment is made before it has its header: a name that is not a
+/// segment's, so readers do not list it.
+pub fn unfinished_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".new");
+    PathBuf::from(p)
 }
 
 /// Splits `events` into runs of at most `max_count` events whose encoded
