@@ -344,16 +344,17 @@ impl pb::tracer_server::Tracer for Api {
             .map_err(internal)??;
         let total = bytes.len() as u64;
         let mut first = Some(others);
-        let chunks: Vec<Result<pb::BundleChunk, Status>> = bytes
-            .chunks(1 << 20)
-            .map(|c| {
-                Ok(pb::BundleChunk {
-                    data: c.to_vec(),
-                    total_bytes: total,
-                    others: first.take().unwrap_or_default(),
-                })
+        // Chunks are copied out as the client takes them: a bundle of
+        // hundreds of MiB is not held twice.
+        const CHUNK: usize = 1 << 20;
+        let chunks = (0..bytes.len().div_ceil(CHUNK)).map(move |i| {
+            let c = &bytes[i * CHUNK..((i + 1) * CHUNK).min(bytes.len())];
+            Ok(pb::BundleChunk {
+                data: c.to_vec(),
+                total_bytes: total,
+                others: first.take().unwrap_or_default(),
             })
-            .collect();
+        });
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
 
