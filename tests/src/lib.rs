@@ -382,17 +382,49 @@ pub fn record_with(
     stdin: Option<&Path>,
     env: &[(&str, &str)],
 ) -> Recorded {
-    record_fetching(dir, daemon_args, program, args, stdin, env, &[])
+    record_fetching(
+        dir,
+        daemon_args,
+        program,
+        args,
+        stdin,
+        env,
+        &[],
+        &mut |_, _| {},
+    )
+}
+
+/// [`record_with`], calling `check(socket, pid)` once the bundle is
+/// fetched, while the daemon still runs (to ask it more).
+pub fn record_checking(
+    dir: &Path,
+    daemon_args: &[&str],
+    program: &str,
+    args: &[&str],
+    check: &mut dyn FnMut(&Path, u32),
+) -> Recorded {
+    record_fetching(dir, daemon_args, program, args, None, &[], &[], check)
 }
 
 /// [`record`] of a process tree: the bundle holds the program's child
 /// processes too (`tracectl fetch --children`).
 pub fn record_tree(dir: &Path, program: &str, args: &[&str]) -> Recorded {
-    record_fetching(dir, &[], program, args, None, &[], &["--children"])
+    record_fetching(
+        dir,
+        &[],
+        program,
+        args,
+        None,
+        &[],
+        &["--children"],
+        &mut |_, _| {},
+    )
 }
 
 /// Records `program args` (see [`record`]) with extra daemon flags and
-/// extra `tracectl fetch` flags.
+/// extra `tracectl fetch` flags; `check` sees the daemon's socket and the
+/// pid before the daemon stops.
+#[allow(clippy::too_many_arguments)]
 pub fn record_fetching(
     dir: &Path,
     daemon_args: &[&str],
@@ -401,6 +433,7 @@ pub fn record_fetching(
     stdin: Option<&Path>,
     env: &[(&str, &str)],
     fetch_args: &[&str],
+    check: &mut dyn FnMut(&Path, u32),
 ) -> Recorded {
     let gate = dir.join(format!("gate-{}", std::process::id()));
     let _ = std::fs::remove_file(&gate);
@@ -464,6 +497,7 @@ pub fn record_fetching(
         "fetch: {}",
         String::from_utf8_lossy(&f.stderr)
     );
+    check(&sock, pid);
     daemon.stop();
     let _ = std::fs::remove_file(&gate);
     Recorded {

@@ -206,3 +206,121 @@ fn a_full_disk_drops_counted_events_and_recovers_by_itself() {
         "events after the disk recovered are stored"
     );
 }
+
+/// Writes 256 changing bytes to /dev/null and sleeps 100 µs, until killed:
+/// a steady stream of events that fills small segments quickly.
+const TRICKLE: &str = r#"
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+int main(void) {
+    int out = open("/dev/null", O_WRONLY);
+    unsigned char buf[256];
+    unsigned long x = 88172645463325252UL;
+    struct timespec pause = {0, 100000};
+    for (;;) {
+        for (int i = 0; i < 256; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            buf[i] = (unsigned char)x;
+        }
+        write(out, buf, sizeof buf);
+        nanosleep(&pause, 0);
+    }
+}
+"#;
+
+/// Queries and fetches of a running process, over and over, while the
+/// daemon closes a segment at every tick and retention deletes the oldest
+/// as fast: not one fails, and the process is always found. Before, a
+/// segment deleted between listing and reading failed the whole query
+/// (`…: No such file or directory`), or hid the process.
+#[test]
+fn queries_and_fetches_never_fail_while_segments_rotate_and_go() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = tracer_tests::build_c(dir.path(), "trickle", TRICKLE, &["-O2"]);
+    let mut load = Guard(Some(Command::new(&exe).spawn().expect("spawn the load")));
+    let pid = load.0.as_ref().expect("load").id().to_string();
+    let d = Daemon::start(&[
+        "--pid",
+        &pid,
+        "--segment-bytes",
+        "65536",
+        // Each tick's frame of this load is about 300 KB: a dozen
+        // segments kept, one closed and one deleted at every tick.
+        "--retain-bytes",
+        "4194304",
+    ]);
+    let sock = d.dir.path().join("tracer.sock");
+    let data = d.dir.path().to_owned();
+    let run = |args: &[&str]| {
+        let out = tracer_tests::tracectl(&sock, args);
+        assert!(
+            out.status.success(),
+            "tracectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The first events are stored within a tick or two.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ps = run(&["ps", "--pid", &pid]);
+        if ps.contains("trickle") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the load was not recorded: {ps}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let secs = if quick() { 10 } else { 25 };
+    let until = Instant::now() + Duration::from_secs(secs);
+    let bundle = dir.path().join("t.trace");
+    let mut rounds = 0;
+    std::thread::scope(|s| {
+        // tracectl offline, on the same directory, at the same time.
+        s.spawn(|| {
+            while Instant::now() < until {
+                let q = store::Query {
+                    pids: vec![pid.parse().expect("pid")],
+                    ..Default::default()
+                };
+                let r = store::query(&data, &q).unwrap_or_else(|e| panic!("offline query: {e}"));
+                assert!(r.damage.is_empty(), "{:?}", r.damage);
+                assert!(!r.events.is_empty(), "the running process has events");
+                store::processes(&data).unwrap_or_else(|e| panic!("offline processes: {e}"));
+            }
+        });
+        while Instant::now() < until {
+            assert!(
+                run(&["ps", "--pid", &pid]).contains("trickle"),
+                "ps lists it"
+            );
+            let events = run(&["events", "--pid", &pid]);
+            assert!(events.contains("write("), "events has its writes");
+            run(&[
+                "fetch",
+                "--pid",
+                &pid,
+                "--no-binaries",
+                "-o",
+                bundle.to_str().expect("path"),
+            ]);
+            let b = tracer_store::bundle::decode(&std::fs::read(&bundle).expect("bundle"))
+                .expect("the bundle decodes");
+            assert!(b.header.event_count > 0, "the bundle has events");
+            run(&["stats", "--pid", &pid]);
+            rounds += 1;
+        }
+    });
+    let st = d.try_stats(&data).expect("stats");
+    let deleted = st["store"]["segments_deleted"].as_u64().unwrap_or(0);
+    drop(d);
+    if let Some(c) = load.0.as_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert!(
+        deleted >= secs,
+        "retention deleted segments all along (every tick): {st}"
+    );
+    assert!(rounds >= 5, "{rounds} rounds");
+}

@@ -42,7 +42,7 @@ pub async fn connect(target: &str, tls: &Tls) -> anyhow::Result<TracerClient<Cha
             .connect()
             .await
             .with_context(|| format!("connecting to the daemon at {target}"))?;
-        return Ok(TracerClient::new(channel));
+        return Ok(bounded(TracerClient::new(channel)));
     }
     let Some(path) = target.strip_prefix("unix:") else {
         bail!("--connect {target}: expected unix:PATH or https://HOST:PORT");
@@ -57,5 +57,12 @@ pub async fn connect(target: &str, tls: &Tls) -> anyhow::Result<TracerClient<Cha
         }))
         .await
         .with_context(|| format!("connecting to the daemon at unix:{shown} (is tracer-daemon running, and are you root?)"))?;
-    Ok(TracerClient::new(channel))
+    Ok(bounded(TracerClient::new(channel)))
+}
+
+/// Accepts every message the daemon can send: tonic's default limit
+/// (4 MiB) refused a batch of a few large events.
+fn bounded(c: TracerClient<Channel>) -> TracerClient<Channel> {
+    c.max_decoding_message_size(tracer_store::MAX_MESSAGE)
+        .max_encoding_message_size(tracer_store::MAX_MESSAGE)
 }

@@ -18,8 +18,12 @@ use tonic::{Request, Response, Status};
 use tracer_proto as pb;
 use tracer_store::store::{self, Query};
 
-/// Events per message of a streamed reply.
+/// Events per message of a streamed reply, at most...
 const STREAM_BATCH: usize = 1024;
+/// ...and bytes (encoded) per message, unless one event alone is larger:
+/// tonic refuses a message over its decoding limit, so messages are bounded
+/// by construction, well within `tracer_store::MAX_MESSAGE`.
+const STREAM_BYTES: usize = 4 << 20;
 /// Live events a slow `Follow` client may fall behind by before it is told
 /// it lost some.
 pub const FOLLOW_BUFFER: usize = 65536;
@@ -73,6 +77,42 @@ fn syscall_numbers(names: &[String]) -> Result<Vec<i64>, Status> {
                 .ok_or_else(|| Status::invalid_argument(format!("unknown syscall {n:?}")))
         })
         .collect()
+}
+
+/// `events` cut into messages of at most `STREAM_BATCH` events and
+/// `max_bytes` encoded bytes (a larger event alone is one message).
+fn messages(events: Vec<pb::Event>, max_bytes: usize) -> Vec<pb::EventBatch> {
+    use prost::Message as _;
+    let mut out = Vec::new();
+    let mut cur = pb::EventBatch::default();
+    let mut bytes = 0;
+    for e in events {
+        // As the event's field in an EventBatch: tag, length, message.
+        let n = e.encoded_len() + 11;
+        if !cur.events.is_empty() && (bytes + n > max_bytes || cur.events.len() >= STREAM_BATCH) {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        bytes += n;
+        cur.events.push(e);
+    }
+    if !cur.events.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// A live event too large for any message (the store would not hold it
+/// either) goes without its buffers, flagged as having lost them.
+fn bounded(mut e: pb::Event) -> pb::Event {
+    use prost::Message as _;
+    if e.encoded_len() + 11 > tracer_store::MAX_MESSAGE
+        && let Some(pb::event::Kind::Syscall(s)) = &mut e.kind
+    {
+        s.buffers.clear();
+        s.buffers_lost = true;
+    }
+    e
 }
 
 fn strip_payloads(e: &mut pb::Event) {
@@ -216,15 +256,12 @@ impl pb::tracer_server::Tracer for Api {
                     if !r.payloads {
                         events.iter_mut().for_each(strip_payloads);
                     }
-                    for c in events.chunks(STREAM_BATCH) {
-                        sent += c.len() as u64;
+                    for m in messages(events, STREAM_BYTES) {
+                        sent += m.events.len() as u64;
                         // A client that stops reading for this long is
                         // dropped, so it cannot hold a query slot forever.
                         let sent_in_time = handle
-                            .block_on(tx.send_timeout(
-                                Ok(pb::EventBatch { events: c.to_vec() }),
-                                STALLED_CLIENT,
-                            ))
+                            .block_on(tx.send_timeout(Ok(m), STALLED_CLIENT))
                             .is_ok();
                         if !sent_in_time {
                             return false; // the client went away or stalled
@@ -280,7 +317,7 @@ impl pb::tracer_server::Tracer for Api {
                     if !r.payloads {
                         strip_payloads(&mut e);
                     }
-                    Ok(pb::EventBatch { events: vec![e] })
+                    Ok(pb::EventBatch { events: vec![bounded(e)] })
                 })
             }
             // A slow client is told how much it missed, and goes on.
@@ -307,16 +344,17 @@ impl pb::tracer_server::Tracer for Api {
             .map_err(internal)??;
         let total = bytes.len() as u64;
         let mut first = Some(others);
-        let chunks: Vec<Result<pb::BundleChunk, Status>> = bytes
-            .chunks(1 << 20)
-            .map(|c| {
-                Ok(pb::BundleChunk {
-                    data: c.to_vec(),
-                    total_bytes: total,
-                    others: first.take().unwrap_or_default(),
-                })
+        // Chunks are copied out as the client takes them: a bundle of
+        // hundreds of MiB is not held twice.
+        const CHUNK: usize = 1 << 20;
+        let chunks = (0..bytes.len().div_ceil(CHUNK)).map(move |i| {
+            let c = &bytes[i * CHUNK..((i + 1) * CHUNK).min(bytes.len())];
+            Ok(pb::BundleChunk {
+                data: c.to_vec(),
+                total_bytes: total,
+                others: first.take().unwrap_or_default(),
             })
-            .collect();
+        });
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
 
@@ -388,7 +426,13 @@ fn router(
     Ok(builder
         .add_service(health)
         .add_service(reflection)
-        .add_service(pb::tracer_server::TracerServer::new(Api { shared })))
+        .add_service(
+            pb::tracer_server::TracerServer::new(Api { shared })
+                // Said explicitly: every reply is built within this bound,
+                // and it is what clients accept.
+                .max_encoding_message_size(tracer_store::MAX_MESSAGE)
+                .max_decoding_message_size(tracer_store::MAX_MESSAGE),
+        ))
 }
 
 /// Starts serving on the unix socket `path`; stops when `shutdown` resolves.
@@ -479,6 +523,44 @@ mod tests {
             "a row without a start time joins the pid's known instance"
         );
         assert_eq!(crate::tree::descendants(&m, 5), vec![5, 6]);
+    }
+
+    #[test]
+    fn messages_are_bounded_by_bytes_and_count() {
+        use prost::Message as _;
+        let ev = |seq: u64, len: usize| pb::Event {
+            seq,
+            pid: 1,
+            kind: Some(pb::event::Kind::Syscall(pb::Syscall {
+                buffers: vec![pb::Buffer {
+                    data: vec![7; len],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        // 900 events of 128 KiB: 115 MB, the stream.
+        let events: Vec<pb::Event> = (0..900).map(|i| ev(i, 128 << 10)).collect();
+        let m = messages(events.clone(), STREAM_BYTES);
+        assert!(
+            m.iter().all(|b| b.encoded_len() <= STREAM_BYTES),
+            "each within the bound"
+        );
+        let flat: Vec<pb::Event> = m.iter().flat_map(|b| b.events.clone()).collect();
+        assert!(flat == events, "nothing lost or reordered");
+        // Small events: by count.
+        let small: Vec<pb::Event> = (0..5000).map(|i| ev(i, 1)).collect();
+        let m = messages(small, STREAM_BYTES);
+        assert!(m.iter().all(|b| b.events.len() <= STREAM_BATCH));
+        assert_eq!(m.len(), 5);
+        // An event over the bound goes alone.
+        let m = messages(vec![ev(0, 10), ev(1, 20 << 20), ev(2, 10)], STREAM_BYTES);
+        assert_eq!(
+            m.iter().map(|b| b.events.len()).collect::<Vec<_>>(),
+            [1, 1, 1]
+        );
+        assert!(m[1].encoded_len() <= tracer_store::MAX_MESSAGE);
     }
 
     #[test]

@@ -157,6 +157,7 @@ fn blob(k: &Kept) -> Option<pb::Blob> {
         sha256,
         path: path.to_owned(),
         data,
+        ..Default::default()
     })
 }
 

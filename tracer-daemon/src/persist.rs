@@ -33,9 +33,14 @@ pub struct StoreConfig {
     pub retain_bytes: u64,
     pub retain_age: Duration,
     pub fsync: Fsync,
-    /// A frame is written once this many events are waiting (and at every
-    /// tick, 200 ms, whatever the count).
+    /// A process's frame is written once this many of its events are
+    /// waiting (and at every tick, 200 ms, whatever the count)...
     pub batch_events: usize,
+    /// ...or once its waiting events hold about this many bytes (buffer
+    /// data, and a little per event): a few reads of megabytes fill a frame
+    /// long before thousands of events do. The segment writer splits what
+    /// is still too big for one frame.
+    pub batch_bytes: usize,
     pub zstd_level: i32,
 }
 
@@ -48,6 +53,7 @@ impl Default for StoreConfig {
             retain_age: Duration::from_secs(7 * 24 * 3600),
             fsync: Fsync::Segment,
             batch_events: 8192,
+            batch_bytes: 4 << 20,
             // Level 1 compresses the daemon's frames at about twice the
             // speed of 3, for a slightly bigger store: the assembler must
             // keep up with a syscall storm on one core.
@@ -72,6 +78,9 @@ pub struct PersistStats {
     pub last_error: Option<String>,
     pub segments_closed: u64,
     pub segments_deleted: u64,
+    /// Events left out because each alone is larger than a frame holds
+    /// (also counted in `events_dropped`).
+    pub events_too_large: u64,
     pub recovered_segments: u64,
 }
 
@@ -84,11 +93,43 @@ pub struct Persist {
     next_seq: u64,
     /// Events waiting for a frame, per process (looked up once per event:
     /// foldhash, where SipHash showed in profiles).
-    pending: foldhash::HashMap<u32, Vec<pb::Event>>,
+    pending: foldhash::HashMap<u32, Pending>,
     unflushed: u64,
     /// A failed segment to recover before writing again.
     damaged: Option<PathBuf>,
     pub stats: PersistStats,
+}
+
+/// One process's events waiting for a frame, and about how many bytes they
+/// hold.
+#[derive(Default)]
+struct Pending {
+    events: Vec<pb::Event>,
+    bytes: usize,
+}
+
+/// Roughly what an event adds to a frame: its captured memory, plus a
+/// constant for the rest. Cheap on purpose (no protobuf sizing pass): it
+/// only decides when a batch is worth a frame, the writer bounds frames
+/// exactly.
+fn approx_bytes(ev: &pb::Event) -> usize {
+    const FIXED: usize = 96;
+    match &ev.kind {
+        Some(pb::event::Kind::Syscall(s)) => {
+            FIXED + s.buffers.iter().map(|b| b.data.len() + 16).sum::<usize>()
+        }
+        Some(pb::event::Kind::Exec(x)) => {
+            FIXED
+                + x.filename.len()
+                + x.argv
+                    .iter()
+                    .chain(&x.envp)
+                    .map(|a| a.len() + 2)
+                    .sum::<usize>()
+                + 10 * x.auxv.len()
+        }
+        _ => FIXED,
+    }
 }
 
 fn read_trim(path: &str) -> String {
@@ -138,6 +179,11 @@ impl Persist {
     /// Opens the store in `dir`: recovers segments a crash left open.
     pub fn open(dir: &Path, cfg: StoreConfig) -> anyhow::Result<Self> {
         let mut stats = PersistStats::default();
+        match store::remove_unfinished(dir) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} segments a crash left without a header"),
+            Err(e) => tracing::warn!("removing unfinished segments: {e}"),
+        }
         let segments = store::list(dir)?;
         for s in segments.iter().filter(|s| s.index.is_none()) {
             match segment::recover(&s.path) {
@@ -186,8 +232,10 @@ impl Persist {
     pub fn push(&mut self, ev: pb::Event) {
         let pid = ev.pid;
         let batch = self.pending.entry(pid).or_default();
-        batch.push(ev);
-        let full = batch.len() >= self.cfg.batch_events;
+        batch.bytes += approx_bytes(&ev);
+        batch.events.push(ev);
+        let full =
+            batch.events.len() >= self.cfg.batch_events || batch.bytes >= self.cfg.batch_bytes;
         self.unflushed += 1;
         self.stats.unflushed_events = self.unflushed;
         if full {
@@ -213,7 +261,7 @@ impl Persist {
         let mut pids: Vec<(u64, u32)> = self
             .pending
             .iter()
-            .filter_map(|(pid, b)| b.first().map(|e| (e.seq, *pid)))
+            .filter_map(|(pid, b)| b.events.first().map(|e| (e.seq, *pid)))
             .collect();
         pids.sort_unstable();
         for &(_, pid) in &pids {
@@ -227,12 +275,13 @@ impl Persist {
         self.pending.retain(|pid, _| flushed.contains(pid));
     }
 
-    /// Writes one process's waiting events as one frame.
+    /// Writes one process's waiting events as one frame (or several, when
+    /// they are too big for one).
     fn flush_pid(&mut self, pid: u32) {
-        let Some(mut batch) = self.pending.remove(&pid).filter(|b| !b.is_empty()) else {
+        let Some(mut batch) = self.pending.remove(&pid).filter(|b| !b.events.is_empty()) else {
             return;
         };
-        let n = batch.len() as u64;
+        let n = batch.events.len() as u64;
         self.unflushed -= n;
         self.stats.unflushed_events = self.unflushed;
         if self.writer.is_none() && !self.open_segment() {
@@ -242,11 +291,25 @@ impl Persist {
         let Some(w) = self.writer.as_mut() else {
             return;
         };
-        match w.append(&batch, self.cfg.zstd_level) {
-            Ok(bytes) => {
-                self.stats.events_written += n;
-                self.stats.frames_written += 1;
-                self.stats.bytes_written += bytes;
+        let before = w.event_count();
+        match w.append(&batch.events, self.cfg.zstd_level) {
+            Ok(done) => {
+                self.stats.events_written += done.events;
+                self.stats.frames_written += done.frames;
+                self.stats.bytes_written += done.bytes;
+                if !done.too_large.is_empty() {
+                    let k = done.too_large.len() as u64;
+                    self.stats.events_too_large += k;
+                    self.stats.events_dropped += k;
+                    for t in &done.too_large {
+                        tracing::error!(
+                            "event {} of pid {} is {} bytes, more than a frame holds; not stored",
+                            t.seq,
+                            t.pid,
+                            t.bytes
+                        );
+                    }
+                }
                 if self.stats.writing_suspended {
                     tracing::info!("the store is writable again");
                     self.stats.writing_suspended = false;
@@ -258,12 +321,16 @@ impl Persist {
                 }
             }
             Err(e) => {
+                // Frames written before the error hold their events.
+                let written = w.event_count() - before;
+                self.stats.events_written += written;
                 self.fail("writing a frame", e);
-                self.stats.events_dropped += n;
+                self.stats.events_dropped += n - written;
             }
         }
         // Reuse the allocation for the process's next batch.
-        batch.clear();
+        batch.events.clear();
+        batch.bytes = 0;
         self.pending.insert(pid, batch);
     }
 
@@ -408,6 +475,77 @@ mod tests {
         // The newest events survive.
         let r = store::query(dir.path(), &Default::default()).unwrap();
         assert_eq!(r.events.last().unwrap().seq, 4999);
+    }
+
+    /// Incompressible bytes, so that zstd cannot hide a batch's size.
+    fn noise(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn read_of(seq: u64, len: usize) -> pb::Event {
+        pb::Event {
+            seq,
+            pid: 1,
+            ts_ns: seq,
+            kind: Some(pb::event::Kind::Syscall(pb::Syscall {
+                nr: 0,
+                ret: len as i64,
+                buffers: vec![pb::Buffer {
+                    arg: 1,
+                    direction: pb::Direction::Out as i32,
+                    data: noise(seq, len),
+                    total_len: len as u64,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    /// The case: 900 reads of 128 KiB from one process, between
+    /// two ticks. Batched by count only, they made one 115 MB frame that
+    /// the reader refused; by bytes they are frames of a few MiB.
+    #[test]
+    fn many_large_reads_make_frames_of_a_few_mib_all_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = Persist::open(dir.path(), StoreConfig::default()).unwrap();
+        for i in 0..900 {
+            p.push(read_of(i, 128 << 10));
+        }
+        p.close();
+        assert_eq!(p.stats.events_written, 900);
+        assert_eq!(p.stats.events_dropped, 0);
+        assert!(p.stats.frames_written >= 25, "{:?}", p.stats);
+        let r = store::query(
+            dir.path(),
+            &store::Query {
+                pids: vec![1],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(r.damage.is_empty(), "{:?}", r.damage);
+        assert_eq!(r.events.len(), 900);
+        assert!(r.events == (0..900).map(|i| read_of(i, 128 << 10)).collect::<Vec<_>>());
+        for seg in store::list(dir.path()).unwrap() {
+            let s = segment::scan(&seg.path).unwrap();
+            let mut at = segment::MAGIC.len();
+            let data = std::fs::read(&seg.path).unwrap();
+            while let Ok(f) = tracer_store::frame::decode(&data[at..]) {
+                assert!(f.size < 6 << 20, "a frame of {} bytes", f.size);
+                at += f.size;
+            }
+            assert!(s.damage.is_empty());
+        }
     }
 
     #[test]

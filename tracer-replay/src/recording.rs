@@ -528,6 +528,7 @@ mod tests {
                 sha256: "00".into(),
                 path: "/bin/x".into(),
                 data: b"abc".to_vec(),
+                ..Default::default()
             }],
         );
         let e = Recording::from_bundle(b, Some(7)).expect_err("a damaged copy");

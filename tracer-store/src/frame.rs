@@ -14,6 +14,21 @@ pub const FRAME_HEADER: usize = 12;
 /// Largest payload a frame may declare; checked before anything is
 /// allocated, so a damaged length cannot make the reader allocate gigabytes.
 pub const MAX_FRAME: u32 = 64 << 20;
+/// Largest uncompressed payload a writer puts in one compressed frame:
+/// zstd's worst case for this many bytes (incompressible data grows by
+/// 1/256) still fits in `MAX_FRAME`, so a frame the writer makes can never
+/// be one its reader refuses, whatever the data. Writers split anything
+/// bigger across frames.
+pub const MAX_RAW: usize = MAX_FRAME as usize - (MAX_FRAME as usize >> 7);
+/// Largest size a reader decompresses one frame to. Above `MAX_RAW` on
+/// purpose: older writers bounded only the compressed size, and their
+/// frames (up to 64 MiB of zstd) are still read; the bound only stops a
+/// damaged frame from asking for unbounded memory.
+pub const MAX_DECOMPRESSED: usize = 8 * MAX_FRAME as usize;
+const _: () = assert!(
+    MAX_RAW <= MAX_DECOMPRESSED,
+    "a reader takes what a writer makes"
+);
 
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +135,11 @@ pub fn resync(data: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_raw_bound_fits_a_frame_whatever_the_data() {
+        assert!(zstd::zstd_safe::compress_bound(MAX_RAW) <= MAX_FRAME as usize);
+    }
 
     #[test]
     fn round_trips() {

@@ -9,6 +9,27 @@ use tracer_proto as pb;
 
 /// Log2 latency buckets kept per syscall.
 pub const LATENCY_BUCKETS: usize = 40;
+/// Bytes of a process's argv kept in the index (for `ps`; the exec event
+/// keeps all of it). The index is one uncompressed frame: argv as long as
+/// the snapshot limit allows, for a few processes, would make it one that
+/// its reader refuses.
+pub const INDEX_ARGV_BYTES: usize = 16 << 10;
+
+/// The first arguments of `argv`, at most `INDEX_ARGV_BYTES` of them, the
+/// last one cut if need be.
+fn bounded_argv(argv: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut left = INDEX_ARGV_BYTES;
+    let mut out = Vec::new();
+    for a in argv {
+        if left == 0 {
+            break;
+        }
+        let take = a.len().min(left);
+        out.push(a[..take].to_vec());
+        left -= take;
+    }
+    out
+}
 
 #[derive(Default)]
 struct Counts {
@@ -114,7 +135,7 @@ impl IndexBuilder {
             }
             Some(pb::event::Kind::Exec(x)) => {
                 p.exe.clone_from(&x.filename);
-                p.argv.clone_from(&x.argv);
+                p.argv = bounded_argv(&x.argv);
                 p.start_ns = x.start_ns;
             }
             Some(pb::event::Kind::Exit(x)) if x.group_dead => {
@@ -179,6 +200,8 @@ impl IndexBuilder {
 
 #[cfg(test)]
 mod tests {
+    use prost::Message as _;
+
     use super::*;
 
     fn ev(pid: u32, ts_ns: u64, kind: pb::event::Kind) -> pb::Event {
@@ -265,6 +288,39 @@ mod tests {
                 (100, 1, 2, 110, 120, true, false),
                 (200, 2, 3, 210, 230, false, true),
             ]
+        );
+    }
+
+    #[test]
+    fn a_huge_argv_does_not_make_a_huge_index() {
+        let mut b = IndexBuilder::default();
+        for pid in 1..=8u32 {
+            let exec = pb::Event {
+                pid,
+                kind: Some(pb::event::Kind::Exec(pb::Exec {
+                    filename: "/bin/x".into(),
+                    // 16 MiB of arguments, as a high snapshot limit keeps.
+                    argv: vec![vec![b'a'; 1 << 20]; 16],
+                    ..Default::default()
+                })),
+                ..Default::default()
+            };
+            b.add_batch(&[exec], 8);
+        }
+        let idx = b.build();
+        assert!(
+            idx.encoded_len() < 8 * (INDEX_ARGV_BYTES + 4096),
+            "{}",
+            idx.encoded_len()
+        );
+        let argv = &idx.processes[0].argv;
+        assert_eq!(argv.len(), 1);
+        assert_eq!(argv[0].len(), INDEX_ARGV_BYTES);
+        let short = bounded_argv(&[b"ls".to_vec(), b"-l".to_vec()]);
+        assert_eq!(
+            short,
+            [b"ls".to_vec(), b"-l".to_vec()],
+            "short ones are kept whole"
         );
     }
 }

@@ -10,3 +10,10 @@ pub mod frame;
 pub mod index;
 pub mod segment;
 pub mod store;
+
+/// Largest gRPC message a reader of the store can be sent: a batch of one
+/// event as large as a frame holds (`frame::MAX_RAW`), with room for its
+/// framing. The daemon's API bounds its messages by it (streams are cut
+/// into much smaller messages; only one large event alone comes near it),
+/// and clients accept up to it.
+pub const MAX_MESSAGE: usize = frame::MAX_RAW + (1 << 20);

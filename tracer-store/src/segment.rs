@@ -31,6 +31,28 @@ pub enum SegmentError {
     BadMagic { path: PathBuf },
     #[error("{path}: no header frame")]
     NoHeader { path: PathBuf },
+    #[error("{path}: a batch compressed to {bytes} bytes, over the frame limit")]
+    FrameTooLarge { path: PathBuf, bytes: usize },
+}
+
+/// What `SegmentWriter::append` wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Bytes added to the file.
+    pub bytes: u64,
+    pub frames: u64,
+    pub events: u64,
+    /// Events left out: each alone encodes to more than a frame holds.
+    pub too_large: Vec<TooLarge>,
+}
+
+/// An event too large for any frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooLarge {
+    pub pid: u32,
+    pub seq: u64,
+    /// Its encoded size.
+    pub bytes: usize,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SegmentError + '_ {
@@ -56,16 +78,39 @@ pub struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    /// Creates `path` (which must not exist) with its header frame.
+    /// Creates `path` (which must not exist) with its header frame. The
+    /// file is made under `unfinished_path(path)` and renamed into place
+    /// once its header is written, so that a reader listing the store never
+    /// meets a segment without one (which it would have to report as
+    /// damage).
     pub fn create(path: &Path, header: &pb::SegmentHeader) -> Result<Self, SegmentError> {
+        if path.exists() {
+            return Err(SegmentError::Io {
+                path: path.to_owned(),
+                source: io::ErrorKind::AlreadyExists.into(),
+            });
+        }
+        let tmp = unfinished_path(path);
+        // One left by a crash or a failed write holds no events.
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&tmp)(e)),
+            _ => {}
+        }
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(path)
-            .map_err(io_err(path))?;
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
         let mut buf = MAGIC.to_vec();
         frame::encode(Kind::Header, &header.encode_to_vec(), &mut buf);
-        file.write_all(&buf).map_err(io_err(path))?;
+        let made = file
+            .write_all(&buf)
+            .map_err(io_err(&tmp))
+            .and_then(|()| std::fs::rename(&tmp, path).map_err(io_err(path)));
+        if let Err(e) = made {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         Ok(Self {
             file,
             path: path.to_owned(),
@@ -91,10 +136,53 @@ impl SegmentWriter {
         self.index.event_count() == 0
     }
 
-    /// Compresses and appends one batch; returns the frame's size. On error
-    /// the file may hold a torn frame, which recovery truncates.
-    pub fn append(&mut self, events: &[pb::Event], level: i32) -> Result<u64, SegmentError> {
-        encode_batch(events, &mut self.raw);
+    /// Events written so far.
+    pub fn event_count(&self) -> u64 {
+        self.index.event_count()
+    }
+
+    /// Compresses and appends `events` as one batch frame, or as several
+    /// when one would hold more than `frame::MAX_RAW` encoded bytes: no
+    /// frame is ever one the reader refuses, whatever the batch. An event
+    /// that alone is over that bound is not written (it is reported in the
+    /// result; the eBPF side cannot make one). On error the file may hold a
+    /// torn frame, which recovery truncates.
+    pub fn append(&mut self, events: &[pb::Event], level: i32) -> Result<Appended, SegmentError> {
+        let mut raw = std::mem::take(&mut self.raw);
+        let mut done = Appended::default();
+        let mut too_large = Vec::new();
+        let r = for_each_run(
+            events,
+            frame::MAX_RAW,
+            usize::MAX,
+            &mut raw,
+            |run, raw| {
+                done.bytes += self.write_frame(run, raw, level)?;
+                done.frames += 1;
+                done.events += run.len() as u64;
+                Ok(())
+            },
+            |e, bytes| {
+                too_large.push(TooLarge {
+                    pid: e.pid,
+                    seq: e.seq,
+                    bytes,
+                })
+            },
+        );
+        self.raw = raw;
+        done.too_large = too_large;
+        r.map(|()| done)
+    }
+
+    /// Compresses one run's encoded batch (`raw`, at most `MAX_RAW` bytes)
+    /// and appends it as a frame; returns the frame's size.
+    fn write_frame(
+        &mut self,
+        events: &[pb::Event],
+        raw: &[u8],
+        level: i32,
+    ) -> Result<u64, SegmentError> {
         let z = match &mut self.zstd {
             Some((l, z)) if *l == level => z,
             slot => {
@@ -106,9 +194,18 @@ impl SegmentWriter {
         // pages for the kernel to zero each time.
         self.packed.clear();
         self.packed
-            .reserve(zstd::zstd_safe::compress_bound(self.raw.len()));
-        z.compress_to_buffer(&self.raw, &mut self.packed)
+            .reserve(zstd::zstd_safe::compress_bound(raw.len()));
+        z.compress_to_buffer(raw, &mut self.packed)
             .map_err(io_err(&self.path))?;
+        if self.packed.len() > frame::MAX_FRAME as usize {
+            // Cannot happen for a run within MAX_RAW (zstd's bound); kept
+            // so that a mistake there is an error, never a frame that
+            // every reader would skip as damaged.
+            return Err(SegmentError::FrameTooLarge {
+                path: self.path.clone(),
+                bytes: self.packed.len(),
+            });
+        }
         self.scratch.clear();
         frame::encode(Kind::Batch, &self.packed, &mut self.scratch);
         self.file
@@ -144,6 +241,59 @@ pub fn encode_batch(events: &[pb::Event], out: &mut Vec<u8>) {
     for e in events {
         prost::encoding::message::encode(1, e, out);
     }
+}
+
+/// Where a segment is made before it has its header: a name that is not a
+/// segment's, so readers do not list it.
+pub fn unfinished_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".new");
+    PathBuf::from(p)
+}
+
+/// Splits `events` into runs of at most `max_count` events whose encoded
+/// `EventBatch` is at most `limit` bytes, encoding each run once into
+/// `raw`; `emit` gets each run with its encoding. An event that alone
+/// encodes to more than `limit` bytes goes to `oversized` (with its encoded
+/// size), in no run. Sizes are learnt by encoding, which is the work a
+/// frame needs anyway: no sizing pass over every event.
+pub(crate) fn for_each_run<E>(
+    events: &[pb::Event],
+    limit: usize,
+    max_count: usize,
+    raw: &mut Vec<u8>,
+    mut emit: impl FnMut(&[pb::Event], &[u8]) -> Result<(), E>,
+    mut oversized: impl FnMut(&pb::Event, usize),
+) -> Result<(), E> {
+    let max_count = max_count.max(1);
+    raw.clear();
+    let mut start = 0;
+    let mut i = 0;
+    while i < events.len() {
+        let before = raw.len();
+        prost::encoding::message::encode(1, &events[i], raw);
+        if raw.len() <= limit && i - start < max_count {
+            i += 1;
+            continue;
+        }
+        if i > start {
+            // The run so far is full: emit it, and start the next one
+            // with this event (encoded again there).
+            raw.truncate(before);
+            emit(&events[start..i], raw)?;
+            raw.clear();
+            start = i;
+        } else {
+            oversized(&events[i], raw.len());
+            raw.clear();
+            i += 1;
+            start = i;
+        }
+    }
+    if start < events.len() {
+        emit(&events[start..], raw)?;
+    }
+    Ok(())
 }
 
 fn index_and_trailer(index: &pb::SegmentIndex, at: u64) -> Vec<u8> {
@@ -269,7 +419,7 @@ pub struct Scan {
 pub(crate) fn decode_batch(payload: &[u8]) -> Result<Vec<pb::Event>, String> {
     // The decompressed size is bounded like a frame, so a damaged payload
     // cannot ask for unbounded memory.
-    let raw = zstd::bulk::decompress(payload, 8 * frame::MAX_FRAME as usize)
+    let raw = zstd::bulk::decompress(payload, frame::MAX_DECOMPRESSED)
         .map_err(|e| format!("zstd: {e}"))?;
     pb::EventBatch::decode(raw.as_slice())
         .map(|b| b.events)
@@ -464,7 +614,7 @@ pub fn recover(path: &Path) -> Result<Recovery, SegmentError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::frame::FRAME_HEADER;
 
@@ -586,6 +736,183 @@ mod tests {
             [&all[..10], &all[20..]].concat(),
             "the other batches survive"
         );
+    }
+
+    /// Incompressible bytes (xorshift), so that zstd cannot shrink a test
+    /// batch back under the frame limit.
+    pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut out = Vec::with_capacity(len + 8);
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out.truncate(len);
+        out
+    }
+
+    /// A `read` event of `pid` with `len` bytes of noise as its out-buffer.
+    pub(crate) fn big(seq: u64, pid: u32, len: usize) -> pb::Event {
+        pb::Event {
+            seq,
+            pid,
+            tid: pid,
+            ts_ns: 1000 + seq,
+            kind: Some(pb::event::Kind::Syscall(pb::Syscall {
+                nr: 0,
+                ret: len as i64,
+                buffers: vec![pb::Buffer {
+                    arg: 1,
+                    direction: pb::Direction::Out as i32,
+                    data: noise(seq, len),
+                    total_len: len as u64,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    /// Every event of the segment, read both ways: a scan, and through the
+    /// index's frame offsets (as a query for a pid reads).
+    fn read_back(p: &Path) -> Vec<pb::Event> {
+        let s = scan(p).unwrap();
+        assert!(s.damage.is_empty(), "{:?}", s.damage);
+        let idx = read_index(p).unwrap().expect("closed");
+        let offsets: Vec<u64> = {
+            let mut o: Vec<u64> = idx
+                .processes
+                .iter()
+                .flat_map(|p| p.frame_offsets.iter().copied())
+                .collect();
+            o.sort_unstable();
+            o.dedup();
+            o
+        };
+        let mut by_index = vec![];
+        let damage = for_each_batch(p, &offsets, |b| {
+            by_index.extend(b);
+            true
+        })
+        .unwrap();
+        assert!(damage.is_empty(), "{damage:?}");
+        let scanned = s.batches.concat();
+        assert_eq!(by_index.len(), scanned.len());
+        assert!(by_index == scanned, "the index reads what the scan reads");
+        scanned
+    }
+
+    #[test]
+    fn a_batch_far_bigger_than_a_frame_is_split_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let mut w = SegmentWriter::create(&p, &header()).unwrap();
+        // 300 MiB of incompressible reads: more than four frames' worth,
+        // with small events between them.
+        let all: Vec<pb::Event> = (0..600u64)
+            .map(|i| {
+                if i % 2 == 0 {
+                    big(i, 7, 1 << 20)
+                } else {
+                    ev(i, 7, 1, 1)
+                }
+            })
+            .collect();
+        let a = w.append(&all, 1).unwrap();
+        assert!(a.too_large.is_empty());
+        assert_eq!(a.events, all.len() as u64);
+        assert!(a.frames >= 5, "{a:?}");
+        w.close().unwrap();
+        let got = read_back(&p);
+        assert_eq!(got.len(), all.len());
+        assert!(got == all, "every event comes back, in order");
+    }
+
+    #[test]
+    fn single_events_of_tens_of_mib_are_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let mut w = SegmentWriter::create(&p, &header()).unwrap();
+        // Two syscall sides of 16 MiB each, the most the eBPF side sends,
+        // and events right at the frame's bound.
+        let sizes = [20 << 20, 30 << 20, 32 << 20, frame::MAX_RAW - 4096, 3];
+        let all: Vec<pb::Event> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| big(i as u64, 9, n))
+            .collect();
+        let a = w.append(&all, 1).unwrap();
+        assert!(a.too_large.is_empty(), "{:?}", a.too_large);
+        w.close().unwrap();
+        let got = read_back(&p);
+        assert!(got == all, "every event comes back whole");
+    }
+
+    #[test]
+    fn an_event_no_frame_can_hold_is_reported_and_the_rest_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let mut w = SegmentWriter::create(&p, &header()).unwrap();
+        let all = vec![
+            big(0, 5, 1000),
+            big(1, 5, frame::MAX_RAW + 1),
+            big(2, 5, 10 << 20),
+        ];
+        let a = w.append(&all, 1).unwrap();
+        assert_eq!(a.too_large.len(), 1);
+        assert_eq!((a.too_large[0].pid, a.too_large[0].seq), (5, 1));
+        assert!(a.too_large[0].bytes > frame::MAX_RAW);
+        assert_eq!(a.events, 2);
+        w.close().unwrap();
+        let got = read_back(&p);
+        assert!(got == [all[0].clone(), all[2].clone()]);
+    }
+
+    #[test]
+    fn runs_respect_both_bounds() {
+        let events: Vec<pb::Event> = (0..50).map(|i| big(i, 1, 100)).collect();
+        let four = {
+            let mut v = vec![];
+            encode_batch(&events[..4], &mut v);
+            v.len()
+        };
+        let mut raw = vec![];
+        let mut runs = vec![];
+        for_each_run::<()>(
+            &events,
+            four,
+            3,
+            &mut raw,
+            |run, raw| {
+                let mut v = vec![];
+                encode_batch(run, &mut v);
+                assert_eq!(v, raw, "the run's encoding is handed with it");
+                runs.push(run.len());
+                Ok(())
+            },
+            |_, _| panic!("nothing is oversized"),
+        )
+        .unwrap();
+        assert!(runs.iter().all(|&n| n <= 3));
+        assert_eq!(runs.iter().sum::<usize>(), 50);
+        runs.clear();
+        for_each_run::<()>(
+            &events,
+            four,
+            usize::MAX,
+            &mut raw,
+            |run, _| {
+                runs.push(run.len());
+                Ok(())
+            },
+            |_, _| panic!("nothing is oversized"),
+        )
+        .unwrap();
+        assert_eq!(runs[0], 4);
+        assert_eq!(runs.iter().sum::<usize>(), 50);
     }
 
     #[test]

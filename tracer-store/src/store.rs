@@ -29,8 +29,14 @@ pub struct SegmentInfo {
     pub index: Option<pb::SegmentIndex>,
 }
 
-/// The segments of `dir`, oldest first.
-pub fn list(dir: &Path) -> Result<Vec<SegmentInfo>, SegmentError> {
+/// Whether `e` says the segment file is gone: retention deleted it after
+/// it was listed. Its events went with it; a reader skips it.
+pub fn is_gone(e: &SegmentError) -> bool {
+    matches!(e, SegmentError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Segment files of `dir` by name, oldest first; nothing is read.
+fn names(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SegmentError> {
     let io = |source| SegmentError::Io {
         path: dir.to_owned(),
         source,
@@ -39,21 +45,114 @@ pub fn list(dir: &Path) -> Result<Vec<SegmentInfo>, SegmentError> {
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let name = entry.file_name();
-        let Some(seq) = name.to_str().and_then(seq_of) else {
-            continue;
-        };
-        let path = entry.path();
-        let bytes = entry.metadata().map_err(io)?.len();
-        let index = segment::read_index(&path)?;
-        out.push(SegmentInfo {
-            seq,
-            path,
-            bytes,
-            index,
-        });
+        if let Some(seq) = name.to_str().and_then(seq_of) {
+            out.push((seq, entry.path()));
+        }
     }
-    out.sort_by_key(|s| s.seq);
+    out.sort_unstable_by_key(|s| s.0);
     Ok(out)
+}
+
+/// Removes segments a crash or a failed write left before their header
+/// was written (`segment::unfinished_path`: they hold no events); returns
+/// how many.
+pub fn remove_unfinished(dir: &Path) -> Result<usize, SegmentError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| SegmentError::Io { path, source }
+    };
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name();
+        let unfinished = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".new"))
+            .and_then(seq_of)
+            .is_some();
+        if unfinished {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&entry.path())(e)),
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// A listed segment's size and index, or `None` when it is gone.
+fn info(seq: u64, path: PathBuf) -> Result<Option<SegmentInfo>, SegmentError> {
+    let bytes = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(SegmentError::Io { path, source }),
+    };
+    let index = match segment::read_index(&path) {
+        Ok(i) => i,
+        Err(e) if is_gone(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(SegmentInfo {
+        seq,
+        path,
+        bytes,
+        index,
+    }))
+}
+
+/// The segments of `dir`, oldest first (those deleted while it ran are
+/// left out).
+pub fn list(dir: &Path) -> Result<Vec<SegmentInfo>, SegmentError> {
+    let mut out = Vec::new();
+    for (seq, path) in names(dir)? {
+        out.extend(info(seq, path)?);
+    }
+    Ok(out)
+}
+
+/// Most times a walk lists the directory again for segments made while it
+/// ran; only a writer rotating faster than a reader reads meets it.
+const WALK_ROUNDS: usize = 64;
+
+/// Visits every segment of `dir`, oldest first, while the daemon rotates
+/// and deletes under it: a segment deleted after it was listed is skipped
+/// (`visit` may meet that too: `is_gone`), and once the listed ones are
+/// done the directory is listed again for segments made meanwhile. So a
+/// reader never fails on a segment retention removed, and never misses
+/// events that moved on to a newer segment while it read an older one
+/// (a running process whose older segments went is still found).
+/// `visit` returns false to stop. Returns the count of segments skipped as
+/// gone.
+fn walk(
+    dir: &Path,
+    mut visit: impl FnMut(SegmentInfo) -> Result<bool, SegmentError>,
+) -> Result<usize, SegmentError> {
+    let mut gone = 0;
+    let mut done: Option<u64> = None;
+    for _ in 0..WALK_ROUNDS {
+        let fresh: Vec<(u64, PathBuf)> = names(dir)?
+            .into_iter()
+            .filter(|(seq, _)| done.is_none_or(|d| *seq > d))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for (seq, path) in fresh {
+            done = Some(seq);
+            let Some(seg) = info(seq, path)? else {
+                gone += 1;
+                continue;
+            };
+            match visit(seg) {
+                Ok(true) => {}
+                Ok(false) => return Ok(gone),
+                Err(e) if is_gone(&e) => gone += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(gone)
 }
 
 /// Which events a query wants. Empty fields match everything.
@@ -113,6 +212,9 @@ pub struct QueryResult {
     pub damage: Vec<(PathBuf, Damage)>,
     pub segments_read: usize,
     pub segments_skipped: usize,
+    /// Segments retention deleted while the query ran (their events are
+    /// no longer in the store).
+    pub segments_gone: usize,
 }
 
 /// Runs a query over the store in `dir`, oldest segment first.
@@ -135,10 +237,10 @@ pub fn query_each(
     mut each: impl FnMut(Vec<pb::Event>) -> bool,
 ) -> Result<QueryResult, SegmentError> {
     let mut r = QueryResult::default();
-    for seg in list(dir)? {
+    r.segments_gone = walk(dir, |seg| {
         if seg.index.as_ref().is_some_and(|i| !q.may_match(i)) {
             r.segments_skipped += 1;
-            continue;
+            return Ok(true);
         }
         r.segments_read += 1;
         // With an index and a pid filter, read only those processes' frames.
@@ -173,10 +275,7 @@ pub fn query_each(
             };
             r.damage
                 .extend(damage.into_iter().map(|d| (seg.path.clone(), d)));
-            if !go_on {
-                break;
-            }
-            continue;
+            return Ok(go_on);
         }
         // No index (the open segment): scan it, batch by batch.
         let mut go_on = true;
@@ -201,10 +300,8 @@ pub fn query_each(
             }
             Err(e) => return Err(e),
         }
-        if !go_on {
-            break;
-        }
-    }
+        Ok(go_on)
+    })?;
     Ok(r)
 }
 
@@ -269,10 +366,10 @@ fn index_of(seg: SegmentInfo) -> Option<pb::SegmentIndex> {
 /// segments appears once per segment).
 pub fn processes(dir: &Path) -> Result<Vec<pb::ProcessSummary>, SegmentError> {
     let mut out = Vec::new();
-    for seg in list(dir)? {
-        let Some(idx) = index_of(seg) else { continue };
-        out.extend(idx.processes);
-    }
+    walk(dir, |seg| {
+        out.extend(index_of(seg).into_iter().flat_map(|i| i.processes));
+        Ok(true)
+    })?;
     Ok(out)
 }
 
@@ -298,8 +395,10 @@ pub fn stats(
             }
         }
     };
-    for seg in list(dir)? {
-        let Some(idx) = index_of(seg) else { continue };
+    walk(dir, |seg| {
+        let Some(idx) = index_of(seg) else {
+            return Ok(true);
+        };
         match pid {
             None => add(&idx.syscalls),
             Some(p) => {
@@ -312,7 +411,8 @@ pub fn stats(
                 }
             }
         }
-    }
+        Ok(true)
+    })?;
     Ok(out)
 }
 
@@ -370,5 +470,86 @@ mod tests {
             vec![301]
         );
         assert_eq!(r.segments_skipped, 2);
+    }
+
+    /// A writer rotating and deleting segments as fast as it can (a ring
+    /// of at most three segments, the oldest deleted each time a new one
+    /// opens), while readers query, list processes and count: none fails,
+    /// and the process that is in every segment is always found.
+    #[test]
+    fn readers_never_fail_while_segments_rotate_and_go() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let stop = AtomicBool::new(false);
+        let rounds = std::sync::atomic::AtomicU64::new(0);
+        // Set once a whole segment is there, with pid 1 in it.
+        let ready = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let d = dir.path();
+            s.spawn(|| {
+                let mut seq = 1u64;
+                let mut ts = 1u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut w =
+                        SegmentWriter::create(&segment_path(d, seq), &Default::default()).unwrap();
+                    for _ in 0..20 {
+                        // Pid 1 in every frame; others come and go.
+                        let evs = [ev(1, ts, 0), ev(2 + (ts % 5) as u32, ts + 1, 1)];
+                        w.append(&evs, 1).unwrap();
+                        ts += 2;
+                    }
+                    // The oldest goes while this one is still open, as
+                    // retention runs right after a rotation.
+                    if seq > 2 {
+                        std::fs::remove_file(segment_path(d, seq - 2)).unwrap();
+                    }
+                    w.close().unwrap();
+                    ready.store(true, Ordering::Release);
+                    seq += 1;
+                }
+            });
+            let reader = |kind: usize| {
+                let d = dir.path();
+                while !ready.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
+                while !stop.load(Ordering::Relaxed) {
+                    match kind {
+                        0 => {
+                            let r = query(
+                                d,
+                                &Query {
+                                    pids: vec![1],
+                                    ..Default::default()
+                                },
+                            )
+                            .unwrap_or_else(|e| panic!("query failed: {e}"));
+                            assert!(r.damage.is_empty(), "{:?}", r.damage);
+                        }
+                        1 => {
+                            let p = processes(d).unwrap_or_else(|e| panic!("processes: {e}"));
+                            let found = p.iter().any(|p| p.key.is_some_and(|k| k.pid == 1));
+                            assert!(found, "pid 1 is in every segment, and was not found");
+                        }
+                        _ => {
+                            stats(d, Some(1)).unwrap_or_else(|e| panic!("stats: {e}"));
+                            query(d, &Query::default())
+                                .unwrap_or_else(|e| panic!("query all: {e}"));
+                        }
+                    }
+                    rounds.fetch_add(1, Ordering::Relaxed);
+                }
+            };
+            let readers: Vec<_> = (0..3).map(|k| s.spawn(move || reader(k))).collect();
+            std::thread::sleep(std::time::Duration::from_secs(4));
+            stop.store(true, Ordering::Relaxed);
+            for r in readers {
+                if let Err(e) = r.join() {
+                    stop.store(true, Ordering::Relaxed);
+                    std::panic::resume_unwind(e);
+                }
+            }
+        });
+        assert!(rounds.load(std::sync::atomic::Ordering::Relaxed) > 10);
     }
 }

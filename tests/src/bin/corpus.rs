@@ -782,6 +782,7 @@ fn run_case(c: &Case, dir: &Path) -> Outcome {
         run.stdin.as_deref(),
         &env,
         &["--children"],
+        &mut |_, _| {},
     );
     if let Some(d) = driver {
         let _ = d.join();
