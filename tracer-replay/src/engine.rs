@@ -497,6 +497,17 @@ impl Engine<'_> {
     }
 
     /// The process of the task at hand.
+    /// How the process of the task at hand ended in the recording (the
+    /// root's, or a child's).
+    fn exit_of_process(&self) -> Option<pb::Exit> {
+        let rpid = self.task().rpid;
+        if rpid == self.rec.pid {
+            self.rec.exit
+        } else {
+            self.rec.child_exits.get(&rpid).copied()
+        }
+    }
+
     /// The root process's auxv where the replay moved its image.
     pub(crate) fn moved_auxv(&self) -> Option<&[u8]> {
         self.procs.get(&self.rec.pid)?.auxv.as_deref()
@@ -1053,10 +1064,20 @@ impl Engine<'_> {
         if action != Action::Emulate || s.ret < 0 {
             return None;
         }
-        let has_outputs = matches!(
-            effects::lookup(s.nr).map(|i| i.effects),
-            Some(effects::Effects::Known(l)) if l.iter().any(|e| e.dir.is_out())
-        );
+        let has = |out: bool| {
+            matches!(
+                effects::lookup(s.nr).map(|i| i.effects),
+                Some(effects::Effects::Known(l)) if l.iter().any(|e| if out { e.dir.is_out() } else { e.dir.is_in() })
+            )
+        };
+        let has_outputs = has(true);
+        // What it passed was lost: whether the program passes the same
+        // cannot be told, so replay does not go on as if it could.
+        if s.buffers_lost && has(false) && !has_outputs {
+            return Some(format!(
+                "{name}: the data it passed was lost while recording (ring buffer full)"
+            ));
+        }
         if has_outputs && (s.buffers_lost || s.no_payload) {
             return Some(format!(
                 "{name}: the data it returned was {} while recording",
@@ -1415,7 +1436,7 @@ impl Engine<'_> {
                 Some(pb::event::Kind::Signal(sig))
                     if sig.signo == libc::SIGKILL as u32
                         && e.tid != e.pid
-                        && self.rec.exit.is_some_and(|x| x.signal == 0) =>
+                        && self.exit_of_process().is_some_and(|x| x.signal == 0) =>
                 {
                     // The kernel's kill of a thread when another exits the
                     // group (the process exited with a status): the replay's
@@ -1429,7 +1450,7 @@ impl Engine<'_> {
                     // kernel's group exit); the exit says which it was.
                     let mut signo = sig.signo as i32;
                     if signo == libc::SIGKILL
-                        && let Some(x) = self.rec.exit
+                        && let Some(x) = self.exit_of_process()
                         && x.signal != 0
                     {
                         signo = x.signal as i32;
@@ -1621,8 +1642,8 @@ impl Engine<'_> {
                 } else {
                     if args[1] != 0 {
                         let mut ts = Vec::with_capacity(16);
-                        ts.extend((res.tv_sec as i64).to_le_bytes());
-                        ts.extend((res.tv_nsec as i64).to_le_bytes());
+                        ts.extend(res.tv_sec.to_le_bytes());
+                        ts.extend(res.tv_nsec.to_le_bytes());
                         t.write(args[1], &ts)?;
                     }
                     0
@@ -1722,7 +1743,7 @@ fn argv_block(base: u64, used: usize, argv: &[Vec<u8>]) -> Option<(u64, Vec<u8>)
         block.extend(a.split(|&c| c == 0).next().unwrap_or(a));
         block.push(0);
     }
-    while (used + block.len()) % 8 != 0 {
+    while !(used + block.len()).is_multiple_of(8) {
         block.push(0);
     }
     let array = base + (used + block.len()) as u64;
