@@ -91,6 +91,22 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// Opens a helper's gate: the one byte on stdin it waits for before it
+    /// starts (so that a daemon can follow its pid first).
+    pub fn release(&mut self) {
+        use std::io::Write as _;
+        self.0
+            .as_mut()
+            .expect("a running child")
+            .stdin
+            .take()
+            .expect("its stdin")
+            .write_all(b"g")
+            .expect("release the helper");
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(c) = &mut self.0 {

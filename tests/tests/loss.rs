@@ -1,7 +1,6 @@
 //! Overflows a tiny ring buffer on purpose: losses are counted per kind and
 //! per process, nothing crashes, and what comes after is still recorded.
 use std::{
-    io::Write,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -22,13 +21,7 @@ fn a_full_ring_loses_visibly_and_recovers() {
     ));
     let pid = storm.0.as_ref().expect("child").id();
     let mut daemon = Daemon::start(&["--pid", &pid.to_string(), "--ring-size", "16384"]);
-    let child = storm.0.as_mut().expect("child");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"g")
-        .expect("release");
+    storm.release();
     let status = storm.wait(Duration::from_secs(60));
     assert!(status.success());
     daemon.stop();

@@ -1,7 +1,6 @@
 //! The store under a real daemon: crashes (SIGKILL at random moments) and a
 //! full disk (a small tmpfs as the data directory).
 use std::{
-    io::Write,
     path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -143,13 +142,7 @@ fn a_full_disk_drops_counted_events_and_recovers_by_itself() {
         Some(&data),
         &["--pid", &pid.to_string(), "--ring-size", "67108864"],
     );
-    let child = storm.0.as_mut().expect("storm");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"g")
-        .expect("release");
+    storm.release();
 
     // The store fills up: the daemon counts what it drops and keeps running.
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -56,6 +56,9 @@ fn mapped_files(events: &[pb::Event]) -> Vec<Kept> {
     let mut out = Vec::new();
     let mut fds: BTreeMap<(u32, i64), (String, Option<String>)> = BTreeMap::new();
     let mut cwd: BTreeMap<u32, String> = BTreeMap::new();
+    // What each process runs: its `/proc/self/exe` (read here, that path
+    // would be the daemon's own).
+    let mut exe: BTreeMap<u32, String> = BTreeMap::new();
     let keep = |out: &mut Vec<Kept>, name: &str, at: Option<String>| {
         if let Some(at) = at {
             out.push(Kept {
@@ -68,6 +71,7 @@ fn mapped_files(events: &[pb::Event]) -> Vec<Kept> {
         match &e.kind {
             Some(pb::event::Kind::Exec(x)) if x.filename.starts_with('/') => {
                 keep(&mut out, &x.filename, Some(x.filename.clone()));
+                exe.insert(e.pid, x.filename.clone());
                 // A `#!` script: the kernel ran (and mapped) its
                 // interpreter, first in the argv it built.
                 if is_script(&x.filename)
@@ -100,7 +104,12 @@ fn mapped_files(events: &[pb::Event]) -> Vec<Kept> {
                     }
                     NR_OPENAT => {
                         if let Some(p) = path_in(s, 1) {
-                            let at = under(dir_of(arg(0)).as_ref(), &p);
+                            let at = if p == "/proc/self/exe" || p == format!("/proc/{}/exe", e.pid)
+                            {
+                                exe.get(&e.pid).cloned()
+                            } else {
+                                under(dir_of(arg(0)).as_ref(), &p)
+                            };
                             fds.insert((e.pid, s.ret), (p, at));
                         }
                     }
@@ -142,16 +151,28 @@ fn is_script(path: &str) -> bool {
         && &head == b"#!"
 }
 
+/// A copy of what the recorded process saw at `k`, if it can be had here.
+/// Only regular files: a device (`/dev/zero` mapped shared) never ends, and
+/// `/proc` paths name the process that reads them (`/proc/self/exe` read by
+/// the daemon is the daemon), not the recorded one.
 fn blob(k: &Kept) -> Option<pb::Blob> {
     let (path, at) = (&k.name, &k.at);
-    let mut f = std::fs::File::open(at).ok()?;
-    let len = f.metadata().ok()?.len();
+    if at.starts_with("/proc/") {
+        return None;
+    }
+    let f = std::fs::File::open(at).ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let len = meta.len();
     if len > MAX_BLOB {
         tracing::warn!("bundle: {at} is {len} bytes; left out");
         return None;
     }
     let mut data = Vec::with_capacity(len as usize);
-    f.read_to_end(&mut data).ok()?;
+    // Bounded: a file growing while it is read is cut, never followed.
+    f.take(MAX_BLOB).read_to_end(&mut data).ok()?;
     let sha256 = format!("{:x}", Sha256::digest(&data));
     Some(pb::Blob {
         sha256,
@@ -300,6 +321,21 @@ mod tests {
             names,
             vec!["/etc/hosts".to_owned(), "/lib/libc.so.6".to_owned()]
         );
+    }
+
+    #[test]
+    fn devices_and_proc_files_are_never_copied() {
+        let k = |p: &str| Kept {
+            name: p.to_owned(),
+            at: p.to_owned(),
+        };
+        // /dev/zero never ends; /proc/self/exe here is the daemon.
+        assert!(blob(&k("/dev/zero")).is_none());
+        assert!(blob(&k("/proc/self/exe")).is_none());
+        let f = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(f.path(), b"mapped").expect("write");
+        let p = f.path().to_str().expect("path");
+        assert_eq!(blob(&k(p)).map(|b| b.data), Some(b"mapped".to_vec()));
     }
 
     #[test]
