@@ -382,6 +382,11 @@ impl pb::tracer_server::Tracer for Api {
 
 /// Binds a root-only unix socket (mode 0600, in a 0700 directory it creates
 /// if missing), replacing a stale socket file.
+fn socket_inode(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().map(|m| m.ino())
+}
+
 fn bind_unix(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent()
         && !dir.exists()
@@ -394,6 +399,16 @@ fn bind_unix(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
         use std::os::unix::fs::FileTypeExt;
         if !std::fs::symlink_metadata(path)?.file_type().is_socket() {
             anyhow::bail!("{} exists and is not a socket", path.display());
+        }
+        // A socket something answers on is another daemon's: taking it
+        // over would leave that one unreachable, and its stop would then
+        // delete ours.
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            anyhow::bail!(
+                "{} is served by another running daemon; stop it, or give this one \
+                 another --listen",
+                path.display()
+            );
         }
         std::fs::remove_file(path)
             .with_context(|| format!("removing stale socket {}", path.display()))?;
@@ -442,6 +457,7 @@ pub fn serve_unix(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = bind_unix(path)?;
+    let ours = socket_inode(path);
     let router = router(shared, None)?;
     let path = path.to_owned();
     Ok(tokio::spawn(async move {
@@ -451,7 +467,10 @@ pub fn serve_unix(
         {
             tracing::error!("API on {}: {e}", path.display());
         }
-        let _ = std::fs::remove_file(&path);
+        // Only our own socket: never one another daemon made there since.
+        if ours.is_some() && socket_inode(&path) == ours {
+            let _ = std::fs::remove_file(&path);
+        }
     }))
 }
 
@@ -561,6 +580,26 @@ mod tests {
             [1, 1, 1]
         );
         assert!(m[1].encoded_len() <= tracer_store::MAX_MESSAGE);
+    }
+
+    #[test]
+    fn a_socket_another_daemon_serves_is_never_taken_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tracer.sock");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let other = std::os::unix::net::UnixListener::bind(&path).expect("the other daemon");
+        let err = rt
+            .block_on(async { bind_unix(&path) })
+            .expect_err("refused while served");
+        assert!(err.to_string().contains("another running daemon"), "{err}");
+        assert!(path.exists(), "the other daemon's socket stays");
+        // Once nothing answers, a stale socket is replaced.
+        drop(other);
+        rt.block_on(async { bind_unix(&path) })
+            .expect("a stale socket is replaced");
     }
 
     #[test]
