@@ -351,6 +351,9 @@ struct Proc {
     /// The auxv as the kernel would give it with the image where the
     /// replay put it (the kernel's copy still names the first place).
     auxv: Option<Vec<u8>>,
+    /// Files the program made, as the recording shows them (mapped where
+    /// the bundle has no copy).
+    made: crate::made::MadeFiles,
     /// End of the heap the replay maps at the recorded break (`brk`): the
     /// kernel's own break is where this run's layout put it, elsewhere.
     heap_end: Option<u64>,
@@ -1119,7 +1122,9 @@ impl Engine<'_> {
         if s.ret > 0 {
             self.show_output(name, args, s.ret as u64)?;
         }
-        self.proc_mut().fds.apply(name, args, s);
+        let p = self.proc_mut();
+        p.made.apply(name, args, s, &p.fds);
+        p.fds.apply(name, args, s);
         if matches!(name, "fork" | "vfork" | "clone") && s.ret > 0 {
             self.children.push(s.ret);
         }
@@ -1222,8 +1227,18 @@ impl Engine<'_> {
             }
         };
         let local;
+        let made = self.proc_mut().made.contents(&path).map(<[u8]>::to_vec);
         let data: &[u8] = match self.rec.file(&path)? {
             Some(d) => d,
+            // Made by the program (and gone since): as the recording
+            // shows it made it, never this machine's file of that name.
+            None if made.is_some() => {
+                self.report.notes.push(format!(
+                    "mapped {path} as the program made it (created empty, then sized and written as recorded)"
+                ));
+                local = made.unwrap_or_default();
+                &local
+            }
             None => match std::fs::read(&path) {
                 Ok(d) => {
                     self.report.notes.push(format!(

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod fds;
 pub mod gdb;
 pub mod layout;
+pub mod made;
 pub mod memory;
 pub mod policy;
 pub mod recording;

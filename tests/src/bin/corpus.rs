@@ -13,7 +13,9 @@
 //! its output differs. A replay that stops with a named reason is a
 //! counted failure, not a crash.
 //!
-//! Usage: `corpus [FILTER]` (as root; cases whose name contains FILTER).
+//! Usage: `corpus [FILTER]` (as root; cases whose name contains FILTER);
+//! with `CORPUS_KEEP=1` the directory of each case that is not identical
+//! (its bundle, report and inputs) is kept.
 use std::{
     io::Write as _,
     net::TcpListener,
@@ -830,11 +832,22 @@ fn run_case(c: &Case, dir: &Path) -> Outcome {
                     )
                 })
                 .unwrap_or(diff.clone());
-            // The replay said it did what the recording did, and it did not.
+            // The replay said it did what the recording did, and it did not
+            // (a replay that says it left child processes out does not say
+            // that: the bundle lacked them).
+            let children_left_out = rep.summary.contains("which this replay does not run");
             let defect = rep.status.code() == rec.status.code()
                 && rep.report["outcome"]["kind"] == "exited"
                 && rep.report["divergence"].is_null()
-                && rep.stdout != rec.stdout;
+                && rep.stdout != rec.stdout
+                && !children_left_out;
+            let reason = if children_left_out {
+                format!(
+                    "the bundle lacks child processes (fetched before they were stored): {reason}"
+                )
+            } else {
+                reason
+            };
             return Outcome {
                 name: c.name,
                 identical: false,
@@ -901,6 +914,10 @@ fn main() {
             t.elapsed().as_secs_f64(),
             r.why.chars().take(220).collect::<String>()
         );
+        if !r.identical && std::env::var_os("CORPUS_KEEP").is_some() {
+            // The bundle and inputs, to look at (CORPUS_KEEP=1).
+            println!("{:<22} kept in {}", "", dir.keep().display());
+        }
         results.push(r);
     }
     let ok = results.iter().filter(|r| r.identical).count();
