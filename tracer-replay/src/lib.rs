@@ -7,7 +7,9 @@
 //! and drives the tracee; it never talks to a daemon. What runs for real
 //! and what is answered from the recording is decided in [`policy`]; where
 //! recorded buffers go in the tracee comes from the shared memory-effects
-//! table ([`tracer_common::effects`]), through [`memory`].
+//! table ([`tracer_common::effects`]), through [`memory`]. Where the
+//! program's image, stack and heap go is [`layout`] and [`stack`]; the
+//! files it made itself and mapped are followed in [`made`].
 //!
 //! Nothing the replayed program does reaches the outside world: it runs
 //! behind a seccomp filter that stops every syscall for the replayer, which
