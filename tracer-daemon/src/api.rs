@@ -380,13 +380,14 @@ impl pb::tracer_server::Tracer for Api {
     }
 }
 
-/// Binds a root-only unix socket (mode 0600, in a 0700 directory it creates
-/// if missing), replacing a stale socket file.
 fn socket_inode(path: &Path) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(path).ok().map(|m| m.ino())
 }
 
+/// Binds a root-only unix socket (mode 0600, in a 0700 directory it creates
+/// if missing), replacing a stale socket file (never one a daemon answers
+/// on).
 fn bind_unix(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent()
         && !dir.exists()
