@@ -20,6 +20,18 @@ const NR_CHDIR: i64 = 80;
 const NR_FCHDIR: i64 = 81;
 /// Files larger than this are left out (and said so in the log).
 const MAX_BLOB: u64 = 256 << 20;
+/// Most bytes of events one bundle holds (it is built in memory).
+const MAX_BUNDLE_EVENTS_BYTES: usize = 1 << 30;
+
+/// About what an event takes in memory: its buffers and a constant.
+fn event_bytes(e: &pb::Event) -> usize {
+    let buffers = match &e.kind {
+        Some(pb::event::Kind::Syscall(s)) => s.buffers.iter().map(|b| b.data.len() + 48).sum(),
+        Some(pb::event::Kind::Exec(x)) => x.argv.iter().chain(&x.envp).map(|a| a.len() + 24).sum(),
+        _ => 0,
+    };
+    200 + buffers
+}
 
 /// A file a bundle keeps: the path the recording names it by (what replay
 /// looks it up by; relative when the program opened it so), and where it
@@ -230,8 +242,33 @@ pub fn build(
             .filter(|&t| t != u64::MAX),
         ..Default::default()
     };
-    let mut result = store::query(dir, &q).map_err(|e| internal(&e))?;
-    result.events.retain(|e| members.iter().any(|m| m.holds(e)));
+    // A bundle is built in memory: one too large for it is refused, with
+    // what it would hold, before it can take the daemon (and the host's
+    // recording) down.
+    let mut events = Vec::new();
+    let mut bytes = 0usize;
+    let mut too_large = false;
+    let mut result = store::query_each(dir, &q, |batch| {
+        for e in batch {
+            if members.iter().any(|m| m.holds(&e)) {
+                bytes += event_bytes(&e);
+                events.push(e);
+            }
+        }
+        too_large = bytes > MAX_BUNDLE_EVENTS_BYTES;
+        !too_large
+    })
+    .map_err(|e| internal(&e))?;
+    if too_large {
+        return Err(Status::resource_exhausted(format!(
+            "the recording of pid {} is more than {} MiB of events ({} events so far): \
+             too large for one bundle",
+            r.pid,
+            MAX_BUNDLE_EVENTS_BYTES >> 20,
+            events.len()
+        )));
+    }
+    result.events = events;
     let processes: Vec<pb::ProcessInfo> = all
         .iter()
         .filter(|p| {
