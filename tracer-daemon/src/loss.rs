@@ -14,17 +14,6 @@ pub struct LossWatch {
     since_ns: u64,
 }
 
-/// Monotonic now, the clock of the kernel programs' timestamps.
-pub fn monotonic_ns() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out-parameter.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
 impl LossWatch {
     /// Starts watching at `now_ns` (nothing lost before it is known).
     pub fn new(now_ns: u64) -> Self {

@@ -138,6 +138,17 @@ fn read_trim(path: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Monotonic now: the clock of the kernel programs' timestamps.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// What every segment's header says about this host.
 pub fn host_header() -> pb::SegmentHeader {
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
@@ -155,13 +166,7 @@ pub fn host_header() -> pb::SegmentHeader {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos() as i64;
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out-parameter.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    let now_mono = ts.tv_sec * 1_000_000_000 + ts.tv_nsec;
+    let now_mono = monotonic_ns() as i64;
     pb::SegmentHeader {
         format_version: FORMAT_VERSION,
         host_name: field(&uts.nodename),

@@ -219,7 +219,7 @@ pub async fn run(
     };
     tokio::pin!(stop);
     let mut last_lost = 0u64;
-    let mut loss_watch = crate::loss::LossWatch::new(crate::loss::monotonic_ns());
+    let mut loss_watch = crate::loss::LossWatch::new(crate::persist::monotonic_ns());
     let stats = |p: &Progress, running: bool| {
         let totals = loader::loss_totals(&loss);
         let backlog = drained.dropped.load(std::sync::atomic::Ordering::Relaxed);
@@ -257,7 +257,7 @@ pub async fn run(
                     anyhow::bail!("the assembler thread stopped");
                 }
                 let st = stats(&assembly.progress(), true);
-                drainer.inject(loss_watch.check(&st.lost_by_process, crate::loss::monotonic_ns()));
+                drainer.inject(loss_watch.check(&st.lost_by_process, crate::persist::monotonic_ns()));
                 publish_status(&shared, &st, &s);
                 if st.lost_total > last_lost {
                     tracing::warn!("lost {} records so far ({:?})", st.lost_total, st.lost);
@@ -296,7 +296,7 @@ pub async fn run(
     // Then what was lost up to the end, as each process's last events.
     drainer.finish(|| {
         let st = stats(&assembly.progress(), false);
-        staged.extend(loss_watch.check(&st.lost_by_process, crate::loss::monotonic_ns()));
+        staged.extend(loss_watch.check(&st.lost_by_process, crate::persist::monotonic_ns()));
         staged
     });
     // The assembler takes what is queued, closes the store and ends.

@@ -71,7 +71,7 @@ pub struct Work {
     pub args: [u64; NUM_ARGS],
     pub ret: i64,
     /// What is being planned: one of the `PLAN_*` values.
-    pub at_exit: u64,
+    pub planning: u64,
     /// Array being expanded (iovecs, strings), its remaining byte budget and
     /// the template of its pieces.
     pub arr_budget: u64,

@@ -474,7 +474,7 @@ const PLAN_INPUTS_AGAIN: u64 = 2;
 fn plan(w: &mut Work, args: &[u64; NUM_ARGS], ret: i64, what: u64) {
     copy(&mut w.args, args);
     put(&mut w.ret, ret);
-    put(&mut w.at_exit, what);
+    put(&mut w.planning, what);
     let count = w.spec.count;
     let n = if count > MAX_EFFECTS as u32 {
         MAX_EFFECTS as u32
@@ -498,8 +498,8 @@ extern "C" fn effect_cb(i: u64, _ctx: *mut c_void) -> i64 {
 #[inline(always)]
 fn plan_effect(w: &mut Work, i: usize) {
     let e = w.spec.effects[i];
-    let at_exit = w.at_exit == PLAN_OUTPUTS;
-    let again = if w.at_exit == PLAN_INPUTS_AGAIN {
+    let at_exit = w.planning == PLAN_OUTPUTS;
+    let again = if w.planning == PLAN_INPUTS_AGAIN {
         PIECE_AGAIN
     } else {
         0

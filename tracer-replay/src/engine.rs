@@ -64,6 +64,8 @@ const EINTR: i64 = 4;
 const MAP_PRIVATE: u64 = 0x2;
 const MAP_TYPE: u64 = 0xf;
 const PROT_WRITE: u64 = 0x2;
+/// MAP_FIXED and MAP_FIXED_NOREPLACE: the address is the program's choice.
+const MAP_FIXED_ANY: u64 = 0x10 | 0x100000;
 
 /// Replays one process of a bundle. Errors are what prevented the replay
 /// (a bad bundle, no program to run); a divergence is a [`Report`] outcome.
@@ -99,10 +101,7 @@ impl<'a> Engine<'a> {
                 // A `#!` script: the kernel ran its interpreter, with the
                 // argv it built (the recorded one).
                 let script = rec.executable_path()?;
-                match rec.script_interpreter(&pb::Exec {
-                    filename: script.clone(),
-                    ..rec.exec.clone()
-                }) {
+                match rec.script_interpreter(&script, &rec.exec.argv) {
                     Some(i) => {
                         notes.push(format!(
                             "{script} is a #! script: ran its interpreter {i} with the \
@@ -233,10 +232,10 @@ impl<'a> Engine<'a> {
                 .notes
                 .push("the program has no vDSO here; its time calls are syscalls".to_owned());
         }
-        self.proc_mut().scratch = None;
+        // A new image: nothing of the old one's is kept.
+        let p = self.proc_mut();
+        (p.scratch, p.auxv, p.heap_end) = (None, None, None);
         if let Some(insn) = insn {
-            self.proc_mut().auxv = None;
-            self.proc_mut().heap_end = None;
             if layout_on() {
                 let mut notes = std::mem::take(&mut self.report.notes);
                 let r = crate::layout::place_image(self.tm(), insn, recorded_auxv, &mut notes);
@@ -499,7 +498,6 @@ impl Engine<'_> {
             .expect("the tracee lives until the replay ends")
     }
 
-    /// The process of the task at hand.
     /// How the process of the task at hand ended in the recording (the
     /// root's, or a child's).
     fn exit_of_process(&self) -> Option<pb::Exit> {
@@ -516,6 +514,7 @@ impl Engine<'_> {
         self.procs.get(&self.rec.pid)?.auxv.as_deref()
     }
 
+    /// The process of the task at hand.
     fn proc_mut(&mut self) -> &mut Proc {
         let pid = self.task().rpid;
         self.procs.entry(pid).or_default()
@@ -936,11 +935,9 @@ impl Engine<'_> {
             }
             Action::ExecuteReal | Action::ExecuteRecorded => {
                 let mut r = regs;
-                // MAP_FIXED, MAP_FIXED_NOREPLACE: the address is the
-                // program's; otherwise the kernel chose it (whatever the
+                // Not fixed: the kernel chose the address (whatever the
                 // hint), so the recorded choice is the hint, taken when free.
-                const FIXED: u64 = 0x10 | 0x100000;
-                if name == "mmap" && args[3] & FIXED == 0 && s.ret > 0 {
+                if name == "mmap" && args[3] & MAP_FIXED_ANY == 0 && s.ret > 0 {
                     r.rdi = s.ret as u64;
                 }
                 self.t().set_regs(r)?;
@@ -997,8 +994,7 @@ impl Engine<'_> {
         s: &pb::Syscall,
         at: usize,
     ) -> Result<Next, ReplayError> {
-        const PROT_RW: u64 = 0x3;
-        const MAP_PRIVATE_ANON_FIXED_NOREPLACE: u64 = 0x2 | 0x20 | 0x100000;
+        use crate::stack::{MAP_PRIVATE_ANON_FIXED_NOREPLACE, PROT_RW};
         let want = (s.ret as u64).div_ceil(4096) * 4096;
         let end = *self.proc_mut().heap_end.get_or_insert(want);
         let mut r = regs;
@@ -1123,8 +1119,8 @@ impl Engine<'_> {
             self.show_output(name, args, s.ret as u64)?;
         }
         let p = self.proc_mut();
-        p.made.apply(name, args, s, &p.fds);
         p.fds.apply(name, args, s);
+        p.made.apply(name, args, s, &p.fds);
         if matches!(name, "fork" | "vfork" | "clone") && s.ret > 0 {
             self.children.push(s.ret);
         }
@@ -1267,8 +1263,8 @@ impl Engine<'_> {
         r.r10 = flags;
         r.r8 = u64::MAX;
         r.r9 = 0;
-        // Not MAP_FIXED (or _NOREPLACE): the recorded choice is the hint.
-        if args[3] & (0x10 | 0x100000) == 0 {
+        // Not fixed: the recorded choice is the hint.
+        if args[3] & MAP_FIXED_ANY == 0 {
             r.rdi = s.ret as u64;
         }
         self.t().set_regs(r)?;
@@ -1330,7 +1326,7 @@ impl Engine<'_> {
         };
         // A `#!` script: the interpreter is run, with the argv the kernel
         // built for it (the recorded one), as the kernel did.
-        let interpreter = self.rec.script_interpreter(&x);
+        let interpreter = self.rec.script_interpreter(&x.filename, &x.argv);
         let program = interpreter.clone().unwrap_or_else(|| x.filename.clone());
         let path = match self.rec.file(&program)? {
             Some(bytes) => {
@@ -1622,9 +1618,7 @@ impl Engine<'_> {
         let ret: i64 = match name {
             "clock_gettime" => {
                 let v = value(args[0]);
-                let mut ts = Vec::with_capacity(16);
-                ts.extend(((v / 1_000_000_000) as i64).to_le_bytes());
-                ts.extend(((v % 1_000_000_000) as i64).to_le_bytes());
+                let ts = two_words((v / 1_000_000_000) as i64, (v % 1_000_000_000) as i64);
                 if args[1] != 0 {
                     t.write(args[1], &ts)?;
                 }
@@ -1632,9 +1626,10 @@ impl Engine<'_> {
             }
             "gettimeofday" => {
                 if args[0] != 0 {
-                    let mut tv = Vec::with_capacity(16);
-                    tv.extend(((real / 1_000_000_000) as i64).to_le_bytes());
-                    tv.extend((((real % 1_000_000_000) / 1000) as i64).to_le_bytes());
+                    let tv = two_words(
+                        (real / 1_000_000_000) as i64,
+                        ((real % 1_000_000_000) / 1000) as i64,
+                    );
                     t.write(args[0], &tv)?;
                 }
                 if args[1] != 0 {
@@ -1656,10 +1651,7 @@ impl Engine<'_> {
                     -(std::io::Error::last_os_error().raw_os_error().unwrap_or(22) as i64)
                 } else {
                     if args[1] != 0 {
-                        let mut ts = Vec::with_capacity(16);
-                        ts.extend(res.tv_sec.to_le_bytes());
-                        ts.extend(res.tv_nsec.to_le_bytes());
-                        t.write(args[1], &ts)?;
+                        t.write(args[1], &two_words(res.tv_sec, res.tv_nsec))?;
                     }
                     0
                 }
@@ -1738,6 +1730,15 @@ fn same_time_call(name: &str, args: &[u64; 6], s: &pb::Syscall) -> bool {
     effects::name(s.nr) == Some(name)
         && (!matches!(name, "clock_gettime" | "clock_getres")
             || s.args.first().copied() == Some(args[0]))
+}
+
+/// A `struct timespec` or `struct timeval` as the kernel writes it: two
+/// 64-bit words.
+fn two_words(a: i64, b: i64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&a.to_le_bytes());
+    out[8..].copy_from_slice(&b.to_le_bytes());
+    out
 }
 
 /// The image, stack and heap go where the recording had them (the

@@ -17,13 +17,15 @@ const MREMAP_FIXED: u64 = 2;
 
 /// One line of `/proc/PID/maps`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Map {
-    start: u64,
-    end: u64,
-    path: String,
+pub(crate) struct Map {
+    pub start: u64,
+    pub end: u64,
+    /// The file, a special name (`[stack]`, `[vdso]`), or "" for anonymous.
+    pub path: String,
 }
 
-fn maps(pid: i32) -> Result<Vec<Map>, ReplayError> {
+/// The tracee's mappings, in address order.
+pub(crate) fn maps(pid: i32) -> Result<Vec<Map>, ReplayError> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/maps"))
         .map_err(|e| ReplayError::Io(format!("/proc/{pid}/maps: {e}")))?;
     Ok(text.lines().filter_map(parse_map).collect())

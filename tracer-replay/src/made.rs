@@ -57,8 +57,8 @@ impl MadeFiles {
         }
     }
 
-    /// Follows a replayed (recorded) syscall, with the fd table as it was
-    /// before the syscall (`fds`) for the files its fd names.
+    /// Follows a replayed (recorded) syscall, with the fd table as that
+    /// syscall left it (`fds`) for the files its fds name.
     pub fn apply(&mut self, name: &str, args: &[u64; 6], s: &pb::Syscall, fds: &FdTable) {
         let path_of = |fd: u64| match fds.get(fd as i64) {
             Fd::File(p) => Some(p),
@@ -66,14 +66,9 @@ impl MadeFiles {
         };
         match name {
             "openat" | "open" if s.ret >= 0 => {
-                let (flags, path_arg) = if name == "openat" {
-                    (args[2], 1)
-                } else {
-                    (args[1], 0)
-                };
-                let Some(path) = in_buffer(s, path_arg).map(|p| {
-                    String::from_utf8_lossy(p.strip_suffix(&[0]).unwrap_or(p)).into_owned()
-                }) else {
+                let flags = if name == "openat" { args[2] } else { args[1] };
+                // The path the open gave the new fd (an unreadable one is "").
+                let Some(path) = path_of(s.ret as u64).filter(|p| !p.is_empty()) else {
                     return;
                 };
                 if flags & O_CREAT != 0 && flags & (O_TRUNC | O_EXCL) != 0 {
@@ -198,8 +193,8 @@ mod tests {
         let mut m = MadeFiles::default();
         let open = sys(5, vec![(1, IN, b"/db-shm\0".to_vec())]);
         let args = [0, 0, O_CREAT | 2, 0o644, 0, 0];
-        m.apply("openat", &args, &open, &fds);
         fds.apply("openat", &args, &open);
+        m.apply("openat", &args, &open, &fds);
         assert!(m.contents("/db-shm").is_none(), "unsure until an fstat");
         m.apply(
             "newfstatat",
@@ -235,8 +230,8 @@ mod tests {
         let mut m = MadeFiles::default();
         let open = sys(5, vec![(1, IN, b"/old\0".to_vec())]);
         let args = [0, 0, O_CREAT | 2, 0o644, 0, 0];
-        m.apply("openat", &args, &open, &fds);
         fds.apply("openat", &args, &open);
+        m.apply("openat", &args, &open, &fds);
         m.apply(
             "newfstatat",
             &[5, 0, 0, 0x1000, 0, 0],

@@ -225,16 +225,15 @@ impl Recording {
         })
     }
 
-    /// `name` looked up in the recorded `$PATH`.
-    /// The program the kernel ran for an exec of a `#!` script: the
-    /// interpreter, which the kernel put first in the argv it built (and
-    /// the exec record holds that argv). `None` for a binary.
-    pub fn script_interpreter(&self, x: &pb::Exec) -> Option<String> {
-        let head = match self.files.get(&x.filename) {
+    /// The program the kernel ran for an exec of `filename` when it is a
+    /// `#!` script: the interpreter, which the kernel put first in the argv
+    /// it built (`argv`, as the exec record holds it). `None` for a binary.
+    pub fn script_interpreter(&self, filename: &str, argv: &[Vec<u8>]) -> Option<String> {
+        let head = match self.files.get(filename) {
             Some(b) => b.data.get(..2).map(<[u8]>::to_vec),
             None => {
                 let mut h = [0u8; 2];
-                std::fs::File::open(&x.filename)
+                std::fs::File::open(filename)
                     .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut h))
                     .ok()
                     .map(|_| h.to_vec())
@@ -243,10 +242,11 @@ impl Recording {
         if head != b"#!" {
             return None;
         }
-        let first = String::from_utf8_lossy(x.argv.first()?).into_owned();
+        let first = String::from_utf8_lossy(argv.first()?).into_owned();
         first.starts_with('/').then_some(first)
     }
 
+    /// `name` looked up in the recorded `$PATH`.
     fn path_lookup(&self, name: &str) -> Vec<String> {
         let path = self
             .env("PATH")

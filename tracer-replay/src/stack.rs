@@ -12,8 +12,8 @@ const PAGE: u64 = 4096;
 /// auxv entries that point into the stack: AT_PLATFORM, AT_BASE_PLATFORM,
 /// AT_RANDOM, AT_EXECFN.
 const STACK_POINTERS: [u64; 4] = [15, 24, 25, 31];
-const PROT_RW: u64 = 0x3;
-const MAP_PRIVATE_ANON_FIXED_NOREPLACE: u64 = 0x2 | 0x20 | 0x100000;
+pub(crate) const PROT_RW: u64 = 0x3;
+pub(crate) const MAP_PRIVATE_ANON_FIXED_NOREPLACE: u64 = 0x2 | 0x20 | 0x100000;
 
 pub fn relocate(
     t: &mut Tracee,

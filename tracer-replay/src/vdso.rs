@@ -31,16 +31,10 @@ fn vdso_range(pid: i32) -> Result<Option<(u64, u64)>, ReplayError> {
 
 /// The address range of the named special mapping (`[vdso]`, `[stack]`).
 pub fn mapping(pid: i32, name: &str) -> Result<Option<(u64, u64)>, ReplayError> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))
-        .map_err(|e| ReplayError::Io(format!("/proc/{pid}/maps: {e}")))?;
-    Ok(maps.lines().find(|l| l.ends_with(name)).and_then(|l| {
-        let range = l.split_whitespace().next()?;
-        let (a, b) = range.split_once('-')?;
-        Some((
-            u64::from_str_radix(a, 16).ok()?,
-            u64::from_str_radix(b, 16).ok()?,
-        ))
-    }))
+    Ok(crate::layout::maps(pid)?
+        .into_iter()
+        .find(|m| m.path == name)
+        .map(|m| (m.start, m.end)))
 }
 
 /// Patches the tracee's vDSO time functions into syscalls. Returns how
