@@ -414,3 +414,89 @@ fn a_read_of_megabytes_in_one_call_is_recorded_whole() {
     assert_eq!(rep.status.code(), Some(0), "{}", rep.summary);
     assert!(rep.stdout == data, "the replay printed the same bytes");
 }
+
+/// A non-leader thread that calls execve takes the leader's tid in the
+/// kernel: its execve must still be recorded with its path and argv, and
+/// the exec event must name the thread that called it.
+#[test]
+fn an_exec_from_a_non_leader_thread_is_recorded_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = tracer_tests::build_c(
+        dir.path(),
+        "thread-exec",
+        r#"
+#include <pthread.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+static void *run(void *a) {
+    (void)a;
+    char *argv[] = {"echo", "exec-from-thread", NULL};
+    printf("thread %ld execs\n", (long)syscall(SYS_gettid));
+    fflush(stdout);
+    execv("/bin/echo", argv);
+    return NULL;
+}
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, run, NULL);
+    for (;;) pause();
+}
+"#,
+        &["-pthread"],
+    );
+    let rec = tracer_tests::record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
+    assert!(rec.status.success(), "{:?}", rec.status);
+    let out = String::from_utf8_lossy(&rec.stdout).into_owned();
+    assert!(out.ends_with("exec-from-thread\n"), "{out}");
+    let old_tid: u32 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|t| t.parse().ok())
+        .expect("the thread's tid");
+    assert_ne!(old_tid, rec.pid, "the exec really came from another thread");
+    let b =
+        tracer_store::bundle::decode(&std::fs::read(&rec.bundle).expect("bundle")).expect("bundle");
+    let exec = b
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            Some(pb::event::Kind::Exec(x)) if x.filename == "/bin/echo" => Some((e, x)),
+            _ => None,
+        })
+        .expect("the exec of /bin/echo is recorded");
+    assert_eq!(exec.0.tid, rec.pid, "after exec the thread is the leader");
+    assert_eq!(
+        exec.1.old_tid, old_tid,
+        "the exec names the thread that called it"
+    );
+    assert_eq!(
+        exec.1.argv,
+        vec![b"echo".to_vec(), b"exec-from-thread".to_vec()]
+    );
+    let path_of = |s: &pb::Syscall| {
+        s.buffers
+            .iter()
+            .find(|b| b.arg == 0 && b.direction == pb::Direction::In as i32)
+            .map(|b| b.data.strip_suffix(b"\0").unwrap_or(&b.data).to_vec())
+    };
+    let execs: Vec<_> = b
+        .events
+        .iter()
+        .filter_map(syscall)
+        .filter(|s| s.name == "execve" && s.ret == 0)
+        .map(|s| (s.no_enter, path_of(s)))
+        .collect();
+    assert!(
+        execs.contains(&(false, Some(b"/bin/echo".to_vec()))),
+        "the thread's execve with its entry and path: {execs:?}"
+    );
+    // Not replayed yet; it must say so, never diverge or pass.
+    let rep = tracer_tests::replay(&rec.bundle, &[]);
+    assert!(
+        rep.summary
+            .contains("an exec from another thread than the first is not replayed yet"),
+        "{}",
+        rep.summary
+    );
+}

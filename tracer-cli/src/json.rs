@@ -29,7 +29,7 @@ pub fn event(e: &pb::Event) -> Value {
         Some(pb::event::Kind::Exec(x)) => json!({"type": "exec", "filename": x.filename,
             "argv": x.argv.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>(),
             "envp": x.envp.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>(),
-            "auxv": x.auxv, "start_ns": x.start_ns, "truncated": x.truncated}),
+            "auxv": x.auxv, "start_ns": x.start_ns, "truncated": x.truncated, "old_tid": x.old_tid}),
         Some(pb::event::Kind::Exit(x)) => {
             json!({"type": "exit", "status": x.status, "exit_code": x.exit_code,
             "signal": x.signal, "core_dumped": x.core_dumped, "group_dead": x.group_dead})

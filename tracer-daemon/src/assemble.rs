@@ -451,9 +451,12 @@ impl Assembler {
             env_start: r.env_start,
             ..Default::default()
         };
+        // The exec's buffers came with its syscall's, under the thread that
+        // called it (another than the leader it now is, when a non-leader
+        // thread exec'd).
         if let Some(p) = self
             .pending
-            .get_mut(&r.tid)
+            .get_mut(&r.old_tid)
             .filter(|p| p.enter_ns == r.enter_ns)
         {
             let mut rest = Vec::with_capacity(p.buffers.len());

@@ -4,7 +4,7 @@ use aya::{
     Btf, Ebpf, EbpfError, EbpfLoader,
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{
-        BtfTracePoint, ProgramError, RawTracePoint, UProbe,
+        BtfTracePoint, ProgramError, RawTracePoint, TracePoint, UProbe,
         uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
     },
 };
@@ -230,6 +230,9 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
         prog.attach().map_err(|e| explain(&e, name))?;
     }
 
+    if mode == Mode::Record {
+        attach_exec_hook(&mut ebpf)?;
+    }
     if mode == Mode::Record && cfg.exact_time != 0 {
         attach_time_probes(&mut ebpf)?;
     }
@@ -247,6 +250,18 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
         ring_fill,
         stage,
     })
+}
+
+/// The exec tracepoint (a classic one: its record has the old tid).
+fn attach_exec_hook(ebpf: &mut aya::Ebpf) -> anyhow::Result<()> {
+    let name = "sched_process_exec";
+    let tp: &mut TracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| anyhow!("program {name} missing from the object"))?
+        .try_into()?;
+    tp.load().map_err(|e| explain(&e, name))?;
+    tp.attach("sched", name).map_err(|e| explain(&e, name))?;
+    Ok(())
 }
 
 /// Records lost so far, per kind, summed over CPUs.

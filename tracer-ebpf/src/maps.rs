@@ -57,6 +57,13 @@ pub const INFLIGHT_INPUT_FAULT: u32 = 1 << 29;
 /// Bits of `InFlight::flags` that are the programs' own, never sent.
 pub const INFLIGHT_PRIVATE: u32 = INFLIGHT_ACTIVE | INFLIGHT_WENT_TO_KERNEL | INFLIGHT_INPUT_FAULT;
 
+/// The tid that called exec, by the tid it has after (a non-leader thread
+/// takes the leader's): left by `sched_process_exec` for the exec record
+/// that the same thread's execve exit emits. LRU, so that a note whose
+/// exit never came cannot fill the map.
+#[map]
+pub static EXEC_OLD_TID: LruHashMap<u32, u32> = LruHashMap::with_max_entries(4096, 0);
+
 /// libc time calls between their uprobe and uretprobe, by tid.
 #[map]
 pub static VDSO_CALLS: HashMap<u32, InFlight> = HashMap::with_max_entries(16384, 0);

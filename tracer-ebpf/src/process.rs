@@ -6,8 +6,8 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, generated},
-    macros::btf_tracepoint,
-    programs::BtfTracePointContext,
+    macros::{btf_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, TracePointContext},
 };
 use tracer_common::wire::{
     ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, EXIT_GROUP_DEAD, ExecRecord,
@@ -18,7 +18,10 @@ use tracer_common::wire::{
 use crate::{
     buffers::{self, PIECE_BYTES, PIECE_STRING, Piece, Work},
     filter::decide,
-    maps::{EVENTS, INFLIGHT, TRACKED, config, count_loss, inflight, offsets},
+    maps::{
+        EVENTS, EXEC_OLD_TID, INFLIGHT, INFLIGHT_ACTIVE, TRACKED, config, count_loss, inflight,
+        offsets, slot,
+    },
     syscall::finish_exiting,
 };
 
@@ -302,7 +305,7 @@ pub fn plan_exec(w: &mut Work) -> Option<ExecInfo> {
 
 /// The exec record, after its buffers.
 #[inline(never)]
-pub fn emit_exec(x: &ExecInfo, enter_ns: u64, tid: u32, tgid: u32) {
+pub fn emit_exec(x: &ExecInfo, enter_ns: u64, tid: u32, old_tid: u32, tgid: u32) {
     let Some(mut e) = EVENTS.reserve::<ExecRecord>(0) else {
         count_loss(LossKind::Exec, tgid);
         return;
@@ -317,7 +320,7 @@ pub fn emit_exec(x: &ExecInfo, enter_ns: u64, tid: u32, tgid: u32) {
         (*r).start_ns = x.start;
         (*r).pid = tgid;
         (*r).tid = tid;
-        (*r).old_tid = tid;
+        (*r).old_tid = old_tid;
         (*r).uid = bpf_get_current_uid_gid() as u32;
         (*r).cgroup_id = generated::bpf_get_current_cgroup_id();
         (*r).arg_start = x.arg_start;
@@ -325,6 +328,62 @@ pub fn emit_exec(x: &ExecInfo, enter_ns: u64, tid: u32, tgid: u32) {
         generated::bpf_get_current_comm((*r).comm.as_mut_ptr() as *mut c_void, 16);
     }
     e.submit(0);
+}
+
+/// A recorded process has loaded a new program (the execve has not
+/// returned yet). A non-leader thread that exec'd has just taken the
+/// leader's tid: its syscall in progress moves with it, so that the
+/// execve's exit finds its entry, and the exec record names the old tid.
+///
+/// (Hiding the vDSO here, so that time reads became syscalls, was tried:
+/// this kernel refuses `bpf_probe_write_user` to every tracing program type.)
+#[tracepoint(category = "sched", name = "sched_process_exec")]
+pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
+    // SAFETY: `old_pid`, a 4-byte field of the record (offset 16 in the
+    // tracepoint's format file).
+    let old = unsafe { ctx.read_at::<i32>(16) }.unwrap_or(0) as u32;
+    let id = bpf_get_current_pid_tgid();
+    let tgid = (id >> 32) as u32;
+    let tid = id as u32;
+    if old == tid || old == 0 || decide(tgid).is_none() {
+        return 0;
+    }
+    follow_exec_thread(old, tid);
+    let _ = EXEC_OLD_TID.insert(tid, old, 0);
+    0
+}
+
+/// The thread that called the exec now returning in thread `tid` (itself
+/// unless a non-leader thread exec'd); the note is consumed.
+#[inline(always)]
+pub fn exec_caller(tid: u32) -> u32 {
+    // SAFETY: read-only copy of this thread's note.
+    let old = unsafe { EXEC_OLD_TID.get(tid) }.copied();
+    match old {
+        Some(old) => {
+            let _ = EXEC_OLD_TID.remove(tid);
+            old
+        }
+        None => tid,
+    }
+}
+
+/// Moves thread `old`'s syscall in progress (the execve) to `new`.
+#[inline(always)]
+fn follow_exec_thread(old: u32, new: u32) {
+    if let Some(s) = slot()
+        && s.tid == old
+        && s.f.flags & INFLIGHT_ACTIVE != 0
+    {
+        s.tid = new;
+        s.cg_tid = 0;
+        return;
+    }
+    // SAFETY: read-only copy; the entry belongs to the thread running here.
+    if let Some(f) = unsafe { INFLIGHT.get(old) }.copied() {
+        let _ = INFLIGHT.insert(new, f, 0);
+        let _ = INFLIGHT.remove(old);
+    }
 }
 
 /// A task leaves the CPU: if it is inside a syscall, its in-flight entry

@@ -326,6 +326,14 @@ pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
     let mut buffers = f.buffers;
     let exec_done = ret == 0 && (f.nr == NR_EXECVE || f.nr == NR_EXECVEAT);
     let payload = flags & SYSCALL_NO_PAYLOAD == 0;
+    // A non-leader thread's exec is recorded under the thread that made
+    // the call (its entry's records are), the exec record under both.
+    let new_tid = tid;
+    let tid = if exec_done {
+        crate::process::exec_caller(tid)
+    } else {
+        tid
+    };
     // Inputs that faulted at entry are read again where the kernel has
     // faulted them in; not after an exec, whose memory is another program's.
     let again = payload && !exec_done && f.flags & INFLIGHT_INPUT_FAULT != 0;
@@ -350,7 +358,7 @@ pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
             flags |= SYSCALL_BUFFER_LOST;
         }
         if let Some(x) = exec {
-            crate::process::emit_exec(&x, f.enter_ns, tid, tgid);
+            crate::process::emit_exec(&x, f.enter_ns, new_tid, tid, tgid);
         }
     }
     let Some(mut e) = EVENTS.reserve::<SyscallRecord>(0) else {
@@ -368,7 +376,7 @@ pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
         put(&mut r.flags, flags);
         put(&mut r.enter_ns, f.enter_ns);
         put(&mut r.exit_ns, exit_ns);
-        put(&mut r.cgroup_id, crate::maps::current_cgroup(tid));
+        put(&mut r.cgroup_id, crate::maps::current_cgroup(new_tid));
         put(&mut r.nr, f.nr);
         copy(&mut r.args, &f.args);
         put(&mut r.ret, ret);
@@ -442,7 +450,7 @@ pub fn arg_at(args: &[u64; NUM_ARGS], i: u8) -> u64 {
 }
 
 #[inline(always)]
-fn read_user_u64(addr: u64) -> Option<u64> {
+pub fn read_user_u64(addr: u64) -> Option<u64> {
     let mut v = [0u64; 1];
     // SAFETY: reads 8 bytes of user memory into the stack.
     let r = unsafe {

@@ -1307,15 +1307,20 @@ impl Engine<'_> {
     ) -> Result<Next, ReplayError> {
         // The exec record comes just before its execve's syscall record.
         let tid = self.task().rtid;
+        // (A non-leader thread's exec record is the leader's, naming it.)
         let recorded = self.rec.events[..at]
             .iter()
             .rev()
-            .filter(|e| e.tid == tid)
+            .filter(|e| {
+                e.tid == tid
+                    || matches!(&e.kind, Some(pb::event::Kind::Exec(x)) if x.old_tid == tid)
+            })
             .take_while(|e| !matches!(e.kind, Some(pb::event::Kind::Syscall(_))))
             .find_map(|e| match &e.kind {
-                Some(pb::event::Kind::Exec(x)) => Some(x.clone()),
+                Some(pb::event::Kind::Exec(x)) => Some((e.tid, x.clone())),
                 _ => None,
             });
+        let recorded = recorded.map(|(_, x)| x);
         let Some(x) = recorded else {
             return self.stop_here(
                 Outcome::Incomplete,
@@ -1564,10 +1569,10 @@ impl Engine<'_> {
             return self.answer_time(regs, name);
         }
         let actual = Some(self.actual_line(nr, args, None));
-        let (outcome, why) = if let Some(loss) = &self.rec.loss {
+        let (outcome, why) = if let Some(cut) = &self.rec.cut {
             (
                 Outcome::Incomplete,
-                format!("the recording ends here: {loss}"),
+                format!("the recording ends here: {cut}"),
             )
         } else if self.rec.lost {
             (

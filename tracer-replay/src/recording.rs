@@ -44,6 +44,48 @@ fn cut_at_loss(events: &mut Vec<pb::Event>) -> Option<String> {
     ))
 }
 
+/// Ends the events where a thread other than its process's leader exec'd
+/// (the kernel ends the other threads, and the caller takes the leader's
+/// tid): at the first event of that process from the execve's entry on.
+fn cut_at_thread_exec(events: &mut Vec<pb::Event>) -> Option<String> {
+    let (at, pid, old, name) = events.iter().enumerate().find_map(|(i, e)| match &e.kind {
+        Some(pb::event::Kind::Exec(x)) if x.old_tid != 0 && x.old_tid != e.tid => {
+            Some((i, e.pid, x.old_tid, x.filename.clone()))
+        }
+        _ => None,
+    })?;
+    let began = |e: &pb::Event| match &e.kind {
+        Some(pb::event::Kind::Syscall(s)) => s.enter_ns,
+        _ => e.ts_ns,
+    };
+    // The execve is ordered by its entry: before or after the exec record.
+    let entry = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Some(pb::event::Kind::Syscall(s))
+                if e.tid == old
+                    && (s.nr == NR_EXECVE || s.nr == NR_EXECVEAT)
+                    && s.ret == 0
+                    && s.enter_ns <= events[at].ts_ns =>
+            {
+                Some(s.enter_ns)
+            }
+            _ => None,
+        })
+        .max()
+        .unwrap_or(events[at].ts_ns);
+    let cut = events
+        .iter()
+        .position(|e| e.pid == pid && began(e) >= entry)
+        .unwrap_or(at)
+        .min(at);
+    events.truncate(cut);
+    Some(format!(
+        "thread {old} of pid {pid}, not its leader, exec'd {name:?}: an exec from another \
+         thread than the first is not replayed yet"
+    ))
+}
+
 /// One recorded process, ready to replay.
 #[derive(Debug)]
 pub struct Recording {
@@ -67,9 +109,10 @@ pub struct Recording {
     pub tids: BTreeSet<u32>,
     /// Events of this process were lost while recording.
     pub lost: bool,
-    /// Where the recording was cut because records were lost: what, whose
-    /// and when (the events from there on are not replayed).
-    pub loss: Option<String>,
+    /// Where the recording was cut, and why (records lost: what, whose and
+    /// when; an event the replayer cannot follow): the events from there on
+    /// are not replayed.
+    pub cut: Option<String>,
     /// Recorded files by path (the bundle's content-addressed copies).
     files: HashMap<String, pb::Blob>,
 }
@@ -129,6 +172,8 @@ impl Recording {
         after.retain(|e| !is_clone_return(e));
         let mut events = merge(after);
         let loss = cut_at_loss(&mut events);
+        let lost_cut = loss.is_some();
+        let cut = loss.or_else(|| cut_at_thread_exec(&mut events));
         let exit_of = |p: u32| {
             events.iter().rev().find_map(|e| match &e.kind {
                 Some(pb::event::Kind::Exit(x))
@@ -152,7 +197,7 @@ impl Recording {
             .iter()
             .any(|p| p.key.is_some_and(|k| pids.contains(&k.pid)) && p.lost)
             || (b.header.events_lost && b.header.processes.is_empty())
-            || loss.is_some();
+            || lost_cut;
         // Each copy is checked once, here: a damaged bundle is refused
         // before anything runs.
         for x in &b.blobs {
@@ -176,7 +221,7 @@ impl Recording {
             pids,
             tids,
             lost,
-            loss,
+            cut,
             files,
         })
     }
