@@ -306,14 +306,31 @@ pub fn helper(name: &str) -> PathBuf {
 /// The syscall-script helper on `file`, waiting at its gate (a byte on
 /// stdin) so that a daemon can start following its pid first.
 pub fn start_script(file: &Path) -> Guard {
-    Guard(Some(
+    let g = Guard(Some(
         Command::new(helper("syscall-script"))
             .arg(file)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn syscall-script"),
-    ))
+    ));
+    // Returns once it waits at the gate (blocked in read(0, ...)), its
+    // start-up syscalls done: a daemon started now records the script
+    // alone, however slowly a busy host ran the start-up.
+    let pid = g.0.as_ref().expect("child").id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let at = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        if at.starts_with("0 0x0 ") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "syscall-script never reached its gate: {at}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    g
 }
 
 /// Releases the script, waits for it (it exits with 3) and returns the

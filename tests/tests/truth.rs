@@ -500,3 +500,74 @@ int main(void) {
         rep.summary
     );
 }
+
+/// A query asked the moment a process tree ends sees all of it: the
+/// daemon catches up (ring, assembler queue, store batches) before it
+/// reads the store. No polling here: the first answer must be whole.
+#[test]
+fn a_fetch_right_after_the_exit_holds_the_whole_tree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gate = dir.path().join("gate");
+    let c = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    const CHILDREN: usize = 12;
+    let mut root = Guard(Some(
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!(
+                "read x < \"$0\"; i=0; while [ $i -lt {CHILDREN} ]; do /bin/echo child $i; \
+                 i=$((i+1)); done"
+            ))
+            .arg(&gate)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("root"),
+    ));
+    let p = root.0.as_ref().expect("root").id();
+    let p_s = p.to_string();
+    let mut daemon = Daemon::start(&["--pid", &p_s]);
+    let sock = daemon.dir.path().join("tracer.sock");
+    std::fs::write(&gate, b"go\n").expect("open the gate");
+    assert!(root.wait(Duration::from_secs(30)).success());
+    // At once, then again: the same whole answer each time.
+    for round in 0..3 {
+        let bundle = dir.path().join(format!("tree-{round}.trace"));
+        let f = tracer_tests::tracectl(
+            &sock,
+            &[
+                "fetch",
+                "--pid",
+                &p_s,
+                "--children",
+                "-o",
+                bundle.to_str().expect("path"),
+            ],
+        );
+        assert!(
+            f.status.success(),
+            "fetch right after the exit: {}",
+            String::from_utf8_lossy(&f.stderr)
+        );
+        let b =
+            tracer_store::bundle::decode(&std::fs::read(&bundle).expect("bundle")).expect("bundle");
+        let exits = |pid: u32| {
+            b.events
+                .iter()
+                .any(|e| e.pid == pid && matches!(e.kind, Some(pb::event::Kind::Exit(_))))
+        };
+        assert!(exits(p), "the root's exit is in the bundle");
+        let children: std::collections::BTreeSet<u32> = b
+            .events
+            .iter()
+            .filter(|e| e.pid != p)
+            .map(|e| e.pid)
+            .collect();
+        assert_eq!(children.len(), CHILDREN, "every child is in the bundle");
+        assert!(
+            children.iter().all(|&c| exits(c)),
+            "every child's exit is in the bundle"
+        );
+    }
+    daemon.stop();
+}

@@ -35,6 +35,9 @@ pub struct Shared {
     pub live: broadcast::Sender<Arc<pb::Event>>,
     /// Store queries running at once.
     pub queries: Arc<tokio::sync::Semaphore>,
+    /// What queries wait on before reading the store (set once recording
+    /// starts).
+    pub catchup: std::sync::OnceLock<Arc<crate::catchup::Catchup>>,
 }
 
 /// A streaming client that reads nothing for this long is dropped.
@@ -51,7 +54,15 @@ impl Shared {
             status: Mutex::new(pb::StatusReply::default()),
             live,
             queries: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_QUERIES)),
+            catchup: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Waits (blocking) until what was recorded before now is stored.
+    pub fn catch_up(&self) {
+        if let Some(c) = self.catchup.get() {
+            c.wait(crate::catchup::CATCHUP_TIMEOUT);
+        }
     }
 }
 
@@ -200,7 +211,12 @@ impl pb::tracer_server::Tracer for Api {
             return Err(Status::invalid_argument("since_ns is after until_ns"));
         }
         let dir = self.shared.data_dir.clone();
-        let rows = blocking(move || Ok(store::processes(&dir)?)).await?;
+        let shared = Arc::clone(&self.shared);
+        let rows = blocking(move || {
+            shared.catch_up();
+            Ok(store::processes(&dir)?)
+        })
+        .await?;
         let processes = merge_processes(rows)
             .into_iter()
             .filter(|p| r.pids.is_empty() || p.key.is_some_and(|k| r.pids.contains(&k.pid)))
@@ -236,8 +252,10 @@ impl pb::tracer_server::Tracer for Api {
             .map_err(internal)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::EventBatch, Status>>(4);
         let handle = tokio::runtime::Handle::current();
+        let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            shared.catch_up();
             let pid = r.pid;
             let run = || -> anyhow::Result<u64> {
                 let mut pids = vec![pid];
@@ -339,9 +357,13 @@ impl pb::tracer_server::Tracer for Api {
             return Err(Status::invalid_argument("pid is required"));
         }
         let dir = self.shared.data_dir.clone();
-        let (bytes, others) = tokio::task::spawn_blocking(move || crate::bundle::build(&dir, &r))
-            .await
-            .map_err(internal)??;
+        let shared = Arc::clone(&self.shared);
+        let (bytes, others) = tokio::task::spawn_blocking(move || {
+            shared.catch_up();
+            crate::bundle::build(&dir, &r)
+        })
+        .await
+        .map_err(internal)??;
         let total = bytes.len() as u64;
         let mut first = Some(others);
         // Chunks are copied out as the client takes them: a bundle of
@@ -364,7 +386,12 @@ impl pb::tracer_server::Tracer for Api {
     ) -> Result<Response<pb::StatsReply>, Status> {
         let pid = req.into_inner().pid;
         let dir = self.shared.data_dir.clone();
-        let stats = blocking(move || Ok(store::stats(&dir, pid)?)).await?;
+        let shared = Arc::clone(&self.shared);
+        let stats = blocking(move || {
+            shared.catch_up();
+            Ok(store::stats(&dir, pid)?)
+        })
+        .await?;
         if stats.is_empty()
             && let Some(p) = pid
         {

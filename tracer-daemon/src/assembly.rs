@@ -16,6 +16,7 @@ use std::{
 
 use crate::{
     assemble::{AssembleStats, Assembler},
+    catchup::Catchup,
     drain::{Recycler, Shared},
     persist::PersistStats,
     sink::Sink,
@@ -24,6 +25,8 @@ use crate::{
 /// How often the sink's periodic work (frames for what waits, rotation,
 /// retention) runs and the counters are published.
 const TICK: Duration = Duration::from_millis(200);
+/// How soon a query waiting for the store is seen while the queue is idle.
+const POLL: Duration = Duration::from_millis(10);
 
 /// What the assembler thread last published.
 #[derive(Debug, Default, Clone)]
@@ -48,6 +51,7 @@ impl Assembly {
         recycler: Recycler,
         sink: Sink,
         nice: i32,
+        catchup: Arc<Catchup>,
     ) -> anyhow::Result<Self> {
         let progress = Arc::new(Mutex::new(Progress::default()));
         let shared = Arc::clone(&progress);
@@ -58,7 +62,7 @@ impl Assembly {
                 let tid = current_tid();
                 set_nice(tid, nice);
                 let _ = ready.send(tid);
-                run(&chunks, &drained, &recycler, sink, &shared);
+                run(&chunks, &drained, &recycler, sink, &shared, &catchup);
             })?;
         // Returns once the thread runs at its priority (the daemon says it
         // is recording after this).
@@ -112,17 +116,27 @@ fn run(
     recycler: &Recycler,
     mut sink: Sink,
     progress: &Mutex<Progress>,
+    catchup: &Catchup,
 ) {
     let mut asm = Assembler::default();
     let mut last_tick = Instant::now();
     loop {
-        match chunks.recv_timeout(TICK) {
+        match chunks.recv_timeout(POLL) {
             Ok(chunk) => {
                 assemble_chunk(&chunk, drained, &mut asm, &mut sink);
                 recycler.recycle(chunk);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(g) = catchup.wanted() {
+            // Everything queued by now, then written where queries read.
+            while let Ok(chunk) = chunks.try_recv() {
+                assemble_chunk(&chunk, drained, &mut asm, &mut sink);
+                recycler.recycle(chunk);
+            }
+            sink.flush();
+            catchup.stored(g);
         }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();

@@ -52,6 +52,9 @@ pub struct Shared {
     pub dropped_by_pid: Mutex<HashMap<u32, u64>>,
     /// Chunks waiting in the pool for reuse.
     pub pooled: AtomicU64,
+    /// Passes over the ring finished (everything read and sent), for
+    /// queries that wait for the recorder to catch up (`catchup`).
+    pub passes: AtomicU64,
 }
 
 pub struct Drainer {
@@ -219,6 +222,7 @@ fn run(
         if !buf.is_empty() && !send(&tx, pool, shared, &mut buf) {
             return;
         }
+        shared.passes.fetch_add(1, Ordering::SeqCst);
         if last {
             return;
         }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod assemble;
 pub mod assembly;
 pub mod bundle;
+pub mod catchup;
 pub mod config;
 pub mod drain;
 pub mod kernel_btf;

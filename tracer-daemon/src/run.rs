@@ -181,12 +181,15 @@ pub async fn run(
     }
     let (mut drainer, chunks) = crate::drain::Drainer::spawn(ring)?;
     let drained = Arc::clone(&drainer.shared);
+    let catchup = crate::catchup::Catchup::new(Arc::clone(&drained));
+    let _ = shared.catchup.set(Arc::clone(&catchup));
     let assembly = Assembly::spawn(
         chunks,
         Arc::clone(&drained),
         drainer.recycler(),
         sink,
         s.assembler_nice,
+        catchup,
     )?;
     match mode {
         Mode::Floor => {

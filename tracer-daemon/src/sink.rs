@@ -46,6 +46,11 @@ impl Sink {
         }
     }
 
+    /// Writes what waits now (a query wants it readable).
+    pub fn flush(&mut self) {
+        self.persist.flush();
+    }
+
     pub fn close(&mut self) {
         self.persist.close();
         if let Some(out) = &mut self.print {
