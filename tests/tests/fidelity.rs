@@ -89,3 +89,28 @@ fn scripts_run_through_their_interpreters_replay_as_recorded() {
     let rep = replay(&rec.bundle, &[]);
     assert_replayed_as_recorded(&rec, &rep, "replay");
 }
+
+/// `date +%s.%N` reads the time through the vDSO, which no recording by
+/// syscalls holds: the replay answers from the recorded timeline, the
+/// printed nanoseconds differ, and the replay must say so rather than stop
+/// or pass. It goes on, shows the recorded line, ends with 124 and names
+/// the write; `--strict` stops there as a divergence.
+#[test]
+fn a_write_that_differs_by_approximate_time_is_reported_not_hidden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record(dir.path(), "/bin/date", &["+%s.%N"], None, &[]);
+    assert!(rec.status.success());
+    let rep = replay(&rec.bundle, &[]);
+    assert_eq!(rep.status.code(), Some(124), "{}", rep.summary);
+    assert_eq!(rep.stdout, rec.stdout, "the recorded line is shown");
+    assert!(rep.summary.contains("NOT IDENTICAL"), "{}", rep.summary);
+    let diffs = rep.report["time_differences"]
+        .as_array()
+        .expect("differences");
+    assert_eq!(diffs.len(), 1, "{}", rep.summary);
+    assert_eq!(diffs[0]["syscall"], "write");
+    assert!(rep.report["time_calls_from_timeline"].as_u64() > Some(0));
+    let strict = replay(&rec.bundle, &["--strict", "--kill-on-divergence"]);
+    assert_eq!(strict.status.code(), Some(125), "{}", strict.summary);
+    assert_eq!(strict.report["outcome"]["kind"], "diverged");
+}

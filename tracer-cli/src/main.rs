@@ -96,8 +96,9 @@ enum Cmd {
         events_only: bool,
     },
     /// Re-execute a recorded process from its bundle under ptrace, as it
-    /// ran. Exits with the recorded status; 125 when the replay diverges or
-    /// the recording ends early; 126 when it cannot start.
+    /// ran. Exits with the recorded status; 124 when it ended as recorded
+    /// but wrote other bytes where it read approximate times; 125 when the
+    /// replay diverges or the recording ends early; 126 when it cannot start.
     Replay {
         bundle: PathBuf,
         /// The bundle's process to replay [default: its root].
@@ -133,6 +134,12 @@ enum Cmd {
         /// N recorded events, where going back starts from (0: none).
         #[arg(long, value_name = "N", default_value_t = 1000)]
         checkpoint_every: usize,
+        /// Stop at the first difference, also where the program writes
+        /// other bytes after reading times the recording does not hold
+        /// (by default such writes are reported, the recorded bytes shown,
+        /// and the replay goes on, ending with status 124).
+        #[arg(long)]
+        strict: bool,
     },
     /// Per-syscall counts, errors and latency.
     Stats {
@@ -160,6 +167,7 @@ fn main() -> std::process::ExitCode {
         exe,
         watchdog,
         checkpoint_every,
+        strict,
     } = &cli.cmd
     {
         return replay::run(
@@ -174,6 +182,7 @@ fn main() -> std::process::ExitCode {
                 exe: exe.as_deref(),
                 watchdog: *watchdog,
                 checkpoint_every: *checkpoint_every,
+                strict: *strict,
             },
         );
     }

@@ -17,6 +17,7 @@ pub struct Args<'a> {
     pub exe: Option<&'a Path>,
     pub watchdog: f64,
     pub checkpoint_every: usize,
+    pub strict: bool,
 }
 
 pub fn run(bundle: &Path, a: Args<'_>) -> ExitCode {
@@ -53,6 +54,7 @@ pub fn run(bundle: &Path, a: Args<'_>) -> ExitCode {
         kill_on_divergence: a.kill_on_divergence,
         env,
         exe: a.exe.map(Path::to_path_buf),
+        strict: a.strict,
     };
     let result = match a.gdb {
         Some(listen) => tracer_replay::debug(decoded, &opts, listen),

@@ -29,7 +29,7 @@ use crate::{
     memory,
     policy::{self, Action},
     recording::Recording,
-    report::{Divergence, Outcome, Report, Travel},
+    report::{Divergence, Outcome, Report, TimeDifference, Travel},
     stack,
     tracee::{self, ChildSignalsBlocked, Launch, Stop, Tracee},
     vdso,
@@ -57,6 +57,9 @@ pub struct Options {
     /// task whose recorded event is next before it stops and says where
     /// each task is (`None`: 10 s).
     pub watchdog: Option<std::time::Duration>,
+    /// Stop at the first difference, also a write that approximate times
+    /// explain (see `Report::time_differences`).
+    pub strict: bool,
 }
 
 use crate::tracee::RESTART_CODES;
@@ -189,6 +192,7 @@ impl<'a> Engine<'a> {
             report: Report::new(rec.pid, exe.clone(), rec.events.len(), notes),
             timeline_ns: rec.exec_ns,
             kernel_copies: 0,
+            show_recorded: None,
             started,
             exe_file,
             dir: Some(dir),
@@ -390,6 +394,9 @@ pub(crate) struct Engine<'a> {
     /// Recorded time the program is at (monotonic ns).
     timeline_ns: u64,
     kernel_copies: u64,
+    /// What the next shown write shows instead of the program's bytes (the
+    /// recorded ones, at a difference approximate times explain).
+    show_recorded: Option<Vec<u8>>,
     started: Instant,
     /// The program as run (the bundle's copy): what a debugger loads.
     pub(crate) exe_file: std::path::PathBuf,
@@ -877,7 +884,9 @@ impl Engine<'_> {
                 }
             }
         }
-        if let Some(m) = memory::compare_inputs(self.t(), nr, &args, &s)? {
+        if let Some(m) = memory::compare_inputs(self.t(), nr, &args, &s)?
+            && !self.time_explains(name, at, &m, &s, nr, &args)
+        {
             let actual = self.actual_line(nr, &args, Some(&s));
             let what = match info.and_then(|i| i.args.get(m.arg as usize)) {
                 Some((n, _)) => format!("argument {} ({n})", m.arg),
@@ -1151,8 +1160,45 @@ impl Engine<'_> {
         self.after_syscall()
     }
 
+    /// Whether the difference `m` in what the program passes to `name` is
+    /// one that approximate times explain: data written out (never a
+    /// syscall, path or request of another kind), after the program read
+    /// times the recording does not hold, and not `--strict`. Such a place
+    /// is reported, and the recorded data is what is shown.
+    fn time_explains(
+        &mut self,
+        name: &str,
+        at: usize,
+        m: &memory::InputMismatch,
+        s: &pb::Syscall,
+        nr: i64,
+        args: &[u64; 6],
+    ) -> bool {
+        if self.opts.strict
+            || self.report.time_calls_from_timeline == 0
+            || !policy::writes_data_out(name)
+        {
+            return false;
+        }
+        let replayed = Some(self.actual_line(nr, args, Some(s)));
+        self.report.time_differences.push(TimeDifference {
+            event_index: at,
+            syscall: name.to_owned(),
+            arg: m.arg,
+            item: m.item,
+            first_byte: first_difference(&m.expected, &m.actual),
+            bytes_now: m.actual.len(),
+            bytes_recorded: m.expected.len(),
+            recorded: self.rec.events.get(at).map(tracer_format::line),
+            replayed,
+        });
+        self.show_recorded = Some(recorded_output(s));
+        true
+    }
+
     /// What the program writes to its stdout and stderr, shown as it replays.
     fn show_output(&mut self, name: &str, args: &[u64; 6], n: u64) -> Result<(), ReplayError> {
+        let recorded = self.show_recorded.take();
         let fd_arg = match name {
             "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" | "sendto" => args[0],
             "sendfile" | "splice" | "copy_file_range" | "tee" => {
@@ -1170,6 +1216,7 @@ impl Engine<'_> {
         }
         let t = self.t();
         let data = match name {
+            _ if recorded.is_some() => recorded.unwrap_or_default(),
             "writev" | "pwritev" | "pwritev2" => {
                 let mut out = Vec::new();
                 for i in 0..args[2].min(1024) {
@@ -1772,6 +1819,20 @@ fn argv_block(base: u64, used: usize, argv: &[Vec<u8>]) -> Option<(u64, Vec<u8>)
         block.extend(p.to_le_bytes());
     }
     (used + block.len() <= 4096).then_some((array, block))
+}
+
+/// The bytes a recorded write-like syscall wrote out: its data argument
+/// (each item of an iovec, in order), up to what it returned.
+fn recorded_output(s: &pb::Syscall) -> Vec<u8> {
+    let mut parts: Vec<&pb::Buffer> = s
+        .buffers
+        .iter()
+        .filter(|b| b.arg == 1 && b.direction == pb::Direction::In as i32)
+        .collect();
+    parts.sort_by_key(|b| b.item);
+    let mut out: Vec<u8> = parts.iter().flat_map(|b| b.data.iter().copied()).collect();
+    out.truncate(s.ret.max(0) as usize);
+    out
 }
 
 fn first_difference(a: &[u8], b: &[u8]) -> usize {

@@ -64,6 +64,16 @@ pub fn is_time(name: &str) -> bool {
     )
 }
 
+/// Syscalls whose argument 1 is data written out, which a program that
+/// read approximate times may write otherwise (a timestamp) without
+/// having done anything else otherwise.
+pub fn writes_data_out(name: &str) -> bool {
+    matches!(
+        name,
+        "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" | "sendto"
+    )
+}
+
 /// `fcntl` commands whose third argument is an integer the kernel reads
 /// (for the others it is a pointer, or whatever the register held).
 pub fn fcntl_int_arg(cmd: u64) -> bool {

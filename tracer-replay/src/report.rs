@@ -31,6 +31,23 @@ pub struct Divergence {
     pub recent: Vec<String>,
 }
 
+/// A place where the program wrote other bytes than recorded after it
+/// had read times the recording does not hold (answered from the recorded
+/// timeline): the replay went on, and showed what was recorded.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TimeDifference {
+    pub event_index: usize,
+    pub syscall: String,
+    pub arg: u32,
+    pub item: u32,
+    /// The first byte that differs, and the lengths.
+    pub first_byte: usize,
+    pub bytes_now: usize,
+    pub bytes_recorded: usize,
+    pub recorded: Option<String>,
+    pub replayed: Option<String>,
+}
+
 /// How a debugger went back in time.
 #[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
 pub struct Travel {
@@ -50,6 +67,9 @@ pub struct Report {
     pub program: String,
     pub outcome: Outcome,
     pub divergence: Option<Divergence>,
+    /// Writes that differed where only approximate times explain it (the
+    /// replay then went on; none with `--strict`).
+    pub time_differences: Vec<TimeDifference>,
     /// The tracee left stopped for a debugger, after a divergence.
     pub stopped_pid: Option<i32>,
     pub events_total: usize,
@@ -85,6 +105,7 @@ impl Report {
             program,
             outcome: Outcome::Incomplete,
             divergence: None,
+            time_differences: Vec::new(),
             stopped_pid: None,
             events_total,
             events_replayed: 0,
@@ -103,10 +124,16 @@ impl Report {
         }
     }
 
-    /// The exit status `tracectl replay` ends with: the recorded one, or
-    /// 125 when the replay stopped early.
+    /// The exit status `tracectl replay` ends with: the recorded one; 124
+    /// when the program ended as recorded but wrote other bytes where it
+    /// read approximate times; 125 when the replay stopped early.
     pub fn exit_status(&self) -> i32 {
         match self.outcome {
+            Outcome::Exited { .. } | Outcome::Killed { .. }
+                if !self.time_differences.is_empty() =>
+            {
+                124
+            }
             Outcome::Exited { code } => code,
             Outcome::Killed { signal } => 128 + signal,
             Outcome::Diverged | Outcome::Incomplete => 125,
@@ -124,6 +151,15 @@ impl Report {
             ),
             Outcome::Diverged => "DIVERGED from the recording".to_owned(),
             Outcome::Incomplete => "stopped: the recording cannot be replayed further".to_owned(),
+        };
+        let head = if self.time_differences.is_empty()
+            || !matches!(
+                self.outcome,
+                Outcome::Exited { .. } | Outcome::Killed { .. }
+            ) {
+            head
+        } else {
+            format!("{head}, but NOT IDENTICAL where it read approximate times")
         };
         s.push_str(&format!(
             "replay: {} (pid {}): {head}\n",
@@ -144,6 +180,37 @@ impl Report {
                 s.push_str("replay:   the events before it:\n");
                 for r in &d.recent {
                     s.push_str(&format!("replay:     {r}\n"));
+                }
+            }
+        }
+        if !self.time_differences.is_empty() {
+            s.push_str(&format!(
+                "replay: NOT IDENTICAL: {} writes differed from the recording after the program \
+                 read times the recording does not hold (answered from its timeline); the \
+                 replay went on and showed what was recorded (--strict stops at the first):\n",
+                self.time_differences.len()
+            ));
+            for d in self.time_differences.iter().take(10) {
+                s.push_str(&format!(
+                    "replay:   at event {}: {} argument {}{}: first difference at byte {} \
+                     ({} bytes now, {} recorded)\n",
+                    d.event_index,
+                    d.syscall,
+                    d.arg,
+                    if d.item > 0 {
+                        format!(" item {}", d.item)
+                    } else {
+                        String::new()
+                    },
+                    d.first_byte,
+                    d.bytes_now,
+                    d.bytes_recorded
+                ));
+                if let Some(r) = &d.recorded {
+                    s.push_str(&format!("replay:     recorded: {r}\n"));
+                }
+                if let Some(a) = &d.replayed {
+                    s.push_str(&format!("replay:     replayed: {a}\n"));
                 }
             }
         }

@@ -841,7 +841,21 @@ fn run_case(c: &Case, dir: &Path) -> Outcome {
                 && rep.report["divergence"].is_null()
                 && rep.stdout != rec.stdout
                 && !children_left_out;
-            let reason = if children_left_out {
+            let timed = rep.report["time_differences"]
+                .as_array()
+                .filter(|d| !d.is_empty())
+                .map(|d| {
+                    format!(
+                        "ended as recorded, but {} writes differ where it read approximate times \
+                         (first at event {}: {})",
+                        d.len(),
+                        d[0]["event_index"].as_u64().unwrap_or(0),
+                        d[0]["syscall"].as_str().unwrap_or("?")
+                    )
+                });
+            let reason = if let Some(t) = timed {
+                t
+            } else if children_left_out {
                 format!(
                     "the bundle lacks child processes (fetched before they were stored): {reason}"
                 )
