@@ -114,3 +114,38 @@ fn a_write_that_differs_by_approximate_time_is_reported_not_hidden() {
     assert_eq!(strict.status.code(), Some(125), "{}", strict.summary);
     assert_eq!(strict.report["outcome"]["kind"], "diverged");
 }
+
+/// The leader execs while another thread sleeps: the kernel ends that
+/// thread first, and a traced thread stops on its way out until resumed.
+/// The replay resumes it (it hung there before) and replays as recorded.
+#[test]
+fn an_exec_while_another_thread_lives_replays_as_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build_c(
+        dir.path(),
+        "exec-over-thread",
+        r#"
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <unistd.h>
+static void *sleeper(void *a) { (void)a; sleep(1000); return NULL; }
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, sleeper, NULL);
+    sched_yield();
+    puts("about to exec");
+    fflush(stdout);
+    char *argv[] = {"echo", "after-exec", NULL};
+    execv("/bin/echo", argv);
+    return 1;
+}
+"#,
+        &["-pthread"],
+    );
+    let rec = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
+    assert!(rec.status.success());
+    assert_eq!(rec.stdout, b"about to exec\nafter-exec\n");
+    let rep = replay(&rec.bundle, &["--watchdog", "10"]);
+    assert_replayed_as_recorded(&rec, &rep, "an exec over a live thread");
+}

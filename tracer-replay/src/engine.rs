@@ -1344,6 +1344,76 @@ impl Engine<'_> {
         Ok(Next::Continue)
     }
 
+    /// The next stop of the thread running an exec. The kernel ends the
+    /// process's other threads first, and each of them, traced, stops on
+    /// its way out until resumed: they are resumed and reaped meanwhile,
+    /// else the exec would wait for them forever.
+    fn wait_exec(&mut self) -> Result<Stop, ReplayError> {
+        use nix::sys::wait::{WaitPidFlag, waitpid};
+        let me = self.cur;
+        let tgid = self.t().tgid;
+        if !self.tasks.iter().enumerate().any(|(i, k)| {
+            i != me && k.state != TaskState::Gone && k.t.as_ref().is_some_and(|t| t.tgid == tgid)
+        }) {
+            return self.tm().wait();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut ended = Vec::new();
+        let stop = loop {
+            for (i, k) in self.tasks.iter_mut().enumerate() {
+                if i == me || k.state == TaskState::Gone {
+                    continue;
+                }
+                let Some(t) = k.t.as_mut().filter(|t| t.tgid == tgid) else {
+                    continue;
+                };
+                match waitpid(t.pid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::StillAlive) => {}
+                    Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_) => {
+                        t.forget();
+                        k.state = TaskState::Gone;
+                        ended.push(i);
+                    }
+                    // A stop on its way out.
+                    Ok(_) => t.cont(None)?,
+                }
+            }
+            let pid = self.t().pid;
+            match waitpid(pid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                Ok(st) => break self.tm().stopped(st),
+                Err(e) => return Err(ReplayError::Ptrace(format!("waitpid {pid}: {e}"))),
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(ReplayError::Ptrace(format!(
+                    "the exec of thread {pid} did not complete in 30 s"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        };
+        // Their recordings end as the exec ended them: at most a syscall
+        // cut short. Anything more is replayed as a divergence later, at
+        // the end of the recording.
+        let me = self.cur;
+        for i in ended {
+            self.cur = i;
+            let cut_short = |s: &pb::Syscall| crate::tracee::RESTART_CODES.contains(&s.ret);
+            let left = self
+                .own_from(self.pos())
+                .filter(|(_, e)| match &e.kind {
+                    Some(pb::event::Kind::Syscall(s)) => !cut_short(s),
+                    _ => false,
+                })
+                .count();
+            if left == 0 {
+                let len = self.rec.events.len();
+                self.set_pos(len);
+            }
+        }
+        self.cur = me;
+        Ok(stop)
+    }
+
     /// An exec after the start: run for real, of the bundle's copy of the
     /// program the recording exec'd.
     fn exec(
@@ -1459,7 +1529,7 @@ impl Engine<'_> {
         self.t().set_regs(regs)?;
         self.t().cont(None)?;
         loop {
-            match self.tm().wait()? {
+            match self.wait_exec()? {
                 Stop::Other => break,
                 Stop::Syscall => {
                     return self.stop_here(
