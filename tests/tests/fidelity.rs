@@ -149,3 +149,59 @@ int main(void) {
     let rep = replay(&rec.bundle, &["--watchdog", "10"]);
     assert_replayed_as_recorded(&rec, &rep, "an exec over a live thread");
 }
+
+/// Memory the kernel changes by madvise: MADV_DONTNEED gives a private
+/// file mapping its file's bytes back (the replay maps a real copy of the
+/// file, not anonymous memory holding its bytes), and one that fails at an
+/// mlocked page has zeroed the pages before it (it runs, failing as
+/// recorded, rather than being answered).
+#[test]
+fn madvise_changes_memory_as_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("page.bin");
+    std::fs::write(&data, vec![b'f'; 8192]).expect("file");
+    let exe = build_c(
+        dir.path(),
+        "madvise-effects",
+        r#"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    (void)argc;
+    long pg = sysconf(_SC_PAGESIZE);
+    int fd = open(argv[1], O_RDONLY);
+    char *p = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    memset(p, 0, pg);
+    int r = madvise(p, pg, MADV_DONTNEED);
+    printf("dontneed %d, file bytes back: %d\n", r, p[0] == 'f' && p[pg - 1] == 'f');
+    char *a = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    a[0] = 'a';
+    a[pg] = 'b';
+    mlock(a + pg, pg);
+    r = madvise(a, 2 * pg, MADV_DONTNEED);
+    printf("locked %d %d, first page %d, second page %c\n", r, errno, a[0], a[pg]);
+    return 0;
+}
+"#,
+        &[],
+    );
+    let rec = record(
+        dir.path(),
+        exe.to_str().expect("path"),
+        &[data.to_str().expect("path")],
+        None,
+        &[],
+    );
+    assert!(rec.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&rec.stdout),
+        "dontneed 0, file bytes back: 1\nlocked -1 22, first page 0, second page b\n"
+    );
+    std::fs::remove_file(&data).expect("the file is gone");
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "madvise");
+}

@@ -58,12 +58,27 @@ impl Shared {
         })
     }
 
-    /// Waits (blocking) until what was recorded before now is stored.
-    pub fn catch_up(&self) {
-        if let Some(c) = self.catchup.get() {
-            c.wait(crate::catchup::CATCHUP_TIMEOUT);
-        }
+    /// Waits (blocking) until what was recorded before now is stored;
+    /// false when the recorder could not catch up in time.
+    pub fn catch_up(&self) -> bool {
+        self.catchup
+            .get()
+            .is_none_or(|c| c.wait(crate::catchup::CATCHUP_TIMEOUT))
     }
+}
+
+/// A process not found while the recorder is behind may simply not be
+/// stored yet: that is what the client is told, not "no such process".
+fn not_stored_yet(status: Status, caught_up: bool) -> Status {
+    if caught_up || status.code() != tonic::Code::NotFound {
+        return status;
+    }
+    Status::unavailable(format!(
+        "{}: the recorder is behind (it could not store what it had recorded within {:?}); \
+         the process may not be stored yet, try again",
+        status.message(),
+        crate::catchup::CATCHUP_TIMEOUT
+    ))
 }
 
 pub struct Api {
@@ -213,7 +228,7 @@ impl pb::tracer_server::Tracer for Api {
         let dir = self.shared.data_dir.clone();
         let shared = Arc::clone(&self.shared);
         let rows = blocking(move || {
-            shared.catch_up();
+            let _ = shared.catch_up();
             Ok(store::processes(&dir)?)
         })
         .await?;
@@ -255,7 +270,7 @@ impl pb::tracer_server::Tracer for Api {
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            shared.catch_up();
+            let caught_up = shared.catch_up();
             let pid = r.pid;
             let run = || -> anyhow::Result<u64> {
                 let mut pids = vec![pid];
@@ -300,9 +315,10 @@ impl pb::tracer_server::Tracer for Api {
                         .iter()
                         .any(|p| p.key.is_some_and(|k| k.pid == pid))
                 {
-                    let _ = tx.blocking_send(Err(Status::not_found(format!(
-                        "no recorded process with pid {pid}"
-                    ))));
+                    let _ = tx.blocking_send(Err(not_stored_yet(
+                        Status::not_found(format!("no recorded process with pid {pid}")),
+                        caught_up,
+                    )));
                 }
                 Ok(sent)
             };
@@ -359,8 +375,8 @@ impl pb::tracer_server::Tracer for Api {
         let dir = self.shared.data_dir.clone();
         let shared = Arc::clone(&self.shared);
         let (bytes, others) = tokio::task::spawn_blocking(move || {
-            shared.catch_up();
-            crate::bundle::build(&dir, &r)
+            let caught_up = shared.catch_up();
+            crate::bundle::build(&dir, &r).map_err(|e| not_stored_yet(e, caught_up))
         })
         .await
         .map_err(internal)??;
@@ -388,7 +404,7 @@ impl pb::tracer_server::Tracer for Api {
         let dir = self.shared.data_dir.clone();
         let shared = Arc::clone(&self.shared);
         let stats = blocking(move || {
-            shared.catch_up();
+            let _ = shared.catch_up();
             Ok(store::stats(&dir, pid)?)
         })
         .await?;

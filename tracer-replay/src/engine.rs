@@ -936,7 +936,14 @@ impl Engine<'_> {
             self.tid_addrs.insert(rtid, args[0]);
         }
         // A failed syscall is answered, never run: its failure is recorded.
-        let action = if s.ret < 0 { Action::Emulate } else { action };
+        // But madvise acts range by range: one that failed (MADV_DONTNEED
+        // reaching an mlocked page) may have changed memory first, so it
+        // runs, and must fail as recorded.
+        let action = if s.ret < 0 && name != "madvise" {
+            Action::Emulate
+        } else {
+            action
+        };
         match action {
             Action::Emulate => self.emulate(regs, name, &args, &s, at)?,
             Action::ExecuteReal if name == "brk" && layout_on() => {
@@ -953,7 +960,7 @@ impl Engine<'_> {
                 let mut done = self.tm().run_syscall()?;
                 let real = done.rax as i64;
                 self.report.syscalls_executed += 1;
-                if (-4095..0).contains(&real) {
+                if (-4095..0).contains(&real) && real != s.ret {
                     return self.stop_here(
                         Outcome::Diverged,
                         format!(
@@ -1328,9 +1335,22 @@ impl Engine<'_> {
                 None,
             );
         }
-        let off = (args[5] as usize).min(data.len());
-        let end = off.saturating_add(args[1] as usize).min(data.len());
-        self.t().write(addr as u64, &data[off..end])?;
+        match self.back_with_file(addr as u64, args, &path, data) {
+            Ok(true) => {}
+            Ok(false) => {
+                let off = (args[5] as usize).min(data.len());
+                let end = off.saturating_add(args[1] as usize).min(data.len());
+                self.t().write(addr as u64, &data[off..end])?;
+            }
+            Err(why) => {
+                return self.stop_here(
+                    Outcome::Incomplete,
+                    format!("mmap of {path}: {why}"),
+                    Some(at),
+                    None,
+                );
+            }
+        }
         // The registers the program passed, with the real address.
         done.rdi = args[0];
         done.r10 = args[3];
@@ -1342,6 +1362,76 @@ impl Engine<'_> {
         self.timeline_ns = s.exit_ns.max(self.timeline_ns);
         self.after_syscall()?;
         Ok(Next::Continue)
+    }
+
+    /// Puts a file with the recorded content under the mapping at `addr`
+    /// (made anonymous): the kernel then does what it does to a file
+    /// mapping (`MADV_DONTNEED` of a private one brings the file's bytes
+    /// back, a shared one is shared with every process that maps it).
+    /// The copy lives in the replay's directory; the tracee opens it
+    /// through its scratch page. `Ok(false)` when that cannot be done here
+    /// (no scratch page or stub yet: the mapping keeps the bytes written
+    /// into it); `Err` when the mapping was replaced and then failed.
+    fn back_with_file(
+        &mut self,
+        addr: u64,
+        args: &[u64; 6],
+        path: &str,
+        data: &[u8],
+    ) -> Result<bool, String> {
+        const O_RDWR: u64 = 2;
+        const O_CLOEXEC: u64 = 0o2000000;
+        const MAP_FIXED: u64 = 0x10;
+        const MAP_FIXED_NOREPLACE: u64 = 0x100000;
+        let (Some(stub), Some(scratch), Some(dir)) = (
+            self.stub,
+            self.proc_mut().scratch,
+            self.dir.as_ref().map(|d| d.path().to_path_buf()),
+        ) else {
+            return Ok(false);
+        };
+        let copy = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (path, data).hash(&mut h);
+            dir.join(format!("mapped-{:016x}", h.finish()))
+        };
+        if !copy.exists() && std::fs::write(&copy, data).is_err() {
+            return Ok(false);
+        }
+        let mut name = copy.as_os_str().as_bytes().to_vec();
+        name.push(0);
+        if name.len() > 4096 || self.t().write(scratch, &name).is_err() {
+            return Ok(false);
+        }
+        let shared_write = args[3] & MAP_TYPE != MAP_PRIVATE && args[2] & PROT_WRITE != 0;
+        let mode = if shared_write { O_RDWR } else { 0 } | O_CLOEXEC;
+        let t = self.tm();
+        let fd = t
+            .inject(
+                stub,
+                libc::SYS_openat,
+                [(-100i64) as u64, scratch, mode, 0, 0, 0],
+            )
+            .map_err(|e| e.to_string())?;
+        if fd < 0 {
+            return Ok(false);
+        }
+        let flags = (args[3] | MAP_FIXED) & !MAP_FIXED_NOREPLACE;
+        let got = t.inject(
+            stub,
+            libc::SYS_mmap,
+            [addr, args[1], args[2], flags, fd as u64, args[5]],
+        );
+        let _ = t.inject(stub, libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0]);
+        match got {
+            Ok(a) if a as u64 == addr => Ok(true),
+            Ok(a) => Err(format!(
+                "mapping the recorded copy at {addr:#x} failed: {}",
+                tracer_format::errno_name(-a as i32)
+            )),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// The next stop of the thread running an exec. The kernel ends the
