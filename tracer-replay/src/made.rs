@@ -3,10 +3,12 @@
 //! deletes it (sqlite's `-shm`, the JVM's hsperfdata) leaves nothing for a
 //! bundle to copy; but when the recording shows the file empty at its
 //! creation (`O_TRUNC`, `O_EXCL`, or an fstat of size 0 right after) and
-//! every change after it (`ftruncate`, `pwrite64`), its contents at the
-//! `mmap` are known exactly. Any change this does not follow (a `write` at
-//! a moving offset, `fallocate`, vectored writes) makes the file unknown
-//! again: then there is no model, never a guess.
+//! every change after it (`ftruncate`, `pwrite64`, and `write` at the file
+//! offset, followed from the open through `write`, `read` and `lseek`), its
+//! contents at the `mmap` are known exactly. Any change this does not
+//! follow (a write through an fd whose offset it does not know, such as a
+//! dup, `fallocate`, vectored writes) makes the file unknown again: then
+//! there is no model, never a guess.
 use std::collections::HashMap;
 
 use tracer_proto as pb;
@@ -16,6 +18,7 @@ use crate::fds::{Fd, FdTable};
 const O_CREAT: u64 = 0o100;
 const O_EXCL: u64 = 0o200;
 const O_TRUNC: u64 = 0o1000;
+const O_APPEND: u64 = 0o2000;
 /// `st_size` in the x86_64 `struct stat`.
 const ST_SIZE: usize = 48;
 /// Largest file modelled (a mapping this big is not a shared scratch file).
@@ -29,8 +32,20 @@ enum State {
 }
 
 /// The files of one process that it made, by path.
+/// Where the next `write` through an fd goes: its offset, or the end.
+#[derive(Debug, Clone, Copy)]
+enum Offset {
+    At(u64),
+    Append,
+}
+
 #[derive(Debug, Clone, Default)]
-pub struct MadeFiles(HashMap<String, State>);
+pub struct MadeFiles {
+    files: HashMap<String, State>,
+    /// File offsets of the fds opened on modelled files, by fd (the path
+    /// the open gave the fd; an unreadable one is "", never modelled).
+    offsets: HashMap<u64, Offset>,
+}
 
 fn in_buffer(s: &pb::Syscall, arg: u32) -> Option<&[u8]> {
     s.buffers
@@ -51,7 +66,7 @@ fn out_buffer(s: &pb::Syscall, arg: u32) -> Option<&[u8]> {
 impl MadeFiles {
     /// The contents of `path` as the program made them, when known.
     pub fn contents(&self, path: &str) -> Option<&[u8]> {
-        match self.0.get(path) {
+        match self.files.get(path) {
             Some(State::Known(d)) => Some(d),
             _ => None,
         }
@@ -67,16 +82,65 @@ impl MadeFiles {
         match name {
             "openat" | "open" if s.ret >= 0 => {
                 let flags = if name == "openat" { args[2] } else { args[1] };
-                // The path the open gave the new fd (an unreadable one is "").
+                self.offsets.remove(&(s.ret as u64));
                 let Some(path) = path_of(s.ret as u64).filter(|p| !p.is_empty()) else {
                     return;
                 };
                 if flags & O_CREAT != 0 && flags & (O_TRUNC | O_EXCL) != 0 {
-                    self.0.insert(path, State::Known(Vec::new()));
+                    self.files.insert(path.clone(), State::Known(Vec::new()));
                 } else if flags & O_CREAT != 0 {
-                    self.0.entry(path).or_insert(State::Unsure);
+                    self.files.entry(path.clone()).or_insert(State::Unsure);
                 } else if flags & O_TRUNC != 0 {
-                    self.0.insert(path, State::Known(Vec::new()));
+                    self.files.insert(path.clone(), State::Known(Vec::new()));
+                }
+                if self.files.contains_key(&path) {
+                    let at = if flags & O_APPEND != 0 {
+                        Offset::Append
+                    } else {
+                        Offset::At(0)
+                    };
+                    self.offsets.insert(s.ret as u64, at);
+                }
+            }
+            "close" => {
+                self.offsets.remove(&args[0]);
+            }
+            "lseek" if s.ret >= 0 => {
+                if let Some(o @ Offset::At(_)) = self.offsets.get_mut(&args[0]) {
+                    *o = Offset::At(s.ret as u64);
+                }
+            }
+            "read" | "readv" if s.ret >= 0 => {
+                if let Some(Offset::At(o)) = self.offsets.get_mut(&args[0]) {
+                    *o += s.ret as u64;
+                }
+            }
+            "write" if s.ret >= 0 => {
+                let Some(path) = path_of(args[0]) else { return };
+                let data = in_buffer(s, 1).map(|d| &d[..(s.ret as usize).min(d.len())]);
+                let offset = self.offsets.get(&args[0]).copied();
+                match (self.files.get_mut(&path), data, offset) {
+                    (Some(State::Known(d)), Some(data), Some(o)) => {
+                        let at = match o {
+                            Offset::At(at) => at as usize,
+                            Offset::Append => d.len(),
+                        };
+                        if (at + data.len()) as u64 > MAX_MODEL {
+                            self.files.remove(&path);
+                            return;
+                        }
+                        if d.len() < at + data.len() {
+                            d.resize(at + data.len(), 0);
+                        }
+                        d[at..at + data.len()].copy_from_slice(data);
+                        if let Some(Offset::At(o)) = self.offsets.get_mut(&args[0]) {
+                            *o += data.len() as u64;
+                        }
+                    }
+                    (Some(_), _, _) => {
+                        self.files.remove(&path);
+                    }
+                    _ => {}
                 }
             }
             "fstat" | "newfstatat" if s.ret == 0 => {
@@ -98,21 +162,21 @@ impl MadeFiles {
                 else {
                     return;
                 };
-                match self.0.get_mut(&path) {
+                match self.files.get_mut(&path) {
                     Some(st @ State::Unsure) if size == 0 => *st = State::Known(Vec::new()),
                     Some(State::Known(d)) if d.len() as u64 != size => {
                         // Someone else changed it: no longer known.
-                        self.0.remove(&path);
+                        self.files.remove(&path);
                     }
                     _ => {}
                 }
             }
             "ftruncate" if s.ret == 0 => {
                 if let Some(path) = path_of(args[0])
-                    && let Some(State::Known(d)) = self.0.get_mut(&path)
+                    && let Some(State::Known(d)) = self.files.get_mut(&path)
                 {
                     if args[1] > MAX_MODEL {
-                        self.0.remove(&path);
+                        self.files.remove(&path);
                     } else {
                         d.resize(args[1] as usize, 0);
                     }
@@ -121,7 +185,7 @@ impl MadeFiles {
             "pwrite64" if s.ret >= 0 => {
                 let Some(path) = path_of(args[0]) else { return };
                 let data = in_buffer(s, 1).map(|d| &d[..(s.ret as usize).min(d.len())]);
-                match (self.0.get_mut(&path), data) {
+                match (self.files.get_mut(&path), data) {
                     (Some(State::Known(d)), Some(data))
                         if args[3] + data.len() as u64 <= MAX_MODEL =>
                     {
@@ -132,14 +196,14 @@ impl MadeFiles {
                         d[at..at + data.len()].copy_from_slice(data);
                     }
                     (Some(_), _) => {
-                        self.0.remove(&path);
+                        self.files.remove(&path);
                     }
                     _ => {}
                 }
             }
             // Changes this does not follow: the file is unknown from here.
-            "write" | "writev" | "pwritev" | "pwritev2" | "fallocate" | "truncate"
-            | "copy_file_range" | "splice" | "sendfile"
+            "writev" | "pwritev" | "pwritev2" | "fallocate" | "truncate" | "copy_file_range"
+            | "splice" | "sendfile"
                 if s.ret >= 0 =>
             {
                 let fd = if matches!(name, "copy_file_range" | "splice") {
@@ -148,7 +212,7 @@ impl MadeFiles {
                     args[0]
                 };
                 if let Some(path) = path_of(fd) {
-                    self.0.remove(&path);
+                    self.files.remove(&path);
                 }
             }
             _ => {}
@@ -214,7 +278,27 @@ mod tests {
         assert_eq!(c.len(), 8192);
         assert_eq!(c[8191], b'x');
         assert!(c[..8191].iter().all(|&b| b == 0));
-        // A write at a moving offset is not followed: unknown, no guess.
+        // A write at the file offset (0 since the open, then 1).
+        for _ in 0..2 {
+            m.apply(
+                "write",
+                &[5, 0, 1, 0, 0, 0],
+                &sys(1, vec![(1, IN, b"y".to_vec())]),
+                &fds,
+            );
+        }
+        let c = m.contents("/db-shm").expect("known");
+        assert_eq!(&c[..3], b"yy\0");
+        m.apply("lseek", &[5, 100, 0, 0, 0, 0], &sys(100, vec![]), &fds);
+        m.apply(
+            "write",
+            &[5, 0, 1, 0, 0, 0],
+            &sys(1, vec![(1, IN, b"z".to_vec())]),
+            &fds,
+        );
+        assert_eq!(m.contents("/db-shm").expect("known")[100], b'z');
+        // Through an fd whose offset is not followed: unknown, no guess.
+        m.apply("close", &[5, 0, 0, 0, 0, 0], &sys(0, vec![]), &fds);
         m.apply(
             "write",
             &[5, 0, 1, 0, 0, 0],
