@@ -470,9 +470,7 @@ pub fn record_fetching(
 ) -> Recorded {
     let gate = dir.join(format!("gate-{}", std::process::id()));
     let _ = std::fs::remove_file(&gate);
-    let c = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).expect("path");
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    mkfifo(&gate);
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg("read x < \"$0\"; exec \"$@\"")
@@ -540,6 +538,13 @@ pub fn record_fetching(
         stderr,
         status,
     }
+}
+
+/// Makes a FIFO at `path` (private to root), for gates and launchers.
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
 }
 
 /// `tracectl replay BUNDLE args...` with its JSON report.

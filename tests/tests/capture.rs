@@ -426,9 +426,7 @@ fn without_privileges_the_error_names_the_capability() {
 fn a_new_name_and_new_ids_show_from_the_call_that_sets_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gate = dir.path().join("gate");
-    let c = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).expect("path");
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    tracer_tests::mkfifo(&gate);
     // getppid marks the three points; nothing else in python calls it.
     let program = "import ctypes, os\n\
                    libc = ctypes.CDLL(None, use_errno=True)\n\

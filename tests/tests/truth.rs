@@ -245,9 +245,7 @@ fn a_reused_pid_never_brings_another_process_into_a_bundle() {
     let fifo = dir.path().join("launch");
     let gate = dir.path().join("gate");
     for p in [&fifo, &gate] {
-        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("path");
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        tracer_tests::mkfifo(p);
     }
     // Runs each line written to the FIFO: the unrelated processes, forked
     // right after it sets the next pid.
@@ -508,9 +506,7 @@ int main(void) {
 fn a_fetch_right_after_the_exit_holds_the_whole_tree() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gate = dir.path().join("gate");
-    let c = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).expect("path");
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    tracer_tests::mkfifo(&gate);
     const CHILDREN: usize = 12;
     let mut root = Guard(Some(
         Command::new("/bin/sh")
