@@ -205,3 +205,41 @@ int main(int argc, char **argv) {
     let rep = replay(&rec.bundle, &[]);
     assert_replayed_as_recorded(&rec, &rep, "madvise");
 }
+
+/// `fcntl` commands that write a struct through their pointer other than
+/// the lock ones (F_GETOWN_EX's struct f_owner_ex): recorded, so that the
+/// replay gives the program what the kernel gave it.
+#[test]
+fn fcntl_owner_structs_are_recorded_and_replayed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build_c(
+        dir.path(),
+        "fcntl-owner",
+        r#"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(void) {
+    int fds[2];
+    pipe(fds);
+    struct f_owner_ex own = { F_OWNER_TID, (pid_t)syscall(SYS_gettid) };
+    printf("set %d\n", fcntl(fds[0], F_SETOWN_EX, &own));
+    struct f_owner_ex got = { -1, -1 };
+    int r = fcntl(fds[0], F_GETOWN_EX, &got);
+    printf("get %d type %d same tid %d\n", r, got.type, got.pid == own.pid);
+    return 0;
+}
+"#,
+        &[],
+    );
+    let rec = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
+    assert!(rec.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&rec.stdout),
+        "set 0\nget 0 type 0 same tid 1\n"
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "fcntl F_GETOWN_EX");
+}

@@ -616,9 +616,13 @@ fn plan_effect(w: &mut Work, i: usize) {
             _ => {}
         },
         SizeRule::Fcntl => {
-            // F_GETLK, F_SETLK, F_SETLKW and their OFD variants take a struct flock.
+            // F_GETLK, F_SETLK, F_SETLKW and their OFD variants take a struct
+            // flock; F_SETOWN_EX and F_GETOWN_EX a struct f_owner_ex, the
+            // read-write hint commands a u64.
             if matches!(size_arg, 5..=7 | 36..=38) {
                 buffers::add(w, piece(32))
+            } else if matches!(size_arg, 15 | 16 | 1035..=1038) {
+                buffers::add(w, piece(8))
             }
         }
     }

@@ -87,7 +87,11 @@ fn comparable(nr: i64, b: &pb::Buffer, rule: Option<SizeRule>) -> Option<Vec<(us
         }
         // struct flock: type, whence, start, len (not l_pid, which the
         // lock commands ignore on input, nor the padding).
-        ("fcntl", _) => vec![(0, 4), (8, 24)],
+        ("fcntl", _) if b.data.len() == 32 => vec![(0, 4), (8, 24)],
+        // struct f_owner_ex or a hint: not compared (the GET commands'
+        // input is whatever the buffer held; the buffer alone does not say
+        // which command it was).
+        ("fcntl", _) => vec![],
         // struct mq_attr: mq_open reads maxmsg and msgsize, mq_getsetattr
         // the flags; the rest is whatever the buffer held.
         ("mq_open", _) => vec![(8, 24)],

@@ -306,9 +306,9 @@ pub static TABLE: &[SyscallInfo] = &[
     row(69, "msgsnd", &[("msqid", Int), ("msgp", Ptr), ("msgsz", UInt), ("msgflg", Hex)], Effects::Known(&[in_arg(1, 2)])),
     row(70, "msgrcv", &[("msqid", Int), ("msgp", Ptr), ("msgsz", UInt), ("msgtyp", Int), ("msgflg", Hex)], Effects::Unknown("writes an 8-byte mtype plus the returned byte count: no size rule")),
     row(71, "msgctl", &[("msqid", Int), ("cmd", Int), ("buf", Ptr)], Effects::Unknown("cmd-dependent: IPC_STAT writes struct msqid_ds (120 bytes), IPC_SET reads it, the INFO commands write struct msginfo")),
-    // The Fcntl rule covers the struct flock commands; F_GETOWN_EX and
-    // F_SETOWN_EX (struct f_owner_ex) and the RW_HINT commands (u64) also
-    // take pointers and are not captured.
+    // The Fcntl rule covers the commands that take a pointer: struct flock
+    // (the lock commands), struct f_owner_ex (F_SETOWN_EX, F_GETOWN_EX) and
+    // u64 (the read-write hint commands).
     row(72, "fcntl", &[("fd", Fd), ("cmd", Int), ("arg", Hex)], Effects::Known(&[effect(2, InOut, Fcntl, 1, 0)])),
     row(73, "flock", &[("fd", Fd), ("operation", Int)], Effects::NoMemory),
     row(74, "fsync", FD, Effects::NoMemory),
