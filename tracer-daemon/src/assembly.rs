@@ -61,6 +61,7 @@ impl Assembly {
             .spawn(move || {
                 let tid = current_tid();
                 set_nice(tid, nice);
+                catchup.set_assembler(tid, nice);
                 let _ = ready.send(tid);
                 run(&chunks, &drained, &recycler, sink, &shared, &catchup);
             })?;
@@ -171,7 +172,7 @@ fn current_tid() -> libc::id_t {
 }
 
 /// Sets a thread's niceness (per thread on Linux).
-fn set_nice(tid: libc::id_t, nice: i32) {
+pub(crate) fn set_nice(tid: libc::id_t, nice: i32) {
     // SAFETY: a plain syscall on a thread of this process.
     let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) };
     if r != 0 {

@@ -7,9 +7,13 @@
 //! miss its last events, or its children, or say there is no such process.
 //! Before a query reads the store, [`Catchup::wait`] makes sure that the
 //! drain thread has passed over the ring since the query came, and that the
-//! assembler has stored everything queued by then. Bounded: on a host too
-//! busy to catch up in time the query answers with what is stored, and
-//! says so in the log.
+//! assembler has stored everything queued by then. The assembler runs at
+//! the lowest priority, so that on a busy host it gives way to what it
+//! records; while a query waits for it, it runs at the default priority
+//! (on a host whose cores a build keeps busy it would otherwise not catch
+//! up in time). Bounded: on a host too busy even so, the query answers
+//! with what is stored, says so in the log, and a process it cannot find
+//! is reported as not stored yet.
 use std::{
     sync::{
         Arc, Condvar, Mutex,
@@ -30,6 +34,10 @@ pub struct Catchup {
     /// The last generation the assembler stored everything for.
     stored: Mutex<u64>,
     stored_cv: Condvar,
+    /// The assembler thread and its configured niceness, and how many
+    /// queries wait (it runs at niceness 0 while any does).
+    assembler: Mutex<Option<(libc::id_t, i32)>>,
+    waiting: Mutex<usize>,
 }
 
 impl Catchup {
@@ -39,12 +47,53 @@ impl Catchup {
             requested: AtomicU64::new(0),
             stored: Mutex::new(0),
             stored_cv: Condvar::new(),
+            assembler: Mutex::new(None),
+            waiting: Mutex::new(0),
         })
+    }
+
+    /// For the assembler thread: its tid and niceness.
+    pub fn set_assembler(&self, tid: libc::id_t, nice: i32) {
+        if let Ok(mut a) = self.assembler.lock() {
+            *a = Some((tid, nice));
+        }
+    }
+
+    /// A query starts (`true`) or stops waiting: the first raises the
+    /// assembler to niceness 0, the last puts it back.
+    fn boost(&self, on: bool) {
+        let Ok(mut n) = self.waiting.lock() else {
+            return;
+        };
+        let before = *n;
+        *n = if on {
+            before + 1
+        } else {
+            before.saturating_sub(1)
+        };
+        let change = if on {
+            before == 0
+        } else {
+            *n == 0 && before > 0
+        };
+        let who = self.assembler.lock().ok().and_then(|a| *a);
+        if let (true, Some((tid, nice))) = (change, who)
+            && nice > 0
+        {
+            crate::assembly::set_nice(tid, if on { 0 } else { nice });
+        }
     }
 
     /// Blocks until what was recorded before the call is in the store, or
     /// `timeout` passed. Returns whether it caught up.
     pub fn wait(&self, timeout: Duration) -> bool {
+        self.boost(true);
+        let caught_up = self.wait_boosted(timeout);
+        self.boost(false);
+        caught_up
+    }
+
+    fn wait_boosted(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         // Two finished passes: at least one began after this call, and read
         // every record committed before it.

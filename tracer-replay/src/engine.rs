@@ -1396,8 +1396,25 @@ impl Engine<'_> {
             (path, data).hash(&mut h);
             dir.join(format!("mapped-{:016x}", h.finish()))
         };
+        // One copy per file content (mappings of one file are of one
+        // inode, as the kernel needs to merge them), at least as long as
+        // every mapping of it: the program may have grown the file under
+        // it since (writes the replay answers do not reach the copy), and
+        // a page past the copy's end would be a SIGBUS the recording does
+        // not have.
+        let want = args[5].saturating_add(args[1]);
         if !copy.exists() && std::fs::write(&copy, data).is_err() {
             return Ok(false);
+        }
+        let len = std::fs::metadata(&copy).map(|m| m.len()).unwrap_or(0);
+        if len < want && want - len <= 1 << 30 {
+            let grown = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&copy)
+                .and_then(|f| f.set_len(want));
+            if grown.is_err() {
+                return Ok(false);
+            }
         }
         let mut name = copy.as_os_str().as_bytes().to_vec();
         name.push(0);
