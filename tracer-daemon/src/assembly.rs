@@ -121,20 +121,20 @@ fn run(
 ) {
     let mut asm = Assembler::default();
     let mut last_tick = Instant::now();
+    let take = |chunk: Vec<u8>, asm: &mut Assembler, sink: &mut Sink| {
+        assemble_chunk(&chunk, drained, asm, sink);
+        recycler.recycle(chunk);
+    };
     loop {
         match chunks.recv_timeout(POLL) {
-            Ok(chunk) => {
-                assemble_chunk(&chunk, drained, &mut asm, &mut sink);
-                recycler.recycle(chunk);
-            }
+            Ok(chunk) => take(chunk, &mut asm, &mut sink),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         if let Some(g) = catchup.wanted() {
             // Everything queued by now, then written where queries read.
             while let Ok(chunk) = chunks.try_recv() {
-                assemble_chunk(&chunk, drained, &mut asm, &mut sink);
-                recycler.recycle(chunk);
+                take(chunk, &mut asm, &mut sink);
             }
             sink.flush();
             catchup.stored(g);

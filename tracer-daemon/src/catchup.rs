@@ -36,7 +36,7 @@ pub struct Catchup {
     stored_cv: Condvar,
     /// The assembler thread and its configured niceness, and how many
     /// queries wait (it runs at niceness 0 while any does).
-    assembler: Mutex<Option<(libc::id_t, i32)>>,
+    assembler: std::sync::OnceLock<(libc::id_t, i32)>,
     waiting: Mutex<usize>,
 }
 
@@ -47,16 +47,14 @@ impl Catchup {
             requested: AtomicU64::new(0),
             stored: Mutex::new(0),
             stored_cv: Condvar::new(),
-            assembler: Mutex::new(None),
+            assembler: std::sync::OnceLock::new(),
             waiting: Mutex::new(0),
         })
     }
 
     /// For the assembler thread: its tid and niceness.
     pub fn set_assembler(&self, tid: libc::id_t, nice: i32) {
-        if let Ok(mut a) = self.assembler.lock() {
-            *a = Some((tid, nice));
-        }
+        let _ = self.assembler.set((tid, nice));
     }
 
     /// A query starts (`true`) or stops waiting: the first raises the
@@ -76,8 +74,7 @@ impl Catchup {
         } else {
             *n == 0 && before > 0
         };
-        let who = self.assembler.lock().ok().and_then(|a| *a);
-        if let (true, Some((tid, nice))) = (change, who)
+        if let (true, Some(&(tid, nice))) = (change, self.assembler.get())
             && nice > 0
         {
             crate::assembly::set_nice(tid, if on { 0 } else { nice });

@@ -450,7 +450,7 @@ pub fn arg_at(args: &[u64; NUM_ARGS], i: u8) -> u64 {
 }
 
 #[inline(always)]
-pub fn read_user_u64(addr: u64) -> Option<u64> {
+fn read_user_u64(addr: u64) -> Option<u64> {
     let mut v = [0u64; 1];
     // SAFETY: reads 8 bytes of user memory into the stack.
     let r = unsafe {
