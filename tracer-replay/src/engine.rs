@@ -1207,7 +1207,7 @@ impl Engine<'_> {
     fn show_output(&mut self, name: &str, args: &[u64; 6], n: u64) -> Result<(), ReplayError> {
         let recorded = self.show_recorded.take();
         let fd_arg = match name {
-            "write" | "pwrite64" | "writev" | "pwritev" | "pwritev2" | "sendto" => args[0],
+            _ if policy::writes_data_out(name) => args[0],
             "sendfile" | "splice" | "copy_file_range" | "tee" => {
                 let out = if name == "sendfile" { args[0] } else { args[2] };
                 if matches!(self.fds().get(out as i64), Fd::Stdout | Fd::Stderr) {
@@ -1390,11 +1390,17 @@ impl Engine<'_> {
         ) else {
             return Ok(false);
         };
-        let copy = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (path, data).hash(&mut h);
-            dir.join(format!("mapped-{:016x}", h.finish()))
+        // Named by content: the bundle's digest of its copy (no hashing of
+        // the whole file at each of the loader's several mappings of it),
+        // else a hash of what the program made.
+        let copy = match self.rec.file_digest(path) {
+            Some(sha) => dir.join(format!("mapped-{sha}")),
+            None => {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (path, data).hash(&mut h);
+                dir.join(format!("mapped-{:016x}", h.finish()))
+            }
         };
         // One copy per file content (mappings of one file are of one
         // inode, as the kernel needs to merge them), at least as long as
@@ -1498,21 +1504,13 @@ impl Engine<'_> {
             }
             std::thread::sleep(std::time::Duration::from_micros(200));
         };
-        // Their recordings end as the exec ended them: at most a syscall
-        // cut short. Anything more is replayed as a divergence later, at
-        // the end of the recording.
+        // Their recordings end as the exec ended them (as a thread another's
+        // exit ends: `task_ended`'s rule). Anything more is replayed as a
+        // divergence later, at the end of the recording.
         let me = self.cur;
         for i in ended {
             self.cur = i;
-            let cut_short = |s: &pb::Syscall| crate::tracee::RESTART_CODES.contains(&s.ret);
-            let left = self
-                .own_from(self.pos())
-                .filter(|(_, e)| match &e.kind {
-                    Some(pb::event::Kind::Syscall(s)) => !cut_short(s),
-                    _ => false,
-                })
-                .count();
-            if left == 0 {
+            if self.syscalls_left_at_end().is_none() {
                 let len = self.rec.events.len();
                 self.set_pos(len);
             }

@@ -64,9 +64,10 @@ pub fn is_time(name: &str) -> bool {
     )
 }
 
-/// Syscalls whose argument 1 is data written out, which a program that
-/// read approximate times may write otherwise (a timestamp) without
-/// having done anything else otherwise.
+/// Syscalls whose argument 1 is data written out to argument 0: what the
+/// replay shows of stdout and stderr, and what a program that read
+/// approximate times may write otherwise (a timestamp) without having done
+/// anything else otherwise.
 pub fn writes_data_out(name: &str) -> bool {
     matches!(
         name,

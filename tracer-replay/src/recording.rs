@@ -237,6 +237,12 @@ impl Recording {
         Ok(self.files.get(path).map(|b| b.data.as_slice()))
     }
 
+    /// The sha256 of the bundle's copy of `path` (checked when the bundle
+    /// was opened).
+    pub fn file_digest(&self, path: &str) -> Option<&str> {
+        self.files.get(path).map(|b| b.sha256.as_str())
+    }
+
     /// Where the replayed program is found, and its bytes when the bundle
     /// has them: the exec'd path, else the recorded argv[0].
     pub fn executable_path(&self) -> Option<String> {

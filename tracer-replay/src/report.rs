@@ -129,15 +129,21 @@ impl Report {
     /// read approximate times; 125 when the replay stopped early.
     pub fn exit_status(&self) -> i32 {
         match self.outcome {
-            Outcome::Exited { .. } | Outcome::Killed { .. }
-                if !self.time_differences.is_empty() =>
-            {
-                124
-            }
+            _ if self.ended_with_time_differences() => 124,
             Outcome::Exited { code } => code,
             Outcome::Killed { signal } => 128 + signal,
             Outcome::Diverged | Outcome::Incomplete => 125,
         }
+    }
+
+    /// The program ended as recorded, but wrote other bytes where it read
+    /// approximate times.
+    fn ended_with_time_differences(&self) -> bool {
+        !self.time_differences.is_empty()
+            && matches!(
+                self.outcome,
+                Outcome::Exited { .. } | Outcome::Killed { .. }
+            )
     }
 
     /// The human summary (one line per fact).
@@ -152,14 +158,10 @@ impl Report {
             Outcome::Diverged => "DIVERGED from the recording".to_owned(),
             Outcome::Incomplete => "stopped: the recording cannot be replayed further".to_owned(),
         };
-        let head = if self.time_differences.is_empty()
-            || !matches!(
-                self.outcome,
-                Outcome::Exited { .. } | Outcome::Killed { .. }
-            ) {
-            head
-        } else {
+        let head = if self.ended_with_time_differences() {
             format!("{head}, but NOT IDENTICAL where it read approximate times")
+        } else {
+            head
         };
         s.push_str(&format!(
             "replay: {} (pid {}): {head}\n",

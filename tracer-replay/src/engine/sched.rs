@@ -696,20 +696,7 @@ impl Engine<'_> {
             }
             self.root_outcome = Some(o);
         } else {
-            // A thread that another's exit ended while in a syscall: its
-            // recording ends with that syscall cut short (a restart code,
-            // no restart), as the replay's does.
-            let cut_short = |s: &pb::Syscall| crate::tracee::RESTART_CODES.contains(&s.ret);
-            let left: Vec<(usize, &pb::Syscall)> = self
-                .own_from(self.pos())
-                .filter_map(|(i, e)| match &e.kind {
-                    Some(pb::event::Kind::Syscall(s)) => Some((i, s)),
-                    _ => None,
-                })
-                .collect();
-            if let Some(&(i, _)) = left.first()
-                && !(left.len() == 1 && cut_short(left[0].1) && rtid != rpid)
-            {
+            if let Some(i) = self.syscalls_left_at_end() {
                 return Next::Done(self.ended_early(i, rtid, format!("{outcome:?}")));
             }
             let recorded = self.rec.child_exits.get(&rpid).map(|x| {
@@ -742,6 +729,25 @@ impl Engine<'_> {
             return Next::Done(self.root_outcome.clone().unwrap_or(Outcome::Incomplete));
         }
         Next::Continue
+    }
+
+    /// The task at hand has ended: the first of its recorded syscalls it
+    /// did not make, if any. A thread that another's exit (or an exec)
+    /// ended while in a syscall is the exception: its recording ends with
+    /// that one syscall cut short (a restart code, no restart), as the
+    /// replay's does.
+    pub(super) fn syscalls_left_at_end(&self) -> Option<usize> {
+        let (rtid, rpid) = (self.task().rtid, self.task().rpid);
+        let cut_short = |s: &pb::Syscall| crate::tracee::RESTART_CODES.contains(&s.ret);
+        let left: Vec<(usize, &pb::Syscall)> = self
+            .own_from(self.pos())
+            .filter_map(|(i, e)| match &e.kind {
+                Some(pb::event::Kind::Syscall(s)) => Some((i, s)),
+                _ => None,
+            })
+            .collect();
+        let &(i, _) = left.first()?;
+        (!(left.len() == 1 && cut_short(left[0].1) && rtid != rpid)).then_some(i)
     }
 
     /// The task at hand leads its thread group (in a checkpoint's copy, the
