@@ -540,6 +540,15 @@ pub fn record_fetching(
     }
 }
 
+/// The JSON objects of a `tracectl --json` output, a line each (lines
+/// that are not JSON are left out).
+pub fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 /// Makes a FIFO at `path` (private to root), for gates and launchers.
 pub fn mkfifo(path: &Path) {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");

@@ -12,7 +12,7 @@ use std::{
 };
 
 use tracer_proto as pb;
-use tracer_tests::{Daemon, Guard, tracectl};
+use tracer_tests::{Daemon, Guard, json_lines, tracectl};
 
 /// The mixed work: shells, pipes, compression, an interpreter, big reads.
 const WORK: &[&str] = &[
@@ -25,13 +25,6 @@ const WORK: &[&str] = &[
     "git --version; ls -la /usr/bin | head -50 | wc -l",
     "cat /usr/share/zoneinfo/zone1970.tab /etc/services | grep -c e",
 ];
-
-fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
 
 #[test]
 #[ignore = "a long soak; run it on purpose"]

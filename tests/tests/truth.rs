@@ -208,11 +208,7 @@ fn a_process_that_lost_records_says_so_in_its_bundle_and_replay() {
 
 /// `tracectl ps --json` rows.
 fn ps_rows(sock: &std::path::Path) -> Vec<serde_json::Value> {
-    let out = tracer_tests::tracectl(sock, &["ps", "--json"]);
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    tracer_tests::json_lines(&tracer_tests::tracectl(sock, &["ps", "--json"]))
 }
 
 /// Waits until `ps` shows `want` processes with pid `pid`, all exited.
