@@ -7,7 +7,7 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    effects::{Direction, PrctlMemory, SizeRule, prctl_memory},
+    effects::{Direction, PrctlMemory, SizeRule, ioctl_memory, prctl_memory},
     wire::{
         LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_HAS_IN, SPEC_HAS_OUT,
         SPEC_KNOWN, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
@@ -27,6 +27,7 @@ use crate::{
     process::plan_exec,
 };
 
+const NR_IOCTL: i64 = 16;
 const NR_EXECVE: i64 = 59;
 const NR_EXECVEAT: i64 = 322;
 const NR_EXIT: i64 = 60;
@@ -341,6 +342,11 @@ pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
         if !spec_of(f.nr, &mut w.spec) {
             flags |= SYSCALL_EFFECTS_UNKNOWN;
         } else {
+            if f.nr == NR_IOCTL && ret >= 0 && !ioctl_memory(f.args[1], f.args[2]).known {
+                // A request whose memory nobody here knows: the record
+                // says so rather than pass for one that touched none.
+                flags |= SYSCALL_EFFECTS_UNKNOWN;
+            }
             if again && has_inputs(&w.spec) {
                 plan(w, &f.args, 0, PLAN_INPUTS_AGAIN);
             }
@@ -583,9 +589,10 @@ fn plan_effect(w: &mut Work, i: usize) {
         }
         SizeRule::Msghdr => plan_msghdr(w, piece(0), ret, at_exit),
         SizeRule::Ioctl => {
-            let n = ioctl_size(size_arg as u32, at_exit);
+            let m = ioctl_memory(size_arg, ptr);
+            let n = if at_exit { m.writes } else { m.reads };
             if n > 0 {
-                buffers::add(w, piece(n))
+                buffers::add(w, piece(n as u64))
             }
         }
         SizeRule::StringArray => plan_strings(w, piece(0)),
@@ -624,28 +631,6 @@ fn plan_effect(w: &mut Work, i: usize) {
             } else if matches!(size_arg, 15 | 16 | 1035..=1038) {
                 buffers::add(w, piece(8))
             }
-        }
-    }
-}
-
-/// Bytes an ioctl request reads (at enter) or writes (at exit).
-#[inline(always)]
-fn ioctl_size(req: u32, at_exit: bool) -> u64 {
-    if at_exit {
-        match req {
-            0x5401 => 36,         // TCGETS: struct termios
-            0x5413 => 8,          // TIOCGWINSZ: struct winsize
-            0x541B | 0x540F => 4, // FIONREAD, TIOCGPGRP
-            0x5429 => 4,          // TIOCGSID
-            0x80045430 => 4,      // TIOCGPTN
-            _ => 0,
-        }
-    } else {
-        match req {
-            0x5402..=0x5404 => 36, // TCSETS, TCSETSW, TCSETSF
-            0x5414 => 8,           // TIOCSWINSZ
-            0x5410 | 0x5421 => 4,  // TIOCSPGRP, FIONBIO
-            _ => 0,
         }
     }
 }

@@ -1070,6 +1070,13 @@ impl Engine<'_> {
         // know, `syscall(-1)`) touched no memory, whatever the table says.
         const ENOSYS: i64 = -38;
         if s.effects_unknown && s.ret != ENOSYS {
+            if name == "ioctl" {
+                return Some(format!(
+                    "ioctl request {:#x}: its memory effects are unknown (not an encoded \
+                     request, or one whose struct points to more memory)",
+                    s.args.get(1).copied().unwrap_or(0)
+                ));
+            }
             let why = match effects::lookup(s.nr).map(|i| i.effects) {
                 Some(effects::Effects::Unknown(w)) => w,
                 _ => "the effects table does not know it",

@@ -102,6 +102,9 @@ fn comparable(nr: i64, b: &pb::Buffer, rule: Option<SizeRule>) -> Option<Vec<(us
             .collect(),
         // struct pollfd: fd and events; revents is not an input.
         ("poll" | "ppoll", _) => (0..b.data.len() / 8).map(|i| (i * 8, i * 8 + 6)).collect(),
+        // struct ifreq: the interface name (a get request reads no more;
+        // the union is whatever the buffer held).
+        ("ioctl", _) if b.data.len() == 40 => vec![(0, 16)],
         // The futex word is memory the threads change in user space at any
         // time; what the kernel made of it is the recorded result.
         ("futex", _) => vec![],

@@ -115,6 +115,114 @@ pub const fn prctl_memory(option: u64) -> PrctlMemory {
     }
 }
 
+/// What `ioctl(fd, request, argp)` does with the memory at `argp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoctlMemory {
+    /// Bytes the kernel reads at `argp` (0: none).
+    pub reads: u16,
+    /// Bytes the kernel writes at `argp` on success (0: none).
+    pub writes: u16,
+    /// Whether the two sizes are known to be the whole effect: a request
+    /// this table does not know, or one whose struct points to more memory
+    /// (`FS_IOC_FIEMAP`'s extents, `SIOCGIFCONF`'s buffer, `SIOCETHTOOL`),
+    /// touches memory nobody captured, and is recorded as such.
+    pub known: bool,
+}
+
+impl IoctlMemory {
+    const fn new(reads: u16, writes: u16) -> Self {
+        Self {
+            reads,
+            writes,
+            known: true,
+        }
+    }
+    const NONE: Self = Self::new(0, 0);
+    const UNKNOWN: Self = Self {
+        reads: 0,
+        writes: 0,
+        known: false,
+    };
+}
+
+/// The memory an ioctl request reads and writes at its third argument
+/// (Linux 6.x, x86_64). An encoded request (`_IOR`, `_IOW`, `_IOWR`) says
+/// its own direction and size, except the few listed whose struct leads
+/// to more memory; the legacy unencoded ones (tty `0x54xx`, socket
+/// `0x89xx`, block `0x12xx`) are listed one by one. A request with no
+/// direction and no size that is not listed may still use `argp` as a
+/// pointer (the block ones do), so it is known only when `argp` is NULL.
+pub const fn ioctl_memory(request: u64, argp: u64) -> IoctlMemory {
+    let req = request as u32;
+    let dir = req >> 30;
+    let size = ((req >> 16) & 0x3fff) as u16;
+    let ty = (req >> 8) & 0xff;
+    let listed = match req {
+        // FS_IOC_FIEMAP: a header, then fm_extent_count extents.
+        0xC020_660B => Some(IoctlMemory::UNKNOWN),
+        // SIOCGIFCONF (a buffer ifc_buf points to), SIOCGIFBR/SIOCSIFBR
+        // (arrays named by its args), SIOCETHTOOL, SIOCWANDEV and the
+        // device-private range (ifr_data points to the driver's struct).
+        0x8912 | 0x8940 | 0x8941 | 0x8946 | 0x894A | 0x89F0..=0x89FF => Some(IoctlMemory::UNKNOWN),
+        0x5401 => Some(IoctlMemory::new(0, 36)), // TCGETS: struct termios
+        0x5402..=0x5404 => Some(IoctlMemory::new(36, 0)), // TCSETS, TCSETSW, TCSETSF
+        0x5405 => Some(IoctlMemory::new(0, 18)), // TCGETA: struct termio
+        0x5406..=0x5408 => Some(IoctlMemory::new(18, 0)), // TCSETA, TCSETAW, TCSETAF
+        // TCSBRK, TCXONC, TCFLSH, TIOCEXCL, TIOCNXCL, TIOCSCTTY, TIOCCONS,
+        // TIOCNOTTY, TCSBRKP, TIOCSBRK, TIOCCBRK, FIONCLEX, FIOCLEX,
+        // TIOCMIWAIT: an int argument or none.
+        0x5409..=0x540E | 0x541D | 0x5422 | 0x5425 | 0x5427 | 0x5428 | 0x5450 | 0x5451 | 0x545C => {
+            Some(IoctlMemory::NONE)
+        }
+        // TIOCGPGRP, TIOCOUTQ, TIOCMGET, TIOCGSOFTCAR, FIONREAD, TIOCGETD,
+        // TIOCGSID: an int.
+        0x540F | 0x5411 | 0x5415 | 0x5419 | 0x541B | 0x5424 | 0x5429 => {
+            Some(IoctlMemory::new(0, 4))
+        }
+        // TIOCSPGRP, TIOCMBIS, TIOCMBIC, TIOCMSET, TIOCSSOFTCAR, TIOCPKT,
+        // FIONBIO, TIOCSETD, FIOASYNC: an int.
+        0x5410 | 0x5416..=0x5418 | 0x541A | 0x5420 | 0x5421 | 0x5423 | 0x5452 => {
+            Some(IoctlMemory::new(4, 0))
+        }
+        0x5412 => Some(IoctlMemory::new(1, 0)), // TIOCSTI: a char
+        0x5413 => Some(IoctlMemory::new(0, 8)), // TIOCGWINSZ: struct winsize
+        0x5414 => Some(IoctlMemory::new(8, 0)), // TIOCSWINSZ
+        0x541E => Some(IoctlMemory::new(0, 72)), // TIOCGSERIAL: struct serial_struct
+        0x541F => Some(IoctlMemory::new(72, 0)), // TIOCSSERIAL
+        0x5460 => Some(IoctlMemory::new(0, 8)), // FIOQSIZE: loff_t
+        // FIOSETOWN, SIOCSPGRP: an int; FIOGETOWN, SIOCGPGRP, SIOCATMARK.
+        0x8901 | 0x8902 => Some(IoctlMemory::new(4, 0)),
+        0x8903..=0x8905 => Some(IoctlMemory::new(0, 4)),
+        // SIOCGSTAMP, SIOCGSTAMPNS: a struct timeval / timespec.
+        0x8906 | 0x8907 => Some(IoctlMemory::new(0, 16)),
+        // The interface requests: a struct ifreq (name, then a union that
+        // holds the answer), read and written whole.
+        0x8910..=0x893F | 0x8942..=0x8945 | 0x8947..=0x8949 => Some(IoctlMemory::new(40, 40)),
+        // BLKROGET, BLKSSZGET, BLKIOMIN, BLKIOOPT, BLKALIGNOFF, BLKPBSZGET,
+        // BLKDISCARDZEROES: an int; BLKGETSIZE: a long.
+        0x125E | 0x1268 | 0x1278..=0x127C => Some(IoctlMemory::new(0, 4)),
+        0x1260 => Some(IoctlMemory::new(0, 8)),
+        // BLKROSET: an int read; BLKRRPART, BLKFLSBUF: none.
+        0x125D => Some(IoctlMemory::new(4, 0)),
+        0x125F | 0x1261 => Some(IoctlMemory::NONE),
+        _ => None,
+    };
+    if let Some(m) = listed {
+        return m;
+    }
+    if dir != 0 && size != 0 {
+        return IoctlMemory::new(
+            if dir & 1 != 0 { size } else { 0 },
+            if dir & 2 != 0 { size } else { 0 },
+        );
+    }
+    // perf_event ('$') requests without a size take an int or nothing.
+    if argp == 0 || (dir == 0 && size == 0 && ty == 0x24) {
+        return IoctlMemory::NONE;
+    }
+    IoctlMemory::UNKNOWN
+}
+
 /// Whether `prctl` reads argument `k` (0-based) as a value for this option:
 /// the others are whatever the registers held (or a pointer) and are not
 /// compared in replay.
@@ -299,6 +407,32 @@ mod tests {
     extern crate std;
     use super::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn ioctl_requests_say_their_memory() {
+        // Encoded: TIOCGPTN (_IOR 4), TIOCSPTLCK (_IOW 4), a _IOWR of 24.
+        assert_eq!(ioctl_memory(0x8004_5430, 1), IoctlMemory::new(0, 4));
+        assert_eq!(ioctl_memory(0x4004_5431, 1), IoctlMemory::new(4, 0));
+        assert_eq!(ioctl_memory(0xC018_1234, 1), IoctlMemory::new(24, 24));
+        // Legacy: TCGETS, FIONBIO, SIOCGIFFLAGS, BLKGETSIZE.
+        assert_eq!(ioctl_memory(0x5401, 1), IoctlMemory::new(0, 36));
+        assert_eq!(ioctl_memory(0x5421, 1), IoctlMemory::new(4, 0));
+        assert_eq!(ioctl_memory(0x8913, 1), IoctlMemory::new(40, 40));
+        assert_eq!(ioctl_memory(0x1260, 1), IoctlMemory::new(0, 8));
+        // Structs that point further, and requests nobody listed.
+        for req in [0xC020_660B, 0x8912, 0x8940, 0x8946, 0x89F3, 0x4C82, 0x1234] {
+            assert!(!ioctl_memory(req, 1).known, "{req:#x}");
+        }
+        // Without a pointer a legacy request touches no memory, and a
+        // perf_event request without a size takes an int.
+        assert_eq!(ioctl_memory(0x4C82, 0), IoctlMemory::NONE);
+        assert_eq!(ioctl_memory(0x2400, 1), IoctlMemory::NONE);
+        // Only the low 32 bits are the request (the kernel's unsigned int).
+        assert_eq!(
+            ioctl_memory(0xFFFF_FFFF_0000_5401, 1),
+            IoctlMemory::new(0, 36)
+        );
+    }
 
     #[test]
     fn table_is_sorted_and_unique() {
