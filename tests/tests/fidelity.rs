@@ -1,6 +1,7 @@
 //! Replay of what real programs do that the effects table once called
 //! unknown or compared wrongly: `prctl` per option, syscalls the kernel
 //! does not have, registers a syscall does not read.
+use tracer_proto as pb;
 use tracer_tests::{assert_replayed_as_recorded, build_c, record, replay};
 
 const PRCTL: &str = r#"
@@ -337,4 +338,71 @@ int main(void) {
         rep.summary
     );
     assert!(rep.stdout.is_empty(), "nothing printed past the stop");
+}
+
+/// A program that faults on purpose (a JVM probes the OS so at start, a GC
+/// takes SIGSEGV on a guard page) gets its SIGSEGV from the kernel at the
+/// faulting instruction, with the address in its siginfo. The recording
+/// holds that address, and the replay lets the program fault again itself
+/// where it did (it used to send the signal right after the previous
+/// syscall, a `tkill` whose siginfo says so).
+#[test]
+fn a_deliberate_fault_is_recorded_with_its_address_and_replayed_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build_c(
+        dir.path(),
+        "fault",
+        r#"
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+static sigjmp_buf back;
+static volatile int code;
+static void *volatile addr;
+static void on_segv(int sig, siginfo_t *si, void *uc) {
+    code = si->si_code;
+    addr = si->si_addr;
+    siglongjmp(back, 1);
+}
+int main(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, 0);
+    for (int i = 1; i <= 3; i++) {
+        if (sigsetjmp(back, 1) == 0) {
+            getpid();
+            volatile int x = 0;
+            for (int k = 0; k < 100000; k++) x += k;
+            *(volatile int *)(long)(i * 16) = x;
+        }
+        printf("fault %d code %d addr %p\n", i, code, addr);
+    }
+    return 0;
+}
+"#,
+        &[],
+    );
+    let rec = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
+    assert!(rec.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&rec.stdout),
+        "fault 1 code 1 addr 0x10\nfault 2 code 1 addr 0x20\nfault 3 code 1 addr 0x30\n"
+    );
+    let b = tracer_store::bundle::decode(&std::fs::read(&rec.bundle).expect("bundle"))
+        .expect("the bundle decodes");
+    let faults: Vec<(i32, u64)> = b
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Some(pb::event::Kind::Signal(s)) if s.signo == 11 => Some((s.code, s.addr)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(faults, vec![(1, 0x10), (1, 0x20), (1, 0x30)]);
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "deliberate faults");
 }

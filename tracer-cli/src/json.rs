@@ -36,7 +36,7 @@ pub fn event(e: &pb::Event) -> Value {
         }
         Some(pb::event::Kind::Signal(x)) => {
             json!({"type": "signal", "signo": x.signo, "code": x.code,
-            "errno": x.errno, "sender_pid": x.sender_pid})
+            "errno": x.errno, "sender_pid": x.sender_pid, "addr": x.addr})
         }
         Some(pb::event::Kind::Loss(x)) => {
             json!({"type": "loss", "records": x.records, "since_ns": x.since_ns})

@@ -361,9 +361,11 @@ pub struct SignalRecord {
     pub tid: u32,
     pub code: i32,
     pub errno: i32,
-    /// Sender pid from the siginfo (for `SI_USER`/`SI_QUEUE`/`SI_TKILL`).
-    pub sender_pid: u32,
-    pub _pad: u32,
+    /// The siginfo's first union word: the sender's pid in its low half
+    /// for a signal sent (`SI_USER`, `SI_QUEUE`, `SI_TKILL`: code 0 or
+    /// below), the faulting address for one the kernel raised (code above
+    /// 0: SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP).
+    pub field: u64,
 }
 
 /// Records of process `pid` lost (ring buffer or daemon backlog full) at

@@ -577,7 +577,8 @@ impl Assembler {
                 signo: r.signo,
                 code: r.code,
                 errno: r.errno,
-                sender_pid: r.sender_pid,
+                sender_pid: if r.code <= 0 { r.field as u32 } else { 0 },
+                addr: if r.code > 0 { r.field } else { 0 },
             })),
             ..Default::default()
         };

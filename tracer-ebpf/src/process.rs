@@ -200,8 +200,9 @@ pub fn signal_deliver(ctx: BtfTracePointContext) -> i32 {
     let sig: u64 = ctx.arg(0);
     let info: u64 = ctx.arg(1);
     // kernel_siginfo: si_signo, si_errno, si_code, then the union whose
-    // first member for kill/tkill/queue is the sender's pid.
-    let (errno, code, sender): (i32, i32, u32) = if info != 0 {
+    // first member is the sender's pid for kill/tkill/queue, the address
+    // for a fault.
+    let (errno, code, field): (i32, i32, u64) = if info != 0 {
         (
             read_kernel(info + 4),
             read_kernel(info + 8),
@@ -222,8 +223,7 @@ pub fn signal_deliver(ctx: BtfTracePointContext) -> i32 {
         tid: id as u32,
         code,
         errno,
-        sender_pid: sender,
-        _pad: 0,
+        field,
     });
     e.submit(0);
     0

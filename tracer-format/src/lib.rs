@@ -267,6 +267,13 @@ pub fn line(ev: &pb::Event) -> String {
                 format!("{head} +++ exited with {} +++", x.exit_code)
             }
         }
+        // strace's form: a fault by its address, a signal sent by its sender.
+        Some(pb::event::Kind::Signal(s)) if s.code > 0 => format!(
+            "{head} --- {} {{si_code={}, si_addr={:#x}}} ---",
+            signal_name(s.signo),
+            s.code,
+            s.addr
+        ),
         Some(pb::event::Kind::Signal(s)) => format!(
             "{head} --- {} {{si_code={}, si_pid={}}} ---",
             signal_name(s.signo),

@@ -838,6 +838,20 @@ impl Engine<'_> {
         {
             return Ok(next);
         }
+        if let Some(e) = self.rec.events.get(self.pos())
+            && let Some(pb::event::Kind::Signal(sig)) = &e.kind
+            && is_fault(sig)
+            && !policy::is_time(name)
+        {
+            let actual = self.actual_line(nr, &args, None);
+            let sig = signal_name(sig.signo);
+            return self.stop_here(
+                Outcome::Diverged,
+                format!("the program made a syscall ({name}) where its recording faults ({sig})"),
+                Some(self.pos()),
+                Some(actual),
+            );
+        }
         let Some((at, s)) = self.peek_syscall() else {
             return self.beyond_the_end(nr, &args, name);
         };
@@ -1690,6 +1704,10 @@ impl Engine<'_> {
                     let p = self.pos();
                     self.set_pos(p + 1);
                 }
+                // The program's own fault (a JVM's deliberate null read,
+                // a guard page): it makes it again itself, where it made
+                // it; sending it now would put it after this syscall.
+                Some(pb::event::Kind::Signal(sig)) if is_fault(sig) => break,
                 Some(pb::event::Kind::Signal(sig)) => {
                     // A fatal signal's delivery is seen as SIGKILL (the
                     // kernel's group exit); the exit says which it was.
@@ -1764,11 +1782,29 @@ impl Engine<'_> {
             self.resume(None)?;
             return Ok(Next::Continue);
         }
-        let next_is_it = matches!(
-            self.rec.events.get(self.pos()).map(|e| &e.kind),
-            Some(Some(pb::event::Kind::Signal(s))) if s.signo == sig as u32
-        );
-        if next_is_it {
+        let recorded = match self.rec.events.get(self.pos()).map(|e| &e.kind) {
+            Some(Some(pb::event::Kind::Signal(s))) if s.signo == sig as u32 => Some(s.clone()),
+            _ => None,
+        };
+        if let Some(s) = recorded {
+            let (code, addr) = self.t().siginfo()?;
+            // A fault is the same fault at the same address (a bundle made
+            // before addresses were recorded has 0).
+            if is_fault(&s) && code > 0 && s.addr != 0 && addr != s.addr {
+                let rip = self.t().regs()?.rip;
+                let at = self.pos();
+                return self.stop(
+                    Outcome::Diverged,
+                    format!(
+                        "the program got {sig} for address {addr:#x} (at {rip:#x}); its \
+                         recording faulted at {:#x}",
+                        s.addr
+                    ),
+                    Some(at),
+                    None,
+                    false,
+                );
+            }
             let p = self.pos();
             self.set_pos(p + 1);
             self.report.signals_delivered += 1;
@@ -1960,6 +1996,25 @@ impl Engine<'_> {
 }
 
 /// The recorded syscall is this time call (not one the vDSO answered).
+/// A synchronous signal the kernel raised for the instruction the
+/// program ran (a fault, a trap), not one sent to it: its code is the
+/// kernel's (positive: SEGV_MAPERR, BUS_ADRERR, SI_KERNEL...), where a
+/// `kill`, `tgkill` or `sigqueue` has a code of zero or below.
+fn is_fault(sig: &pb::Signal) -> bool {
+    let synchronous = [
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+        libc::SIGTRAP,
+    ];
+    synchronous.contains(&(sig.signo as i32)) && sig.code > 0
+}
+
+fn signal_name(signo: u32) -> String {
+    Signal::try_from(signo as i32).map_or_else(|_| format!("signal {signo}"), |s| s.to_string())
+}
+
 fn same_time_call(name: &str, args: &[u64; 6], s: &pb::Syscall) -> bool {
     effects::name(s.nr) == Some(name)
         && (!matches!(name, "clock_gettime" | "clock_getres")

@@ -371,6 +371,16 @@ impl Tracee {
         ptrace::getregs(self.pid).map_err(|e| self.err("PTRACE_GETREGS", e))
     }
 
+    /// The code and address of the signal the tracee is stopped to take
+    /// (its siginfo's `si_code` and first union word).
+    pub fn siginfo(&self) -> Result<(i32, u64), ReplayError> {
+        let si = ptrace::getsiginfo(self.pid).map_err(|e| self.err("PTRACE_GETSIGINFO", e))?;
+        // SAFETY: si_addr shares its place with the other union members;
+        // read as a plain word whichever was set.
+        let addr = unsafe { si.si_addr() } as u64;
+        Ok((si.si_code, addr))
+    }
+
     pub fn set_regs(&self, r: user_regs_struct) -> Result<(), ReplayError> {
         ptrace::setregs(self.pid, r).map_err(|e| self.err("PTRACE_SETREGS", e))
     }
