@@ -404,7 +404,12 @@ impl Assembler {
                 enter_ns: r.enter_ns,
                 exit_ns: r.exit_ns,
                 buffers,
-                effects_unknown: r.flags & SYSCALL_EFFECTS_UNKNOWN != 0,
+                // A successful ioctl whose request's memory nobody here
+                // knows says so, rather than pass for one that touched none.
+                effects_unknown: r.flags & SYSCALL_EFFECTS_UNKNOWN != 0
+                    || (r.nr == 16
+                        && r.ret >= 0
+                        && !effects::ioctl_memory(r.args[1], r.args[2]).known),
                 no_enter: r.flags & SYSCALL_NO_ENTER != 0,
                 buffers_lost: lost,
                 no_payload: r.flags & SYSCALL_NO_PAYLOAD != 0,

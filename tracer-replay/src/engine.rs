@@ -1783,7 +1783,7 @@ impl Engine<'_> {
             return Ok(Next::Continue);
         }
         let recorded = match self.rec.events.get(self.pos()).map(|e| &e.kind) {
-            Some(Some(pb::event::Kind::Signal(s))) if s.signo == sig as u32 => Some(s.clone()),
+            Some(Some(pb::event::Kind::Signal(s))) if s.signo == sig as u32 => Some(*s),
             _ => None,
         };
         if let Some(s) = recorded {
