@@ -1,8 +1,10 @@
 //! Replay of what real programs do that the effects table once called
 //! unknown or compared wrongly: `prctl` per option, syscalls the kernel
 //! does not have, registers a syscall does not read.
+use std::path::Path;
+
 use tracer_proto as pb;
-use tracer_tests::{assert_replayed_as_recorded, build_c, record, replay};
+use tracer_tests::{Recorded, assert_replayed_as_recorded, build_c, record, replay};
 
 const PRCTL: &str = r#"
 #include <errno.h>
@@ -40,6 +42,19 @@ int main(void) {
 }
 "#;
 
+/// Builds the C program `source` as `dir/name` (with `flags`), records a
+/// run of it (no arguments, no stdin) and checks that it succeeded.
+fn record_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Recorded {
+    let exe = build_c(dir, name, source, flags);
+    let rec = record(dir, exe.to_str().expect("path"), &[], None, &[]);
+    assert!(
+        rec.status.success(),
+        "{name} failed when recorded: {:?}",
+        rec.status
+    );
+    rec
+}
+
 /// `prctl` per option (names set and read back, ints written through
 /// pointers), ENOSYS syscalls, and registers no syscall reads: the replay
 /// prints what the recording printed. They stopped it as unknown effects
@@ -47,9 +62,7 @@ int main(void) {
 #[test]
 fn prctl_enosys_and_unread_registers_replay_as_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = build_c(dir.path(), "prctl", PRCTL, &["-O0"]);
-    let rec = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
-    assert!(rec.status.success());
+    let rec = record_c(dir.path(), "prctl", PRCTL, &["-O0"]);
     let out = String::from_utf8_lossy(&rec.stdout).into_owned();
     assert!(out.contains("get_name 0 fidelity-name"), "{out}");
     assert!(out.contains("syscall(-1) -1 38"), "{out}");
@@ -122,7 +135,7 @@ fn a_write_that_differs_by_approximate_time_is_reported_not_hidden() {
 #[test]
 fn an_exec_while_another_thread_lives_replays_as_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = build_c(
+    let rec = record_c(
         dir.path(),
         "exec-over-thread",
         r#"
@@ -144,8 +157,6 @@ int main(void) {
 "#,
         &["-pthread"],
     );
-    let rec = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
-    assert!(rec.status.success());
     assert_eq!(rec.stdout, b"about to exec\nafter-exec\n");
     let rep = replay(&rec.bundle, &["--watchdog", "10"]);
     assert_replayed_as_recorded(&rec, &rep, "an exec over a live thread");
@@ -213,7 +224,7 @@ int main(int argc, char **argv) {
 #[test]
 fn fcntl_owner_structs_are_recorded_and_replayed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = build_c(
+    let rec = record_c(
         dir.path(),
         "fcntl-owner",
         r#"
@@ -235,8 +246,6 @@ int main(void) {
 "#,
         &[],
     );
-    let rec = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
-    assert!(rec.status.success());
     assert_eq!(
         String::from_utf8_lossy(&rec.stdout),
         "set 0\nget 0 type 0 same tid 1\n"
@@ -251,7 +260,7 @@ int main(void) {
 #[test]
 fn ioctl_answers_are_recorded_by_request_and_replayed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = build_c(
+    let rec = record_c(
         dir.path(),
         "ioctl-known",
         r#"
@@ -289,8 +298,6 @@ int main(void) {
 "#,
         &[],
     );
-    let rec = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
-    assert!(rec.status.success());
     let out = String::from_utf8_lossy(&rec.stdout).into_owned();
     assert!(
         out.starts_with("FIONREAD 0 5\nSIOCGIFFLAGS 0 up 1 loopback 1\n"),
@@ -308,7 +315,7 @@ int main(void) {
 #[test]
 fn an_ioctl_of_unknown_effect_stops_the_replay_by_name() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = build_c(
+    let rec = record_c(
         dir.path(),
         "ioctl-unknown",
         r#"
@@ -327,8 +334,6 @@ int main(void) {
 "#,
         &[],
     );
-    let rec = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
-    assert!(rec.status.success());
     assert!(String::from_utf8_lossy(&rec.stdout).starts_with("SIOCGIFCONF 0 first lo"));
     let rep = replay(&rec.bundle, &["--kill-on-divergence"]);
     assert_eq!(rep.status.code(), Some(125), "{}", rep.summary);
@@ -349,7 +354,7 @@ int main(void) {
 #[test]
 fn a_deliberate_fault_is_recorded_with_its_address_and_replayed_in_place() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = build_c(
+    let rec = record_c(
         dir.path(),
         "fault",
         r#"
@@ -386,8 +391,6 @@ int main(void) {
 "#,
         &[],
     );
-    let rec = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
-    assert!(rec.status.success());
     assert_eq!(
         String::from_utf8_lossy(&rec.stdout),
         "fault 1 code 1 addr 0x10\nfault 2 code 1 addr 0x20\nfault 3 code 1 addr 0x30\n"
@@ -405,4 +408,59 @@ int main(void) {
     assert_eq!(faults, vec![(1, 0x10), (1, 0x20), (1, 0x30)]);
     let rep = replay(&rec.bundle, &[]);
     assert_replayed_as_recorded(&rec, &rep, "deliberate faults");
+}
+
+/// A read interrupted by a signal whose handler (installed with
+/// SA_RESTART) makes syscalls of its own restarts after the handler
+/// returns: the replay must restart it there, not fail it with EINTR
+/// because the handler's write came next in the recording.
+#[test]
+fn a_syscall_restarted_after_a_handler_that_made_syscalls_replays_as_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record_c(
+        dir.path(),
+        "restart",
+        r#"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void on_alarm(int sig) {
+    (void)sig;
+    write(1, "tick\n", 5);
+}
+int main(void) {
+    int p[2];
+    pipe(p);
+    pid_t child = fork();
+    if (child == 0) {
+        usleep(400000);
+        write(p[1], "data", 4);
+        _exit(0);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, 0);
+    struct itimerval it = {{0, 0}, {0, 100000}};
+    setitimer(ITIMER_REAL, &it, 0);
+    char buf[8];
+    ssize_t n = read(p[0], buf, sizeof buf);
+    printf("read %zd errno %d\n", n, n < 0 ? errno : 0);
+    waitpid(child, 0, 0);
+    return 0;
+}
+"#,
+        &[],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&rec.stdout),
+        "tick\nread 4 errno 0\n"
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "restart after a handler");
 }

@@ -349,6 +349,25 @@ pub struct ExitRecord {
     pub comm: [u8; COMM_LEN],
 }
 
+/// The signals an instruction raises (a bad address, an illegal or a
+/// trapping instruction, a division): SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+/// SIGTRAP.
+pub const FAULT_SIGNALS: [u32; 5] = [11, 7, 4, 8, 5];
+
+/// A signal the kernel raised for an instruction (a fault signal, si_code
+/// above 0): its siginfo holds the faulting address where a sent one
+/// holds the sender's pid.
+pub fn is_fault(signo: u32, code: i32) -> bool {
+    code > 0 && FAULT_SIGNALS.contains(&signo)
+}
+
+/// The siginfo of `signo` (with `code`) holds a pid in its first union
+/// word: a signal sent (code 0 or below), or SIGCHLD (the child's pid).
+pub fn names_a_pid(signo: u32, code: i32) -> bool {
+    const SIGCHLD: u32 = 17;
+    code <= 0 || signo == SIGCHLD
+}
+
 /// A signal is delivered to a task (its handler is about to run, or its
 /// default action is taken).
 #[repr(C)]
@@ -361,10 +380,10 @@ pub struct SignalRecord {
     pub tid: u32,
     pub code: i32,
     pub errno: i32,
-    /// The siginfo's first union word: the sender's pid in its low half
-    /// for a signal sent (`SI_USER`, `SI_QUEUE`, `SI_TKILL`: code 0 or
-    /// below), the faulting address for one the kernel raised (code above
-    /// 0: SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP).
+    /// The siginfo's first union word: a pid in its low half for a signal
+    /// sent (`SI_USER`, `SI_QUEUE`, `SI_TKILL`: code 0 or below) and for
+    /// SIGCHLD ([`names_a_pid`]), the faulting address for a fault
+    /// ([`is_fault`]).
     pub field: u64,
 }
 

@@ -18,6 +18,8 @@ use tracer_common::{
 };
 use tracer_proto as pb;
 
+const NR_IOCTL: i64 = 16;
+
 /// Most threads with buffers waiting for their syscall record.
 const MAX_PENDING_THREADS: usize = 65536;
 /// Most bytes held for one thread's pending syscall.
@@ -407,7 +409,7 @@ impl Assembler {
                 // A successful ioctl whose request's memory nobody here
                 // knows says so, rather than pass for one that touched none.
                 effects_unknown: r.flags & SYSCALL_EFFECTS_UNKNOWN != 0
-                    || (r.nr == 16
+                    || (r.nr == NR_IOCTL
                         && r.ret >= 0
                         && !effects::ioctl_memory(r.args[1], r.args[2]).known),
                 no_enter: r.flags & SYSCALL_NO_ENTER != 0,
@@ -582,8 +584,16 @@ impl Assembler {
                 signo: r.signo,
                 code: r.code,
                 errno: r.errno,
-                sender_pid: if r.code <= 0 { r.field as u32 } else { 0 },
-                addr: if r.code > 0 { r.field } else { 0 },
+                sender_pid: if wire::names_a_pid(r.signo, r.code) {
+                    r.field as u32
+                } else {
+                    0
+                },
+                addr: if wire::is_fault(r.signo, r.code) {
+                    r.field
+                } else {
+                    0
+                },
             })),
             ..Default::default()
         };

@@ -268,17 +268,26 @@ pub fn line(ev: &pb::Event) -> String {
             }
         }
         // strace's form: a fault by its address, a signal sent by its sender.
-        Some(pb::event::Kind::Signal(s)) if s.code > 0 => format!(
-            "{head} --- {} {{si_code={}, si_addr={:#x}}} ---",
-            signal_name(s.signo),
-            s.code,
-            s.addr
-        ),
+        Some(pb::event::Kind::Signal(s)) if tracer_common::wire::is_fault(s.signo, s.code) => {
+            format!(
+                "{head} --- {} {{si_code={}, si_addr={:#x}}} ---",
+                signal_name(s.signo),
+                s.code,
+                s.addr
+            )
+        }
+        Some(pb::event::Kind::Signal(s)) if tracer_common::wire::names_a_pid(s.signo, s.code) => {
+            format!(
+                "{head} --- {} {{si_code={}, si_pid={}}} ---",
+                signal_name(s.signo),
+                s.code,
+                s.sender_pid
+            )
+        }
         Some(pb::event::Kind::Signal(s)) => format!(
-            "{head} --- {} {{si_code={}, si_pid={}}} ---",
+            "{head} --- {} {{si_code={}}} ---",
             signal_name(s.signo),
-            s.code,
-            s.sender_pid
+            s.code
         ),
         Some(pb::event::Kind::Loss(l)) => format!(
             "[{}] !!! {} records of this process lost while recording (ring buffer or \
@@ -330,5 +339,38 @@ mod tests {
     fn names_errors() {
         assert_eq!(errno_ret(-2), "-1 ENOENT (No such file or directory)");
         assert_eq!(errno_name(13), "EACCES");
+    }
+
+    #[test]
+    fn signals_show_what_their_siginfo_holds() {
+        let sig = |signo, code, sender_pid, addr| pb::Event {
+            pid: 5,
+            tid: 5,
+            comm: "t".into(),
+            kind: Some(pb::event::Kind::Signal(pb::Signal {
+                signo,
+                code,
+                sender_pid,
+                addr,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(
+            line(&sig(11, 1, 0, 0x10)),
+            "[5 5] t --- SIGSEGV {si_code=1, si_addr=0x10} ---"
+        );
+        assert_eq!(
+            line(&sig(17, 1, 42, 0)),
+            "[5 5] t --- SIGCHLD {si_code=1, si_pid=42} ---"
+        );
+        assert_eq!(
+            line(&sig(14, 128, 0, 0)),
+            "[5 5] t --- SIGALRM {si_code=128} ---"
+        );
+        assert_eq!(
+            line(&sig(15, 0, 9, 0)),
+            "[5 5] t --- SIGTERM {si_code=0, si_pid=9} ---"
+        );
     }
 }

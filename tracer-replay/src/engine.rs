@@ -587,7 +587,6 @@ impl Engine<'_> {
         self.task().t.as_ref()
     }
 
-    /// Index of the next recorded event to replay.
     /// Index of the next recorded event to replay. Across tasks, the
     /// earliest syscall not answered yet: syscalls are answered in the
     /// recorded order, so it only moves on.
@@ -844,7 +843,7 @@ impl Engine<'_> {
             && !policy::is_time(name)
         {
             let actual = self.actual_line(nr, &args, None);
-            let sig = signal_name(sig.signo);
+            let sig = tracer_format::signal_name(sig.signo);
             return self.stop_here(
                 Outcome::Diverged,
                 format!("the program made a syscall ({name}) where its recording faults ({sig})"),
@@ -1165,12 +1164,8 @@ impl Engine<'_> {
         if RESTART_CODES.contains(&ret) {
             // Interrupted by a signal: restarted (the next recorded syscall
             // is the same one) or failed with EINTR.
-            let restarted = self.own_from(at + 1).find_map(|(_, e)| match &e.kind {
-                Some(pb::event::Kind::Syscall(n)) => Some(n.nr == s.nr),
-                _ => None,
-            });
-            if restarted == Some(true) {
-                regs.rax = regs.orig_rax;
+            if let Some(nr) = self.restarted_as(at, s)? {
+                regs.rax = nr;
                 regs.orig_rax = u64::MAX;
                 regs.rip -= 2;
                 self.t().set_regs(regs)?;
@@ -1186,6 +1181,54 @@ impl Engine<'_> {
         self.report.syscalls_emulated += 1;
         self.timeline_ns = s.exit_ns.max(self.timeline_ns);
         self.after_syscall()
+    }
+
+    /// The syscall number the kernel restarts the interrupted syscall `s`
+    /// (at `at`) with, if it does: the same one (or `restart_syscall` after
+    /// a sleep cut short) as the thread's next syscall, after the
+    /// handlers of the signals that came between have returned. A handler
+    /// runs first and the syscall restarts at its `rt_sigreturn`, so the
+    /// handler's own syscalls are not the restart.
+    fn restarted_as(&self, at: usize, s: &pb::Syscall) -> Result<Option<u64>, ReplayError> {
+        const NR_RT_SIGRETURN: i64 = 15;
+        const NR_RESTART_SYSCALL: i64 = 219;
+        const ERESTART_RESTARTBLOCK: i64 = -516;
+        let caught = self.caught_signals()?;
+        let mut handlers = 0usize;
+        for (_, e) in self.own_from(at + 1) {
+            match &e.kind {
+                Some(pb::event::Kind::Signal(sig))
+                    if (1..=64).contains(&sig.signo) && caught & (1 << (sig.signo - 1)) != 0 =>
+                {
+                    handlers += 1;
+                }
+                Some(pb::event::Kind::Syscall(n)) if handlers == 0 => {
+                    let again = if s.ret == ERESTART_RESTARTBLOCK {
+                        n.nr == NR_RESTART_SYSCALL
+                    } else {
+                        n.nr == s.nr
+                    };
+                    return Ok(again.then_some(n.nr as u64));
+                }
+                Some(pb::event::Kind::Syscall(n)) if n.nr == NR_RT_SIGRETURN => handlers -= 1,
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// The signals the task at hand's process has handlers for (bit
+    /// `signo - 1`): the replay runs `rt_sigaction` for real, so the
+    /// kernel's own view is the recorded one.
+    fn caught_signals(&self) -> Result<u64, ReplayError> {
+        let pid = self.t().pid;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map_err(|e| ReplayError::Io(format!("reading /proc/{pid}/status: {e}")))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .ok_or_else(|| ReplayError::Io(format!("no SigCgt in /proc/{pid}/status")))
     }
 
     /// Whether the difference `m` in what the program passes to `name` is
@@ -1768,15 +1811,8 @@ impl Engine<'_> {
                 Halt::Trap
             }));
         }
-        let synchronous = matches!(
-            sig,
-            Signal::SIGSEGV
-                | Signal::SIGBUS
-                | Signal::SIGILL
-                | Signal::SIGFPE
-                | Signal::SIGTRAP
-                | Signal::SIGSYS
-        );
+        let synchronous =
+            tracer_common::wire::FAULT_SIGNALS.contains(&(sig as u32)) || sig == Signal::SIGSYS;
         if !synchronous {
             // Not from the recording (job control, a terminal): ignored.
             self.resume(None)?;
@@ -1995,26 +2031,15 @@ impl Engine<'_> {
     }
 }
 
-/// The recorded syscall is this time call (not one the vDSO answered).
 /// A synchronous signal the kernel raised for the instruction the
 /// program ran (a fault, a trap), not one sent to it: its code is the
 /// kernel's (positive: SEGV_MAPERR, BUS_ADRERR, SI_KERNEL...), where a
 /// `kill`, `tgkill` or `sigqueue` has a code of zero or below.
 fn is_fault(sig: &pb::Signal) -> bool {
-    let synchronous = [
-        libc::SIGSEGV,
-        libc::SIGBUS,
-        libc::SIGILL,
-        libc::SIGFPE,
-        libc::SIGTRAP,
-    ];
-    synchronous.contains(&(sig.signo as i32)) && sig.code > 0
+    tracer_common::wire::is_fault(sig.signo, sig.code)
 }
 
-fn signal_name(signo: u32) -> String {
-    Signal::try_from(signo as i32).map_or_else(|_| format!("signal {signo}"), |s| s.to_string())
-}
-
+/// The recorded syscall is this time call (not one the vDSO answered).
 fn same_time_call(name: &str, args: &[u64; 6], s: &pb::Syscall) -> bool {
     effects::name(s.nr) == Some(name)
         && (!matches!(name, "clock_gettime" | "clock_getres")
