@@ -464,3 +464,69 @@ int main(void) {
     let rep = replay(&rec.bundle, &[]);
     assert_replayed_as_recorded(&rec, &rep, "restart after a handler");
 }
+
+/// Shared state that whichever thread comes first makes (an allocator's
+/// chunk, made once under a lock): when recorded, thread B made it while
+/// A computed; in replay A runs on at once after its syscall, comes first
+/// and makes the mmap that the recording has B make. The same memory at
+/// the same address is made, B then finds it made, and the replay is
+/// identical, the move counted.
+#[test]
+fn a_lazily_made_shared_mapping_may_be_made_by_another_thread_in_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record_c(
+        dir.path(),
+        "lazy",
+        r#"
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static char *chunk;
+static void put(int at, char c) {
+    pthread_mutex_lock(&lock);
+    if (!chunk)
+        chunk = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    chunk[at] = c;
+    pthread_mutex_unlock(&lock);
+}
+static void *a(void *x) {
+    (void)x;
+    getppid();
+    volatile unsigned long n = 0;
+    for (unsigned long i = 0; i < 400000000UL; i++) n += i;
+    put(0, 'A');
+    write(1, "a\n", 2);
+    return NULL;
+}
+static void *b(void *x) {
+    (void)x;
+    struct timespec t = {0, 20000000};
+    nanosleep(&t, NULL);
+    put(1, 'B');
+    write(1, "b\n", 2);
+    return NULL;
+}
+int main(void) {
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, a, NULL);
+    pthread_create(&tb, NULL, b, NULL);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    printf("%c%c\n", chunk[0], chunk[1]);
+    return 0;
+}
+"#,
+        &["-O0", "-pthread"],
+    );
+    assert_eq!(String::from_utf8_lossy(&rec.stdout), "b\na\nAB\n");
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "a mapping made by another thread");
+    assert_eq!(
+        rep.report["moved_between_threads"], 1,
+        "the move is not counted: {}",
+        rep.summary
+    );
+}

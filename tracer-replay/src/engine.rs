@@ -170,6 +170,7 @@ impl<'a> Engine<'a> {
             state: TaskState::Running,
             sig: None,
             yielded: None,
+            retried: false,
             held_seq: 0,
         };
         let mut e = Engine {
@@ -340,6 +341,9 @@ struct Task {
     /// It made a futex wait the recording does not have, on this word:
     /// the others go first.
     yielded: Option<u64>,
+    /// It yielded, and tried again instead of making another thread go
+    /// out of turn, since its last event replayed.
+    retried: bool,
     /// When it was held (the order held tasks go on in).
     held_seq: u64,
 }
@@ -544,8 +548,10 @@ impl Engine<'_> {
     fn next_own(&self, from: usize) -> usize {
         let tid = self.task().rtid;
         let ev = &self.rec.events;
+        // An event another thread made (moved_memory_call) is not its own
+        // any more.
         (from..ev.len())
-            .find(|&i| ev[i].tid == tid)
+            .find(|&i| ev[i].tid == tid && !self.done[i])
             .unwrap_or(ev.len())
     }
 
@@ -561,6 +567,7 @@ impl Engine<'_> {
                 self.progress = Instant::now();
             }
         }
+        self.task_mut().retried = false;
         let next = self.next_own(to.max(from));
         self.task_mut().pos = next;
     }
@@ -714,7 +721,7 @@ impl Engine<'_> {
             .iter()
             .enumerate()
             .skip(from)
-            .filter(move |(_, e)| e.tid == tid)
+            .filter(move |(i, e)| e.tid == tid && !self.done[*i])
     }
 
     /// The task at hand's last five events before `upto`.
@@ -857,6 +864,11 @@ impl Engine<'_> {
         let s = s.clone();
         if policy::is_time(name) && !same_time_call(name, &args, &s) {
             return self.answer_time(regs, name);
+        }
+        if s.nr != nr
+            && let Some(j) = self.moved_memory_call(nr, &args)
+        {
+            return self.make_moved(regs, name, j);
         }
         if s.nr != nr {
             let actual = self.actual_line(nr, &args, None);
@@ -1181,6 +1193,92 @@ impl Engine<'_> {
         self.report.syscalls_emulated += 1;
         self.timeline_ns = s.exit_ns.max(self.timeline_ns);
         self.after_syscall()
+    }
+
+    /// The recorded memory syscall of another thread of this process,
+    /// not made yet, that the task at hand's syscall (`nr`, `args`, one its
+    /// recording does not have here) is: an anonymous `mmap` with the
+    /// same length, protection and flags (and hint, if one was given), a
+    /// `munmap`, `mprotect` or `madvise` of the same range. Threads share
+    /// an allocator's state (glibc's arenas, Go's chunks), and which thread
+    /// makes such a call is decided in user space by whichever comes
+    /// first, which replay reproduces only at syscall granularity; the
+    /// memory it makes is the same.
+    fn moved_memory_call(&self, nr: i64, args: &[u64; 6]) -> Option<usize> {
+        /// The recorded events looked at: the near future.
+        const WINDOW: usize = 4096;
+        let name = effects::name(nr)?;
+        let compared: &[usize] = match name {
+            // An anonymous mapping (fd -1): where the kernel put it is the
+            // recorded result.
+            "mmap" if args[4] as i32 == -1 && args[3] & MAP_FIXED_ANY == 0 => &[0, 1, 2, 3, 4],
+            "munmap" => &[0, 1],
+            "mprotect" | "madvise" => &[0, 1, 2],
+            _ => return None,
+        };
+        let (me, rpid) = (self.task().rtid, self.task().rpid);
+        let threads: Vec<u32> = self
+            .tasks
+            .iter()
+            .filter(|t| t.rpid == rpid && t.rtid != me && t.state != TaskState::Gone)
+            .map(|t| t.rtid)
+            .collect();
+        let ev = &self.rec.events;
+        (self.frontier..ev.len()).take(WINDOW).find(|&i| {
+            !self.done[i]
+                && threads.contains(&ev[i].tid)
+                && matches!(&ev[i].kind, Some(pb::event::Kind::Syscall(s))
+                    if s.nr == nr
+                        && s.ret >= 0
+                        && compared.iter().all(|&k| s.args.get(k) == Some(&args[k])))
+        })
+    }
+
+    /// The task at hand makes recorded event `j`, another thread's memory
+    /// syscall ([`Engine::moved_memory_call`]), for real as recorded; its
+    /// own next event stays its next.
+    fn make_moved(
+        &mut self,
+        regs: user_regs_struct,
+        name: &str,
+        j: usize,
+    ) -> Result<Next, ReplayError> {
+        let Some(pb::event::Kind::Syscall(s)) = self.rec.events[j].kind.clone() else {
+            unreachable!("moved_memory_call finds syscalls")
+        };
+        let mut r = regs;
+        if name == "mmap" {
+            r.rdi = s.ret as u64;
+        }
+        self.t().set_regs(r)?;
+        let done = self.tm().run_syscall()?;
+        let real = done.rax as i64;
+        if real != s.ret {
+            return self.stop_here(
+                Outcome::Diverged,
+                format!(
+                    "{name}, which the recording has thread {} make, gave {real:#x} when run \
+                     for real (recorded {:#x})",
+                    self.rec.events[j].tid, s.ret
+                ),
+                Some(j),
+                None,
+            );
+        }
+        self.t().set_regs(done)?;
+        tracing::debug!(
+            "task {} makes event {j} ({name}) of thread {}",
+            self.task().rtid,
+            self.rec.events[j].tid
+        );
+        self.done[j] = true;
+        self.replayed += 1;
+        self.progress = Instant::now();
+        self.report.syscalls_executed += 1;
+        self.report.moved_between_threads += 1;
+        self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+        self.resume(None)?;
+        Ok(Next::Continue)
     }
 
     /// The syscall number the kernel restarts the interrupted syscall `s`

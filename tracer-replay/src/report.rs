@@ -90,6 +90,11 @@ pub struct Report {
     /// Syscalls answered out of the recorded order: a thread waited in user
     /// space (on a lock) for one whose turn had not come.
     pub out_of_order: u64,
+    /// Memory syscalls (an anonymous mmap, munmap, mprotect, madvise) that
+    /// a thread of the process made where the recording has another
+    /// thread make them, with the same arguments: shared state (an
+    /// allocator's arena or chunk) that whichever thread came first made.
+    pub moved_between_threads: u64,
     /// Under a debugger: going back in time.
     pub travel: Travel,
     pub wall_ms: f64,
@@ -117,6 +122,7 @@ impl Report {
             futexes_skipped: 0,
             futexes_added: 0,
             out_of_order: 0,
+            moved_between_threads: 0,
             travel: Travel::default(),
             wall_ms: 0.0,
             us_per_syscall: 0.0,
@@ -240,6 +246,12 @@ impl Report {
             );
             if self.out_of_order > 0 {
                 line += &format!(" but for {} syscalls", self.out_of_order);
+            }
+            if self.moved_between_threads > 0 {
+                line += &format!(
+                    "; {} memory syscalls made by another thread of the process than recorded",
+                    self.moved_between_threads
+                );
             }
             if self.futexes_skipped + self.futexes_added > 0 {
                 line += &format!(

@@ -53,6 +53,7 @@ struct TaskImage {
     state: TaskState,
     sig: Option<Signal>,
     yielded: Option<u64>,
+    retried: bool,
     held_seq: u64,
 }
 
@@ -66,6 +67,7 @@ impl TaskImage {
             state: t.state,
             sig: t.sig,
             yielded: t.yielded,
+            retried: t.retried,
             held_seq: t.held_seq,
         }
     }
@@ -80,6 +82,7 @@ impl TaskImage {
             state: self.state,
             sig: self.sig,
             yielded: self.yielded,
+            retried: self.retried,
             held_seq: self.held_seq,
         }
     }

@@ -123,6 +123,18 @@ impl Engine<'_> {
                         // Once: then the yielded thread tries again (the
                         // lock may be free now).
                         self.tasks[i].yielded = None;
+                        if !self.tasks[i].retried && self.at_own_next_syscall(j)? {
+                            // That one is at a syscall of its own recording,
+                            // not releasing a lock: the lock may be free
+                            // already, and making that syscall now (a write
+                            // out) would change the recorded order for
+                            // nothing. The yielded thread tries once more
+                            // first.
+                            self.tasks[i].retried = true;
+                            let r = self.release(i).map(|()| Next::Continue);
+                            self.unless_gone(i, r)?;
+                            continue;
+                        }
                         let next = self.dispatch(j, true);
                         if let Some(next) = self.unless_gone(j, next)?
                             && let Some(h) = self.halt_of(next)
@@ -415,7 +427,9 @@ impl Engine<'_> {
     pub(super) fn release_ns(&self) -> u64 {
         match self.rec.events.get(self.pos()).map(|e| (e, &e.kind)) {
             Some((e, Some(pb::event::Kind::Syscall(s))))
-                if self.release_late || s.nr == NR_FUTEX && futex_is_wait(s) || s.nr == NR_EXIT =>
+                if self.release_late
+                    || s.nr == NR_FUTEX && futex_is_wait(s)
+                    || self.exits_soon() =>
             {
                 if s.enter_ns > 0 {
                     s.enter_ns
@@ -425,6 +439,34 @@ impl Engine<'_> {
             }
             _ => 0,
         }
+    }
+
+    /// Task `i`, at a syscall stop, is at its own next recorded syscall
+    /// (not a futex call: one may release a lock).
+    fn at_own_next_syscall(&mut self, i: usize) -> Result<bool, ReplayError> {
+        let saved = self.cur;
+        self.cur = i;
+        let nr = self.t().regs().map(|r| r.orig_rax as i64);
+        let mine = self.peek_syscall().map(|(_, s)| s.nr);
+        self.cur = saved;
+        let nr = nr?;
+        Ok(nr != NR_FUTEX && mine == Some(nr))
+    }
+
+    /// The task at hand's thread exits within its next few syscalls: what
+    /// it does in user space on its way out (glibc gives its malloc arena
+    /// to the free list, its stack to the cache, before blocking signals
+    /// and `exit`) is seen by the others only that late.
+    fn exits_soon(&self) -> bool {
+        /// glibc's way out: rt_sigprocmask, madvise of the stack, exit.
+        const EXIT_PATH: usize = 3;
+        self.own_from(self.pos())
+            .filter_map(|(_, e)| match &e.kind {
+                Some(pb::event::Kind::Syscall(s)) => Some(s.nr),
+                _ => None,
+            })
+            .take(EXIT_PATH)
+            .any(|nr| nr == NR_EXIT)
     }
 
     /// A task stopped at a syscall that is not its turn yet, to go first
@@ -972,6 +1014,7 @@ impl Engine<'_> {
             state: TaskState::Starting,
             sig: None,
             yielded: None,
+            retried: false,
             held_seq: 0,
         });
         let i = self.tasks.len() - 1;
