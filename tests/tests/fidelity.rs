@@ -530,3 +530,48 @@ int main(void) {
         rep.summary
     );
 }
+
+/// A sleep cut short by a handled signal fails with EINTR and has
+/// written the time that remained: the recording holds it (a failed
+/// syscall's outputs are otherwise not taken) and the replay gives it
+/// back (rr's intr_sleep_no_restart checks it).
+#[test]
+fn a_sleep_cut_short_by_a_signal_gives_the_time_that_remained() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record_c(
+        dir.path(),
+        "sleep_rem",
+        r#"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+static void on_alarm(int sig) { (void)sig; }
+int main(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, 0);
+    struct itimerval it = {{0, 0}, {0, 100000}};
+    setitimer(ITIMER_REAL, &it, 0);
+    struct timespec req = {3, 0}, rem = {0, 0};
+    int r = nanosleep(&req, &rem);
+    printf("nanosleep %d errno %d rem %ld\n", r, errno, (long)rem.tv_sec);
+    setitimer(ITIMER_REAL, &it, 0);
+    rem.tv_sec = 0;
+    r = clock_nanosleep(CLOCK_MONOTONIC, 0, &req, &rem);
+    printf("clock_nanosleep %d rem %ld\n", r, (long)rem.tv_sec);
+    return 0;
+}
+"#,
+        &[],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&rec.stdout),
+        "nanosleep -1 errno 4 rem 2\nclock_nanosleep 4 rem 2\n"
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "a sleep cut short");
+}

@@ -7,7 +7,7 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    effects::{Direction, PrctlMemory, SizeRule, ioctl_memory, prctl_memory},
+    effects::{self, Direction, PrctlMemory, SizeRule, ioctl_memory, prctl_memory},
     wire::{
         LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_HAS_IN, SPEC_HAS_OUT,
         SPEC_KNOWN, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
@@ -288,7 +288,10 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
             return;
         };
         let payload = flags & SYSCALL_NO_PAYLOAD == 0;
-        if !(payload && ret >= 0 && spec.flags & SPEC_HAS_OUT != 0) {
+        if !(payload
+            && (ret >= 0 || effects::writes_when_failed(nr, ret))
+            && spec.flags & SPEC_HAS_OUT != 0)
+        {
             fast::emit(s, st, tid, flags, ret, exit_ns);
             return;
         }
@@ -353,7 +356,10 @@ pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
             if again && has_inputs(&w.spec) {
                 plan(w, &f.args, 0, PLAN_INPUTS_AGAIN);
             }
-            if payload && ret >= 0 && has_outputs(&w.spec) {
+            if payload
+                && (ret >= 0 || effects::writes_when_failed(f.nr, ret))
+                && has_outputs(&w.spec)
+            {
                 plan(w, &f.args, ret, PLAN_OUTPUTS);
             }
         }

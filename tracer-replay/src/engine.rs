@@ -963,8 +963,11 @@ impl Engine<'_> {
         // A failed syscall is answered, never run: its failure is recorded.
         // But madvise acts range by range: one that failed (MADV_DONTNEED
         // reaching an mlocked page) may have changed memory first, so it
-        // runs, and must fail as recorded.
-        let action = if s.ret < 0 && name != "madvise" {
+        // runs, and must fail as recorded. And rt_sigreturn does not fail:
+        // what it returns is the interrupted syscall's result it restores
+        // (EINTR); answered, the program would run on past the restorer's
+        // syscall instruction into whatever code follows it.
+        let action = if s.ret < 0 && name != "madvise" && action != Action::ExecuteNoReturn {
             Action::Emulate
         } else {
             action

@@ -223,6 +223,18 @@ pub const fn ioctl_memory(request: u64, argp: u64) -> IoctlMemory {
     IoctlMemory::UNKNOWN
 }
 
+/// A failed syscall that still wrote its outputs: a sleep cut short by a
+/// signal (EINTR, or the restart code the kernel turns into EINTR or a
+/// restart) has written the time that remained. Every other failure
+/// writes nothing the recording needs.
+pub const fn writes_when_failed(nr: i64, ret: i64) -> bool {
+    const NANOSLEEP: i64 = 35;
+    const CLOCK_NANOSLEEP: i64 = 230;
+    const EINTR: i64 = -4;
+    const ERESTART_RESTARTBLOCK: i64 = -516;
+    (nr == NANOSLEEP || nr == CLOCK_NANOSLEEP) && (ret == EINTR || ret == ERESTART_RESTARTBLOCK)
+}
+
 /// Whether `prctl` reads argument `k` (0-based) as a value for this option:
 /// the others are whatever the registers held (or a pointer) and are not
 /// compared in replay.
