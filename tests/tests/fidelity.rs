@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use tracer_proto as pb;
-use tracer_tests::{Recorded, assert_replayed_as_recorded, build_c, record, replay};
+use tracer_tests::{Recorded, assert_replayed_as_recorded, build_c, record, record_tree, replay};
 
 const PRCTL: &str = r#"
 #include <errno.h>
@@ -574,4 +574,42 @@ int main(void) {
     );
     let rep = replay(&rec.bundle, &[]);
     assert_replayed_as_recorded(&rec, &rep, "a sleep cut short");
+}
+
+/// A mapping of /dev/zero is anonymous memory (shared between parent and
+/// child when shared): replay maps it so, and never reads the device as a
+/// file (it read forever, until the host ran out of memory).
+#[test]
+fn a_mapping_of_dev_zero_replays_as_anonymous_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build_c(
+        dir.path(),
+        "dev_zero",
+        r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    int fd = open("/dev/zero", O_RDWR);
+    char *priv = mmap(NULL, 0x200000, PROT_READ, MAP_PRIVATE, fd, 0);
+    char *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    pid_t child = fork();
+    if (child == 0) {
+        shared[0] = 'z';
+        _exit(0);
+    }
+    waitpid(child, 0, 0);
+    printf("private %d shared %c\n", priv[0x1fffff], shared[0]);
+    return 0;
+}
+"#,
+        &[],
+    );
+    let rec = record_tree(dir.path(), exe.to_str().expect("path"), &[]);
+    assert!(rec.status.success(), "{:?}", rec.status);
+    assert_eq!(String::from_utf8_lossy(&rec.stdout), "private 0 shared z\n");
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "/dev/zero mappings");
 }

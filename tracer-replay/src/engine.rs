@@ -1454,6 +1454,20 @@ impl Engine<'_> {
                 local = made.unwrap_or_default();
                 &local
             }
+            // A private mapping of /dev/zero is anonymous memory, a shared
+            // one shared anonymous memory: what the mmap below makes.
+            None if path == "/dev/zero" => &[],
+            None if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) => {
+                return self.stop_here(
+                    Outcome::Incomplete,
+                    format!(
+                        "mmap of {path}: a device or special file, whose memory the recording \
+                         does not hold"
+                    ),
+                    Some(at),
+                    None,
+                );
+            }
             None => match std::fs::read(&path) {
                 Ok(d) => {
                     self.report.notes.push(format!(
@@ -1500,7 +1514,12 @@ impl Engine<'_> {
                 None,
             );
         }
-        match self.back_with_file(addr as u64, args, &path, data) {
+        let backed = if path == "/dev/zero" {
+            Ok(true)
+        } else {
+            self.back_with_file(addr as u64, args, &path, data)
+        };
+        match backed {
             Ok(true) => {}
             Ok(false) => {
                 let off = (args[5] as usize).min(data.len());
