@@ -613,3 +613,43 @@ int main(void) {
     let rep = replay(&rec.bundle, &[]);
     assert_replayed_as_recorded(&rec, &rep, "/dev/zero mappings");
 }
+
+/// The main thread ends its own thread (`exit`, not `exit_group`) while
+/// another lives and later ends the process with a status: the leader is
+/// a zombie the kernel reports only with the group, so replay must not
+/// wait for it (it stalled until the watchdog); the process ends with the
+/// recorded status.
+#[test]
+fn the_main_thread_exiting_before_the_others_replays_as_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build_c(
+        dir.path(),
+        "leader_exit",
+        r#"
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+static void *run(void *x) {
+    (void)x;
+    struct timespec t = {0, 50000000};
+    nanosleep(&t, NULL);
+    write(1, "thread lives on\n", 16);
+    exit(3);
+}
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, run, NULL);
+    syscall(SYS_exit, 0);
+    return 0;
+}
+"#,
+        &["-pthread"],
+    );
+    let rec = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
+    assert_eq!(rec.status.code(), Some(3), "{:?}", rec.status);
+    assert_eq!(String::from_utf8_lossy(&rec.stdout), "thread lives on\n");
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "the leader's early exit");
+}

@@ -797,7 +797,6 @@ impl Engine<'_> {
     pub(super) fn leader_among_threads(&self) -> bool {
         let t = self.t();
         t.pid == t.tgid
-            && self.task().rtid != self.rec.pid
             && self.tasks.iter().enumerate().any(|(i, o)| {
                 i != self.cur
                     && o.state != TaskState::Gone
@@ -831,7 +830,17 @@ impl Engine<'_> {
         }
         // Its end comes with the group's; it is not waited for.
         self.tm().forget();
-        Ok(self.task_ended(Outcome::Exited { code }))
+        // The root process's leader: the process ends when its last
+        // thread does, as recorded (that one's exit_group status is
+        // compared as it is made).
+        let outcome = match self.rec.exit {
+            Some(x) if self.task().rtid == self.rec.pid && x.signal != 0 => Outcome::Killed {
+                signal: x.signal as i32,
+            },
+            Some(x) if self.task().rtid == self.rec.pid => Outcome::Exited { code: x.exit_code },
+            _ => Outcome::Exited { code },
+        };
+        Ok(self.task_ended(outcome))
     }
 
     /// A task other than the root ended otherwise than recorded.
