@@ -653,3 +653,49 @@ int main(void) {
     let rep = replay(&rec.bundle, &[]);
     assert_replayed_as_recorded(&rec, &rep, "the leader's early exit");
 }
+
+/// A child process dies of a thread's fault while its main thread
+/// sleeps: the main thread's recording ends in that sleep, cut short, as
+/// its replay does; the parent sees the same death.
+#[test]
+fn a_thread_s_fatal_fault_ends_its_process_as_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build_c(
+        dir.path(),
+        "fatal_fault",
+        r#"
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void *crash(void *x) {
+    (void)x;
+    getpid();
+    *(volatile int *)8 = 1;
+    return NULL;
+}
+int main(void) {
+    pid_t child = fork();
+    if (child == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, crash, NULL);
+        sleep(100);
+        _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    printf("signaled %d signal %d\n", WIFSIGNALED(status), WTERMSIG(status));
+    return 0;
+}
+"#,
+        &["-pthread"],
+    );
+    let rec = record_tree(dir.path(), exe.to_str().expect("path"), &[]);
+    assert!(rec.status.success(), "{:?}", rec.status);
+    assert_eq!(
+        String::from_utf8_lossy(&rec.stdout),
+        "signaled 1 signal 11\n"
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "a thread's fatal fault");
+}

@@ -422,7 +422,9 @@ impl Engine<'_> {
     /// it goes on only once the others have done what they did before that
     /// wait began, so that it finds the same. So does a thread whose next
     /// syscall is its `exit`: what it does last (giving its stack back to
-    /// the thread library's cache) is seen by the others only after that. (`TRACER_REPLAY_RELEASE=late`
+    /// the thread library's cache) is seen by the others only after that;
+    /// and one whose next event is a fault (made in user space: a fatal
+    /// one ends the process). (`TRACER_REPLAY_RELEASE=late`
     /// holds every thread so, for comparison.)
     pub(super) fn release_ns(&self) -> u64 {
         match self.rec.events.get(self.pos()).map(|e| (e, &e.kind)) {
@@ -433,6 +435,31 @@ impl Engine<'_> {
             {
                 if s.enter_ns > 0 {
                     s.enter_ns
+                } else {
+                    e.ts_ns
+                }
+            }
+            // Its next event is a fault of its own: it comes in user space,
+            // and ends the process when fatal, so not before the others
+            // have done what they did before it.
+            Some((e, Some(pb::event::Kind::Signal(sig)))) if super::is_fault(sig) => {
+                if self
+                    .exit_of_process()
+                    .is_some_and(|x| x.signal == sig.signo)
+                {
+                    // Fatal: the syscalls the other threads were making
+                    // as the kernel took the process down were recorded
+                    // after it, and are made first.
+                    self.rec
+                        .events
+                        .iter()
+                        .filter(|x| {
+                            x.pid == e.pid && matches!(x.kind, Some(pb::event::Kind::Syscall(_)))
+                        })
+                        .map(|x| x.ts_ns)
+                        .max()
+                        .unwrap_or(0)
+                        .max(e.ts_ns)
                 } else {
                     e.ts_ns
                 }
@@ -774,12 +801,12 @@ impl Engine<'_> {
     }
 
     /// The task at hand has ended: the first of its recorded syscalls it
-    /// did not make, if any. A thread that another's exit (or an exec)
-    /// ended while in a syscall is the exception: its recording ends with
-    /// that one syscall cut short (a restart code, no restart), as the
-    /// replay's does.
+    /// did not make, if any. A thread (its process's leader too) that
+    /// another's exit, a fatal signal of the process or an exec ended
+    /// while in a syscall is the exception: its recording ends with that
+    /// one syscall cut short (a restart code, no restart), as the replay's
+    /// does.
     pub(super) fn syscalls_left_at_end(&self) -> Option<usize> {
-        let (rtid, rpid) = (self.task().rtid, self.task().rpid);
         let cut_short = |s: &pb::Syscall| crate::tracee::RESTART_CODES.contains(&s.ret);
         let left: Vec<(usize, &pb::Syscall)> = self
             .own_from(self.pos())
@@ -789,7 +816,7 @@ impl Engine<'_> {
             })
             .collect();
         let &(i, _) = left.first()?;
-        (!(left.len() == 1 && cut_short(left[0].1) && rtid != rpid)).then_some(i)
+        (!(left.len() == 1 && cut_short(left[0].1))).then_some(i)
     }
 
     /// The task at hand leads its thread group (in a checkpoint's copy, the
