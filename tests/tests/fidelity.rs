@@ -699,3 +699,38 @@ int main(void) {
     let rep = replay(&rec.bundle, &[]);
     assert_replayed_as_recorded(&rec, &rep, "a thread's fatal fault");
 }
+
+/// Another thread ends the process (`_exit`) while the main thread
+/// sleeps: the main thread's recording ends in that sleep, cut short, and
+/// the replay ends as recorded (it said the program ended before the end
+/// of its recording).
+#[test]
+fn a_process_ended_by_another_thread_while_main_sleeps_replays_as_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record_c(
+        dir.path(),
+        "other_ends",
+        r#"
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+static void *run(void *x) {
+    (void)x;
+    struct timespec t = {0, 50000000};
+    nanosleep(&t, NULL);
+    write(1, "ending\n", 7);
+    _exit(0);
+}
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, run, NULL);
+    sleep(100);
+    return 1;
+}
+"#,
+        &["-pthread"],
+    );
+    assert_eq!(String::from_utf8_lossy(&rec.stdout), "ending\n");
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "a process another thread ended");
+}

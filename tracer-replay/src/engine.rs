@@ -2118,7 +2118,9 @@ impl Engine<'_> {
                 Outcome::Exited { code: x.exit_code }
             }
         });
-        let left = self.peek_syscall().map(|(i, _)| i);
+        // Its main thread may have been in a syscall another thread's
+        // exit_group or fault cut short.
+        let left = self.syscalls_left_at_end();
         let reason = match (&recorded, left) {
             (_, Some(i)) => Some((
                 i,
