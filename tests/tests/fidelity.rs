@@ -55,6 +55,18 @@ fn record_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Recorded {
     rec
 }
 
+/// [`record_c`] of a process tree: the bundle holds its child processes.
+fn record_c_tree(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Recorded {
+    let exe = build_c(dir, name, source, flags);
+    let rec = record_tree(dir, exe.to_str().expect("path"), &[]);
+    assert!(
+        rec.status.success(),
+        "{name} failed when recorded: {:?}",
+        rec.status
+    );
+    rec
+}
+
 /// `prctl` per option (names set and read back, ints written through
 /// pointers), ENOSYS syscalls, and registers no syscall reads: the replay
 /// prints what the recording printed. They stopped it as unknown effects
@@ -582,7 +594,7 @@ int main(void) {
 #[test]
 fn a_mapping_of_dev_zero_replays_as_anonymous_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = build_c(
+    let rec = record_c_tree(
         dir.path(),
         "dev_zero",
         r#"
@@ -607,8 +619,6 @@ int main(void) {
 "#,
         &[],
     );
-    let rec = record_tree(dir.path(), exe.to_str().expect("path"), &[]);
-    assert!(rec.status.success(), "{:?}", rec.status);
     assert_eq!(String::from_utf8_lossy(&rec.stdout), "private 0 shared z\n");
     let rep = replay(&rec.bundle, &[]);
     assert_replayed_as_recorded(&rec, &rep, "/dev/zero mappings");
@@ -660,7 +670,7 @@ int main(void) {
 #[test]
 fn a_thread_s_fatal_fault_ends_its_process_as_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = build_c(
+    let rec = record_c_tree(
         dir.path(),
         "fatal_fault",
         r#"
@@ -690,8 +700,6 @@ int main(void) {
 "#,
         &["-pthread"],
     );
-    let rec = record_tree(dir.path(), exe.to_str().expect("path"), &[]);
-    assert!(rec.status.success(), "{:?}", rec.status);
     assert_eq!(
         String::from_utf8_lossy(&rec.stdout),
         "signaled 1 signal 11\n"
