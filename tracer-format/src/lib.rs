@@ -267,28 +267,22 @@ pub fn line(ev: &pb::Event) -> String {
                 format!("{head} +++ exited with {} +++", x.exit_code)
             }
         }
-        // strace's form: a fault by its address, a signal sent by its sender.
-        Some(pb::event::Kind::Signal(s)) if tracer_common::wire::is_fault(s.signo, s.code) => {
+        // strace's form: a fault by its address, a signal sent (or a child's
+        // SIGCHLD) by its pid.
+        Some(pb::event::Kind::Signal(s)) => {
+            let detail = if tracer_common::wire::is_fault(s.signo, s.code) {
+                format!(", si_addr={:#x}", s.addr)
+            } else if tracer_common::wire::names_a_pid(s.signo, s.code) {
+                format!(", si_pid={}", s.sender_pid)
+            } else {
+                String::new()
+            };
             format!(
-                "{head} --- {} {{si_code={}, si_addr={:#x}}} ---",
+                "{head} --- {} {{si_code={}{detail}}} ---",
                 signal_name(s.signo),
-                s.code,
-                s.addr
+                s.code
             )
         }
-        Some(pb::event::Kind::Signal(s)) if tracer_common::wire::names_a_pid(s.signo, s.code) => {
-            format!(
-                "{head} --- {} {{si_code={}, si_pid={}}} ---",
-                signal_name(s.signo),
-                s.code,
-                s.sender_pid
-            )
-        }
-        Some(pb::event::Kind::Signal(s)) => format!(
-            "{head} --- {} {{si_code={}}} ---",
-            signal_name(s.signo),
-            s.code
-        ),
         Some(pb::event::Kind::Loss(l)) => format!(
             "[{}] !!! {} records of this process lost while recording (ring buffer or \
              backlog full), between {} and {} ns !!!",

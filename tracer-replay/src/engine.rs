@@ -1294,14 +1294,19 @@ impl Engine<'_> {
         const NR_RT_SIGRETURN: i64 = 15;
         const NR_RESTART_SYSCALL: i64 = 219;
         const ERESTART_RESTARTBLOCK: i64 = -516;
-        let caught = self.caught_signals()?;
+        // Read from the kernel only once a signal comes.
+        let mut caught = None;
         let mut handlers = 0usize;
         for (_, e) in self.own_from(at + 1) {
             match &e.kind {
-                Some(pb::event::Kind::Signal(sig))
-                    if (1..=64).contains(&sig.signo) && caught & (1 << (sig.signo - 1)) != 0 =>
-                {
-                    handlers += 1;
+                Some(pb::event::Kind::Signal(sig)) if (1..=64).contains(&sig.signo) => {
+                    let mask = match caught {
+                        Some(m) => m,
+                        None => *caught.insert(self.caught_signals()?),
+                    };
+                    if mask & (1 << (sig.signo - 1)) != 0 {
+                        handlers += 1;
+                    }
                 }
                 Some(pb::event::Kind::Syscall(n)) if handlers == 0 => {
                     let again = if s.ret == ERESTART_RESTARTBLOCK {
@@ -1441,6 +1446,7 @@ impl Engine<'_> {
                 );
             }
         };
+        let zero = path == "/dev/zero";
         let local;
         let made = self.proc_mut().made.contents(&path).map(<[u8]>::to_vec);
         let data: &[u8] = match self.rec.file(&path)? {
@@ -1456,7 +1462,7 @@ impl Engine<'_> {
             }
             // A private mapping of /dev/zero is anonymous memory, a shared
             // one shared anonymous memory: what the mmap below makes.
-            None if path == "/dev/zero" => &[],
+            None if zero => &[],
             None if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) => {
                 return self.stop_here(
                     Outcome::Incomplete,
@@ -1514,7 +1520,7 @@ impl Engine<'_> {
                 None,
             );
         }
-        let backed = if path == "/dev/zero" {
+        let backed = if zero {
             Ok(true)
         } else {
             self.back_with_file(addr as u64, args, &path, data)
