@@ -1863,13 +1863,13 @@ impl Engine<'_> {
             match &e.kind {
                 Some(pb::event::Kind::Signal(sig))
                     if sig.signo == libc::SIGKILL as u32
-                        && e.tid != e.pid
                         && self.exit_of_process().is_some_and(|x| x.signal == 0) =>
                 {
-                    // The kernel's kill of a thread when another exits the
-                    // group (the process exited with a status): the replay's
-                    // exit_group does it again. Sending it now would end the
-                    // whole process before its time.
+                    // The kernel's kill of a thread (its leader too) when
+                    // another exits the group (the process exited with a
+                    // status): the replay's exit_group does it again.
+                    // Sending it now would end the whole process before
+                    // its time.
                     let p = self.pos();
                     self.set_pos(p + 1);
                 }
