@@ -41,6 +41,10 @@ pub fn event(e: &pb::Event) -> Value {
         Some(pb::event::Kind::Loss(x)) => {
             json!({"type": "loss", "records": x.records, "since_ns": x.since_ns})
         }
+        Some(pb::event::Kind::Time(x)) => {
+            json!({"type": "time", "exec_ns": x.exec_ns, "exact": x.exact, "missed": x.missed,
+            "not_patched": x.not_patched})
+        }
         None => json!({"type": "unknown"}),
     };
     v["event"] = kind;

@@ -75,6 +75,11 @@ pub enum RecordKind {
     /// queued behind the records drained so far once it sees that a
     /// process lost records.
     Loss = 14,
+    /// A [`TimeRecord`]: how a process image's time reads are recorded.
+    /// Made by the daemon once it has patched (or failed to patch) the
+    /// vDSO; the kernel programs send the same record to `EXEC_NOTIFY` to
+    /// ask for the patch.
+    Time = 15,
 }
 
 impl RecordKind {
@@ -91,6 +96,7 @@ impl RecordKind {
             12 => Self::Exit,
             13 => Self::Signal,
             14 => Self::Loss,
+            15 => Self::Time,
             _ => return None,
         })
     }
@@ -107,11 +113,54 @@ pub const SYSCALL_NO_ENTER: u32 = 1 << 1;
 pub const SYSCALL_BUFFER_LOST: u32 = 1 << 2;
 /// Payload capture was switched off for this task by a filter rule.
 pub const SYSCALL_NO_PAYLOAD: u32 = 1 << 3;
-/// `SyscallRecord::flags`: not a syscall but a time call the vDSO answered
-/// in user space, seen by the libc probes (`--exact-time`).
-pub const SYSCALL_FROM_VDSO: u32 = 1 << 4;
-/// Syscall numbers the libc time probes report their calls as.
-pub const VDSO_TIME_CALLS: [(&str, i64); 2] = [("clock_gettime", 228), ("clock_getres", 229)];
+/// `TimeRecord::flags`: the daemon made the vDSO's time functions
+/// syscalls in this process; every later time read is a recorded syscall.
+pub const TIME_EXACT: u32 = 1 << 0;
+/// `TimeRecord::flags`: the process read the vDSO's clock data (its first
+/// read of a vDSO data page faulted): a time read the recording does not
+/// have, made before the patch or by a function the patch does not cover.
+pub const TIME_MISSED: u32 = 1 << 1;
+/// `TimeRecord::flags`: the daemon could not patch this process's vDSO
+/// (`reason` says why); its time reads are not recorded.
+pub const TIME_NOT_PATCHED: u32 = 1 << 2;
+
+/// A process the daemon is asked to patch, in `TIME_STATE` (by tgid):
+/// its image, and where its vDSO is (its data pages lie just below).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeState {
+    pub exec_ns: u64,
+    pub start_ns: u64,
+    pub vdso: u64,
+    /// A `TIME_MISSED` record was sent for this process.
+    pub missed: u32,
+    pub _pad: u32,
+}
+
+/// Reasons in `TimeRecord::reason` for `TIME_NOT_PATCHED`.
+pub const TIME_REASON_GONE: u32 = 1;
+pub const TIME_REASON_DENIED: u32 = 2;
+pub const TIME_REASON_NO_VDSO: u32 = 3;
+pub const TIME_REASON_UNKNOWN_VDSO: u32 = 4;
+pub const TIME_REASON_BUSY: u32 = 6;
+
+/// How a process image's time reads are recorded. Also the record of the
+/// exec ring (`EXEC_NOTIFY`) that asks the daemon to patch a process
+/// (`flags` 0; `exec_ns` names the image, the exec's `ts_ns`; `start_ns`
+/// the process).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TimeRecord {
+    pub kind: u32,
+    pub flags: u32,
+    pub ts_ns: u64,
+    pub exec_ns: u64,
+    pub start_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub reason: u32,
+    pub _pad: u32,
+}
 
 /// One finished syscall.
 #[repr(C)]
@@ -412,8 +461,11 @@ pub enum LossKind {
     Signal = 5,
     /// A syscall enter could not be stashed (in-flight map full).
     InFlight = 6,
+    /// An exec notice for the vDSO patcher (the process's time reads are
+    /// then not recorded exactly).
+    Time = 7,
 }
-pub const LOSS_KINDS: u32 = 7;
+pub const LOSS_KINDS: u32 = 8;
 
 /// Per-task loss: the map `TASK_LOSS` counts records lost per tid, so the
 /// daemon can say which processes are incomplete.
@@ -471,7 +523,9 @@ pub struct Rule {
     pub action: u32,
     /// Payloads captured for matching tasks (1) or not (0).
     pub payload: u32,
-    pub _pad: u32,
+    /// Time reads of matching processes recorded exactly (1: the daemon
+    /// patches their vDSO) or not (0).
+    pub exact_time: u32,
     /// pid, uid or cgroup id, by `matcher`.
     pub value: u64,
     pub comm: [u8; COMM_LEN],
@@ -497,9 +551,12 @@ pub struct Config {
     /// Wake the reader once this many bytes are queued (a fraction of the
     /// ring), instead of once per record.
     pub wake_bytes: u32,
-    /// The libc time probes are attached (`--exact-time`): a time syscall
-    /// made from inside one of them is recorded as itself, not twice.
-    pub exact_time: u32,
+    /// Exact time (`Rule::exact_time`) for tasks no rule matches.
+    pub default_exact_time: u32,
+    /// Bytes of vDSO data pages right below the vDSO (`[vvar]`,
+    /// `[vvar_vclock]`): a fault there is a read of the clock data.
+    pub vvar_below: u32,
+    pub _pad: u32,
     pub rules: [Rule; MAX_RULES],
 }
 
@@ -541,6 +598,7 @@ mod pod {
     unsafe impl aya::Pod for Config {}
     unsafe impl aya::Pod for KernelOffsets {}
     unsafe impl aya::Pod for Tracked {}
+    unsafe impl aya::Pod for TimeState {}
     unsafe impl aya::Pod for Rule {}
     unsafe impl aya::Pod for Stage {}
 }
@@ -579,6 +637,7 @@ mod tests {
         assert_eq!(size_of::<SignalRecord>(), 4 * 2 + 8 + 4 * 6);
         assert_eq!(size_of::<EffectSlot>(), 8);
         assert_eq!(size_of::<Rule>(), 4 * 4 + 8 + 16);
+        assert_eq!(size_of::<TimeRecord>(), 4 * 2 + 8 * 3 + 4 * 4);
     }
 
     #[test]
@@ -594,6 +653,8 @@ mod tests {
             RecordKind::Exec,
             RecordKind::Exit,
             RecordKind::Signal,
+            RecordKind::Loss,
+            RecordKind::Time,
         ] {
             assert_eq!(RecordKind::from_u32(k as u32), Some(k));
         }

@@ -13,7 +13,7 @@ use tracer_common::{
         BUFFER_FAULT, BUFFER_TRUNCATED, BatchHeader, BufferHeader, EXIT_GROUP_DEAD, ExecRecord,
         ExitRecord, FORK_THREAD, ForkRecord, INLINE_MAX, InlineHeader, LossRecord, RecordKind,
         STAGE_MAX, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
-        SYSCALL_NO_PAYLOAD, SignalRecord, SysRecord, SyscallRecord, TaskRecord,
+        SYSCALL_NO_PAYLOAD, SignalRecord, SysRecord, SyscallRecord, TaskRecord, TimeRecord,
     },
 };
 use tracer_proto as pb;
@@ -44,6 +44,13 @@ pub struct AssembleStats {
     pub orphan_buffers: u64,
     /// Records that could not be decoded (short or unknown kind).
     pub malformed: u64,
+    /// Processes whose vDSO was patched for exact time.
+    pub time_exact: u64,
+    /// Processes that read time the recording does not have (before the
+    /// patch, or through an unpatched vDSO function).
+    pub time_missed: u64,
+    /// Processes whose vDSO could not be patched.
+    pub time_not_patched: u64,
 }
 
 #[derive(Default)]
@@ -184,6 +191,9 @@ impl Assembler {
                 .is_some(),
             Some(RecordKind::Loss) => unsafe { wire::read_record::<LossRecord>(rec) }
                 .map(|r| self.loss(&r, out))
+                .is_some(),
+            Some(RecordKind::Time) => unsafe { wire::read_record::<TimeRecord>(rec) }
+                .map(|r| self.time(&r, out))
                 .is_some(),
             None => false,
         };
@@ -415,7 +425,7 @@ impl Assembler {
                 no_enter: r.flags & SYSCALL_NO_ENTER != 0,
                 buffers_lost: lost,
                 no_payload: r.flags & SYSCALL_NO_PAYLOAD != 0,
-                vdso: r.flags & wire::SYSCALL_FROM_VDSO != 0,
+                vdso: false,
             })),
         };
         self.emit(ev, out);
@@ -573,6 +583,42 @@ impl Assembler {
         self.emit(ev, out);
     }
 
+    /// How a process's time reads are recorded (the patcher's outcome, or
+    /// a read of the vDSO's clock data the kernel programs saw).
+    fn time(&mut self, r: &TimeRecord, out: &mut impl FnMut(pb::Event)) {
+        self.stats.process_events += 1;
+        let missed = r.flags & wire::TIME_MISSED != 0;
+        let exact = r.flags & wire::TIME_EXACT != 0;
+        let not_patched = if r.flags & wire::TIME_NOT_PATCHED != 0 {
+            time_reason(r.reason).to_owned()
+        } else {
+            String::new()
+        };
+        if missed {
+            self.stats.time_missed += 1;
+        }
+        if exact {
+            self.stats.time_exact += 1;
+        }
+        if !not_patched.is_empty() {
+            self.stats.time_not_patched += 1;
+        }
+        let ev = pb::Event {
+            ts_ns: r.ts_ns,
+            pid: r.pid,
+            tid: r.tid,
+            seq: self.next_seq(),
+            kind: Some(pb::event::Kind::Time(pb::TimeReads {
+                exec_ns: r.exec_ns,
+                exact,
+                missed,
+                not_patched,
+            })),
+            ..Default::default()
+        };
+        self.emit(ev, out);
+    }
+
     fn signal(&mut self, r: &SignalRecord, out: &mut impl FnMut(pb::Event)) {
         self.stats.process_events += 1;
         let ev = pb::Event {
@@ -598,6 +644,18 @@ impl Assembler {
             ..Default::default()
         };
         self.emit(ev, out);
+    }
+}
+
+/// Why the patcher left a process's vDSO alone (`TIME_REASON_*`).
+pub fn time_reason(code: u32) -> &'static str {
+    match code {
+        wire::TIME_REASON_GONE => "the process was gone",
+        wire::TIME_REASON_DENIED => "permission denied writing its memory",
+        wire::TIME_REASON_NO_VDSO => "it has no vDSO",
+        wire::TIME_REASON_UNKNOWN_VDSO => "its vDSO is not one the daemon can read",
+        wire::TIME_REASON_BUSY => "the patcher was behind",
+        _ => "unknown reason",
     }
 }
 

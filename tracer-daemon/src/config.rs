@@ -41,6 +41,9 @@ pub struct FilterRule {
     pub action: Action,
     #[serde(default = "yes")]
     pub payload: bool,
+    /// Record this rule's processes' time reads exactly (patch their
+    /// vDSO); unset, the global `exact_time` decides.
+    pub exact_time: Option<bool>,
 }
 
 fn include() -> Action {
@@ -100,9 +103,9 @@ pub struct FileConfig {
     /// What happens to a task no rule matches.
     pub default_action: Option<Action>,
     pub default_payload: Option<bool>,
-    /// Record the time calls the vDSO answers (uprobes on libc), so that
-    /// replay shows the exact times programs saw. Costs a few microseconds
-    /// per libc time call on the whole host.
+    /// Record every time read exactly (default true): the daemon makes each
+    /// new program's vDSO time functions syscalls, which it records. Off,
+    /// replay answers time reads from the recorded timeline.
     pub exact_time: Option<bool>,
     /// Niceness (-20..=19) of the thread that assembles and stores events.
     pub assembler_nice: Option<i32>,
@@ -192,7 +195,7 @@ impl Settings {
             rules: f.filter,
             default_action: f.default_action.unwrap_or(Action::Include),
             default_payload: f.default_payload.unwrap_or(true),
-            exact_time: f.exact_time.unwrap_or(false),
+            exact_time: f.exact_time.unwrap_or(true),
             assembler_nice: f.assembler_nice.unwrap_or(DEFAULT_ASSEMBLER_NICE),
             store: {
                 let mut c = StoreConfig::default();
@@ -286,7 +289,7 @@ impl Settings {
             // amortize the wakeup, small enough to leave room while the
             // reader wakes up.
             wake_bytes: (self.ring_size / 4).min(512 * 1024),
-            exact_time: self.exact_time as u32,
+            default_exact_time: self.exact_time as u32,
             ..Default::default()
         };
         for (slot, r) in c.rules.iter_mut().zip(&self.rules) {
@@ -295,6 +298,7 @@ impl Settings {
                 Action::Exclude => RULE_EXCLUDE,
             };
             slot.payload = r.payload as u32;
+            slot.exact_time = r.exact_time.unwrap_or(self.exact_time) as u32;
             if let Some(p) = r.pid {
                 slot.matcher = RULE_MATCH_PID;
                 slot.value = p as u64;
@@ -365,6 +369,7 @@ mod tests {
             uid: None,
             action: Action::Include,
             payload: true,
+            exact_time: None,
         };
         let mut s = Settings::from_file(None).unwrap();
         s.rules = vec![bad];

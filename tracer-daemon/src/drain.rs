@@ -156,15 +156,37 @@ impl Drainer {
     /// Queues records the daemon made (framed as in a chunk) behind what
     /// the thread has sent so far.
     pub fn inject(&self, chunk: Vec<u8>) {
-        if let Some(tx) = &self.tx
-            && !chunk.is_empty()
-        {
-            // The assembler subtracts every chunk from the backlog.
-            self.shared
-                .backlog
-                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            let _ = tx.send(chunk);
+        if let Some(i) = self.injector() {
+            i.inject(chunk);
         }
+    }
+
+    /// A handle another thread queues its records through. The channel
+    /// closes only once every handle is dropped: drop them before `finish`.
+    pub fn injector(&self) -> Option<Injector> {
+        Some(Injector {
+            tx: self.tx.clone()?,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+}
+
+/// Queues records the daemon made behind what the drain thread has sent.
+pub struct Injector {
+    tx: mpsc::Sender<Vec<u8>>,
+    shared: Arc<Shared>,
+}
+
+impl Injector {
+    pub fn inject(&self, chunk: Vec<u8>) {
+        if chunk.is_empty() {
+            return;
+        }
+        // The assembler subtracts every chunk from the backlog.
+        self.shared
+            .backlog
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        let _ = self.tx.send(chunk);
     }
 }
 

@@ -19,6 +19,7 @@ pub mod notify;
 pub mod persist;
 pub mod run;
 pub mod sink;
+pub mod timepatch;
 pub mod tree;
 
 /// The daemon's allocator (see main.rs) in the unit tests too, so that the

@@ -3,10 +3,7 @@ use anyhow::{Context as _, anyhow};
 use aya::{
     Btf, Ebpf, EbpfError, EbpfLoader,
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{
-        BtfTracePoint, ProgramError, RawTracePoint, TracePoint, UProbe,
-        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
-    },
+    programs::{BtfTracePoint, ProgramError, RawTracePoint, TracePoint},
 };
 use tracer_common::{
     effects,
@@ -34,47 +31,14 @@ pub enum Mode {
 pub struct Loaded {
     pub ebpf: Ebpf,
     pub ring: RingBuf<MapData>,
+    /// Exec notices for the vDSO patcher, when exact time is on.
+    pub exec_notify: Option<RingBuf<MapData>>,
     pub loss: PerCpuArray<MapData, u64>,
     pub task_loss: HashMap<MapData, u32, u64>,
     pub ring_fill: Array<MapData, u64>,
     /// Per-CPU staged fast-path records (read once the programs are
     /// detached: what they had not sent yet).
     pub stage: PerCpuArray<MapData, wire::Stage>,
-}
-
-/// The C library this daemon runs with (programs linked against the same
-/// file are the ones the time probes see).
-fn libc_path() -> anyhow::Result<String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").context("reading /proc/self/maps")?;
-    maps.lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.contains("/libc.so"))
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            anyhow!("--exact-time: this daemon is not linked with a shared libc to probe")
-        })
-}
-
-/// `--exact-time`: uprobes on libc's vDSO-backed time functions.
-fn attach_time_probes(ebpf: &mut Ebpf) -> anyhow::Result<()> {
-    let libc = libc_path()?;
-    for name in ["time_enter", "time_exit"] {
-        let prog: &mut UProbe = ebpf
-            .program_mut(name)
-            .ok_or_else(|| anyhow!("program {name} missing from the object"))?
-            .try_into()?;
-        prog.load().map_err(|e| explain(&e, name))?;
-        for (sym, nr) in wire::VDSO_TIME_CALLS {
-            let point = UProbeAttachPoint {
-                location: UProbeAttachLocation::Symbol(sym),
-                cookie: Some(nr as u64),
-            };
-            prog.attach(point, &libc, UProbeScope::AllProcesses)
-                .with_context(|| format!("--exact-time: attaching {name} to {sym} in {libc}"))?;
-        }
-    }
-    tracing::info!("exact time: probing clock_gettime and clock_getres in {libc}");
-    Ok(())
 }
 
 /// Explains a load failure in one line: missing privilege, missing BTF, or
@@ -85,7 +49,9 @@ fn explain(e: &ProgramError, name: &str) -> anyhow::Error {
             io_error,
             verifier_log,
         } => {
-            if io_error.raw_os_error() == Some(libc::EPERM) {
+            if io_error.raw_os_error() == Some(libc::EPERM)
+                && verifier_log.to_string().trim().is_empty()
+            {
                 return anyhow!(
                     "loading {name}: permission denied: tracer-daemon needs CAP_BPF and CAP_PERFMON (or root)"
                 );
@@ -233,8 +199,47 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
     if mode == Mode::Record {
         attach_exec_hook(&mut ebpf)?;
     }
-    if mode == Mode::Record && cfg.exact_time != 0 {
-        attach_time_probes(&mut ebpf)?;
+    // Exact time needs to know of the time reads the patch came too late
+    // for: without that hook no recording may claim exact time.
+    let mut exec_notify = None;
+    if mode == Mode::Record && exact_time_anywhere(cfg) {
+        let name = "vvar_read";
+        let attached = (|| -> anyhow::Result<()> {
+            let below = crate::timepatch::vvar_below()?;
+            let mut with = *cfg;
+            with.vvar_below = below;
+            let mut conf: Array<_, wire::Config> =
+                Array::try_from(ebpf.map_mut("CONFIG").context("map CONFIG")?)?;
+            conf.set(0, with, 0).context("writing CONFIG")?;
+            let prog: &mut BtfTracePoint = ebpf
+                .program_mut(name)
+                .ok_or_else(|| anyhow!("program {name} missing from the object"))?
+                .try_into()?;
+            prog.load("page_fault_user", &btf)
+                .map_err(|e| explain(&e, name))?;
+            prog.attach().map_err(|e| explain(&e, name))?;
+            Ok(())
+        })();
+        match attached {
+            Ok(()) => {
+                exec_notify = Some(RingBuf::try_from(
+                    ebpf.take_map("EXEC_NOTIFY").context("map EXEC_NOTIFY")?,
+                )?)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "exact time is off: {e:#} (time reads are answered from the timeline in replay)"
+                );
+                let mut off = *cfg;
+                off.default_exact_time = 0;
+                for r in off.rules.iter_mut() {
+                    r.exact_time = 0;
+                }
+                let mut conf: Array<_, wire::Config> =
+                    Array::try_from(ebpf.map_mut("CONFIG").context("map CONFIG")?)?;
+                conf.set(0, off, 0).context("writing CONFIG")?;
+            }
+        }
     }
 
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("map EVENTS")?)?;
@@ -245,6 +250,7 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
     Ok(Loaded {
         ebpf,
         ring,
+        exec_notify,
         loss,
         task_loss,
         ring_fill,
@@ -262,6 +268,12 @@ fn attach_exec_hook(ebpf: &mut aya::Ebpf) -> anyhow::Result<()> {
     tp.load().map_err(|e| explain(&e, name))?;
     tp.attach("sched", name).map_err(|e| explain(&e, name))?;
     Ok(())
+}
+
+/// Some process may get exact time (the default or a rule says so).
+fn exact_time_anywhere(cfg: &wire::Config) -> bool {
+    let rules = &cfg.rules[..(cfg.rule_count as usize).min(cfg.rules.len())];
+    cfg.default_exact_time != 0 || rules.iter().any(|r| r.exact_time != 0)
 }
 
 /// Records lost so far, per kind, summed over CPUs.

@@ -38,11 +38,13 @@ struct Args {
     /// Do not capture buffers (args and return values only).
     #[arg(long)]
     no_payload: bool,
-    /// Also record the time calls the vDSO answers without a syscall
-    /// (uprobes on libc's clock_gettime), so that replay shows programs the
-    /// exact times they saw. Costs a few microseconds per libc time call.
+    /// Leave recorded programs' vDSO alone: their time reads are then not
+    /// recorded, and replay answers them from the recorded timeline. (By
+    /// default the daemon makes each new program's vDSO time functions
+    /// syscalls, so that every time read is recorded exactly, at well under
+    /// a microsecond per read.)
     #[arg(long)]
-    exact_time: bool,
+    approximate_time: bool,
     /// Bytes captured of one buffer at most.
     #[arg(long)]
     snapshot_limit: Option<u32>,
@@ -130,8 +132,11 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
             other => anyhow::bail!("--fsync {other}: expected never, segment or batch"),
         };
     }
-    if args.exact_time {
-        s.exact_time = true;
+    if args.approximate_time {
+        s.exact_time = false;
+        for r in &mut s.rules {
+            r.exact_time = Some(false);
+        }
     }
     let payload = !args.no_payload;
     if args.no_payload {
@@ -144,6 +149,7 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
         uid: None,
         action,
         payload,
+        exact_time: None,
     };
     let mut cli_rules = vec![];
     for c in &args.exclude_comm {

@@ -17,7 +17,7 @@ use crate::{
 
 pub const STATS_FILE: &str = "stats.json";
 const LOSS_NAMES: [&str; LOSS_KINDS as usize] = [
-    "syscall", "buffer", "fork", "exec", "exit", "signal", "inflight",
+    "syscall", "buffer", "fork", "exec", "exit", "signal", "inflight", "time",
 ];
 
 /// What the daemon reports about itself (`DATA_DIR/stats.json`).
@@ -37,6 +37,8 @@ pub struct Stats {
     pub ring_size: u32,
     /// Bytes waiting in the ring when the kernel last sampled it.
     pub ring_used: u64,
+    /// The vDSO patcher (exact time), when it runs.
+    pub exact_time: Option<crate::timepatch::PatchStats>,
 }
 
 /// Replaces the status file atomically (write aside, rename); when the disk
@@ -105,7 +107,7 @@ fn publish_status(shared: &crate::api::Shared, st: &Stats, s: &Settings) {
 }
 
 /// SIGHUP: new filters take effect at once; what needs a restart is said.
-fn reload_filters(ebpf: &mut aya::Ebpf, current: &Settings, reload: &Reload) {
+fn reload_filters(ebpf: &mut aya::Ebpf, current: &Settings, reload: &Reload, exact_time: bool) {
     let new = match reload() {
         Ok(n) => n,
         Err(e) => {
@@ -124,6 +126,14 @@ fn reload_filters(ebpf: &mut aya::Ebpf, current: &Settings, reload: &Reload) {
     }
     let mut cfg = new.to_wire(std::process::id());
     cfg.snapshot_limit = current.snapshot_limit;
+    cfg.vvar_below = crate::timepatch::vvar_below().unwrap_or(0);
+    if !exact_time {
+        // No patcher runs: the kernel programs must not ask for one.
+        cfg.default_exact_time = 0;
+        for r in cfg.rules.iter_mut() {
+            r.exact_time = 0;
+        }
+    }
     match loader::update_config(ebpf, &cfg) {
         Ok(()) => tracing::info!("reload: {} filter rules in force", new.rules.len()),
         Err(e) => tracing::error!("reload: {e:#}"),
@@ -148,6 +158,7 @@ pub async fn run(
     let loader::Loaded {
         mut ebpf,
         ring,
+        exec_notify,
         loss,
         task_loss,
         ring_fill,
@@ -180,6 +191,11 @@ pub async fn run(
         }
     }
     let (mut drainer, chunks) = crate::drain::Drainer::spawn(ring)?;
+    let exact_time = exec_notify.is_some();
+    let patcher = match (exec_notify, drainer.injector()) {
+        (Some(notices), Some(out)) => Some(crate::timepatch::Patcher::spawn(notices, out)?),
+        _ => None,
+    };
     let drained = Arc::clone(&drainer.shared);
     let catchup = crate::catchup::Catchup::new(Arc::clone(&drained));
     let _ = shared.catchup.set(Arc::clone(&catchup));
@@ -250,6 +266,7 @@ pub async fn run(
             store: p.store.clone(),
             ring_size: s.ring_size,
             ring_used: ring_fill.get(&0, 0).unwrap_or(0),
+            exact_time: patcher.as_ref().map(|p| p.stats()),
         }
     };
 
@@ -270,7 +287,7 @@ pub async fn run(
             }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
-            _ = sighup.recv() => reload_filters(&mut ebpf, &s, &reload),
+            _ = sighup.recv() => reload_filters(&mut ebpf, &s, &reload, exact_time),
             _ = &mut stop => break,
         }
     }
@@ -282,6 +299,9 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     }
     drop(ebpf);
+    if let Some(p) = &patcher {
+        p.stop();
+    }
     // Records the CPUs had staged and not sent (read once the programs are
     // detached): after everything in the ring, as each thread's latest.
     let mut staged = Vec::new();

@@ -11,6 +11,18 @@ use crate::maps::{TRACKED, config};
 /// `Some(payload)` when the task of `tgid` is recorded, `None` when not.
 #[inline(always)]
 pub fn decide(tgid: u32) -> Option<bool> {
+    verdict(tgid).map(|v| v & VERDICT_PAYLOAD != 0)
+}
+
+/// Verdict bit: buffers are captured.
+pub const VERDICT_PAYLOAD: u32 = 1;
+/// Verdict bit: time reads are recorded exactly (the vDSO is patched).
+pub const VERDICT_EXACT_TIME: u32 = 2;
+
+/// `Some(VERDICT_* bits)` when the task of `tgid` is recorded, `None` when
+/// not: the first rule that matches decides, else the defaults.
+#[inline(always)]
+pub fn verdict(tgid: u32) -> Option<u32> {
     let cfg = config()?;
     if tgid == cfg.self_pid || tgid == 0 {
         return None;
@@ -64,7 +76,7 @@ pub fn decide(tgid: u32) -> Option<bool> {
             };
             if hit {
                 return if r.action == RULE_INCLUDE {
-                    Some(r.payload != 0)
+                    Some(bits(r.payload, r.exact_time))
                 } else {
                     None
                 };
@@ -72,8 +84,18 @@ pub fn decide(tgid: u32) -> Option<bool> {
         }
     }
     if cfg.default_action == RULE_INCLUDE {
-        Some(cfg.default_payload != 0)
+        Some(bits(cfg.default_payload, cfg.default_exact_time))
     } else {
         None
     }
+}
+
+#[inline(always)]
+fn bits(payload: u32, exact_time: u32) -> u32 {
+    (if payload != 0 { VERDICT_PAYLOAD } else { 0 })
+        | if exact_time != 0 {
+            VERDICT_EXACT_TIME
+        } else {
+            0
+        }
 }

@@ -6,10 +6,10 @@
 //!   tracepoints): process lifecycle; exec is reported at the exit of a
 //!   successful `execve`, where the new stack can be read.
 //!
-//! - `time_enter` / `time_exit` (uprobe and uretprobe on libc's
-//!   `clock_gettime`, only with `--exact-time`): time calls the vDSO answers
-//!   without a syscall, recorded as syscall events so that replay can give
-//!   the program the exact times it saw.
+//! - exact time: at each exec and fork of an exact-time process, a notice
+//!   asks the daemon to patch its vDSO time functions into syscalls, and
+//!   `vvar_read` (BTF tracepoint `page_fault_user`) flags a read of the
+//!   vDSO's clock data the patch came too late for (see `vdso`).
 //!
 //! Everything that user space can do instead (decoding, reassembly,
 //! formatting) is left to it: these programs copy and count, nothing more.

@@ -6,7 +6,7 @@ use aya_ebpf::{
 };
 use tracer_common::wire::{
     Config, KernelOffsets, LOSS_KINDS, LossKind, NUM_ARGS, SYSCALL_TABLE_LEN, SyscallSpec,
-    TASK_LOSS_ENTRIES, Tracked,
+    TASK_LOSS_ENTRIES, TimeState, Tracked,
 };
 
 /// Default ring: 64 MiB, enough for about 200 ms of a syscall storm.
@@ -48,14 +48,11 @@ pub struct InFlight {
 
 /// `InFlight::flags` bit: the thread is between enter and exit.
 pub const INFLIGHT_ACTIVE: u32 = 1 << 31;
-/// `InFlight::flags` bit of a libc time call: the vDSO fell back to the
-/// real syscall, which is recorded instead.
-pub const INFLIGHT_WENT_TO_KERNEL: u32 = 1 << 30;
 /// `InFlight::flags` bit: an input could not be read at entry, so the exit
 /// reads the inputs again (`BUFFER_AT_EXIT`).
 pub const INFLIGHT_INPUT_FAULT: u32 = 1 << 29;
 /// Bits of `InFlight::flags` that are the programs' own, never sent.
-pub const INFLIGHT_PRIVATE: u32 = INFLIGHT_ACTIVE | INFLIGHT_WENT_TO_KERNEL | INFLIGHT_INPUT_FAULT;
+pub const INFLIGHT_PRIVATE: u32 = INFLIGHT_ACTIVE | INFLIGHT_INPUT_FAULT;
 
 /// The tid that called exec, by the tid it has after (a non-leader thread
 /// takes the leader's): left by `sched_process_exec` for the exec record
@@ -64,9 +61,16 @@ pub const INFLIGHT_PRIVATE: u32 = INFLIGHT_ACTIVE | INFLIGHT_WENT_TO_KERNEL | IN
 #[map]
 pub static EXEC_OLD_TID: LruHashMap<u32, u32> = LruHashMap::with_max_entries(4096, 0);
 
-/// libc time calls between their uprobe and uretprobe, by tid.
+/// Exec notices for the daemon's vDSO patcher (`vdso::note_exec`): its
+/// own small ring, woken at every record, since the patch races the
+/// program's first time read.
 #[map]
-pub static VDSO_CALLS: HashMap<u32, InFlight> = HashMap::with_max_entries(16384, 0);
+pub static EXEC_NOTIFY: RingBuf = RingBuf::with_byte_size(256 << 10, 0);
+
+/// Processes the daemon is asked to patch for exact time, by tgid (see
+/// `vdso`). LRU: entries of processes gone are pushed out.
+#[map]
+pub static TIME_STATE: LruHashMap<u32, TimeState> = LruHashMap::with_max_entries(65536, 0);
 
 /// Where a syscall between enter and exit is kept.
 ///

@@ -17,7 +17,7 @@ use tracer_common::wire::{
 
 use crate::{
     buffers::{self, PIECE_BYTES, PIECE_STRING, Piece, Work},
-    filter::decide,
+    filter::{VERDICT_EXACT_TIME, decide, verdict},
     maps::{
         EVENTS, EXEC_OLD_TID, INFLIGHT, INFLIGHT_ACTIVE, TRACKED, config, count_loss, inflight,
         offsets, slot,
@@ -65,8 +65,11 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     let tgid = (id >> 32) as u32;
     let tid = id as u32;
     track_child(tgid, child_pid);
-    if decide(tgid).is_none() {
+    let Some(v) = verdict(tgid) else {
         return 0;
+    };
+    if child_pid != tgid && v & VERDICT_EXACT_TIME != 0 {
+        crate::vdso::note_fork(tgid, child_pid, child_tid, child_start);
     }
     let clone_flags = match inflight(tid) {
         Some(f) => match f.nr {
@@ -335,8 +338,9 @@ pub fn emit_exec(x: &ExecInfo, enter_ns: u64, tid: u32, old_tid: u32, tgid: u32)
 /// leader's tid: its syscall in progress moves with it, so that the
 /// execve's exit finds its entry, and the exec record names the old tid.
 ///
-/// (Hiding the vDSO here, so that time reads became syscalls, was tried:
-/// this kernel refuses `bpf_probe_write_user` to every tracing program type.)
+/// For exact time, the daemon is asked to patch the new image's vDSO
+/// (`vdso::note_exec`; `bpf_probe_write_user`, which could do it here, is
+/// refused by this kernel's lockdown).
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
     // SAFETY: `old_pid`, a 4-byte field of the record (offset 16 in the
@@ -345,7 +349,28 @@ pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
     let tid = id as u32;
-    if old == tid || old == 0 || decide(tgid).is_none() {
+    let Some(v) = verdict(tgid) else {
+        return 0;
+    };
+    // Here the new image, its vDSO included, is mapped, and the program
+    // has not run yet: the patcher's race starts now.
+    if v & VERDICT_EXACT_TIME != 0
+        && let Some(off) = offsets()
+    {
+        // SAFETY: helper without preconditions.
+        let task = unsafe { generated::bpf_get_current_task() };
+        let start: u64 = read_kernel(task + off.task_start_time as u64);
+        let mm: u64 = read_kernel(task + off.task_mm as u64);
+        // The kernel puts AT_SYSINFO_EHDR (33) first in the auxv on x86_64.
+        let auxv = mm + off.mm_saved_auxv as u64;
+        let vdso = if mm != 0 && read_kernel::<u64>(auxv) == 33 {
+            read_kernel::<u64>(auxv + 8)
+        } else {
+            0
+        };
+        crate::vdso::note_exec(tgid, tid, now(), start, vdso);
+    }
+    if old == tid || old == 0 {
         return 0;
     }
     follow_exec_thread(old, tid);

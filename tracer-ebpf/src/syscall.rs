@@ -66,8 +66,8 @@ fn snapshot_limit() -> u32 {
     config().map(|c| c.snapshot_limit).unwrap_or(0)
 }
 
-/// The return trampoline of uretprobes (ours, with `--exact-time`, or
-/// anyone's): the kernel's, not the program's, so it is not recorded.
+/// The return trampoline of uretprobes (anyone's): the kernel's, not the
+/// program's, so it is not recorded.
 const NR_URETPROBE: i64 = 335;
 
 #[btf_tracepoint(function = "sys_enter")]
@@ -82,13 +82,6 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
     if nr == NR_URETPROBE {
         return 0;
-    }
-    if (nr == 228 || nr == 229)
-        && config().is_some_and(|c| c.exact_time != 0)
-        && let Some(p) = crate::maps::VDSO_CALLS.get_ptr_mut(tid)
-    {
-        // SAFETY: p points at this thread's live map entry.
-        unsafe { (*p).flags |= crate::maps::INFLIGHT_WENT_TO_KERNEL };
     }
     // The entry is filled in place in this CPU's slot: building it on the
     // stack and copying costs a memcpy on every syscall.

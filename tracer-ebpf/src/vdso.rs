@@ -1,64 +1,108 @@
-//! Time calls the vDSO answers in user space: there is no syscall for the
-//! tracepoints to see, and a replay that must show the times the program
-//! saw needs them. With `--exact-time` the daemon attaches these to libc's
-//! `clock_gettime` and `clock_getres` (the attach cookie is the syscall
-//! number): each call of a recorded process becomes a syscall event
-//! flagged `SYSCALL_FROM_VDSO`, with its output captured like the syscall's.
+//! Exact time. The vDSO answers time reads in user space, out of sight of
+//! the syscall tracepoints, and this kernel refuses `bpf_probe_write_user`
+//! (lockdown), so the kernel programs cannot hide the vDSO. The daemon
+//! does it instead: at each exec of a process that an exact-time rule
+//! covers, and at each fork of one (the child's memory is a copy made
+//! before or after the parent's patch), `note_exec` asks it, through the
+//! small, always-woken `EXEC_NOTIFY` ring, to turn the vDSO time functions
+//! into syscalls, which the tracepoints then record like any other.
+//!
+//! The patch races the program's first time read, and that race is not
+//! left to luck: the vDSO's clock data pages are mapped on demand, so a
+//! process's first read of them faults, and `vvar_read` sees the fault. A
+//! process patched in time never reads them (the patched functions make
+//! syscalls); one that did has time reads its recording lacks, and a
+//! `TIME_MISSED` record says so.
 use aya_ebpf::{
-    EbpfContext,
     helpers::{bpf_get_current_pid_tgid, generated},
-    macros::{uprobe, uretprobe},
-    programs::{ProbeContext, RetProbeContext},
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
 };
-use tracer_common::wire::{NUM_ARGS, SYSCALL_FROM_VDSO, SYSCALL_NO_PAYLOAD};
+use tracer_common::wire::{LossKind, RecordKind, TIME_MISSED, TimeRecord, TimeState};
 
-use crate::{
-    filter::decide,
-    maps::{INFLIGHT_WENT_TO_KERNEL, InFlight, VDSO_CALLS},
-    syscall::finish,
-};
+use crate::maps::{EVENTS, EXEC_NOTIFY, TIME_STATE, config, count_loss};
+
+/// `BPF_RB_FORCE_WAKEUP`: the daemon must see the exec at once.
+const FORCE_WAKEUP: u64 = 2;
 
 fn now() -> u64 {
     // SAFETY: helper without preconditions.
     unsafe { generated::bpf_ktime_get_ns() }
 }
 
-#[uprobe]
-pub fn time_enter(ctx: ProbeContext) -> u32 {
-    let id = bpf_get_current_pid_tgid();
-    let (tgid, tid) = ((id >> 32) as u32, id as u32);
-    let Some(payload) = decide(tgid) else {
-        return 0;
+/// Process `pid` (started at `start_ns`, its vDSO at `vdso`) runs a new
+/// image (`exec_ns`: now; 0 for a fork, which runs its parent's).
+#[inline(never)]
+pub fn note_exec(pid: u32, tid: u32, exec_ns: u64, start_ns: u64, vdso: u64) {
+    let s = TimeState {
+        exec_ns,
+        start_ns,
+        vdso,
+        missed: 0,
+        _pad: 0,
     };
-    // SAFETY: helper on this program's own context.
-    let nr = unsafe { generated::bpf_get_attach_cookie(ctx.as_ptr()) } as i64;
-    let mut args = [0u64; NUM_ARGS];
-    args[0] = ctx.arg(0).unwrap_or(0);
-    args[1] = ctx.arg(1).unwrap_or(0);
-    let f = InFlight {
-        enter_ns: now(),
-        nr,
-        args,
-        buffers: 0,
-        flags: SYSCALL_FROM_VDSO | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
+    let _ = TIME_STATE.insert(pid, s, 0);
+    let r = TimeRecord {
+        kind: RecordKind::Time as u32,
+        flags: 0,
+        ts_ns: now(),
+        exec_ns,
+        start_ns,
+        pid,
+        tid,
+        reason: 0,
+        _pad: 0,
     };
-    let _ = VDSO_CALLS.insert(tid, f, 0);
-    0
+    if EXEC_NOTIFY.output::<TimeRecord>(&r, FORCE_WAKEUP).is_err() {
+        count_loss(LossKind::Time, pid);
+    }
 }
 
-#[uretprobe]
-pub fn time_exit(ctx: RetProbeContext) -> u32 {
+/// A fork of a process the daemon was asked to patch: patched (or found
+/// patched) in its turn. The fork of a process that ran before the daemon
+/// is not: what its parent read cannot be known, and it is no replayable
+/// recording's root (one that execs is patched then).
+#[inline(never)]
+pub fn note_fork(parent: u32, child: u32, child_tid: u32, child_start: u64) {
+    // SAFETY: read-only copy of the parent's entry.
+    let Some(vdso) = unsafe { TIME_STATE.get(parent) }.map(|s| s.vdso) else {
+        return;
+    };
+    note_exec(child, child_tid, 0, child_start, vdso);
+}
+
+/// A user page fault anywhere: reported when it is a read of the vDSO's
+/// data pages by a process the daemon was asked to patch, once per
+/// process image.
+#[btf_tracepoint(function = "page_fault_user")]
+pub fn vvar_read(ctx: BtfTracePointContext) -> i32 {
     let id = bpf_get_current_pid_tgid();
     let (tgid, tid) = ((id >> 32) as u32, id as u32);
-    let Some(p) = VDSO_CALLS.get_ptr(tid) else {
+    let Some(s) = TIME_STATE.get_ptr_mut(tgid) else {
         return 0;
     };
-    // SAFETY: p points at this thread's live map entry.
-    let f = unsafe { &*p };
-    if f.flags & INFLIGHT_WENT_TO_KERNEL == 0 {
-        let ret: i64 = ctx.ret::<i32>() as i64;
-        finish(tid, tgid, f, ret, now());
+    let below = config().map(|c| c.vvar_below).unwrap_or(0) as u64;
+    let addr: u64 = ctx.arg(0);
+    // SAFETY: this process's live entry; a racing fault of another thread
+    // at worst sends a second record.
+    let s = unsafe { &mut *s };
+    if s.missed != 0 || s.vdso == 0 || addr >= s.vdso || addr < s.vdso.saturating_sub(below) {
+        return 0;
     }
-    let _ = VDSO_CALLS.remove(tid);
+    s.missed = 1;
+    let r = TimeRecord {
+        kind: RecordKind::Time as u32,
+        flags: TIME_MISSED,
+        ts_ns: now(),
+        exec_ns: s.exec_ns,
+        start_ns: s.start_ns,
+        pid: tgid,
+        tid,
+        reason: 0,
+        _pad: 0,
+    };
+    if EVENTS.output::<TimeRecord>(&r, 0).is_err() {
+        count_loss(LossKind::Time, tgid);
+    }
     0
 }

@@ -288,6 +288,20 @@ pub fn line(ev: &pb::Event) -> String {
              backlog full), between {} and {} ns !!!",
             ev.pid, l.records, l.since_ns, ev.ts_ns
         ),
+        Some(pb::event::Kind::Time(t)) => {
+            let what = if t.missed {
+                "+++ time read not recorded (the vDSO's clock was read before it was patched) +++"
+                    .to_owned()
+            } else if t.exact {
+                "+++ exact time: the vDSO's time functions are syscalls from here +++".to_owned()
+            } else {
+                format!(
+                    "+++ time reads not recorded: vDSO not patched ({}) +++",
+                    t.not_patched
+                )
+            };
+            format!("{head} {what}")
+        }
         None => format!("{head} <empty event>"),
     }
 }

@@ -291,6 +291,18 @@ impl<'a> Engine<'a> {
                 pids.join(", ")
             ));
         }
+        if let crate::recording::TimeReads::Approximate(why) = &self.rec.time {
+            report.notes.push(format!("approximate time: {why}"));
+        } else {
+            report.time_exact = true;
+            if report.time_calls_from_timeline > 0 {
+                report.notes.push(format!(
+                    "{} time reads were answered from the timeline although the recording \
+                 has every time read: the program read the clock where it had not",
+                    report.time_calls_from_timeline
+                ));
+            }
+        }
         if self.kernel_copies > 0 {
             report.notes.push(format!(
                 "{} bytes went to stdout/stderr by in-kernel copies (sendfile, splice, \

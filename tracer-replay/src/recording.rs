@@ -22,6 +22,96 @@ const NR_EXECVEAT: i64 = 322;
 /// replay's clone makes it.
 const CLONES: [i64; 4] = [56, 57, 58, 435];
 
+/// How the replayed processes' time reads were recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeReads {
+    /// Every time read of every replayed process image is a recorded
+    /// syscall (the daemon patched each image's vDSO before its first read).
+    Exact,
+    /// Some were not recorded: the replay answers those from the timeline.
+    Approximate(String),
+}
+
+/// The time marks of the replayed images: the root's exec (`exec`), every
+/// exec `after` it, every forked process. A mark names its image by the
+/// exec's time (`exec_ns`: the first Exec event of its process at or after
+/// it), or 0 for a fork, which runs its parent's image until it execs.
+fn time_reads(marks: &[pb::Event], after: &[pb::Event], exec: &pb::Event) -> TimeReads {
+    let execs: Vec<&pb::Event> = std::iter::once(exec)
+        .chain(
+            after
+                .iter()
+                .filter(|e| matches!(e.kind, Some(pb::event::Kind::Exec(_)))),
+        )
+        .collect();
+    // A forked process (its first image is its parent's), with its parent
+    // and when.
+    let fork_of: HashMap<u32, (u32, u64)> = after
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Some(pb::event::Kind::Fork(f)) if !f.thread => Some((f.child_pid, (e.pid, e.ts_ns))),
+            _ => None,
+        })
+        .collect();
+    let forks = fork_of.keys().copied();
+    let images: Vec<(u32, Option<u64>)> = execs
+        .iter()
+        .map(|e| (e.pid, Some(e.ts_ns)))
+        .chain(forks.map(|p| (p, None)))
+        .collect();
+    let image_of = |m: &pb::Event, t: &pb::TimeReads| -> Option<(u32, Option<u64>)> {
+        if t.exec_ns == 0 {
+            return Some((m.pid, None));
+        }
+        execs
+            .iter()
+            .filter(|e| e.pid == m.pid && e.ts_ns >= t.exec_ns)
+            .map(|e| (e.pid, Some(e.ts_ns)))
+            .min_by_key(|k| k.1)
+    };
+    for img in &images {
+        let mine: Vec<&pb::TimeReads> = marks
+            .iter()
+            .filter_map(|m| match &m.kind {
+                Some(pb::event::Kind::Time(t)) if image_of(m, t) == Some(*img) => Some(t),
+                _ => None,
+            })
+            .collect();
+        let what = match img.1 {
+            Some(_) => format!("pid {}'s exec", img.0),
+            None => format!("pid {} (forked)", img.0),
+        };
+        if mine.iter().any(|t| t.missed) {
+            return TimeReads::Approximate(format!(
+                "{what} read the vDSO's clock before the recorder had made its time calls \
+                 syscalls: time reads the recording does not have"
+            ));
+        }
+        if let Some(t) = mine.iter().find(|t| !t.not_patched.is_empty()) {
+            return TimeReads::Approximate(format!(
+                "{what}: its time reads were not recorded (vDSO not patched: {})",
+                t.not_patched
+            ));
+        }
+        // A fork's memory is its parent's: patched if the parent's was then.
+        let inherited = img.1.is_none()
+            && fork_of.get(&img.0).is_some_and(|&(parent, at)| {
+                marks.iter().any(|m| {
+                    m.pid == parent
+                        && m.ts_ns <= at
+                        && matches!(&m.kind, Some(pb::event::Kind::Time(t)) if t.exact)
+                })
+            });
+        if !inherited && !mine.iter().any(|t| t.exact) {
+            return TimeReads::Approximate(format!(
+                "{what}: its time reads were not recorded (recorded with approximate time, \
+                 or by a daemon without exact time)"
+            ));
+        }
+    }
+    TimeReads::Exact
+}
+
 /// Ends the events where the first recorded loss may have happened: at the
 /// first event of the process that lost records whose time is not before
 /// the loss's window (the daemon knows a loss only to between two checks of
@@ -113,6 +203,8 @@ pub struct Recording {
     /// when; an event the replayer cannot follow): the events from there on
     /// are not replayed.
     pub cut: Option<String>,
+    /// How the replayed processes' time reads were recorded.
+    pub time: TimeReads,
     /// Recorded files by path (the bundle's content-addressed copies).
     files: HashMap<String, pb::Blob>,
 }
@@ -147,6 +239,12 @@ impl Recording {
         // seq is the order the daemon received them; per thread it is
         // program order.
         mine.sort_by_key(|e| e.seq);
+        // How time was recorded is said of each process image, not an event
+        // to replay.
+        let (marks, rest): (Vec<pb::Event>, Vec<pb::Event>) = mine
+            .into_iter()
+            .partition(|e| matches!(e.kind, Some(pb::event::Kind::Time(_))));
+        let mut mine = rest;
         let Some(at) = mine
             .iter()
             .position(|e| e.pid == pid && matches!(e.kind, Some(pb::event::Kind::Exec(_))))
@@ -157,10 +255,11 @@ impl Recording {
             )));
         };
         let exec_event = mine[at].clone();
-        let Some(pb::event::Kind::Exec(exec)) = exec_event.kind else {
+        let Some(pb::event::Kind::Exec(exec)) = exec_event.kind.clone() else {
             unreachable!("position() matched an exec");
         };
         let mut after: Vec<pb::Event> = mine.split_off(at + 1);
+        let time = time_reads(&marks, &after, &exec_event);
         // The execve syscall that completed the exec is the exec itself.
         if let Some(i) = after.iter().position(|e| {
             e.tid == exec_event.tid
@@ -222,6 +321,7 @@ impl Recording {
             tids,
             lost,
             cut,
+            time,
             files,
         })
     }

@@ -79,6 +79,9 @@ pub struct Report {
     /// Time calls the recording saw through the vDSO, answered from the
     /// recorded timeline.
     pub time_calls_from_timeline: u64,
+    /// Every time read of the replayed processes was recorded (the daemon
+    /// made their vDSO time functions syscalls in time).
+    pub time_exact: bool,
     pub signals_delivered: u64,
     /// Threads and processes replayed (1: the program alone).
     pub tasks: usize,
@@ -117,6 +120,7 @@ impl Report {
             syscalls_executed: 0,
             syscalls_emulated: 0,
             time_calls_from_timeline: 0,
+            time_exact: false,
             signals_delivered: 0,
             tasks: 1,
             futexes_skipped: 0,
@@ -239,6 +243,12 @@ impl Report {
             self.wall_ms,
             self.us_per_syscall
         ));
+        s.push_str(if self.time_exact {
+            "replay: time: exact (every time read was recorded)\n"
+        } else {
+            "replay: time: approximate (time reads the recording does not have are answered \
+                 from its timeline)\n"
+        });
         if self.tasks > 1 {
             let mut line = format!(
                 "replay: {} threads and processes, in the recorded order",

@@ -1,0 +1,356 @@
+//! Exact time: the vDSO patcher.
+//!
+//! The vDSO answers `clock_gettime`, `gettimeofday`, `time`, `getcpu` and
+//! `clock_getres` in user space, where no syscall tracepoint sees them, and
+//! this kernel's lockdown refuses `bpf_probe_write_user`, so the kernel
+//! programs cannot hide the vDSO themselves. This thread does it from user
+//! space: the exec hook sends a notice for every new image (and every fork
+//! of one) to a small ring of its own, woken at once, and the thread
+//! overwrites the image's vDSO time functions through `/proc/PID/mem` with
+//! `mov $nr, %eax; syscall; ret` (`tracer_common::vdso`). From then on every
+//! time read of the process is a syscall the tracepoints record, at the
+//! cost of a syscall and its record (well under a microsecond here, where a
+//! uprobe on libc's `clock_gettime` costs about ten), for libc, Go and
+//! static programs alike.
+//!
+//! The patch races the program's first time read: the kernel programs see
+//! a read of the vDSO's clock data that came first (`vdso::vvar_read` in
+//! the eBPF crate), and the process's recording then says so. For each
+//! notice this thread queues a `Time` record of the outcome: exact, or not
+//! patched and why.
+use std::{
+    fs::File,
+    io::Read as _,
+    os::{fd::AsRawFd, unix::fs::FileExt as _},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread::JoinHandle,
+};
+
+use anyhow::{Context as _, anyhow};
+use aya::maps::{MapData, RingBuf};
+use serde::Serialize;
+use tracer_common::{
+    vdso,
+    wire::{self, RecordKind, TimeRecord},
+};
+
+use crate::drain::Injector;
+
+/// `AT_SYSINFO_EHDR`: the auxv entry with the vDSO's address.
+const AT_SYSINFO_EHDR: u64 = 33;
+
+/// What the patcher did so far (in `stats.json`).
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct PatchStats {
+    /// Processes whose vDSO was patched.
+    pub patched: u64,
+    /// Processes that had the patch already (forked after it).
+    pub inherited: u64,
+    /// Processes gone before they could be patched.
+    pub gone: u64,
+    /// Processes that could not be patched for another reason.
+    pub failed: u64,
+    /// From the exec to the end of the patch, in microseconds: the window
+    /// in which a time read escapes the recording (and is flagged).
+    pub latency_us_p50: u64,
+    pub latency_us_max: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    patched: AtomicU64,
+    inherited: AtomicU64,
+    gone: AtomicU64,
+    failed: AtomicU64,
+    /// Latencies of the last patches, microseconds (a bounded window).
+    latencies: Mutex<Vec<u64>>,
+}
+
+const LATENCY_WINDOW: usize = 4096;
+
+pub struct Patcher {
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// This host's 64-bit vDSO, as the daemon itself maps it: the image most
+/// processes have, and the same image patched.
+struct Image {
+    plain: Vec<u8>,
+    patched: Vec<u8>,
+    patches: Vec<vdso::Patch>,
+}
+
+impl Image {
+    fn own() -> anyhow::Result<Self> {
+        // SAFETY: plain libc call.
+        let base = unsafe { libc::getauxval(AT_SYSINFO_EHDR) };
+        if base == 0 {
+            return Err(anyhow!("this daemon has no vDSO"));
+        }
+        let maps = std::fs::read_to_string("/proc/self/maps").context("/proc/self/maps")?;
+        let len = maps
+            .lines()
+            .filter(|l| l.ends_with("[vdso]"))
+            .filter_map(|l| l.split_whitespace().next()?.split_once('-'))
+            .filter_map(|(a, b)| {
+                let a = u64::from_str_radix(a, 16).ok()?;
+                let b = u64::from_str_radix(b, 16).ok()?;
+                (a == base).then_some(b - a)
+            })
+            .next()
+            .ok_or_else(|| anyhow!("the vDSO is not in /proc/self/maps"))?;
+        // SAFETY: the vDSO is mapped readable, `len` bytes from `base`, for
+        // the life of the process.
+        let plain = unsafe { std::slice::from_raw_parts(base as *const u8, len as usize) }.to_vec();
+        let patches = vdso::patches(&plain).map_err(|e| anyhow!(e))?;
+        if patches.is_empty() {
+            return Err(anyhow!("the vDSO has no time functions to patch"));
+        }
+        let patched = vdso::apply(&plain, &patches);
+        Ok(Self {
+            plain,
+            patched,
+            patches,
+        })
+    }
+}
+
+/// The address ranges of this process's special mappings, by name.
+fn own_mappings() -> anyhow::Result<Vec<(u64, u64, String)>> {
+    let maps = std::fs::read_to_string("/proc/self/maps").context("/proc/self/maps")?;
+    Ok(maps
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (a, b) = f.next()?.split_once('-')?;
+            let name = f.nth(4).unwrap_or_default();
+            Some((
+                u64::from_str_radix(a, 16).ok()?,
+                u64::from_str_radix(b, 16).ok()?,
+                name.to_owned(),
+            ))
+        })
+        .collect())
+}
+
+/// How many bytes of vDSO data pages (`[vvar]`, `[vvar_vclock]`) lie
+/// right below the vDSO, as the kernel lays out every process: the kernel
+/// programs take a fault there for a read of the clock data.
+pub fn vvar_below() -> anyhow::Result<u32> {
+    let maps = own_mappings()?;
+    let (vdso, _, _) = maps
+        .iter()
+        .find(|m| m.2 == "[vdso]")
+        .ok_or_else(|| anyhow!("this daemon has no vDSO"))?;
+    let mut low = *vdso;
+    while let Some(m) = maps.iter().find(|m| m.1 == low && m.2.starts_with("[vvar")) {
+        low = m.0;
+    }
+    if low == *vdso {
+        return Err(anyhow!("the vDSO's data pages are not right below it"));
+    }
+    u32::try_from(vdso - low).context("vDSO data pages")
+}
+
+/// How one patch ended.
+enum Outcome {
+    Patched,
+    Inherited,
+    NotPatched(u32),
+}
+
+/// The vDSO's address in process `pid`, from its auxv.
+fn vdso_base(pid: u32) -> std::io::Result<Option<u64>> {
+    let mut raw = Vec::with_capacity(512);
+    File::open(format!("/proc/{pid}/auxv"))?.read_to_end(&mut raw)?;
+    Ok(raw
+        .chunks_exact(16)
+        .map(|c| {
+            let w = |i: usize| u64::from_le_bytes(c[i..i + 8].try_into().unwrap_or([0; 8]));
+            (w(0), w(8))
+        })
+        .find(|&(k, _)| k == AT_SYSINFO_EHDR)
+        .map(|(_, v)| v))
+}
+
+fn reason_of(e: &std::io::Error) -> u32 {
+    match e.raw_os_error() {
+        Some(libc::EPERM | libc::EACCES) => wire::TIME_REASON_DENIED,
+        _ => wire::TIME_REASON_GONE,
+    }
+}
+
+/// Patches process `pid`'s vDSO time functions.
+fn patch(pid: u32, image: &Image) -> Outcome {
+    let base = match vdso_base(pid) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Outcome::NotPatched(wire::TIME_REASON_NO_VDSO),
+        Err(e) => return Outcome::NotPatched(reason_of(&e)),
+    };
+    let mem = match File::options()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/{pid}/mem"))
+    {
+        Ok(f) => f,
+        Err(e) => return Outcome::NotPatched(reason_of(&e)),
+    };
+    let mut now = vec![0u8; image.plain.len()];
+    if let Err(e) = mem.read_exact_at(&mut now, base) {
+        return Outcome::NotPatched(reason_of(&e));
+    }
+    if now == image.patched {
+        return Outcome::Inherited;
+    }
+    let own;
+    let patches = if now == image.plain {
+        &image.patches
+    } else {
+        // Another image (a process that moved or replaced its vDSO):
+        // patched by its own symbols, when it has them.
+        match vdso::patches(&now) {
+            Ok(p) if !p.is_empty() => {
+                own = p;
+                &own
+            }
+            _ => return Outcome::NotPatched(wire::TIME_REASON_UNKNOWN_VDSO),
+        }
+    };
+    for p in patches {
+        if let Err(e) = mem.write_all_at(&p.bytes, base + p.offset) {
+            return Outcome::NotPatched(reason_of(&e));
+        }
+    }
+    Outcome::Patched
+}
+
+impl Patcher {
+    /// Starts the thread on the exec ring; its `Time` records go out
+    /// through `out`.
+    pub fn spawn(ring: RingBuf<MapData>, out: Injector) -> anyhow::Result<Self> {
+        let image = Image::own().context("exact time: reading this host's vDSO")?;
+        let counters = Arc::new(Counters::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let counters = Arc::clone(&counters);
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("vdso-patch".into())
+                .spawn(move || run(ring, &image, &out, &counters, &stop))?
+        };
+        Ok(Self {
+            counters,
+            stop,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub fn stats(&self) -> PatchStats {
+        let c = &self.counters;
+        let (p50, max) = c
+            .latencies
+            .lock()
+            .map(|l| {
+                let mut v = l.clone();
+                v.sort_unstable();
+                (
+                    v.get(v.len() / 2).copied().unwrap_or(0),
+                    v.last().copied().unwrap_or(0),
+                )
+            })
+            .unwrap_or_default();
+        PatchStats {
+            patched: c.patched.load(Ordering::Relaxed),
+            inherited: c.inherited.load(Ordering::Relaxed),
+            gone: c.gone.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            latency_us_p50: p50,
+            latency_us_max: max,
+        }
+    }
+
+    /// Stops the thread (its injector goes with it, so that the drain
+    /// channel can close).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.lock().ok().and_then(|mut g| g.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    mut ring: RingBuf<MapData>,
+    image: &Image,
+    out: &Injector,
+    counters: &Counters,
+    stop: &AtomicBool,
+) {
+    let fd = ring.as_raw_fd();
+    while !stop.load(Ordering::SeqCst) {
+        while let Some(item) = ring.next() {
+            // SAFETY: TimeRecord is plain data; length checked by read_record.
+            let Some(n) = (unsafe { wire::read_record::<TimeRecord>(&item) }) else {
+                continue;
+            };
+            drop(item);
+            let outcome = patch(n.pid, image);
+            let done = crate::persist::monotonic_ns();
+            let (flags, reason) = match outcome {
+                Outcome::Patched => {
+                    counters.patched.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut l) = counters.latencies.lock() {
+                        if l.len() >= LATENCY_WINDOW {
+                            l.remove(0);
+                        }
+                        l.push(done.saturating_sub(n.ts_ns) / 1000);
+                    }
+                    (wire::TIME_EXACT, 0)
+                }
+                Outcome::Inherited => {
+                    counters.inherited.fetch_add(1, Ordering::Relaxed);
+                    (wire::TIME_EXACT, 0)
+                }
+                Outcome::NotPatched(wire::TIME_REASON_GONE) => {
+                    // Nothing to say about a process that is no more: its
+                    // recording has no claim of exact time, and any time
+                    // read it made was flagged by the kernel programs.
+                    counters.gone.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Outcome::NotPatched(r) => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        "exact time: pid {}: {}",
+                        n.pid,
+                        crate::assemble::time_reason(r)
+                    );
+                    (wire::TIME_NOT_PATCHED, r)
+                }
+            };
+            let rec = TimeRecord {
+                kind: RecordKind::Time as u32,
+                flags,
+                ts_ns: done,
+                reason,
+                ..n
+            };
+            let mut chunk = Vec::with_capacity(64);
+            crate::drain::frame(&mut chunk, &[&crate::assemble::bytes_of(&rec)]);
+            out.inject(chunk);
+        }
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; the timeout bounds how late the stop
+        // flag is seen.
+        unsafe { libc::poll(&mut p, 1, 100) };
+    }
+}
