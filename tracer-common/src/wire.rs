@@ -160,6 +160,8 @@ pub struct TimeRecord {
     pub tid: u32,
     pub reason: u32,
     pub _pad: u32,
+    /// The vDSO's address in the process (0: unknown), for the patcher.
+    pub vdso: u64,
 }
 
 /// One finished syscall.
@@ -637,7 +639,7 @@ mod tests {
         assert_eq!(size_of::<SignalRecord>(), 4 * 2 + 8 + 4 * 6);
         assert_eq!(size_of::<EffectSlot>(), 8);
         assert_eq!(size_of::<Rule>(), 4 * 4 + 8 + 16);
-        assert_eq!(size_of::<TimeRecord>(), 4 * 2 + 8 * 3 + 4 * 4);
+        assert_eq!(size_of::<TimeRecord>(), 4 * 2 + 8 * 4 + 4 * 4);
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub fn note_exec(pid: u32, tid: u32, exec_ns: u64, start_ns: u64, vdso: u64) {
         tid,
         reason: 0,
         _pad: 0,
+        vdso,
     };
     if EXEC_NOTIFY.output::<TimeRecord>(&r, FORCE_WAKEUP).is_err() {
         count_loss(LossKind::Time, pid);
@@ -100,6 +101,7 @@ pub fn vvar_read(ctx: BtfTracePointContext) -> i32 {
         tid,
         reason: 0,
         _pad: 0,
+        vdso: s.vdso,
     };
     if EVENTS.output::<TimeRecord>(&r, 0).is_err() {
         count_loss(LossKind::Time, tgid);

@@ -249,7 +249,13 @@ impl<'a> Engine<'a> {
             }
             if recorded_arg_start != 0 {
                 let mut notes = std::mem::take(&mut self.report.notes);
-                let r = stack::relocate(self.tm(), insn, recorded_arg_start, &mut notes);
+                let r = stack::relocate(
+                    self.tm(),
+                    insn,
+                    recorded_arg_start,
+                    recorded_auxv,
+                    &mut notes,
+                );
                 self.report.notes = notes;
                 r?;
             }
@@ -850,8 +856,11 @@ impl Engine<'_> {
         let info = effects::lookup(nr);
         let name = info.map(|i| i.name).unwrap_or("?");
         let slack = self.rec.is_multi();
+        // A time call is one of the thread's recorded syscalls when time is
+        // exact; otherwise the recording may not have it at all.
+        let exact = self.rec.time == crate::recording::TimeReads::Exact;
         if slack
-            && !policy::is_time(name)
+            && (exact || !policy::is_time(name))
             && let Some(next) = self.futex_slack(nr, &args)?
         {
             return Ok(next);

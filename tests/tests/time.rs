@@ -1,0 +1,245 @@
+//! Exact time by default: real programs recorded by the daemon with its
+//! default settings read the clock through the vDSO (libc, a raw vDSO
+//! call, Go's runtime, python, node), and their replays print, byte for
+//! byte, the times they printed. A time read the recording lacks is said,
+//! never passed off as exact.
+//!
+//! Needs root (the daemon loads its eBPF programs).
+use std::{path::Path, time::Duration};
+
+use tracer_tests::*;
+
+fn exact(rep: &Replayed) -> bool {
+    rep.report["time_exact"].as_bool() == Some(true)
+}
+
+/// Replays identically with every time read answered from the recording.
+fn assert_exact_replay(rec: &Recorded, what: &str) -> Replayed {
+    // The clock moves on: a replay that read it would print other times.
+    std::thread::sleep(Duration::from_millis(50));
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(rec, &rep, what);
+    assert!(exact(&rep), "{what}: time not exact\n{}", rep.summary);
+    assert_eq!(
+        rep.report["time_calls_from_timeline"].as_u64(),
+        Some(0),
+        "{what}: {}",
+        rep.summary
+    );
+    rep
+}
+
+#[test]
+fn date_with_nanoseconds_replays_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record(dir.path(), "/bin/date", &["+%s.%N"], None, &[]);
+    assert!(rec.status.success());
+    let rep = assert_exact_replay(&rec, "date +%s.%N");
+    assert!(rep.summary.contains("time: exact"), "{}", rep.summary);
+}
+
+const CLOCKS: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+int main(void) {
+    static const clockid_t ids[] = {CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME};
+    static const char *names[] = {"REALTIME", "MONOTONIC", "BOOTTIME"};
+    void *vdso = dlopen("linux-vdso.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    int (*raw)(clockid_t, struct timespec *) =
+        vdso ? (int (*)(clockid_t, struct timespec *))dlsym(vdso, "__vdso_clock_gettime") : 0;
+    if (!raw) { puts("no vDSO clock_gettime"); return 1; }
+    for (int i = 0; i < 3; i++) {
+        struct timespec a, b;
+        clock_gettime(ids[i], &a);
+        raw(ids[i], &b);
+        printf("%s libc %lld.%09ld vdso %lld.%09ld\n", names[i], (long long)a.tv_sec,
+               a.tv_nsec, (long long)b.tv_sec, b.tv_nsec);
+    }
+    struct timeval tv;
+    gettimeofday(&tv, 0);
+    printf("gettimeofday %lld.%06ld time %lld\n", (long long)tv.tv_sec, (long)tv.tv_usec,
+           (long long)time(0));
+    return 0;
+}
+"#;
+
+/// Every clock, through libc and through the vDSO's own symbol.
+#[test]
+fn clocks_through_libc_and_the_raw_vdso_replay_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build_c(dir.path(), "clocks", CLOCKS, &["-O2"]);
+    let rec = record(dir.path(), exe.to_str().expect("path"), &[], None, &[]);
+    assert!(
+        rec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    let out = String::from_utf8_lossy(&rec.stdout).into_owned();
+    assert!(
+        out.contains("BOOTTIME libc") && out.contains("vdso"),
+        "{out}"
+    );
+    assert_exact_replay(&rec, "clocks");
+    // A static program has no libc to probe: the vDSO is patched all the same.
+    let st = build_c(dir.path(), "clocks-static", CLOCKS, &["-O2", "-static"]);
+    let rec = record(dir.path(), st.to_str().expect("path"), &[], None, &[]);
+    if rec.status.success() {
+        assert_exact_replay(&rec, "static clocks");
+    } else {
+        // Static glibc has no dlopen of the vDSO: then it says so, and only
+        // the libc reads are compared.
+        assert!(
+            String::from_utf8_lossy(&rec.stdout).contains("no vDSO"),
+            "{:?}",
+            rec.status
+        );
+    }
+}
+
+#[test]
+fn go_time_now_in_goroutines_replays_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(
+        d.join("main.go"),
+        "package main\nimport (\"fmt\"; \"sync\"; \"time\")\nfunc main() { var wg sync.WaitGroup; out := make([]int64, 4); for i := range out { wg.Add(1); go func(i int) { defer wg.Done(); out[i] = time.Now().UnixNano() }(i) }; wg.Wait(); fmt.Println(time.Now().UnixNano(), out) }\n",
+    )
+    .expect("source");
+    std::fs::write(d.join("go.mod"), "module timecheck\n\ngo 1.19\n").expect("go.mod");
+    let built = std::process::Command::new("go")
+        .args(["build", "-o", "prog", "."])
+        .current_dir(d)
+        .env("GOCACHE", d.join("gocache"))
+        .env("GOPATH", d.join("gopath"))
+        .env("GOFLAGS", "-mod=mod")
+        .output()
+        .expect("go");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let prog = d.join("prog");
+    let rec = record(d, prog.to_str().expect("path"), &[], None, &[]);
+    assert!(
+        rec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    let rep = replay(&rec.bundle, &[]);
+    // Go's runtime threads interleave otherwise in replay at times; what
+    // matters here is that the times printed are the recorded ones.
+    assert_eq!(rep.stdout, rec.stdout, "{}", rep.summary);
+    assert!(exact(&rep), "{}", rep.summary);
+}
+
+#[test]
+fn python_time_ns_and_datetime_replay_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record(
+        dir.path(),
+        "/usr/bin/python3",
+        &[
+            "-c",
+            "import time, datetime\nprint(time.time_ns())\nprint(datetime.datetime.now().isoformat())\nprint(time.monotonic_ns())",
+        ],
+        None,
+        &[],
+    );
+    assert!(
+        rec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    assert_exact_replay(&rec, "python time");
+}
+
+#[test]
+fn node_hrtime_replays_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record(
+        dir.path(),
+        "/usr/bin/node",
+        &[
+            "-e",
+            "console.log(process.hrtime.bigint().toString(), Date.now())",
+        ],
+        None,
+        &[],
+    );
+    assert!(
+        rec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert_eq!(rep.stdout, rec.stdout, "{}", rep.summary);
+    assert!(exact(&rep), "{}", rep.summary);
+}
+
+/// A read of the vDSO's clock data the recording does not have (here the
+/// program reads the data page itself, as an unpatched vDSO function
+/// would) is flagged in the recording, and the replay says its time is
+/// approximate rather than exact.
+#[test]
+fn a_time_read_the_recording_lacks_is_flagged_not_called_exact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record_c_flags(
+        dir.path(),
+        "vvar-reader",
+        r#"
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    unsigned long a = 0, b;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "[vvar]")) sscanf(line, "%lx-%lx", &a, &b);
+    fclose(f);
+    if (!a) { puts("no vvar"); return 0; }
+    volatile unsigned char c = *(volatile unsigned char *)a;
+    (void)c;
+    puts("read the clock data");
+    return 0;
+}
+"#,
+    );
+    assert_eq!(rec.stdout, b"read the clock data\n");
+    let rep = replay(&rec.bundle, &[]);
+    assert!(!exact(&rep), "{}", rep.summary);
+    assert!(rep.summary.contains("time: approximate"), "{}", rep.summary);
+    assert!(
+        rep.summary.contains("read the vDSO's clock"),
+        "{}",
+        rep.summary
+    );
+}
+
+/// `--approximate-time` leaves the vDSO alone: the replay of `date` then
+/// answers from the timeline and says the printed time may differ.
+#[test]
+fn approximate_time_is_said_in_the_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record_with(
+        dir.path(),
+        &["--approximate-time"],
+        "/bin/date",
+        &["+%s.%N"],
+        None,
+        &[],
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert!(!exact(&rep), "{}", rep.summary);
+    assert!(rep.report["time_calls_from_timeline"].as_u64() > Some(0));
+}
+
+fn record_c_flags(dir: &Path, name: &str, source: &str) -> Recorded {
+    let exe = build_c(dir, name, source, &["-O1"]);
+    let rec = record(dir, exe.to_str().expect("path"), &[], None, &[]);
+    assert!(rec.status.success(), "{name}: {:?}", rec.status);
+    rec
+}
