@@ -116,15 +116,23 @@ fn scripts_run_through_their_interpreters_replay_as_recorded() {
     assert_replayed_as_recorded(&rec, &rep, "replay");
 }
 
-/// `date +%s.%N` reads the time through the vDSO, which no recording by
-/// syscalls holds: the replay answers from the recorded timeline, the
+/// `date +%s.%N` recorded with approximate time reads the time through
+/// the vDSO, which the recording then lacks: the replay answers from the
+/// recorded timeline, the
 /// printed nanoseconds differ, and the replay must say so rather than stop
 /// or pass. It goes on, shows the recorded line, ends with 124 and names
 /// the write; `--strict` stops there as a divergence.
 #[test]
 fn a_write_that_differs_by_approximate_time_is_reported_not_hidden() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rec = record(dir.path(), "/bin/date", &["+%s.%N"], None, &[]);
+    let rec = record_with(
+        dir.path(),
+        &["--approximate-time"],
+        "/bin/date",
+        &["+%s.%N"],
+        None,
+        &[],
+    );
     assert!(rec.status.success());
     let rep = replay(&rec.bundle, &[]);
     assert_eq!(rep.status.code(), Some(124), "{}", rep.summary);

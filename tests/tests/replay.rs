@@ -86,8 +86,8 @@ fn sort_reading_stdin_from_a_file() {
 #[test]
 fn date_prints_the_recorded_time() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Exact: date's clock_gettime goes through libc, which --exact-time sees.
-    let date = record_with(dir.path(), &["--exact-time"], "/bin/date", &[], None, &[]);
+    // Exact by default: the daemon made date's vDSO time calls syscalls.
+    let date = record(dir.path(), "/bin/date", &[], None, &[]);
     std::thread::sleep(Duration::from_millis(1100)); // the clock moves on
     assert_same(&date, &replay(&date.bundle, &[]));
 }
@@ -95,10 +95,9 @@ fn date_prints_the_recorded_time() {
 #[test]
 fn python_sees_the_recorded_time_randomness_and_pid() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Recorded with the vDSO hidden, so that time.time() is in the recording.
-    let py = record_with(
+    // time.time() is in the recording: the vDSO's time calls are syscalls.
+    let py = record(
         dir.path(),
-        &["--exact-time"],
         "/usr/bin/python3",
         &[
             "-c",
@@ -117,11 +116,18 @@ fn python_sees_the_recorded_time_randomness_and_pid() {
 fn rust_instant_and_system_time() {
     let dir = tempfile::tempdir().expect("tempdir");
     let prog = env!("CARGO_BIN_EXE_replay-corpus");
-    let r = record_with(dir.path(), &["--exact-time"], prog, &["time"], None, &[]);
+    let r = record(dir.path(), prog, &["time"], None, &[]);
     let exact = r.stdout.clone();
-    // Recorded as fleets run (vDSO in use): the times are the recorded
-    // timeline's, within microseconds; the rest replays exactly.
-    let approx = record(dir.path(), prog, &["time"], None, &[]);
+    // Recorded with approximate time (the vDSO left alone): the times are
+    // the recorded timeline's, within microseconds; the rest replays exactly.
+    let approx = record_with(
+        dir.path(),
+        &["--approximate-time"],
+        prog,
+        &["time"],
+        None,
+        &[],
+    );
     let rep = replay(&approx.bundle, &[]);
     assert!(
         rep.report["time_calls_from_timeline"].as_u64() >= Some(3),

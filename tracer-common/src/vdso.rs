@@ -36,6 +36,11 @@ pub struct Patch {
 /// function it exports (functions shorter than the stub are left).
 pub fn patches(image: &[u8]) -> Result<Vec<Patch>, String> {
     let elf = object::File::parse(image).map_err(|e| std::format!("parsing the vDSO: {e}"))?;
+    // The stubs are x86_64 syscalls: a 32-bit process's vDSO (ia32, x32)
+    // is left alone.
+    if elf.architecture() != object::Architecture::X86_64 || !elf.is_64() {
+        return Err("not an x86_64 vDSO".into());
+    }
     let base = elf.segments().map(|s| s.address()).min().unwrap_or(0);
     let mut out = Vec::new();
     for sym in elf.dynamic_symbols() {

@@ -134,7 +134,9 @@ pub struct TimeState {
     pub vdso: u64,
     /// A `TIME_MISSED` record was sent for this process.
     pub missed: u32,
-    pub _pad: u32,
+    /// The daemon has patched the process: its forks from now on have
+    /// the patch, and need no notice.
+    pub patched: u32,
 }
 
 /// Reasons in `TimeRecord::reason` for `TIME_NOT_PATCHED`.

@@ -31,8 +31,9 @@ pub enum Mode {
 pub struct Loaded {
     pub ebpf: Ebpf,
     pub ring: RingBuf<MapData>,
-    /// Exec notices for the vDSO patcher, when exact time is on.
-    pub exec_notify: Option<RingBuf<MapData>>,
+    /// Exec notices for the vDSO patcher and the state it shares with the
+    /// kernel programs, when exact time is on.
+    pub exec_notify: Option<(RingBuf<MapData>, HashMap<MapData, u32, wire::TimeState>)>,
     pub loss: PerCpuArray<MapData, u64>,
     pub task_loss: HashMap<MapData, u32, u64>,
     pub ring_fill: Array<MapData, u64>,
@@ -222,9 +223,11 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
         })();
         match attached {
             Ok(()) => {
-                exec_notify = Some(RingBuf::try_from(
-                    ebpf.take_map("EXEC_NOTIFY").context("map EXEC_NOTIFY")?,
-                )?)
+                let ring =
+                    RingBuf::try_from(ebpf.take_map("EXEC_NOTIFY").context("map EXEC_NOTIFY")?)?;
+                let state =
+                    HashMap::try_from(ebpf.take_map("TIME_STATE").context("map TIME_STATE")?)?;
+                exec_notify = Some((ring, state));
             }
             Err(e) => {
                 tracing::warn!(

@@ -193,7 +193,9 @@ pub async fn run(
     let (mut drainer, chunks) = crate::drain::Drainer::spawn(ring)?;
     let exact_time = exec_notify.is_some();
     let patcher = match (exec_notify, drainer.injector()) {
-        (Some(notices), Some(out)) => Some(crate::timepatch::Patcher::spawn(notices, out)?),
+        (Some((notices, state)), Some(out)) => {
+            Some(crate::timepatch::Patcher::spawn(notices, state, out)?)
+        }
         _ => None,
     };
     let drained = Arc::clone(&drainer.shared);

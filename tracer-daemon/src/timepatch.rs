@@ -30,11 +30,11 @@ use std::{
 };
 
 use anyhow::{Context as _, anyhow};
-use aya::maps::{MapData, RingBuf};
+use aya::maps::{HashMap, MapData, RingBuf};
 use serde::Serialize;
 use tracer_common::{
     vdso,
-    wire::{self, RecordKind, TimeRecord},
+    wire::{self, RecordKind, TimeRecord, TimeState},
 };
 
 use crate::drain::Injector;
@@ -83,6 +83,8 @@ struct Image {
     plain: Vec<u8>,
     patched: Vec<u8>,
     patches: Vec<vdso::Patch>,
+    /// The bytes the patches change, first to last.
+    span: std::ops::Range<usize>,
 }
 
 impl Image {
@@ -112,10 +114,13 @@ impl Image {
             return Err(anyhow!("the vDSO has no time functions to patch"));
         }
         let patched = vdso::apply(&plain, &patches);
+        let start = patches.iter().map(|p| p.offset).min().unwrap_or(0) as usize;
+        let end = patches.iter().map(|p| p.offset + 8).max().unwrap_or(0) as usize;
         Ok(Self {
             plain,
             patched,
             patches,
+            span: start..end,
         })
     }
 }
@@ -204,6 +209,23 @@ fn patch(pid: u32, known: u64, image: &Image) -> Outcome {
         Ok(f) => f,
         Err(e) => return Outcome::NotPatched(reason_of(&e)),
     };
+    // The common case in one read and one write of the few bytes that
+    // change: each access of another process's memory takes its mm lock,
+    // which a starting program holds often (its mmap calls).
+    let span = image.span.clone();
+    let mut here = vec![0u8; span.len()];
+    if let Err(e) = mem.read_exact_at(&mut here, base + span.start as u64) {
+        return Outcome::NotPatched(reason_of(&e));
+    }
+    if here == image.patched[span.clone()] {
+        return Outcome::Inherited;
+    }
+    if here == image.plain[span.clone()] {
+        return match mem.write_all_at(&image.patched[span.clone()], base + span.start as u64) {
+            Ok(()) => Outcome::Patched,
+            Err(e) => Outcome::NotPatched(reason_of(&e)),
+        };
+    }
     let mut now = vec![0u8; image.plain.len()];
     if let Err(e) = mem.read_exact_at(&mut now, base) {
         return Outcome::NotPatched(reason_of(&e));
@@ -236,7 +258,11 @@ fn patch(pid: u32, known: u64, image: &Image) -> Outcome {
 impl Patcher {
     /// Starts the thread on the exec ring; its `Time` records go out
     /// through `out`.
-    pub fn spawn(ring: RingBuf<MapData>, out: Injector) -> anyhow::Result<Self> {
+    pub fn spawn(
+        ring: RingBuf<MapData>,
+        state: HashMap<MapData, u32, TimeState>,
+        out: Injector,
+    ) -> anyhow::Result<Self> {
         let image = Image::own().context("exact time: reading this host's vDSO")?;
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -245,7 +271,7 @@ impl Patcher {
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("vdso-patch".into())
-                .spawn(move || run(ring, &image, &out, &counters, &stop))?
+                .spawn(move || run(ring, state, &image, &out, &counters, &stop))?
         };
         Ok(Self {
             counters,
@@ -305,8 +331,20 @@ fn hurry() {
     }
 }
 
+/// The kernel programs' entry of process `pid` says it is patched, so
+/// that its forks need no notice.
+fn mark_patched(state: &mut HashMap<MapData, u32, TimeState>, pid: u32) {
+    if let Ok(mut s) = state.get(&pid, 0)
+        && s.patched == 0
+    {
+        s.patched = 1;
+        let _ = state.insert(pid, s, 0);
+    }
+}
+
 fn run(
     mut ring: RingBuf<MapData>,
+    mut state: HashMap<MapData, u32, TimeState>,
     image: &Image,
     out: &Injector,
     counters: &Counters,
@@ -314,15 +352,27 @@ fn run(
 ) {
     hurry();
     let fd = ring.as_raw_fd();
+    let mut queue: Vec<TimeRecord> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         while let Some(item) = ring.next() {
             // SAFETY: TimeRecord is plain data; length checked by read_record.
-            let Some(n) = (unsafe { wire::read_record::<TimeRecord>(&item) }) else {
-                continue;
-            };
-            drop(item);
+            if let Some(n) = unsafe { wire::read_record::<TimeRecord>(&item) } {
+                queue.push(n);
+            }
+        }
+        // Execs first: they race their program's first time read, where a
+        // fork runs on its parent's (patched) code until it execs.
+        queue.sort_by_key(|n| (n.exec_ns == 0, n.ts_ns));
+        for n in queue.drain(..) {
+            let woke = crate::persist::monotonic_ns();
             let outcome = patch(n.pid, n.vdso, image);
             let done = crate::persist::monotonic_ns();
+            tracing::debug!(
+                "exact time: pid {}: notice after {} µs, patch took {} µs",
+                n.pid,
+                woke.saturating_sub(n.ts_ns) / 1000,
+                done.saturating_sub(woke) / 1000
+            );
             let (flags, reason) = match outcome {
                 Outcome::Patched => {
                     counters.patched.fetch_add(1, Ordering::Relaxed);
@@ -355,6 +405,9 @@ fn run(
                     (wire::TIME_NOT_PATCHED, r)
                 }
             };
+            if flags == wire::TIME_EXACT {
+                mark_patched(&mut state, n.pid);
+            }
             let rec = TimeRecord {
                 kind: RecordKind::Time as u32,
                 flags,

@@ -39,7 +39,7 @@ pub fn note_exec(pid: u32, tid: u32, exec_ns: u64, start_ns: u64, vdso: u64) {
         start_ns,
         vdso,
         missed: 0,
-        _pad: 0,
+        patched: 0,
     };
     let _ = TIME_STATE.insert(pid, s, 0);
     let r = TimeRecord {
@@ -63,13 +63,30 @@ pub fn note_exec(pid: u32, tid: u32, exec_ns: u64, start_ns: u64, vdso: u64) {
 /// patched) in its turn. The fork of a process that ran before the daemon
 /// is not: what its parent read cannot be known, and it is no replayable
 /// recording's root (one that execs is patched then).
+///
+/// A fork of a process already patched has the patch (a patch that lands
+/// between the kernel's copy of the memory and this hook would not be in
+/// the child's copy: the child's own entry then still catches its reads of
+/// the clock data), and needs no notice: the patcher's time goes to the
+/// execs, which race their first time read.
 #[inline(never)]
 pub fn note_fork(parent: u32, child: u32, child_tid: u32, child_start: u64) {
     // SAFETY: read-only copy of the parent's entry.
-    let Some(vdso) = unsafe { TIME_STATE.get(parent) }.map(|s| s.vdso) else {
+    let Some(p) = (unsafe { TIME_STATE.get(parent) }).copied() else {
         return;
     };
-    note_exec(child, child_tid, 0, child_start, vdso);
+    if p.patched == 0 {
+        note_exec(child, child_tid, 0, child_start, p.vdso);
+        return;
+    }
+    let s = TimeState {
+        exec_ns: 0,
+        start_ns: child_start,
+        vdso: p.vdso,
+        missed: 0,
+        patched: 1,
+    };
+    let _ = TIME_STATE.insert(child, s, 0);
 }
 
 /// A user page fault anywhere: reported when it is a read of the vDSO's

@@ -879,6 +879,15 @@ impl Engine<'_> {
                 Some(actual),
             );
         }
+        if slack
+            && exact
+            && !policy::is_time(name)
+            && self.peek_syscall().is_some_and(|(_, s)| {
+                s.nr != nr && policy::is_time(effects::name(s.nr).unwrap_or_default())
+            })
+        {
+            self.time_slack(nr);
+        }
         let Some((at, s)) = self.peek_syscall() else {
             return self.beyond_the_end(nr, &args, name);
         };

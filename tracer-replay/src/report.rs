@@ -90,6 +90,9 @@ pub struct Report {
     /// user-space code interleaved otherwise between two syscalls).
     pub futexes_skipped: u64,
     pub futexes_added: u64,
+    /// Between threads: recorded time reads a thread did not make (it spun
+    /// or waited otherwise before its next syscall).
+    pub time_calls_skipped: u64,
     /// Syscalls answered out of the recorded order: a thread waited in user
     /// space (on a lock) for one whose turn had not come.
     pub out_of_order: u64,
@@ -125,6 +128,7 @@ impl Report {
             tasks: 1,
             futexes_skipped: 0,
             futexes_added: 0,
+            time_calls_skipped: 0,
             out_of_order: 0,
             moved_between_threads: 0,
             travel: Travel::default(),
@@ -267,6 +271,12 @@ impl Report {
                 line += &format!(
                     "; futex calls: {} recorded ones not made, {} made that were not recorded",
                     self.futexes_skipped, self.futexes_added
+                );
+            }
+            if self.time_calls_skipped > 0 {
+                line += &format!(
+                    "; {} recorded time reads not made (a thread spun or waited otherwise)",
+                    self.time_calls_skipped
                 );
             }
             s.push_str(&line);

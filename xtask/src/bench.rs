@@ -30,6 +30,119 @@ pub struct Args {
     /// store or replay sections).
     #[arg(long)]
     record_only: bool,
+    /// Only the time-read section (exact time's cost per clock read).
+    #[arg(long)]
+    time_only: bool,
+}
+
+/// Time reads the clock loops make per run.
+const TIME_READS: u64 = 2_000_000;
+
+/// A C program reading the clock through libc (the vDSO) in a loop.
+const CLOCK_LOOP_C: &str = "#include <stdlib.h>\n#include <time.h>\nint main(int c, char **v) { long n = atol(v[1]); struct timespec t; long s = 0; for (long i = 0; i < n; i++) { clock_gettime(CLOCK_MONOTONIC, &t); s += t.tv_nsec; } return s == 42; }\n";
+/// A Go program reading the clock (the runtime calls the vDSO itself).
+const CLOCK_LOOP_GO: &str = "package main\nimport (\"os\"; \"strconv\"; \"time\")\nfunc main() { n, _ := strconv.Atoi(os.Args[1]); var s int64; for i := 0; i < n; i++ { s += time.Now().UnixNano() }; if s == 42 { os.Exit(1) } }\n";
+
+/// The clock loops, built in `dir`: (name, program).
+/// (name, program, clock reads per loop iteration)
+type ClockLoop = (&'static str, std::path::PathBuf, u64);
+
+fn clock_loops(dir: &Path) -> anyhow::Result<Vec<ClockLoop>> {
+    let c = dir.join("clock-loop.c");
+    std::fs::write(&c, CLOCK_LOOP_C)?;
+    let c_exe = dir.join("clock-loop-c");
+    let st = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&c_exe)
+        .arg(&c)
+        .status()
+        .context("cc")?;
+    if !st.success() {
+        bail!("building the C clock loop failed");
+    }
+    let mut out = vec![("C, libc clock_gettime", c_exe, 1)];
+    let go = dir.join("go");
+    std::fs::create_dir_all(&go)?;
+    std::fs::write(go.join("main.go"), CLOCK_LOOP_GO)?;
+    std::fs::write(go.join("go.mod"), "module clockloop\n\ngo 1.19\n")?;
+    let built = Command::new("go")
+        .args(["build", "-o", "clock-loop-go", "."])
+        .current_dir(&go)
+        .env("GOCACHE", dir.join("gocache"))
+        .env("GOPATH", dir.join("gopath"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if built.is_ok_and(|s| s.success()) {
+        // time.Now reads the wall and the monotonic clock: two vDSO calls.
+        out.push(("Go, time.Now", go.join("clock-loop-go"), 2));
+    } else {
+        println!("(no Go toolchain: the Go clock loop is left out)");
+    }
+    Ok(out)
+}
+
+fn clock_run(exe: &Path) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let st = Command::new(exe)
+        .arg(TIME_READS.to_string())
+        .status()
+        .with_context(|| format!("running {}", exe.display()))?;
+    if !st.success() {
+        bail!("{} failed: {st}", exe.display());
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Exact time's cost: each clock loop without tracing and recorded by the
+/// default daemon (which makes its vDSO time calls recorded syscalls),
+/// side by side in one run.
+fn time_bench(n: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let loops = clock_loops(dir.path())?;
+    println!("time reads: {TIME_READS} clock reads per run, {n} runs per condition, medians");
+    let mut native = Vec::new();
+    for (_, exe, _) in &loops {
+        native.push(median(
+            (0..n)
+                .map(|_| clock_run(exe))
+                .collect::<anyhow::Result<_>>()?,
+        ));
+    }
+    let data = tempfile::tempdir()?;
+    let mut d = daemon(data.path(), Programs::Record)?;
+    let mut recorded = Vec::new();
+    for (_, exe, _) in &loops {
+        recorded.push(median(
+            (0..n)
+                .map(|_| clock_run(exe))
+                .collect::<anyhow::Result<_>>()?,
+        ));
+    }
+    d.stop(Duration::from_secs(60));
+    let stats: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data.path().join("stats.json")).context("stats.json")?,
+    )?;
+    println!(
+        "{:<28} {:>10} {:>10} {:>8} {:>14}",
+        "program", "native", "recorded", "ratio", "added per read"
+    );
+    for (((name, _, per), a), b) in loops.iter().zip(&native).zip(&recorded) {
+        println!(
+            "{name:<28} {a:>9.3}s {b:>9.3}s {:>7.1}x {:>11.0} ns",
+            b / a,
+            (b - a) * 1e9 / (TIME_READS * per) as f64
+        );
+    }
+    println!(
+        "goal: at most 1000 ns added per time read; vDSO patches: {} (p50 {} µs, max {} µs after the exec), {} processes read the clock before their patch, {} records lost",
+        stats["exact_time"]["patched"],
+        stats["exact_time"]["latency_us_p50"],
+        stats["exact_time"]["latency_us_max"],
+        stats["assembled"]["time_missed"],
+        stats["lost_total"]
+    );
+    Ok(())
 }
 
 fn dd(count: u64) -> anyhow::Result<f64> {
@@ -166,6 +279,9 @@ struct Row {
 pub fn bench(a: &Args) -> anyhow::Result<()> {
     if a.replay_only {
         return replay_bench();
+    }
+    if a.time_only {
+        return time_bench(a.runs.max(1));
     }
     let n = a.runs.max(1);
     println!(
@@ -317,6 +433,8 @@ pub fn bench(a: &Args) -> anyhow::Result<()> {
 
     print_rows(&rows, base);
     println!("{goal}");
+    println!();
+    time_bench(n)?;
     store_bench(dd_bytes_per_event)?;
     replay_bench()
 }

@@ -926,6 +926,43 @@ impl Engine<'_> {
         Ok(None)
     }
 
+    /// Between threads, how often a thread reads the clock follows how
+    /// long it waited or spun (Go's scheduler, a lock's backoff), as how
+    /// often it calls futex does. Where the program makes syscall `nr`
+    /// and the recording has this thread read the clock first, those
+    /// recorded reads (and effect-free futex calls among them) are passed
+    /// over when `nr` comes right after them.
+    pub(super) fn time_slack(&mut self, nr: i64) {
+        let (mut reads, mut futexes) = (0u64, 0u64);
+        let mut upto = None;
+        for (i, e) in self.own_from(self.pos()) {
+            match &e.kind {
+                Some(pb::event::Kind::Syscall(s))
+                    if policy::is_time(effects::name(s.nr).unwrap_or_default()) =>
+                {
+                    reads += 1;
+                    if reads > 64 {
+                        return;
+                    }
+                }
+                Some(pb::event::Kind::Syscall(s)) if s.nr == nr => {
+                    upto = Some(i);
+                    break;
+                }
+                // A wait or wake in between goes with the spin.
+                Some(pb::event::Kind::Syscall(s)) if futex_without_effect(s) => futexes += 1,
+                _ => return,
+            }
+        }
+        if let Some(i) = upto
+            && reads > 0
+        {
+            self.set_pos(i);
+            self.report.time_calls_skipped += reads;
+            self.report.futexes_skipped += futexes;
+        }
+    }
+
     /// A futex wake of `word`: the threads parked on it (at waits the
     /// recording does not have) are answered as woken, and go on before
     /// the waker does.
