@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use tracer_proto as pb;
-use tracer_tests::{Recorded, assert_replayed_as_recorded, build_c, record, record_tree, replay};
+use tracer_tests::{
+    Recorded, assert_replayed_as_recorded, build_c, record, record_tree, record_with, replay,
+};
 
 const PRCTL: &str = r#"
 #include <errno.h>

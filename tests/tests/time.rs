@@ -180,6 +180,9 @@ fn node_hrtime_replays_exactly() {
         dir.path(),
         "/usr/bin/node",
         &[
+            // One V8 worker: fewer threads whose interleaving (not time)
+            // could decide the replay at exit.
+            "--v8-pool-size=1",
             "-e",
             "console.log(process.hrtime.bigint().toString(), Date.now())",
         ],

@@ -1,10 +1,11 @@
-//! Time without the vDSO's help. While recording, the vDSO answered time
-//! calls without a syscall, so the recording has no record of them; in
-//! replay they must not read the real clock. The replayer overwrites each
-//! vDSO time function in the tracee with a stub that makes the real
-//! syscall, which the replayer then answers from the recorded timeline.
-//! The vDSO stays mapped and announced, so the dynamic loader does what it
-//! did when recorded.
+//! Time without the vDSO's help: in replay, time calls must not read the
+//! real clock. The replayer overwrites each vDSO time function in the
+//! tracee with a stub that makes the real syscall (the stubs the recorder
+//! puts in, `tracer_common::vdso`), which the replayer then answers from
+//! the recording: the recorded time syscall where the recorder patched the
+//! program too (exact time), else the recorded timeline. The vDSO stays
+//! mapped and announced, so the dynamic loader does what it did when
+//! recorded.
 use tracer_common::vdso::patches;
 
 use crate::{ReplayError, tracee::Tracee};
