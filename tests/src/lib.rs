@@ -714,6 +714,19 @@ pub fn build_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf 
     exe
 }
 
+/// Builds the C program `source` as `dir/name` (with `flags`), records a
+/// run of it (no arguments, no stdin) and checks that it succeeded.
+pub fn record_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Recorded {
+    let exe = build_c(dir, name, source, flags);
+    let rec = record(dir, exe.to_str().expect("path"), &[], None, &[]);
+    assert!(
+        rec.status.success(),
+        "{name} failed when recorded: {:?}",
+        rec.status
+    );
+    rec
+}
+
 /// What the `cold-inputs` helper and its test share.
 pub mod cold {
     /// Apart by more than the kernel's fault-around window (64 KiB), so

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use tracer_proto as pb;
 use tracer_tests::{
-    Recorded, assert_replayed_as_recorded, build_c, record, record_tree, record_with, replay,
+    Recorded, assert_replayed_as_recorded, build_c, record, record_c, record_tree, record_with,
+    replay,
 };
 
 const PRCTL: &str = r#"
@@ -43,19 +44,6 @@ int main(void) {
     return 0;
 }
 "#;
-
-/// Builds the C program `source` as `dir/name` (with `flags`), records a
-/// run of it (no arguments, no stdin) and checks that it succeeded.
-fn record_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Recorded {
-    let exe = build_c(dir, name, source, flags);
-    let rec = record(dir, exe.to_str().expect("path"), &[], None, &[]);
-    assert!(
-        rec.status.success(),
-        "{name} failed when recorded: {:?}",
-        rec.status
-    );
-    rec
-}
 
 /// [`record_c`] of a process tree: the bundle holds its child processes.
 fn record_c_tree(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Recorded {

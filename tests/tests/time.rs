@@ -5,7 +5,7 @@
 //! never passed off as exact.
 //!
 //! Needs root (the daemon loads its eBPF programs).
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use tracer_tests::*;
 
@@ -206,7 +206,7 @@ fn node_hrtime_replays_exactly() {
 #[test]
 fn a_time_read_the_recording_lacks_is_flagged_not_called_exact() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rec = record_c_flags(
+    let rec = record_c(
         dir.path(),
         "vvar-reader",
         r#"
@@ -226,6 +226,7 @@ int main(void) {
     return 0;
 }
 "#,
+        &["-O1"],
     );
     assert_eq!(rec.stdout, b"read the clock data\n");
     let rep = replay(&rec.bundle, &[]);
@@ -254,11 +255,4 @@ fn approximate_time_is_said_in_the_replay() {
     let rep = replay(&rec.bundle, &[]);
     assert!(!exact(&rep), "{}", rep.summary);
     assert!(rep.report["time_calls_from_timeline"].as_u64() > Some(0));
-}
-
-fn record_c_flags(dir: &Path, name: &str, source: &str) -> Recorded {
-    let exe = build_c(dir, name, source, &["-O1"]);
-    let rec = record(dir, exe.to_str().expect("path"), &[], None, &[]);
-    assert!(rec.status.success(), "{name}: {:?}", rec.status);
-    rec
 }

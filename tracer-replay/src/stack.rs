@@ -51,7 +51,9 @@ pub fn relocate(
         img.get(at..at + 8)
             .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
     };
-    // Where auxv starts: past argc, argv and envp.
+    // The argv and envp pointers (their offsets), then auxv's entries
+    // (offset of the value, type, value).
+    let mut pointers = Vec::new();
     let mut at = 8;
     for _ in 0..2 {
         while let Some(v) = word(&image, at) {
@@ -59,29 +61,25 @@ pub fn relocate(
             if v == 0 {
                 break;
             }
+            pointers.push((at - 8, v));
         }
     }
-    let auxv_at = at;
-    let aux = |img: &[u8], want: u64| -> Option<u64> {
-        let mut at = auxv_at;
-        while let (Some(ty), Some(v)) = (word(img, at), word(img, at + 8)) {
-            if ty == 0 {
-                return None;
-            }
-            if ty == want {
-                return Some(v);
-            }
-            at += 16;
+    let mut auxv = Vec::new();
+    while let (Some(ty), Some(v)) = (word(&image, at), word(&image, at + 8)) {
+        if ty == 0 {
+            break;
         }
-        None
-    };
+        auxv.push((at + 8, ty, v));
+        at += 16;
+    }
+    let aux = |want: u64| auxv.iter().find(|e| e.1 == want).map(|e| e.2);
     let recorded_random = recorded_auxv
         .chunks_exact(2)
         .find(|kv| kv[0] == AT_RANDOM)
         .map(|kv| kv[1]);
     // The lower part's offset; the whole stack's when the two cannot be
     // told apart (then the stack pointer is the strings' offset away).
-    let low = match (recorded_random, aux(&image, AT_RANDOM)) {
+    let low = match (recorded_random, aux(AT_RANDOM)) {
         (Some(r), Some(here)) if r.wrapping_sub(here) <= high && here < arg_start => {
             r.wrapping_sub(here)
         }
@@ -113,25 +111,13 @@ pub fn relocate(
     let put = |out: &mut Vec<u8>, at: usize, v: u64| {
         out[at..at + 8].copy_from_slice(&v.to_le_bytes());
     };
-    let mut at = 8;
-    // argv, then envp: NULL-terminated pointer arrays.
-    for _ in 0..2 {
-        while let Some(v) = word(&image, at) {
-            at += 8;
-            if v == 0 {
-                break;
-            }
-            put(&mut out, at - 8, moved(v));
-        }
+    for &(at, v) in &pointers {
+        put(&mut out, at, moved(v));
     }
-    while let (Some(ty), Some(v)) = (word(&image, at), word(&image, at + 8)) {
-        if ty == 0 {
-            break;
-        }
+    for &(at, ty, v) in &auxv {
         if STACK_POINTERS.contains(&ty) || ty == AT_EXECFN {
-            put(&mut out, at + 8, moved(v));
+            put(&mut out, at, moved(v));
         }
-        at += 16;
     }
     let top = (new_rsp + out.len() as u64).div_ceil(PAGE) * PAGE;
     let base = top - STACK_BYTES;
