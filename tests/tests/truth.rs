@@ -563,3 +563,33 @@ fn a_fetch_right_after_the_exit_holds_the_whole_tree() {
     }
     daemon.stop();
 }
+
+/// A program executed by a relative path (`./prog`, as build scripts and
+/// users run them) from a directory no recorded event names: its bundle
+/// still holds its copy (the daemon's patcher saw the image's
+/// `/proc/PID/exe`), and it replays after the file is gone.
+#[test]
+fn a_program_run_by_a_relative_path_is_in_its_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = tracer_tests::build_c(
+        dir.path(),
+        "relative-exec",
+        "#include <stdio.h>\nint main(void) { puts(\"ran by a relative path\"); return 0; }\n",
+        &["-O1"],
+    );
+    // The same file by a path relative to this test's directory, which
+    // the recorded shell inherits and never names.
+    let cwd = std::env::current_dir().expect("cwd");
+    let up = "../".repeat(cwd.components().count() - 1);
+    let rel = format!("{up}{}", exe.display().to_string().trim_start_matches('/'));
+    assert!(
+        !rel.starts_with('/') && std::path::Path::new(&rel).is_file(),
+        "{rel}"
+    );
+    let rec = tracer_tests::record(dir.path(), &rel, &[], None, &[]);
+    assert!(rec.status.success());
+    std::fs::remove_file(&exe).expect("the program is gone");
+    let rep = tracer_tests::replay(&rec.bundle, &[]);
+    tracer_tests::assert_replayed_as_recorded(&rec, &rep, "relative exec");
+    assert_eq!(rep.stdout, b"ran by a relative path\n");
+}

@@ -154,6 +154,16 @@ enum Cmd {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The libraries' logs (the replayer's scheduling decisions at debug)
+    // on stderr when RUST_LOG asks for them; warnings otherwise.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     // Replay forks the program to trace: it runs before any other thread
     // (the runtime's) exists.
     if let Cmd::Replay {

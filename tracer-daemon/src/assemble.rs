@@ -193,7 +193,14 @@ impl Assembler {
                 .map(|r| self.loss(&r, out))
                 .is_some(),
             Some(RecordKind::Time) => unsafe { wire::read_record::<TimeRecord>(rec) }
-                .map(|r| self.time(&r, out))
+                .map(|r| {
+                    // The patcher's records carry the executable's path
+                    // after the fixed part.
+                    let exe = rec
+                        .get(std::mem::size_of::<TimeRecord>()..)
+                        .unwrap_or_default();
+                    self.time(&r, exe, out)
+                })
                 .is_some(),
             None => false,
         };
@@ -585,7 +592,7 @@ impl Assembler {
 
     /// How a process's time reads are recorded (the patcher's outcome, or
     /// a read of the vDSO's clock data the kernel programs saw).
-    fn time(&mut self, r: &TimeRecord, out: &mut impl FnMut(pb::Event)) {
+    fn time(&mut self, r: &TimeRecord, exe: &[u8], out: &mut impl FnMut(pb::Event)) {
         self.stats.process_events += 1;
         let missed = r.flags & wire::TIME_MISSED != 0;
         let exact = r.flags & wire::TIME_EXACT != 0;
@@ -613,6 +620,10 @@ impl Assembler {
                 exact,
                 missed,
                 not_patched,
+                exe: match exe.split(|&b| b == 0).next() {
+                    Some(p) if p.starts_with(b"/") => String::from_utf8_lossy(p).into_owned(),
+                    _ => String::new(),
+                },
             })),
             ..Default::default()
         };

@@ -79,8 +79,43 @@ fn mapped_files(events: &[pb::Event]) -> Vec<Kept> {
             });
         }
     };
+    // The executables the patcher saw, by process and image (exec_ns): an
+    // exec by a relative path names a directory no event holds.
+    let images: BTreeMap<(u32, u64), String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Some(pb::event::Kind::Time(t)) if t.exec_ns != 0 && !t.exe.is_empty() => {
+                Some(((e.pid, t.exec_ns), t.exe.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let image_of = |pid: u32, ts: u64| -> Option<String> {
+        // The image's exec_ns is its exec's time; the first one at or
+        // after it is this exec (within a second: never another's).
+        images
+            .range((pid, ts.saturating_sub(1_000_000_000))..=(pid, ts + 1_000_000_000))
+            .min_by_key(|((_, at), _)| at.abs_diff(ts))
+            .map(|(_, p)| p.clone())
+    };
     for e in events {
         match &e.kind {
+            // Not a `#!` script (the kernel put its path after the
+            // interpreter's in the argv it built): its image is the
+            // interpreter, not the file it named.
+            Some(pb::event::Kind::Exec(x))
+                if !x.filename.starts_with('/')
+                    && !x
+                        .argv
+                        .iter()
+                        .skip(1)
+                        .take(2)
+                        .any(|a| a.as_slice() == x.filename.as_bytes())
+                    && let Some(at) = image_of(e.pid, e.ts_ns) =>
+            {
+                keep(&mut out, &x.filename, Some(at.clone()));
+                exe.insert(e.pid, at);
+            }
             Some(pb::event::Kind::Exec(x)) if x.filename.starts_with('/') => {
                 keep(&mut out, &x.filename, Some(x.filename.clone()));
                 exe.insert(e.pid, x.filename.clone());
@@ -292,6 +327,8 @@ pub fn build(
         kernel_release: host.kernel_release,
         arch: host.arch,
         realtime_offset_ns: host.realtime_offset_ns,
+        tsc_khz: host.tsc_khz,
+        tsc_at_zero: host.tsc_at_zero,
         first_ns: result.events.first().map(|e| e.ts_ns).unwrap_or(0),
         last_ns: result.events.last().map(|e| e.ts_ns).unwrap_or(0),
         events_lost: processes.iter().any(|p| p.lost) || !result.damage.is_empty(),

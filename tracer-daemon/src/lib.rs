@@ -21,6 +21,7 @@ pub mod run;
 pub mod sink;
 pub mod timepatch;
 pub mod tree;
+pub mod tsc;
 
 /// The daemon's allocator (see main.rs) in the unit tests too, so that the
 /// throughput test measures what the daemon does.

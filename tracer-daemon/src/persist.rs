@@ -167,6 +167,7 @@ pub fn host_header() -> pb::SegmentHeader {
         .unwrap_or_default()
         .as_nanos() as i64;
     let now_mono = monotonic_ns() as i64;
+    let tsc = crate::tsc::relation();
     pb::SegmentHeader {
         format_version: FORMAT_VERSION,
         host_name: field(&uts.nodename),
@@ -177,6 +178,8 @@ pub fn host_header() -> pb::SegmentHeader {
         daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
         segment_seq: 0,
         created_realtime_ns: now_real as u64,
+        tsc_khz: tsc.khz,
+        tsc_at_zero: tsc.at_zero,
     }
 }
 

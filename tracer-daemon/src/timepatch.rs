@@ -373,6 +373,7 @@ fn run(
                 woke.saturating_sub(n.ts_ns) / 1000,
                 done.saturating_sub(woke) / 1000
             );
+            let gone = matches!(outcome, Outcome::NotPatched(wire::TIME_REASON_GONE));
             let (flags, reason) = match outcome {
                 Outcome::Patched => {
                     counters.patched.fetch_add(1, Ordering::Relaxed);
@@ -389,11 +390,13 @@ fn run(
                     (wire::TIME_EXACT, 0)
                 }
                 Outcome::NotPatched(wire::TIME_REASON_GONE) => {
-                    // Nothing to say about a process that is no more: its
-                    // recording has no claim of exact time, and any time
-                    // read it made was flagged by the kernel programs.
+                    // It ended (or exec'd again) first. Every read of the
+                    // vDSO's clock it made faulted its clock page in, which
+                    // the kernel programs flag: without that flag it read
+                    // no time the recording lacks, and says so (the image is
+                    // named by exec_ns, whatever became of the pid).
                     counters.gone.fetch_add(1, Ordering::Relaxed);
-                    continue;
+                    (wire::TIME_EXACT, 0)
                 }
                 Outcome::NotPatched(r) => {
                     counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -405,7 +408,7 @@ fn run(
                     (wire::TIME_NOT_PATCHED, r)
                 }
             };
-            if flags == wire::TIME_EXACT {
+            if flags == wire::TIME_EXACT && !gone {
                 mark_patched(&mut state, n.pid);
             }
             let rec = TimeRecord {
@@ -415,8 +418,17 @@ fn run(
                 reason,
                 ..n
             };
-            let mut chunk = Vec::with_capacity(64);
-            crate::drain::frame(&mut chunk, &[&crate::assemble::bytes_of(&rec)]);
+            // What the image is, for an exec by a relative path (the
+            // recording does not know the directory it was made in).
+            let exe = if n.exec_ns != 0 && !gone {
+                std::fs::read_link(format!("/proc/{}/exe", n.pid))
+                    .map(|p| p.into_os_string().into_encoded_bytes())
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let mut chunk = Vec::with_capacity(64 + exe.len());
+            crate::drain::frame(&mut chunk, &[&crate::assemble::bytes_of(&rec), &exe]);
             out.inject(chunk);
         }
         let mut p = libc::pollfd {

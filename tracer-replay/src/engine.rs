@@ -192,6 +192,7 @@ impl<'a> Engine<'a> {
             opts,
             report: Report::new(rec.pid, exe.clone(), rec.events.len(), notes),
             timeline_ns: rec.exec_ns,
+            last_tsc: 0,
             kernel_copies: 0,
             show_recorded: None,
             started,
@@ -415,6 +416,8 @@ pub(crate) struct Engine<'a> {
     report: Report,
     /// Recorded time the program is at (monotonic ns).
     timeline_ns: u64,
+    /// The last answer to a trapped rdtsc (they only increase).
+    last_tsc: u64,
     kernel_copies: u64,
     /// What the next shown write shows instead of the program's bytes (the
     /// recorded ones, at a difference approximate times explain).
@@ -1967,6 +1970,18 @@ impl Engine<'_> {
                 Halt::Trap
             }));
         }
+        // A program that traps its own rdtsc (PR_SET_TSC) got that SIGSEGV
+        // (code SI_KERNEL) when recorded: it gets it again.
+        let own_trap = |e: Option<&pb::Event>| {
+            matches!(e.map(|e| &e.kind),
+                Some(Some(pb::event::Kind::Signal(s))) if s.signo == sig as u32 && s.code == 0x80)
+        };
+        if sig == Signal::SIGSEGV
+            && !own_trap(self.rec.events.get(self.pos()))
+            && let Some(next) = self.answer_tsc()?
+        {
+            return Ok(next);
+        }
         let synchronous =
             tracer_common::wire::FAULT_SIGNALS.contains(&(sig as u32)) || sig == Signal::SIGSYS;
         if !synchronous {
@@ -2052,11 +2067,10 @@ impl Engine<'_> {
         self.stop_here(outcome, why, None, actual)
     }
 
-    /// Answers a time call the recording saw through the vDSO, from the
-    /// recorded timeline: just after the last replayed event, strictly
-    /// increasing, and before the next recorded one.
-    fn answer_time(&mut self, mut regs: user_regs_struct, name: &str) -> Result<Next, ReplayError> {
-        let args = args_of(&regs);
+    /// A point of the recorded timeline for a time read the recording does
+    /// not have: just after the last replayed event (or read), strictly
+    /// increasing, and before the next recorded syscall where there is room.
+    fn advance_timeline(&mut self) -> u64 {
         let limit = self
             .peek_syscall()
             .map(|(_, s)| s.enter_ns.saturating_sub(1))
@@ -2066,7 +2080,55 @@ impl Engine<'_> {
             now = now.min(l);
         }
         self.timeline_ns = now.max(self.timeline_ns + 1);
-        let mono = self.timeline_ns as i128;
+        self.timeline_ns
+    }
+
+    /// The program executed `rdtsc` or `rdtscp`, which the replay traps
+    /// (`PR_SET_TSC`): no recording has its value, so it is answered with
+    /// the recording host's counter at this point of the recorded timeline
+    /// (every replay the same). `None`: this SIGSEGV is something else.
+    fn answer_tsc(&mut self) -> Result<Option<Next>, ReplayError> {
+        const SI_KERNEL: i32 = 0x80;
+        let (code, _) = self.t().siginfo()?;
+        if code != SI_KERNEL {
+            return Ok(None);
+        }
+        let mut regs = self.t().regs()?;
+        let Ok(insn) = self.t().read(regs.rip, 3) else {
+            return Ok(None);
+        };
+        let len = match insn.as_slice() {
+            [0x0f, 0x31, ..] => 2,
+            [0x0f, 0x01, 0xf9] => 3,
+            _ => return Ok(None),
+        };
+        let ns = self.advance_timeline() as i128;
+        let (khz, at_zero) = self.rec.tsc();
+        let counter = if khz == 0 {
+            ns // not known: one tick a nanosecond
+        } else {
+            at_zero as i128 + ns * khz as i128 / 1_000_000
+        };
+        let value = (counter.max(0) as u64).max(self.last_tsc + 1);
+        self.last_tsc = value;
+        regs.rax = value & 0xffff_ffff;
+        regs.rdx = value >> 32;
+        if len == 3 {
+            regs.rcx = 0; // IA32_TSC_AUX: CPU 0, node 0, as getcpu is answered
+        }
+        regs.rip += len;
+        self.t().set_regs(regs)?;
+        self.report.tsc_reads += 1;
+        self.resume(None)?;
+        Ok(Some(Next::Continue))
+    }
+
+    /// Answers a time call the recording saw through the vDSO, from the
+    /// recorded timeline: just after the last replayed event, strictly
+    /// increasing, and before the next recorded one.
+    fn answer_time(&mut self, mut regs: user_regs_struct, name: &str) -> Result<Next, ReplayError> {
+        let args = args_of(&regs);
+        let mono = self.advance_timeline() as i128;
         let real = mono + self.rec.realtime_offset_ns() as i128;
         let value = |clock: u64| -> i128 {
             match clock {

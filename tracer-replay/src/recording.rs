@@ -454,6 +454,12 @@ impl Recording {
     pub fn realtime_offset_ns(&self) -> i64 {
         self.header.realtime_offset_ns
     }
+
+    /// The recording host's TSC rate (kHz) and its value at monotonic 0
+    /// (0, 0: not known, a bundle from before they were recorded).
+    pub fn tsc(&self) -> (u64, i64) {
+        (self.header.tsc_khz, self.header.tsc_at_zero)
+    }
 }
 
 /// `root` and its descendants whose events the bundle holds (a fork whose

@@ -82,6 +82,9 @@ pub struct Report {
     /// Every time read of the replayed processes was recorded (the daemon
     /// made their vDSO time functions syscalls in time).
     pub time_exact: bool,
+    /// `rdtsc`/`rdtscp` the program executed, trapped and answered from
+    /// the recorded timeline (no recording holds their values).
+    pub tsc_reads: u64,
     pub signals_delivered: u64,
     /// Threads and processes replayed (1: the program alone).
     pub tasks: usize,
@@ -124,6 +127,7 @@ impl Report {
             syscalls_emulated: 0,
             time_calls_from_timeline: 0,
             time_exact: false,
+            tsc_reads: 0,
             signals_delivered: 0,
             tasks: 1,
             futexes_skipped: 0,
@@ -248,11 +252,19 @@ impl Report {
             self.us_per_syscall
         ));
         s.push_str(if self.time_exact {
-            "replay: time: exact (every time read was recorded)\n"
+            "replay: time: exact (every time read was recorded)"
         } else {
             "replay: time: approximate (time reads the recording does not have are answered \
-                 from its timeline)\n"
+                 from its timeline)"
         });
+        if self.tsc_reads > 0 {
+            s.push_str(&format!(
+                "; {} rdtsc reads answered from the recorded timeline (a counter no \
+                 recording holds)",
+                self.tsc_reads
+            ));
+        }
+        s.push('\n');
         if self.tasks > 1 {
             let mut line = format!(
                 "replay: {} threads and processes, in the recorded order",

@@ -131,6 +131,10 @@ impl Tracee {
                 libc::sigemptyset(&mut none);
                 libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
                 libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+                // rdtsc faults (SIGSEGV) in the program and every thread
+                // and child of it, across exec, so that the replayer
+                // answers it: the real counter would differ each replay.
+                libc::prctl(libc::PR_SET_TSC, libc::PR_TSC_SIGSEGV, 0, 0, 0);
                 let fd = libc::open(devnull.as_ptr(), libc::O_RDWR);
                 if fd >= 0 {
                     for target in 0..3 {

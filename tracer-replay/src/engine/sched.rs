@@ -330,6 +330,12 @@ impl Engine<'_> {
                 self.resume(None)?;
                 Next::Continue
             }
+            Stop::Syscall if self.waits_for_group_exit(i) => {
+                // Its recording ends in this syscall (or before it): the
+                // group's exit, still to come, ends it here.
+                self.task_mut().state = TaskState::AtStop;
+                Next::Continue
+            }
             Stop::Syscall => {
                 if self.is_due(i) || self.unrecorded_time_call()? {
                     self.dispatch(i, false)?
@@ -501,10 +507,59 @@ impl Engine<'_> {
     /// recording wakes that word next (the lock's holder, releasing it to
     /// waiters), else the one whose recorded syscall comes first. Not one
     /// parked on a futex: that one waits for a wake.
-    pub(super) fn out_of_turn(&self, word: u64) -> Option<usize> {
-        (0..self.tasks.len())
-            .filter(|&i| self.tasks[i].state == TaskState::AtStop)
+    /// Not one whose recording has nothing left but the syscall its
+    /// process's exit cut short: that one is in it when the group exits,
+    /// and running it first would take the thread past its recording.
+    pub(super) fn out_of_turn(&mut self, word: u64) -> Option<usize> {
+        let mut candidates = Vec::new();
+        for i in 0..self.tasks.len() {
+            if self.tasks[i].state == TaskState::AtStop && !self.only_its_end_left(i) {
+                candidates.push(i);
+            }
+        }
+        candidates
+            .into_iter()
             .min_by_key(|&i| (!self.wakes_soon(i, word), self.tasks[i].pos))
+    }
+
+    /// Task `i` is where its recording ends: another thread's exit_group
+    /// (or a fatal signal) killed it in its last syscall or after it, and
+    /// that is still to come. It makes no more syscalls (not even time
+    /// reads, which would take it past its recording) until it dies.
+    fn waits_for_group_exit(&mut self, i: usize) -> bool {
+        if !self.rec.is_multi() || !self.only_its_end_left(i) {
+            return false;
+        }
+        let rtid = self.tasks[i].rtid;
+        let killed = self
+            .rec
+            .events
+            .iter()
+            .rev()
+            .filter(|e| e.tid == rtid)
+            .take_while(|e| !matches!(e.kind, Some(pb::event::Kind::Syscall(_))))
+            .any(|e| matches!(&e.kind, Some(pb::event::Kind::Signal(s)) if s.signo == 9));
+        killed && self.due_event().is_some()
+    }
+
+    /// Task `i` has no recorded syscall left, or only its last, which the
+    /// group's exit (another thread's exit_group, a fatal signal) cut short.
+    fn only_its_end_left(&mut self, i: usize) -> bool {
+        let saved = self.cur;
+        self.cur = i;
+        let next = self
+            .peek_syscall()
+            .map(|(at, s)| (at, crate::tracee::RESTART_CODES.contains(&s.ret)));
+        self.cur = saved;
+        match next {
+            None => true,
+            Some((at, cut)) => {
+                let rtid = self.tasks[i].rtid;
+                cut && self.rec.events[at + 1..]
+                    .iter()
+                    .all(|e| e.tid != rtid || !matches!(e.kind, Some(pb::event::Kind::Syscall(_))))
+            }
+        }
     }
 
     /// Task `i`'s next recorded futex call on `word`, among its next few
@@ -806,6 +861,11 @@ impl Engine<'_> {
     /// while in a syscall is the exception: its recording ends with that
     /// one syscall cut short (a restart code, no restart), as the replay's
     /// does.
+    ///
+    /// So is one syscall that the recording has end after another thread's
+    /// `exit_group` began (the kernel kills the others as that one goes
+    /// on; a thread may come out of a syscall meanwhile): in replay that
+    /// exit_group, made for real, ends the thread at once.
     pub(super) fn syscalls_left_at_end(&self) -> Option<usize> {
         let cut_short = |s: &pb::Syscall| crate::tracee::RESTART_CODES.contains(&s.ret);
         let left: Vec<(usize, &pb::Syscall)> = self
@@ -815,8 +875,16 @@ impl Engine<'_> {
                 _ => None,
             })
             .collect();
-        let &(i, _) = left.first()?;
-        (!(left.len() == 1 && cut_short(left[0].1))).then_some(i)
+        let &(i, s) = left.first()?;
+        let rpid = self.task().rpid;
+        let after_group_exit = || {
+            self.rec.events[..i].iter().any(|e| {
+                e.pid == rpid
+                    && matches!(&e.kind, Some(pb::event::Kind::Syscall(x))
+                        if effects::name(x.nr) == Some("exit_group"))
+            })
+        };
+        (!(left.len() == 1 && (cut_short(s) || after_group_exit()))).then_some(i)
     }
 
     /// The task at hand leads its thread group (in a checkpoint's copy, the
@@ -915,6 +983,15 @@ impl Engine<'_> {
             regs.rax = if wait { (-EAGAIN) as u64 } else { 0 };
             self.t().set_regs(regs)?;
             self.report.futexes_added += 1;
+            if self.report.futexes_added < 20 {
+                tracing::debug!(
+                    "task {} futex({:#x}, {}) not recorded here: answered ({} next)",
+                    self.task().rtid,
+                    args[0],
+                    args[1],
+                    self.peek_syscall().map(|(at, _)| at).unwrap_or(0)
+                );
+            }
             self.task_mut().yielded = Some(args[0]);
             self.resume(None)?;
             return Ok(Some(Next::Continue));
