@@ -133,15 +133,10 @@ fn build_go_time_program(d: &std::path::Path) -> std::path::PathBuf {
     d.join("prog")
 }
 
-/// Go's runtime reads the clock through the vDSO without libc, from
-/// several threads: every time a Go program printed is a read the
-/// recording holds, and its replay is exact.
-#[test]
-fn go_time_now_in_goroutines_is_recorded_exactly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+/// Builds and records the Go time program with one P (the goroutines
+/// share one thread).
+fn record_go_time_program(d: &std::path::Path) -> Recorded {
     let prog = build_go_time_program(d);
-    // One P: the goroutines share one thread.
     let rec = record(
         d,
         prog.to_str().expect("path"),
@@ -154,6 +149,17 @@ fn go_time_now_in_goroutines_is_recorded_exactly() {
         "{}",
         String::from_utf8_lossy(&rec.stderr)
     );
+    rec
+}
+
+/// Go's runtime reads the clock through the vDSO without libc, from
+/// several threads: every time a Go program printed is a read the
+/// recording holds, and its replay is exact.
+#[test]
+fn go_time_now_in_goroutines_is_recorded_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let rec = record_go_time_program(d);
     // Every time the program printed is one the recording holds: Go's
     // runtime calls the vDSO without libc, and each of those calls is a
     // recorded CLOCK_REALTIME read with that value.
@@ -211,15 +217,7 @@ fn realtime_reads(bundle: &std::path::Path) -> Vec<i64> {
 fn go_goroutines_replay_byte_for_byte() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let prog = build_go_time_program(d);
-    let rec = record(
-        d,
-        prog.to_str().expect("path"),
-        &[],
-        None,
-        &[("GOMAXPROCS", "1")],
-    );
-    assert!(rec.status.success());
+    let rec = record_go_time_program(d);
     let rep = replay(&rec.bundle, &[]);
     assert_replayed_as_recorded(&rec, &rep, "go goroutines");
 }
