@@ -184,24 +184,16 @@ fn go_time_now_in_goroutines_is_recorded_exactly() {
 /// The CLOCK_REALTIME values (ns) that the bundle's clock_gettime calls
 /// returned.
 fn realtime_reads(bundle: &std::path::Path) -> Vec<i64> {
-    let out = std::process::Command::new(tracectl_bin())
-        .args(["dump", "--json"])
-        .arg(bundle)
-        .output()
-        .expect("tracectl dump");
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"]["name"] == "clock_gettime" && v["event"]["args"][0] == 0)
-        .filter_map(|v| {
-            let hex = v["event"]["buffers"][0]["data"].as_str()?.to_owned();
-            let bytes: Vec<u8> = (0..hex.len() / 2)
-                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
-                .collect();
-            let word = |i: usize| i64::from_le_bytes(bytes.get(i..i + 8)?.try_into().ok()?).into();
-            let (sec, nsec): (Option<i64>, Option<i64>) = (word(0), word(8));
-            Some(sec? * 1_000_000_000 + nsec?)
+    let b =
+        tracer_store::bundle::decode(&std::fs::read(bundle).expect("bundle")).expect("a bundle");
+    b.events
+        .iter()
+        .filter_map(syscall)
+        .filter(|s| s.nr == libc::SYS_clock_gettime && s.args.first() == Some(&0))
+        .filter_map(|s| {
+            let ts = buffer(s, 1, tracer_proto::Direction::Out)?;
+            let word = |i: usize| Some(i64::from_le_bytes(ts.get(i..i + 8)?.try_into().ok()?));
+            Some(word(0)? * 1_000_000_000 + word(8)?)
         })
         .collect()
 }

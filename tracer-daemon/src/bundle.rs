@@ -91,8 +91,8 @@ fn mapped_files(events: &[pb::Event]) -> Vec<Kept> {
         })
         .collect();
     let image_of = |pid: u32, ts: u64| -> Option<String> {
-        // The image's exec_ns is its exec's time; the first one at or
-        // after it is this exec (within a second: never another's).
+        // The image's exec_ns is its exec's time, taken in the same hook
+        // as the exec event's: the nearest within a second is this exec's.
         images
             .range((pid, ts.saturating_sub(1_000_000_000))..=(pid, ts + 1_000_000_000))
             .min_by_key(|((_, at), _)| at.abs_diff(ts))

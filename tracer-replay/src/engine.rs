@@ -1970,14 +1970,14 @@ impl Engine<'_> {
                 Halt::Trap
             }));
         }
-        // A program that traps its own rdtsc (PR_SET_TSC) got that SIGSEGV
-        // (code SI_KERNEL) when recorded: it gets it again.
-        let own_trap = |e: Option<&pb::Event>| {
-            matches!(e.map(|e| &e.kind),
-                Some(Some(pb::event::Kind::Signal(s))) if s.signo == sig as u32 && s.code == 0x80)
+        let recorded = match self.rec.events.get(self.pos()).map(|e| &e.kind) {
+            Some(Some(pb::event::Kind::Signal(s))) if s.signo == sig as u32 => Some(*s),
+            _ => None,
         };
+        // A program that traps its own rdtsc (PR_SET_TSC) got that SIGSEGV
+        // (SI_KERNEL) when recorded: it gets it again.
         if sig == Signal::SIGSEGV
-            && !own_trap(self.rec.events.get(self.pos()))
+            && recorded.is_none_or(|s| s.code != SI_KERNEL)
             && let Some(next) = self.answer_tsc()?
         {
             return Ok(next);
@@ -1989,10 +1989,6 @@ impl Engine<'_> {
             self.resume(None)?;
             return Ok(Next::Continue);
         }
-        let recorded = match self.rec.events.get(self.pos()).map(|e| &e.kind) {
-            Some(Some(pb::event::Kind::Signal(s))) if s.signo == sig as u32 => Some(*s),
-            _ => None,
-        };
         if let Some(s) = recorded {
             let (code, addr) = self.t().siginfo()?;
             // A fault is the same fault at the same address (a bundle made
@@ -2088,7 +2084,6 @@ impl Engine<'_> {
     /// the recording host's counter at this point of the recorded timeline
     /// (every replay the same). `None`: this SIGSEGV is something else.
     fn answer_tsc(&mut self) -> Result<Option<Next>, ReplayError> {
-        const SI_KERNEL: i32 = 0x80;
         let (code, _) = self.t().siginfo()?;
         if code != SI_KERNEL {
             return Ok(None);
@@ -2255,6 +2250,9 @@ impl Engine<'_> {
 /// program ran (a fault, a trap), not one sent to it: its code is the
 /// kernel's (positive: SEGV_MAPERR, BUS_ADRERR, SI_KERNEL...), where a
 /// `kill`, `tgkill` or `sigqueue` has a code of zero or below.
+/// `si_code` of a signal the kernel raised itself (a trapped rdtsc).
+const SI_KERNEL: i32 = 0x80;
+
 fn is_fault(sig: &pb::Signal) -> bool {
     tracer_common::wire::is_fault(sig.signo, sig.code)
 }

@@ -70,6 +70,12 @@ pub(super) fn creators(rec: &Recording) -> HashMap<u32, usize> {
         .collect()
 }
 
+/// The recorded syscall ended with a restart code and was not restarted:
+/// the thread's end (its group's exit, a fatal signal) cut it short.
+fn cut_short(s: &pb::Syscall) -> bool {
+    crate::tracee::RESTART_CODES.contains(&s.ret)
+}
+
 /// The recorded syscall is the futex call (or other syscall) made now:
 /// the same operation (the word's address and value are the threads' own).
 fn same_futex(s: &pb::Syscall, nr: i64, args: &[u64; 6]) -> bool {
@@ -506,10 +512,10 @@ impl Engine<'_> {
     /// for a thread that waits on the futex `word` (a lock): the one whose
     /// recording wakes that word next (the lock's holder, releasing it to
     /// waiters), else the one whose recorded syscall comes first. Not one
-    /// parked on a futex: that one waits for a wake.
-    /// Not one whose recording has nothing left but the syscall its
-    /// process's exit cut short: that one is in it when the group exits,
-    /// and running it first would take the thread past its recording.
+    /// parked on a futex: that one waits for a wake. Nor one whose
+    /// recording has nothing left but the syscall its process's exit cut
+    /// short: that one is in it when the group exits, and running it first
+    /// would take the thread past its recording.
     pub(super) fn out_of_turn(&mut self, word: u64) -> Option<usize> {
         let mut candidates = Vec::new();
         for i in 0..self.tasks.len() {
@@ -547,9 +553,7 @@ impl Engine<'_> {
     fn only_its_end_left(&mut self, i: usize) -> bool {
         let saved = self.cur;
         self.cur = i;
-        let next = self
-            .peek_syscall()
-            .map(|(at, s)| (at, crate::tracee::RESTART_CODES.contains(&s.ret)));
+        let next = self.peek_syscall().map(|(at, s)| (at, cut_short(s)));
         self.cur = saved;
         match next {
             None => true,
@@ -867,7 +871,6 @@ impl Engine<'_> {
     /// on; a thread may come out of a syscall meanwhile): in replay that
     /// exit_group, made for real, ends the thread at once.
     pub(super) fn syscalls_left_at_end(&self) -> Option<usize> {
-        let cut_short = |s: &pb::Syscall| crate::tracee::RESTART_CODES.contains(&s.ret);
         let left: Vec<(usize, &pb::Syscall)> = self
             .own_from(self.pos())
             .filter_map(|(i, e)| match &e.kind {
