@@ -317,3 +317,123 @@ fn queries_and_fetches_never_fail_while_segments_rotate_and_go() {
     );
     assert!(rounds >= 5, "{rounds} rounds");
 }
+
+/// Writes 400 MiB of pseudo-random bytes to /dev/null in 1 MiB writes
+/// (each one recorded whole), paced so that the recorder keeps up.
+const BIG_WRITER: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+static char buf[1 << 20];
+int main(void) {
+    int r = open("/dev/urandom", O_RDONLY);
+    for (size_t got = 0; got < sizeof buf;) {
+        ssize_t n = read(r, buf + got, sizeof buf - got);
+        if (n <= 0) return 1;
+        got += n;
+    }
+    int null = open("/dev/null", O_WRONLY);
+    unsigned long long x;
+    memcpy(&x, buf, sizeof x);
+    x |= 1;
+    for (int i = 0; i < 400; i++) {
+        // Fresh bytes each time: zstd would find a repeated buffer.
+        for (size_t j = 0; j < sizeof buf; j += sizeof x) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            memcpy(buf + j, &x, sizeof x);
+        }
+        if (write(null, buf, sizeof buf) != sizeof buf) return 2;
+        usleep(2000);
+    }
+    printf("wrote 400 MiB\n");
+    return 0;
+}
+"#;
+
+fn status_kib(pid: i32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    s.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in {s}"))
+}
+
+/// A bundle is built and sent as it is read: the daemon's memory does not
+/// grow with it (it used to hold every event, then the encoded bundle, and
+/// refused a recording over 1 GiB).
+#[test]
+fn a_bundle_is_fetched_in_bounded_daemon_memory_and_replays() {
+    use std::os::unix::net::UnixStream;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let second = dir.path().join("again.trace");
+    let mut grew = None;
+    let exe = tracer_tests::build_c(dir.path(), "bigwriter", BIG_WRITER, &["-O2"]);
+    let rec = {
+        tracer_tests::record_checking(
+            dir.path(),
+            &[],
+            exe.to_str().expect("path"),
+            &[],
+            &mut |sock, pid| {
+                // The daemon is whoever answers on the socket.
+                let s = UnixStream::connect(sock).expect("connect");
+                let cred =
+                    nix::sys::socket::getsockopt(&s, nix::sys::socket::sockopt::PeerCredentials)
+                        .expect("SO_PEERCRED");
+                let dpid = cred.pid();
+                // Peak RSS from now on (clear_refs 5 resets VmHWM).
+                std::fs::write(format!("/proc/{dpid}/clear_refs"), "5").expect("clear_refs");
+                let before = status_kib(dpid, "VmRSS:");
+                let out = tracer_tests::tracectl(
+                    sock,
+                    &[
+                        "fetch",
+                        "--pid",
+                        &pid.to_string(),
+                        "-o",
+                        second.to_str().expect("path"),
+                    ],
+                );
+                assert!(
+                    out.status.success(),
+                    "fetch: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                grew = Some(status_kib(dpid, "VmHWM:").saturating_sub(before) << 10);
+            },
+        )
+    };
+    assert!(rec.status.success(), "{:?}", rec.status);
+    let size = std::fs::metadata(&second).expect("bundle").len();
+    assert!(
+        size > 400 << 20,
+        "the bundle holds every byte written: {size} bytes"
+    );
+    let grew = grew.expect("measured");
+    eprintln!(
+        "the daemon grew by {} MiB to send a bundle of {} MiB",
+        grew >> 20,
+        size >> 20
+    );
+    assert!(
+        // Holding the events alone would be the bundle's size, and the
+        // encoded bundle as much again.
+        grew < size / 2,
+        "the daemon grew by {} MiB to send a bundle of {} MiB",
+        grew >> 20,
+        size >> 20
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&second)
+        .expect("bundle")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "a bundle holds secrets: private");
+    let rep = tracer_tests::replay(&second, &[]);
+    assert_eq!(rep.status.code(), Some(0), "{}", rep.summary);
+    tracer_tests::assert_replayed_as_recorded(&rec, &rep, "bigwriter");
+}

@@ -481,8 +481,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .into_inner();
             // Written aside and renamed: a failed fetch leaves no partial bundle.
             let tmp = output.with_extension("trace.partial");
-            let mut file = std::fs::File::create(&tmp)
-                .with_context(|| format!("creating {}", tmp.display()))?;
+            // It holds every buffer the program read and wrote: private
+            // whatever the umask (and an older partial file's mode).
+            let mut file = {
+                use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&tmp)
+                    .with_context(|| format!("creating {}", tmp.display()))?;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("making {} private", tmp.display()))?;
+                f
+            };
+            let mut total = None;
             let mut got = 0u64;
             let result: anyhow::Result<()> = async {
                 while let Some(chunk) = stream.message().await.map_err(rpc)? {
@@ -505,10 +519,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     file.write_all(&chunk.data)?;
                     got += chunk.data.len() as u64;
+                    total = Some(chunk.total_bytes);
                     if std::io::IsTerminal::is_terminal(&std::io::stderr()) && chunk.total_bytes > 0
                     {
                         eprint!("\rfetching: {got} / {} bytes", chunk.total_bytes);
                     }
+                }
+                if let Some(t) = total
+                    && t != got
+                {
+                    anyhow::bail!("the daemon sent {got} of the bundle's {t} bytes");
                 }
                 file.sync_all()?;
                 Ok(())

@@ -374,26 +374,59 @@ impl pb::tracer_server::Tracer for Api {
         }
         let dir = self.shared.data_dir.clone();
         let shared = Arc::clone(&self.shared);
-        let (bytes, others) = tokio::task::spawn_blocking(move || {
+        let built = tokio::task::spawn_blocking(move || {
             let caught_up = shared.catch_up();
             crate::bundle::build(&dir, &r).map_err(|e| not_stored_yet(e, caught_up))
         })
         .await
         .map_err(internal)??;
-        let total = bytes.len() as u64;
-        let mut first = Some(others);
-        // Chunks are copied out as the client takes them: a bundle of
-        // hundreds of MiB is not held twice.
+        let total = built.len();
+        // Read out as the client takes it (a channel of a few chunks): a
+        // bundle of GiBs is never held in memory.
         const CHUNK: usize = 1 << 20;
-        let chunks = (0..bytes.len().div_ceil(CHUNK)).map(move |i| {
-            let c = &bytes[i * CHUNK..((i + 1) * CHUNK).min(bytes.len())];
-            Ok(pb::BundleChunk {
-                data: c.to_vec(),
-                total_bytes: total,
-                others: first.take().unwrap_or_default(),
-            })
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read as _;
+            let crate::bundle::Built {
+                head,
+                body,
+                body_len,
+                others,
+            } = built;
+            let mut first = Some(others);
+            let mut chunk = |data: Vec<u8>| {
+                tx.blocking_send(Ok(pb::BundleChunk {
+                    data,
+                    total_bytes: total,
+                    others: first.take().unwrap_or_default(),
+                }))
+                .is_ok()
+            };
+            if !chunk(head) {
+                return;
+            }
+            let mut body = body.take(body_len);
+            loop {
+                let mut data = Vec::with_capacity(CHUNK);
+                match (&mut body).take(CHUNK as u64).read_to_end(&mut data) {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if !chunk(data) {
+                            return; // the client went away
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(Status::internal(format!(
+                            "reading the bundle back: {e}"
+                        ))));
+                        return;
+                    }
+                }
+            }
         });
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn stats(

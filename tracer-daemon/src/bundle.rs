@@ -1,13 +1,17 @@
 //! Building a bundle for `FetchBundle`: one process (or its tree) out of the
 //! store, with content-addressed copies of the files it executed and
 //! mapped, so that it replays on a machine that lacks them.
-use std::{collections::BTreeMap, io::Read, path::Path};
+use std::{
+    collections::BTreeMap,
+    io::{Read, Seek},
+    path::Path,
+};
 
 use sha2::{Digest, Sha256};
 use tonic::Status;
 use tracer_proto as pb;
 use tracer_store::{
-    bundle::{self, BUNDLE_VERSION, Bundle},
+    bundle::{self, BUNDLE_VERSION},
     store::{self, Query},
 };
 
@@ -20,18 +24,9 @@ const NR_CHDIR: i64 = 80;
 const NR_FCHDIR: i64 = 81;
 /// Files larger than this are left out (and said so in the log).
 const MAX_BLOB: u64 = 256 << 20;
-/// Most bytes of events one bundle holds (it is built in memory).
-const MAX_BUNDLE_EVENTS_BYTES: usize = 1 << 30;
-
-/// About what an event takes in memory: its buffers and a constant.
-fn event_bytes(e: &pb::Event) -> usize {
-    let buffers = match &e.kind {
-        Some(pb::event::Kind::Syscall(s)) => s.buffers.iter().map(|b| b.data.len() + 48).sum(),
-        Some(pb::event::Kind::Exec(x)) => x.argv.iter().chain(&x.envp).map(|a| a.len() + 24).sum(),
-        _ => 0,
-    };
-    200 + buffers
-}
+/// Free space a bundle being built leaves on the store's disk at least (or
+/// a tenth of the disk, when that is less).
+const DISK_RESERVE: u64 = 4 << 30;
 
 /// A file a bundle keeps: the path the recording names it by (what replay
 /// looks it up by; relative when the program opened it so), and where it
@@ -229,11 +224,8 @@ fn blob(k: &Kept) -> Option<pb::Blob> {
     })
 }
 
-/// The bundle's bytes, and the other recorded processes that had this pid.
-pub fn build(
-    dir: &Path,
-    r: &pb::FetchBundleRequest,
-) -> Result<(Vec<u8>, Vec<pb::ProcessKey>), Status> {
+/// The bundle of the process (or tree) `r` asks for.
+pub fn build(dir: &Path, r: &pb::FetchBundleRequest) -> Result<Built, Status> {
     let internal = |e: &dyn std::fmt::Display| Status::internal(e.to_string());
     let all = merge_processes(store::processes(dir).map_err(|e| internal(&e))?);
     let mut same_pid: Vec<&pb::ProcessInfo> = all
@@ -277,33 +269,49 @@ pub fn build(
             .filter(|&t| t != u64::MAX),
         ..Default::default()
     };
-    // A bundle is built in memory: one too large for it is refused, with
-    // what it would hold, before it can take the daemon (and the host's
-    // recording) down.
-    let mut events = Vec::new();
-    let mut bytes = 0usize;
-    let mut too_large = false;
-    let mut result = store::query_each(dir, &q, |batch| {
-        for e in batch {
-            if members.iter().any(|m| m.holds(&e)) {
-                bytes += event_bytes(&e);
-                events.push(e);
+    // The events go to an unnamed file in the data directory (private like
+    // the segments, gone when dropped) as they are read: a bundle of any
+    // size is built and sent in bounded memory. What names the files the
+    // processes mapped is kept aside (small: no read or write buffers).
+    let mut body = bundle::Body::new(std::io::BufWriter::new(
+        tempfile::tempfile_in(dir).map_err(|e| {
+            Status::internal(format!("creating a bundle file in {}: {e}", dir.display()))
+        })?,
+    ));
+    let mut naming = Vec::new();
+    let (mut count, mut first_ns, mut last_ns) = (0u64, None, 0u64);
+    let mut failed = None;
+    let mut checked_at = 0u64;
+    let result = store::query_each(dir, &q, |batch| {
+        let mine: Vec<pb::Event> = batch
+            .into_iter()
+            .filter(|e| members.iter().any(|m| m.holds(e)))
+            .collect();
+        let (Some(f), Some(l)) = (mine.first(), mine.last()) else {
+            return true;
+        };
+        first_ns.get_or_insert(f.ts_ns);
+        last_ns = l.ts_ns;
+        count += mine.len() as u64;
+        naming.extend(mine.iter().filter(|e| names_files(e)).cloned());
+        if let Err(e) = body.events(&mine) {
+            failed = Some(Status::internal(e.to_string()));
+            return false;
+        }
+        // The bundle must never take the disk the recording writes to.
+        if body.written() >= checked_at + (64 << 20) {
+            checked_at = body.written();
+            if let Err(s) = disk_left(dir, body.written(), count) {
+                failed = Some(s);
+                return false;
             }
         }
-        too_large = bytes > MAX_BUNDLE_EVENTS_BYTES;
-        !too_large
+        true
     })
     .map_err(|e| internal(&e))?;
-    if too_large {
-        return Err(Status::resource_exhausted(format!(
-            "the recording of pid {} is more than {} MiB of events ({} events so far): \
-             too large for one bundle",
-            r.pid,
-            MAX_BUNDLE_EVENTS_BYTES >> 20,
-            events.len()
-        )));
+    if let Some(s) = failed {
+        return Err(s);
     }
-    result.events = events;
     let processes: Vec<pb::ProcessInfo> = all
         .iter()
         .filter(|p| {
@@ -314,11 +322,19 @@ pub fn build(
         .collect();
     let mut blobs = Vec::new();
     if !r.no_binaries {
-        blobs = mapped_files(&result.events)
-            .iter()
-            .filter_map(blob)
-            .collect();
+        for k in mapped_files(&naming) {
+            let Some(b) = blob(&k) else { continue };
+            body.blob(&b).map_err(|e| internal(&e))?;
+            blobs.push((b.sha256, b.path));
+        }
     }
+    let body_len = body.written();
+    let mut file = body
+        .into_inner()
+        .into_inner()
+        .map_err(|e| Status::internal(format!("writing the bundle: {}", e.error())))?;
+    file.seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| internal(&e))?;
     let host = crate::persist::host_header();
     let header = pb::BundleHeader {
         format_version: BUNDLE_VERSION,
@@ -329,24 +345,68 @@ pub fn build(
         realtime_offset_ns: host.realtime_offset_ns,
         tsc_khz: host.tsc_khz,
         tsc_at_zero: host.tsc_at_zero,
-        first_ns: result.events.first().map(|e| e.ts_ns).unwrap_or(0),
-        last_ns: result.events.last().map(|e| e.ts_ns).unwrap_or(0),
+        first_ns: first_ns.unwrap_or(0),
+        last_ns,
         events_lost: processes.iter().any(|p| p.lost) || !result.damage.is_empty(),
         root: Some(root_key),
         processes,
-        event_count: result.events.len() as u64,
-        blobs: blobs
-            .iter()
-            .map(|b| (b.sha256.clone(), b.path.clone()))
-            .collect(),
+        event_count: count,
+        blobs: blobs.into_iter().collect(),
     };
-    let bytes = bundle::encode(&Bundle {
-        header,
-        events: result.events,
-        blobs,
+    Ok(Built {
+        head: bundle::head(&header),
+        body: file,
+        body_len,
+        others,
     })
-    .map_err(|e| internal(&e))?;
-    Ok((bytes, others))
+}
+
+/// A bundle ready to send: `head` then `body_len` bytes of `body`.
+pub struct Built {
+    pub head: Vec<u8>,
+    pub body: std::fs::File,
+    pub body_len: u64,
+    /// The other recorded processes that had this pid.
+    pub others: Vec<pb::ProcessKey>,
+}
+
+impl Built {
+    pub fn len(&self) -> u64 {
+        self.head.len() as u64 + self.body_len
+    }
+}
+
+/// The events [`mapped_files`] looks at: execs, forks, the patcher's
+/// images, and the syscalls that open, map and change directory.
+fn names_files(e: &pb::Event) -> bool {
+    match &e.kind {
+        Some(pb::event::Kind::Exec(_) | pb::event::Kind::Fork(_)) => true,
+        Some(pb::event::Kind::Time(t)) => !t.exe.is_empty(),
+        Some(pb::event::Kind::Syscall(s)) => {
+            s.ret >= 0 && matches!(s.nr, NR_OPEN | NR_OPENAT | NR_MMAP | NR_CHDIR | NR_FCHDIR)
+        }
+        _ => false,
+    }
+}
+
+/// Refuses to write more of a bundle when the disk under the store is
+/// nearly full: the recording needs it more.
+fn disk_left(dir: &Path, written: u64, events: u64) -> Result<(), Status> {
+    let Ok(st) = nix::sys::statvfs::statvfs(dir) else {
+        return Ok(());
+    };
+    let block = st.fragment_size() as u64;
+    let free = st.blocks_available() as u64 * block;
+    let reserve = (st.blocks() as u64 * block / 10).min(DISK_RESERVE);
+    if free < reserve {
+        return Err(Status::resource_exhausted(format!(
+            "building the bundle would leave less than {} MiB free on the store's disk \
+             ({} MiB of the bundle written, {events} events): free space first",
+            reserve >> 20,
+            written >> 20
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -40,6 +40,8 @@ pub enum BundleError {
     TooLarge { what: String, bytes: usize },
     #[error("compressing: {0}")]
     Compress(std::io::Error),
+    #[error("writing the bundle: {0}")]
+    Write(std::io::Error),
 }
 
 /// A decoded bundle.
@@ -52,36 +54,102 @@ pub struct Bundle {
 
 /// Encodes a bundle.
 pub fn encode(b: &Bundle) -> Result<Vec<u8>, BundleError> {
-    let mut out = BUNDLE_MAGIC.to_vec();
-    frame::encode(Kind::Header, &b.header.encode_to_vec(), &mut out);
-    let mut too_large = None;
-    // Batches bounded by bytes as well as by count: a few events of many
-    // MiB each make one frame's worth long before 8192 of them do.
-    for_each_run(
-        &b.events,
-        frame::MAX_RAW,
-        EVENTS_PER_FRAME,
-        &mut Vec::new(),
-        |_, raw| {
-            let packed = zstd::bulk::compress(raw, 3).map_err(BundleError::Compress)?;
-            frame::encode(Kind::Batch, &packed, &mut out);
-            Ok(())
-        },
-        |e, bytes| {
-            too_large.get_or_insert(BundleError::TooLarge {
-                what: format!("event {} of pid {}", e.seq, e.pid),
-                bytes,
-            });
-        },
-    )?;
-    if let Some(e) = too_large {
-        // A bundle without one of its events would replay as if whole.
-        return Err(e);
-    }
+    let mut out = head(&b.header);
+    let mut body = Body::new(&mut out);
+    body.events(&b.events)?;
     for blob in &b.blobs {
-        encode_blob(blob, &mut out)?;
+        body.blob(blob)?;
     }
     Ok(out)
+}
+
+/// The bundle's first bytes: its magic and header frame. A bundle is
+/// `head(header)` followed by what a [`Body`] wrote, so that one too large
+/// to hold in memory is written out as it is read, and its header (which
+/// counts the events) put in front afterwards.
+pub fn head(header: &pb::BundleHeader) -> Vec<u8> {
+    let mut out = BUNDLE_MAGIC.to_vec();
+    frame::encode(Kind::Header, &header.encode_to_vec(), &mut out);
+    out
+}
+
+/// Writes a bundle's event and Blob frames, events first, as they come.
+pub struct Body<W: std::io::Write> {
+    out: W,
+    raw: Vec<u8>,
+    frame: Vec<u8>,
+    written: u64,
+}
+
+impl<W: std::io::Write> Body<W> {
+    pub fn new(out: W) -> Self {
+        Self {
+            out,
+            raw: Vec::new(),
+            frame: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn put(&mut self, kind: Kind, packed: &[u8]) -> Result<(), BundleError> {
+        self.frame.clear();
+        frame::encode(kind, packed, &mut self.frame);
+        self.out
+            .write_all(&self.frame)
+            .map_err(BundleError::Write)?;
+        self.written += self.frame.len() as u64;
+        Ok(())
+    }
+
+    /// Appends events in frames of at most `EVENTS_PER_FRAME`, each within
+    /// `frame::MAX_RAW`.
+    pub fn events(&mut self, events: &[pb::Event]) -> Result<(), BundleError> {
+        let mut too_large = None;
+        let mut raw = std::mem::take(&mut self.raw);
+        // Batches bounded by bytes as well as by count: a few events of many
+        // MiB each make one frame's worth long before 8192 of them do.
+        let r = for_each_run(
+            events,
+            frame::MAX_RAW,
+            EVENTS_PER_FRAME,
+            &mut raw,
+            |_, raw| {
+                let packed = zstd::bulk::compress(raw, 3).map_err(BundleError::Compress)?;
+                self.put(Kind::Batch, &packed)
+            },
+            |e, bytes| {
+                too_large.get_or_insert(BundleError::TooLarge {
+                    what: format!("event {} of pid {}", e.seq, e.pid),
+                    bytes,
+                });
+            },
+        );
+        self.raw = raw;
+        r?;
+        match too_large {
+            // A bundle without one of its events would replay as if whole.
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends a file, as one Blob frame or as pieces of `BLOB_PIECE` bytes.
+    pub fn blob(&mut self, blob: &pb::Blob) -> Result<(), BundleError> {
+        let mut frames = Vec::new();
+        encode_blob(blob, &mut frames)?;
+        self.out.write_all(&frames).map_err(BundleError::Write)?;
+        self.written += frames.len() as u64;
+        Ok(())
+    }
 }
 
 /// A file as one Blob frame, or as pieces of `BLOB_PIECE` bytes.
@@ -290,6 +358,25 @@ mod tests {
     fn round_trips() {
         let b = sample();
         assert_eq!(decode(&encode(&b).unwrap()).unwrap(), b);
+    }
+
+    #[test]
+    fn a_bundle_written_as_it_is_read_is_the_same_bundle() {
+        let b = sample();
+        let mut body = Body::new(Vec::new());
+        // Events as a store query hands them: in batches of any size.
+        for part in b.events.chunks(3001) {
+            body.events(part).unwrap();
+        }
+        for blob in &b.blobs {
+            body.blob(blob).unwrap();
+        }
+        let written = body.written();
+        let mut bytes = head(&b.header);
+        let tail = body.into_inner();
+        assert_eq!(written, tail.len() as u64);
+        bytes.extend_from_slice(&tail);
+        assert_eq!(decode(&bytes).unwrap(), b);
     }
 
     /// A bundle bigger than every limit: events of MiBs of incompressible
