@@ -380,7 +380,7 @@ impl pb::tracer_server::Tracer for Api {
         })
         .await
         .map_err(internal)??;
-        let total = built.len();
+        let total = built.size();
         // Read out as the client takes it (a channel of a few chunks): a
         // bundle of GiBs is never held in memory.
         const CHUNK: usize = 1 << 20;

@@ -371,7 +371,8 @@ pub struct Built {
 }
 
 impl Built {
-    pub fn len(&self) -> u64 {
+    /// Its size in bytes (never 0: there is a header).
+    pub fn size(&self) -> u64 {
         self.head.len() as u64 + self.body_len
     }
 }
@@ -395,9 +396,9 @@ fn disk_left(dir: &Path, written: u64, events: u64) -> Result<(), Status> {
     let Ok(st) = nix::sys::statvfs::statvfs(dir) else {
         return Ok(());
     };
-    let block = st.fragment_size() as u64;
-    let free = st.blocks_available() as u64 * block;
-    let reserve = (st.blocks() as u64 * block / 10).min(DISK_RESERVE);
+    let block = st.fragment_size();
+    let free = st.blocks_available() * block;
+    let reserve = (st.blocks() * block / 10).min(DISK_RESERVE);
     if free < reserve {
         return Err(Status::resource_exhausted(format!(
             "building the bundle would leave less than {} MiB free on the store's disk \
