@@ -133,6 +133,18 @@ impl Daemon {
     /// `data` (default: `dir` itself).
     pub fn start_in(dir: tempfile::TempDir, data: Option<&Path>, args: &[&str]) -> Self {
         let sock = dir.path().join("tracer.sock");
+        // The daemon refuses a data directory others can read (tempfile
+        // makes them 0755 here).
+        if let Ok(m) = std::fs::metadata(data.unwrap_or(dir.path()))
+            && m.is_dir()
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(
+                data.unwrap_or(dir.path()),
+                std::fs::Permissions::from_mode(0o700),
+            )
+            .expect("a private data directory");
+        }
         let mut cmd = Command::new(daemon_bin());
         cmd.arg("--data-dir")
             .arg(data.unwrap_or(dir.path()))

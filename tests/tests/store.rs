@@ -116,7 +116,7 @@ fn a_full_disk_drops_counted_events_and_recovers_by_itself() {
             "-t",
             "tmpfs",
             "-o",
-            "size=2m",
+            "size=2m,mode=0700",
             "tracer-test",
             data.to_str().expect("path"),
         ])
@@ -436,4 +436,60 @@ fn a_bundle_is_fetched_in_bounded_daemon_memory_and_replays() {
     let rep = tracer_tests::replay(&second, &[]);
     assert_eq!(rep.status.code(), Some(0), "{}", rep.summary);
     tracer_tests::assert_replayed_as_recorded(&rec, &rep, "bigwriter");
+}
+
+/// Recordings hold every buffer the processes read and wrote: the data
+/// directory is 0700 and each file in it 0600 however the daemon is
+/// started (here with umask 0), and a directory others can read is refused.
+#[test]
+fn every_file_of_the_store_is_private_whatever_the_umask() {
+    use nix::sys::stat::{Mode, umask};
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("fresh/data");
+    let old = umask(Mode::empty());
+    let mut d = Daemon::start_in(
+        tempfile::tempdir().expect("tempdir"),
+        Some(&data),
+        &["--pid", &std::process::id().to_string()],
+    );
+    umask(old);
+    // Something to store: this test's own syscalls.
+    for _ in 0..100 {
+        let _ = std::fs::read_to_string("/proc/self/stat");
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    d.stop();
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o7777;
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    let mut files = 0;
+    for e in std::fs::read_dir(&data).expect("read_dir") {
+        let p = e.expect("entry").path();
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+        files += 1;
+    }
+    assert!(
+        files >= 2,
+        "a segment and the stats at least ({files} files)"
+    );
+
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new(tracer_tests::daemon_bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "--listen",
+            &format!("unix:{}", dir.path().join("s.sock").display()),
+        ])
+        .output()
+        .expect("run the daemon");
+    assert!(
+        !out.status.success(),
+        "a readable data directory is refused"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mode 0755") && err.contains("chmod 700"),
+        "{err}"
+    );
 }

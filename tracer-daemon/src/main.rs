@@ -187,12 +187,18 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // Every file the daemon makes holds recorded buffers or leads to them
+    // (segments, stats, the socket, a bundle being built): private however
+    // it is started, not only under the unit's UMask.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // journald and log files show escapes as text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = std::rc::Rc::new(Args::parse());
     let result = settings(&args).and_then(|s| {

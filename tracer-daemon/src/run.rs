@@ -1,7 +1,7 @@
 //! The daemon's main loop: load, attach, drain until a signal, report.
 use std::{path::Path, sync::Arc, time::Duration};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use serde::Serialize;
 use tokio::signal::unix::{SignalKind, signal};
 use tracer_common::wire::LOSS_KINDS;
@@ -60,12 +60,47 @@ fn write_stats(dir: &Path, stats: &Stats) {
 }
 
 fn prepare_dirs(s: &Settings) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&s.data_dir)
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&s.data_dir)
         .with_context(|| format!("creating data dir {}", s.data_dir.display()))?;
+    private_dir(
+        &s.data_dir,
+        &std::fs::metadata(&s.data_dir)?,
+        nix::unistd::geteuid().as_raw(),
+    )?;
     let probe = s.data_dir.join(".writable");
     std::fs::write(&probe, b"")
         .with_context(|| format!("data dir {} is not writable", s.data_dir.display()))?;
     let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Refuses a data directory that others can read, write or enter, or that
+/// another user owns: the recordings in it hold every buffer the recorded
+/// processes read and wrote.
+fn private_dir(dir: &Path, meta: &std::fs::Metadata, euid: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    if meta.uid() != euid {
+        bail!(
+            "data dir {} is owned by uid {}, not by this daemon's uid {euid}: \
+             recordings hold secrets; give a directory of its own",
+            dir.display(),
+            meta.uid()
+        );
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "data dir {} has mode {mode:04o}: others could read the recordings, which hold \
+             every buffer the processes read and wrote; `chmod 700 {}`, or give another \
+             --data-dir",
+            dir.display(),
+            dir.display()
+        );
+    }
     Ok(())
 }
 
@@ -344,6 +379,27 @@ mod tests {
     use crate::assemble::{Assembler, bytes_of};
     use crate::assembly::assemble_chunk;
     use tracer_common::wire::{BatchHeader, InlineHeader, RecordKind, SysRecord, TaskRecord};
+
+    #[test]
+    fn a_data_dir_others_can_reach_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempfile::tempdir().expect("tempdir");
+        let euid = nix::unistd::geteuid().as_raw();
+        let meta = || std::fs::metadata(d.path()).expect("metadata");
+        let chmod = |m: u32| {
+            std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(m)).expect("chmod")
+        };
+        chmod(0o700);
+        private_dir(d.path(), &meta(), euid).expect("0700 is private");
+        for mode in [0o755, 0o710, 0o701, 0o1777] {
+            chmod(mode);
+            let e = private_dir(d.path(), &meta(), euid).expect_err("refused");
+            assert!(e.to_string().contains("chmod 700"), "{mode:o}: {e}");
+        }
+        chmod(0o700);
+        let e = private_dir(d.path(), &meta(), euid + 1).expect_err("another user's");
+        assert!(e.to_string().contains("owned by uid"), "{e}");
+    }
 
     /// A chunk as the drain thread makes it: framed batches of what the
     /// kernel sends for a 1-byte `dd` (a read and a write, one byte each).

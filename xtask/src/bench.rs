@@ -253,6 +253,8 @@ fn daemon(dir: &Path, programs: Programs) -> anyhow::Result<Guard> {
     let bin = std::env::var_os("TRACER_BENCH_DAEMON")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root().join("target/release/tracer-daemon"));
+    // The daemon refuses a data directory others can read.
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     let mut cmd = Command::new(bin);
     cmd.arg("--data-dir")
         .arg(dir)
@@ -811,6 +813,10 @@ fn record_build() -> anyhow::Result<(f64, u64)> {
             .context("starting the build")?,
     );
     let data = tempfile::tempdir()?;
+    std::fs::set_permissions(
+        data.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )?;
     let mut cmd = Command::new(root().join("target/release/tracer-daemon"));
     cmd.arg("--data-dir")
         .arg(data.path())

@@ -105,6 +105,9 @@ fn main() -> anyhow::Result<()> {
             let data = root().join("var/tracer");
             std::fs::create_dir_all(&data)
                 .with_context(|| format!("creating {}", data.display()))?;
+            // The daemon refuses a data directory others can read.
+            std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .with_context(|| format!("making {} private", data.display()))?;
             let err = Command::new(root().join("target/release/tracer-daemon"))
                 .arg("--data-dir")
                 .arg(&data)
