@@ -622,6 +622,57 @@ int main(void) {
     assert_replayed_as_recorded(&rec, &rep, "/dev/zero mappings");
 }
 
+/// A memfd (a JIT's double mapping, dotnet's huge sparse one): what the
+/// program wrote into it and sized it to is what its mappings hold in
+/// replay, two mappings of it share their pages, a later write to the
+/// file shows in a mapping made before it, and a child maps the same file.
+#[test]
+fn a_memfd_s_mappings_hold_what_the_program_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record_c_tree(
+        dir.path(),
+        "memfd_maps",
+        r#"
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    int fd = memfd_create("jit", MFD_CLOEXEC);
+    int other = memfd_create("jit", 0);
+    if (fd < 0 || other < 0 || write(fd, "code", 4) != 4 || write(other, "data", 4) != 4)
+        return 1;
+    if (ftruncate(fd, 1LL << 40) != 0) return 2;
+    char *rw = mmap(NULL, 1L << 40, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    char *rx = mmap(NULL, 8192, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    char *o = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, other, 0);
+    if (rw == MAP_FAILED || rx == MAP_FAILED || o == MAP_FAILED) return 3;
+    memcpy(rw + 4096, "seen", 4);
+    if (pwrite(fd, "late", 4, 8) != 4) return 4;
+    pid_t child = fork();
+    if (child == 0) {
+        char *c = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+        printf("child %.4s %.4s\n", c, c + 8);
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(child, 0, 0);
+    printf("%.4s %.4s %.4s %.4s far %d\n", rx, rx + 4096, rx + 8, o, rw[(1L << 40) - 1]);
+    return 0;
+}
+"#,
+        &[],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&rec.stdout),
+        "child code late\ncode seen late data far 0\n"
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "memfd mappings");
+}
+
 /// The main thread ends its own thread (`exit`, not `exit_group`) while
 /// another lives and later ends the process with a status: the leader is
 /// a zombie the kernel reports only with the group, so replay must not

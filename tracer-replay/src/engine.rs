@@ -25,8 +25,8 @@ use sched::{CLONE_THREAD, creators};
 
 use crate::{
     ReplayError,
-    fds::{Fd, FdTable},
-    memory,
+    fds::{self, Fd, FdTable},
+    made, memory,
     policy::{self, Action},
     recording::Recording,
     report::{Divergence, Outcome, Report, TimeDifference, Travel},
@@ -66,6 +66,7 @@ use crate::tracee::RESTART_CODES;
 const EINTR: i64 = 4;
 const MAP_PRIVATE: u64 = 0x2;
 const MAP_TYPE: u64 = 0xf;
+const MAP_NORESERVE: u64 = 0x4000;
 const PROT_WRITE: u64 = 0x2;
 /// MAP_FIXED and MAP_FIXED_NOREPLACE: the address is the program's choice.
 const MAP_FIXED_ANY: u64 = 0x10 | 0x100000;
@@ -1204,7 +1205,9 @@ impl Engine<'_> {
         }
         let p = self.proc_mut();
         p.fds.apply(name, args, s);
-        p.made.apply(name, args, s, &p.fds);
+        if let Some(change) = p.made.apply(name, args, s, &p.fds) {
+            self.mirror_made(change);
+        }
         if matches!(name, "fork" | "vfork" | "clone") && s.ret > 0 {
             self.children.push(s.ret);
         }
@@ -1481,17 +1484,41 @@ impl Engine<'_> {
         };
         let zero = path == "/dev/zero";
         let local;
-        let made = self.proc_mut().made.contents(&path).map(<[u8]>::to_vec);
-        let data: &[u8] = match self.rec.file(&path)? {
+        let made = self
+            .proc_mut()
+            .made
+            .contents(&path)
+            .map(|(d, len)| (d.to_vec(), len));
+        let mut made_len = None;
+        let data: &[u8] = match if fds::is_memfd(&path) {
+            None
+        } else {
+            self.rec.file(&path)?
+        } {
             Some(d) => d,
             // Made by the program (and gone since): as the recording
             // shows it made it, never this machine's file of that name.
             None if made.is_some() => {
-                self.report.notes.push(format!(
+                let (d, len) = made.unwrap_or_default();
+                let note = format!(
                     "mapped {path} as the program made it (created empty, then sized and written as recorded)"
-                ));
-                local = made.unwrap_or_default();
+                );
+                if !self.report.notes.contains(&note) {
+                    self.report.notes.push(note);
+                }
+                made_len = Some(len);
+                local = d;
                 &local
+            }
+            None if fds::is_memfd(&path) => {
+                return self.stop_here(
+                    Outcome::Incomplete,
+                    format!(
+                        "mmap of {path}: what it holds was changed in a way replay does not follow"
+                    ),
+                    Some(at),
+                    None,
+                );
             }
             // A private mapping of /dev/zero is anonymous memory, a shared
             // one shared anonymous memory: what the mmap below makes.
@@ -1527,6 +1554,12 @@ impl Engine<'_> {
         };
         let mut r = regs;
         let mut flags = args[3] | policy::MAP_ANONYMOUS;
+        if made_len.is_some() {
+            // A placeholder for the copy mapped over it: never charged
+            // (a memfd sized to a TiB and mapped whole is fine for the
+            // kernel, a TiB of anonymous memory is not).
+            flags |= MAP_NORESERVE;
+        }
         if flags & MAP_TYPE != MAP_PRIVATE && args[2] & PROT_WRITE == 0 {
             // Read-only shared: the same to the program, and writable by
             // the replayer.
@@ -1556,7 +1589,7 @@ impl Engine<'_> {
         let backed = if zero {
             Ok(true)
         } else {
-            self.back_with_file(addr as u64, args, &path, data)
+            self.back_with_file(addr as u64, args, &path, data, made_len)
         };
         match backed {
             Ok(true) => {}
@@ -1601,6 +1634,7 @@ impl Engine<'_> {
         args: &[u64; 6],
         path: &str,
         data: &[u8],
+        made_len: Option<u64>,
     ) -> Result<bool, String> {
         const O_RDWR: u64 = 2;
         const O_CLOEXEC: u64 = 0o2000000;
@@ -1616,9 +1650,12 @@ impl Engine<'_> {
         // Named by content: the bundle's digest of its copy (no hashing of
         // the whole file at each of the loader's several mappings of it),
         // else a hash of what the program made.
-        let copy = match self.rec.file_digest(path) {
-            Some(sha) => dir.join(format!("mapped-{sha}")),
-            None => {
+        let copy = match (made_len, self.rec.file_digest(path)) {
+            // One copy per file the program made, kept as it changes it
+            // (`mirror_made`): every mapping of it shares its pages.
+            (Some(_), _) => made_copy(&dir, path),
+            (None, Some(sha)) => dir.join(format!("mapped-{sha}")),
+            (None, None) => {
                 use std::hash::{Hash, Hasher};
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 (path, data).hash(&mut h);
@@ -1632,8 +1669,19 @@ impl Engine<'_> {
         // a page past the copy's end would be a SIGBUS the recording does
         // not have.
         let want = args[5].saturating_add(args[1]);
-        if !copy.exists() && std::fs::write(&copy, data).is_err() {
-            return Ok(false);
+        if !copy.exists() {
+            let made = std::fs::write(&copy, data).and_then(|()| match made_len {
+                // Sized as the program sized it: a hole past its bytes.
+                Some(len) if len > data.len() as u64 => std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&copy)
+                    .and_then(|f| f.set_len(len)),
+                _ => Ok(()),
+            });
+            if made.is_err() {
+                let _ = std::fs::remove_file(&copy);
+                return Ok(false);
+            }
         }
         let len = std::fs::metadata(&copy).map(|m| m.len()).unwrap_or(0);
         if len < want && want - len <= 1 << 30 {
@@ -1677,6 +1725,44 @@ impl Engine<'_> {
                 tracer_format::errno_name(-a as i32)
             )),
             Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// A change the program made to a file it made, as the recording
+    /// shows it, applied to the copy its mappings share (if it was mapped):
+    /// the kernel would have changed their pages.
+    fn mirror_made(&mut self, change: made::Change) {
+        let Some(dir) = self.dir.as_ref().map(|d| d.path().to_path_buf()) else {
+            return;
+        };
+        let path = match &change {
+            made::Change::Wrote { path, .. } | made::Change::Sized { path, .. } => path.clone(),
+        };
+        let copy = made_copy(&dir, &path);
+        if !copy.exists() {
+            return;
+        }
+        let done = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&copy)
+            .and_then(|f| match change {
+                made::Change::Sized { len, .. } => f.set_len(len),
+                made::Change::Wrote { at, len, .. } => {
+                    use std::os::unix::fs::FileExt as _;
+                    let bytes = self
+                        .proc_mut()
+                        .made
+                        .contents(&path)
+                        .and_then(|(d, _)| d.get(at as usize..(at + len) as usize))
+                        .unwrap_or_default()
+                        .to_vec();
+                    f.write_all_at(&bytes, at)
+                }
+            });
+        if let Err(e) = done {
+            self.report.notes.push(format!(
+                "{path}: its mappings miss a change the program made ({e})"
+            ));
         }
     }
 
@@ -2343,6 +2429,14 @@ fn environment(recorded: &[Vec<u8>], over: &[(String, String)]) -> Vec<Vec<u8>> 
         .collect();
     env.extend(over.iter().map(|(k, v)| format!("{k}={v}").into_bytes()));
     env
+}
+
+/// Where the copy of a file the program made is kept for its mappings.
+fn made_copy(dir: &std::path::Path, path: &str) -> std::path::PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    dir.join(format!("made-{:016x}", h.finish()))
 }
 
 #[cfg(test)]

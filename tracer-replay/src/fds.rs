@@ -56,6 +56,12 @@ impl FdTable {
                 // file falls back to its recorded path if the bundle has it.
                 self.0.insert(ret, Fd::File(p));
             }
+            // A file of its own, empty at birth, that no other name
+            // reaches: named apart from every other memfd (of any name).
+            "memfd_create" if ret >= 0 => {
+                let n = path_arg(s, 0).unwrap_or_default();
+                self.0.insert(ret, Fd::File(memfd_name(&n, s.enter_ns)));
+            }
             "dup" if ret >= 0 => copy(self, args[0] as i64, ret),
             "dup2" | "dup3" if ret >= 0 => copy(self, args[0] as i64, args[1] as i64),
             "fcntl" if ret >= 0 && (args[1] == F_DUPFD || args[1] == F_DUPFD_CLOEXEC) => {
@@ -70,6 +76,17 @@ impl FdTable {
             _ => {}
         }
     }
+}
+
+/// What a memfd is called here: `/proc` shows it as `/memfd:NAME`, and the
+/// time of its creation tells two of one name apart.
+pub fn memfd_name(name: &str, created_ns: u64) -> String {
+    format!("/memfd:{name} (made at {created_ns})")
+}
+
+/// Whether `path` names a memfd (never a file of this machine or a bundle).
+pub fn is_memfd(path: &str) -> bool {
+    path.starts_with("/memfd:") && path.ends_with(')')
 }
 
 fn returns_fd(name: &str) -> bool {

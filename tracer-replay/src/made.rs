@@ -28,7 +28,42 @@ const MAX_MODEL: u64 = 256 << 20;
 enum State {
     /// Created without `O_TRUNC`/`O_EXCL`: empty only if an fstat says so.
     Unsure,
-    Known(Vec<u8>),
+    /// Its bytes up to the last one written, and its size (larger when it
+    /// was sized past them: the rest reads as zeros, as a hole does; a
+    /// memfd of a TiB is sized so and written a little).
+    Known { data: Vec<u8>, len: u64 },
+}
+
+impl State {
+    fn empty() -> Self {
+        State::Known {
+            data: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+/// A change to a known file that a copy of it made for a mapping must
+/// get too (the mapping shares the file's pages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Wrote { path: String, at: u64, len: u64 },
+    Sized { path: String, len: u64 },
+}
+
+/// Writes `data` at `at` into a known file, or says it is too large to model.
+fn write_at(data: &mut Vec<u8>, len: &mut u64, at: u64, bytes: &[u8]) -> bool {
+    let end = at.saturating_add(bytes.len() as u64);
+    if end > MAX_MODEL {
+        return false;
+    }
+    let (at, end) = (at as usize, end as usize);
+    if data.len() < end {
+        data.resize(end, 0);
+    }
+    data[at..end].copy_from_slice(bytes);
+    *len = (*len).max(end as u64);
+    true
 }
 
 /// The files of one process that it made, by path.
@@ -64,17 +99,25 @@ fn out_buffer(s: &pb::Syscall, arg: u32) -> Option<&[u8]> {
 }
 
 impl MadeFiles {
-    /// The contents of `path` as the program made them, when known.
-    pub fn contents(&self, path: &str) -> Option<&[u8]> {
+    /// The contents of `path` as the program made them, when known: its
+    /// bytes up to the last one written, and its size.
+    pub fn contents(&self, path: &str) -> Option<(&[u8], u64)> {
         match self.files.get(path) {
-            Some(State::Known(d)) => Some(d),
+            Some(State::Known { data, len }) => Some((data, *len)),
             _ => None,
         }
     }
 
     /// Follows a replayed (recorded) syscall, with the fd table as that
-    /// syscall left it (`fds`) for the files its fds name.
-    pub fn apply(&mut self, name: &str, args: &[u64; 6], s: &pb::Syscall, fds: &FdTable) {
+    /// syscall left it (`fds`) for the files its fds name; says what it
+    /// changed in a known file.
+    pub fn apply(
+        &mut self,
+        name: &str,
+        args: &[u64; 6],
+        s: &pb::Syscall,
+        fds: &FdTable,
+    ) -> Option<Change> {
         let path_of = |fd: u64| match fds.get(fd as i64) {
             Fd::File(p) => Some(p),
             _ => None,
@@ -83,15 +126,13 @@ impl MadeFiles {
             "openat" | "open" if s.ret >= 0 => {
                 let flags = if name == "openat" { args[2] } else { args[1] };
                 self.offsets.remove(&(s.ret as u64));
-                let Some(path) = path_of(s.ret as u64).filter(|p| !p.is_empty()) else {
-                    return;
-                };
+                let path = path_of(s.ret as u64).filter(|p| !p.is_empty())?;
                 if flags & O_CREAT != 0 && flags & (O_TRUNC | O_EXCL) != 0 {
-                    self.files.insert(path.clone(), State::Known(Vec::new()));
+                    self.files.insert(path.clone(), State::empty());
                 } else if flags & O_CREAT != 0 {
                     self.files.entry(path.clone()).or_insert(State::Unsure);
                 } else if flags & O_TRUNC != 0 {
-                    self.files.insert(path.clone(), State::Known(Vec::new()));
+                    self.files.insert(path.clone(), State::empty());
                 }
                 if self.files.contains_key(&path) {
                     let at = if flags & O_APPEND != 0 {
@@ -101,6 +142,12 @@ impl MadeFiles {
                     };
                     self.offsets.insert(s.ret as u64, at);
                 }
+            }
+            // Empty at birth, always; no other name reaches it.
+            "memfd_create" if s.ret >= 0 => {
+                let path = path_of(s.ret as u64)?;
+                self.files.insert(path, State::empty());
+                self.offsets.insert(s.ret as u64, Offset::At(0));
             }
             "close" => {
                 self.offsets.remove(&args[0]);
@@ -116,26 +163,27 @@ impl MadeFiles {
                 }
             }
             "write" if s.ret >= 0 => {
-                let Some(path) = path_of(args[0]) else { return };
-                let data = in_buffer(s, 1).map(|d| &d[..(s.ret as usize).min(d.len())]);
+                let path = path_of(args[0])?;
+                let bytes = in_buffer(s, 1).map(|d| &d[..(s.ret as usize).min(d.len())]);
                 let offset = self.offsets.get(&args[0]).copied();
-                match (self.files.get_mut(&path), data, offset) {
-                    (Some(State::Known(d)), Some(data), Some(o)) => {
+                match (self.files.get_mut(&path), bytes, offset) {
+                    (Some(State::Known { data, len }), Some(bytes), Some(o)) => {
                         let at = match o {
-                            Offset::At(at) => at as usize,
-                            Offset::Append => d.len(),
+                            Offset::At(at) => at,
+                            Offset::Append => *len,
                         };
-                        if (at + data.len()) as u64 > MAX_MODEL {
+                        if !write_at(data, len, at, bytes) {
                             self.files.remove(&path);
-                            return;
+                            return None;
                         }
-                        if d.len() < at + data.len() {
-                            d.resize(at + data.len(), 0);
-                        }
-                        d[at..at + data.len()].copy_from_slice(data);
                         if let Some(Offset::At(o)) = self.offsets.get_mut(&args[0]) {
-                            *o += data.len() as u64;
+                            *o += bytes.len() as u64;
                         }
+                        return Some(Change::Wrote {
+                            path,
+                            at,
+                            len: bytes.len() as u64,
+                        });
                     }
                     (Some(_), _, _) => {
                         self.files.remove(&path);
@@ -153,47 +201,43 @@ impl MadeFiles {
                 if name == "newfstatat"
                     && in_buffer(s, 1).is_some_and(|p| p != b"\0" && !p.is_empty())
                 {
-                    return;
+                    return None;
                 }
-                let Some(path) = path_of(fd) else { return };
-                let Some(size) = out_buffer(s, out)
+                let path = path_of(fd)?;
+                let size = out_buffer(s, out)
                     .and_then(|b| b.get(ST_SIZE..ST_SIZE + 8))
-                    .map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
-                else {
-                    return;
-                };
+                    .map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))?;
                 match self.files.get_mut(&path) {
-                    Some(st @ State::Unsure) if size == 0 => *st = State::Known(Vec::new()),
-                    Some(State::Known(d)) if d.len() as u64 != size => {
+                    Some(st @ State::Unsure) if size == 0 => *st = State::empty(),
+                    Some(State::Known { len, .. }) if *len != size => {
                         // Someone else changed it: no longer known.
                         self.files.remove(&path);
                     }
                     _ => {}
                 }
             }
+            // Any size: past the bytes written it is a hole.
             "ftruncate" if s.ret == 0 => {
-                if let Some(path) = path_of(args[0])
-                    && let Some(State::Known(d)) = self.files.get_mut(&path)
-                {
-                    if args[1] > MAX_MODEL {
-                        self.files.remove(&path);
-                    } else {
-                        d.resize(args[1] as usize, 0);
-                    }
+                let path = path_of(args[0])?;
+                if let Some(State::Known { data, len }) = self.files.get_mut(&path) {
+                    *len = args[1];
+                    data.truncate(usize::try_from(args[1]).unwrap_or(usize::MAX));
+                    return Some(Change::Sized { path, len: args[1] });
                 }
             }
             "pwrite64" if s.ret >= 0 => {
-                let Some(path) = path_of(args[0]) else { return };
-                let data = in_buffer(s, 1).map(|d| &d[..(s.ret as usize).min(d.len())]);
-                match (self.files.get_mut(&path), data) {
-                    (Some(State::Known(d)), Some(data))
-                        if args[3] + data.len() as u64 <= MAX_MODEL =>
-                    {
-                        let at = args[3] as usize;
-                        if d.len() < at + data.len() {
-                            d.resize(at + data.len(), 0);
+                let path = path_of(args[0])?;
+                let bytes = in_buffer(s, 1).map(|d| &d[..(s.ret as usize).min(d.len())]);
+                match (self.files.get_mut(&path), bytes) {
+                    (Some(State::Known { data, len }), Some(bytes)) => {
+                        if write_at(data, len, args[3], bytes) {
+                            return Some(Change::Wrote {
+                                path,
+                                at: args[3],
+                                len: bytes.len() as u64,
+                            });
                         }
-                        d[at..at + data.len()].copy_from_slice(data);
+                        self.files.remove(&path);
                     }
                     (Some(_), _) => {
                         self.files.remove(&path);
@@ -217,6 +261,7 @@ impl MadeFiles {
             }
             _ => {}
         }
+        None
     }
 }
 
@@ -266,7 +311,7 @@ mod tests {
             &sys(0, vec![(1, IN, b"\0".to_vec()), (2, OUT, stat(0))]),
             &fds,
         );
-        assert_eq!(m.contents("/db-shm"), Some(&[][..]));
+        assert_eq!(m.contents("/db-shm"), Some((&[][..], 0)));
         m.apply("ftruncate", &[5, 3, 0, 0, 0, 0], &sys(0, vec![]), &fds);
         m.apply(
             "pwrite64",
@@ -274,7 +319,7 @@ mod tests {
             &sys(1, vec![(1, IN, b"x".to_vec())]),
             &fds,
         );
-        let c = m.contents("/db-shm").expect("known");
+        let c = m.contents("/db-shm").expect("known").0;
         assert_eq!(c.len(), 8192);
         assert_eq!(c[8191], b'x');
         assert!(c[..8191].iter().all(|&b| b == 0));
@@ -287,7 +332,7 @@ mod tests {
                 &fds,
             );
         }
-        let c = m.contents("/db-shm").expect("known");
+        let c = m.contents("/db-shm").expect("known").0;
         assert_eq!(&c[..3], b"yy\0");
         m.apply("lseek", &[5, 100, 0, 0, 0, 0], &sys(100, vec![]), &fds);
         m.apply(
@@ -296,7 +341,7 @@ mod tests {
             &sys(1, vec![(1, IN, b"z".to_vec())]),
             &fds,
         );
-        assert_eq!(m.contents("/db-shm").expect("known")[100], b'z');
+        assert_eq!(m.contents("/db-shm").expect("known").0[100], b'z');
         // Through an fd whose offset is not followed: unknown, no guess.
         m.apply("close", &[5, 0, 0, 0, 0, 0], &sys(0, vec![]), &fds);
         m.apply(
@@ -306,6 +351,70 @@ mod tests {
             &fds,
         );
         assert!(m.contents("/db-shm").is_none());
+    }
+
+    /// A memfd is empty at birth, may be sized far past what is written
+    /// (a hole), and two of one name are two files.
+    #[test]
+    fn a_memfd_is_known_from_its_creation() {
+        let mut fds = FdTable::default();
+        let mut m = MadeFiles::default();
+        let mk = |fd: i64, at: u64| pb::Syscall {
+            enter_ns: at,
+            ..sys(fd, vec![(0, IN, b"jit\0".to_vec())])
+        };
+        for (fd, at) in [(3, 100), (4, 200)] {
+            let s = mk(fd, at);
+            fds.apply("memfd_create", &[0; 6], &s);
+            m.apply("memfd_create", &[0; 6], &s, &fds);
+        }
+        let (a, b) = (
+            crate::fds::memfd_name("jit", 100),
+            crate::fds::memfd_name("jit", 200),
+        );
+        assert_ne!(a, b);
+        assert_eq!(m.contents(&a), Some((&[][..], 0)));
+        let c = m.apply(
+            "ftruncate",
+            &[3, 1 << 40, 0, 0, 0, 0],
+            &sys(0, vec![]),
+            &fds,
+        );
+        assert_eq!(
+            c,
+            Some(Change::Sized {
+                path: a.clone(),
+                len: 1 << 40
+            })
+        );
+        let c = m.apply(
+            "write",
+            &[3, 0, 1, 0, 0, 0],
+            &sys(1, vec![(1, IN, b"x".to_vec())]),
+            &fds,
+        );
+        assert_eq!(
+            c,
+            Some(Change::Wrote {
+                path: a.clone(),
+                at: 0,
+                len: 1
+            })
+        );
+        assert_eq!(m.contents(&a), Some((&b"x"[..], 1 << 40)));
+        assert_eq!(
+            m.contents(&b),
+            Some((&[][..], 0)),
+            "the other one is untouched"
+        );
+        // Too far to model: unknown, never a guess.
+        m.apply(
+            "pwrite64",
+            &[4, 0, 1, 1 << 40, 0, 0],
+            &sys(1, vec![(1, IN, b"y".to_vec())]),
+            &fds,
+        );
+        assert!(m.contents(&b).is_none());
     }
 
     #[test]
