@@ -673,6 +673,50 @@ int main(void) {
     assert_replayed_as_recorded(&rec, &rep, "memfd mappings");
 }
 
+/// runc's way of running itself: its own program copied into a memfd and
+/// executed from there (`fexecve`). Replay runs what the program put in
+/// the memfd.
+#[test]
+fn a_program_executed_from_a_memfd_replays_as_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record_c_tree(
+        dir.path(),
+        "fexec",
+        r#"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+extern char **environ;
+int main(int argc, char **argv) {
+    if (argc == 2) {
+        printf("second, from %s\n", argv[1]);
+        return 0;
+    }
+    int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    int m = memfd_create("copy", MFD_CLOEXEC);
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(self, buf, sizeof buf)) > 0)
+        if (write(m, buf, n) != n) return 2;
+    printf("first\n");
+    fflush(stdout);
+    char *next[] = {argv[0], "a memfd", NULL};
+    fexecve(m, next, environ);
+    return 3;
+}
+"#,
+        &[],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&rec.stdout),
+        "first\nsecond, from a memfd\n"
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "fexecve");
+}
+
 /// The main thread ends its own thread (`exit`, not `exit_group`) while
 /// another lives and later ends the process with a status: the leader is
 /// a zombie the kernel reports only with the group, so replay must not

@@ -1863,8 +1863,21 @@ impl Engine<'_> {
         // A `#!` script: the interpreter is run, with the argv the kernel
         // built for it (the recorded one), as the kernel did.
         let interpreter = self.rec.script_interpreter(&x.filename, &x.argv);
-        let program = interpreter.clone().unwrap_or_else(|| x.filename.clone());
-        let path = match self.rec.file(&program)? {
+        let mut program = interpreter.clone().unwrap_or_else(|| x.filename.clone());
+        // fexecve: execveat(fd, "", AT_EMPTY_PATH) runs the file the fd is.
+        let mut made = None;
+        if name == "execveat" && x.filename.is_empty() {
+            match self.exec_fd_program(at) {
+                Some(FdProgram::Path(p)) => program = p,
+                Some(FdProgram::Made(bytes)) => made = Some(bytes),
+                None => {}
+            }
+        }
+        let from_bundle = match &made {
+            Some(bytes) => Some(bytes.as_slice()),
+            None => self.rec.file(&program)?,
+        };
+        let path = match from_bundle {
             Some(bytes) => {
                 self.execs += 1;
                 let dir = self
@@ -1973,6 +1986,50 @@ impl Engine<'_> {
         }
         self.after_syscall()?;
         Ok(Next::Continue)
+    }
+
+    /// What an `execveat(fd, "", AT_EMPTY_PATH)` at `at` runs: the file the
+    /// fd was opened on (the process's own program for `/proc/self/exe`),
+    /// or what the program wrote into a file it made (a memfd).
+    fn exec_fd_program(&mut self, at: usize) -> Option<FdProgram> {
+        const AT_EMPTY_PATH: u64 = 0x1000;
+        let Some(pb::event::Kind::Syscall(s)) = &self.rec.events.get(at)?.kind else {
+            return None;
+        };
+        if s.args.get(4).is_none_or(|f| f & AT_EMPTY_PATH == 0) {
+            return None;
+        }
+        let fd = *s.args.first()? as i64;
+        let Fd::File(path) = self.fds().get(fd) else {
+            return None;
+        };
+        // (Empty: the exec succeeded, so something the model does not
+        // follow, a bind mount over it, put a program there.)
+        if let Some((data, len)) = self.proc_mut().made.contents(&path)
+            && len != 0
+        {
+            if len != data.len() as u64 {
+                return None; // a hole in a program: not one replay runs
+            }
+            return Some(FdProgram::Made(data.to_vec()));
+        }
+        let rpid = self.task().rpid;
+        if path == "/proc/self/exe" || path == format!("/proc/{rpid}/exe") {
+            // The program this process runs: its previous exec's.
+            return self.rec.events[..at]
+                .iter()
+                .rev()
+                .filter(|e| e.pid == rpid)
+                .filter_map(|e| match &e.kind {
+                    Some(pb::event::Kind::Exec(x)) if !x.filename.is_empty() => {
+                        Some(x.filename.clone())
+                    }
+                    _ => None,
+                })
+                .next()
+                .map(FdProgram::Path);
+        }
+        Some(FdProgram::Path(path))
     }
 
     /// Recorded signals that come next are sent now (they are delivered
@@ -2429,6 +2486,12 @@ fn environment(recorded: &[Vec<u8>], over: &[(String, String)]) -> Vec<Vec<u8>> 
         .collect();
     env.extend(over.iter().map(|(k, v)| format!("{k}={v}").into_bytes()));
     env
+}
+
+/// The program an exec of an fd runs.
+enum FdProgram {
+    Path(String),
+    Made(Vec<u8>),
 }
 
 /// Where the copy of a file the program made is kept for its mappings.
