@@ -291,6 +291,17 @@ impl Daemon {
 }
 
 /// The syscall part of an event, if it is one.
+/// The permission bits of `path` (recordings and sockets must be 0600,
+/// their directories 0700).
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
 pub fn syscall(e: &pb::Event) -> Option<&pb::Syscall> {
     match &e.kind {
         Some(pb::event::Kind::Syscall(s)) => Some(s),

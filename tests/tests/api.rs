@@ -3,7 +3,6 @@
 //! process did; bad requests get clear errors; the socket is root-only.
 use std::{
     io::Read,
-    os::unix::fs::PermissionsExt,
     process::{Command, Output, Stdio},
     time::Duration,
 };
@@ -28,12 +27,11 @@ fn tracectl_sees_what_the_process_did() {
     let pid = helper.0.as_ref().expect("child").id();
     let mut daemon = Daemon::start(&["--pid", &pid.to_string()]);
     let sock = daemon.dir.path().join("tracer.sock");
-    let mode = std::fs::metadata(&sock)
-        .expect("socket")
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(mode, 0o600, "the API socket is root-only");
+    assert_eq!(
+        tracer_tests::mode(&sock),
+        0o600,
+        "the API socket is root-only"
+    );
 
     // A live follower, started before the process runs.
     let mut follower = Guard(Some(

@@ -426,13 +426,11 @@ fn a_bundle_is_fetched_in_bounded_daemon_memory_and_replays() {
         grew >> 20,
         size >> 20
     );
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(&second)
-        .expect("bundle")
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(mode, 0o600, "a bundle holds secrets: private");
+    assert_eq!(
+        tracer_tests::mode(&second),
+        0o600,
+        "a bundle holds secrets: private"
+    );
     let rep = tracer_tests::replay(&second, &[]);
     assert_eq!(rep.status.code(), Some(0), "{}", rep.summary);
     tracer_tests::assert_replayed_as_recorded(&rec, &rep, "bigwriter");
@@ -460,7 +458,7 @@ fn every_file_of_the_store_is_private_whatever_the_umask() {
     }
     std::thread::sleep(Duration::from_millis(600));
     d.stop();
-    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o7777;
+    let mode = tracer_tests::mode;
     assert_eq!(mode(&data), 0o700, "the data directory");
     let mut files = 0;
     for e in std::fs::read_dir(&data).expect("read_dir") {

@@ -2389,13 +2389,13 @@ impl Engine<'_> {
     }
 }
 
+/// `si_code` of a signal the kernel raised itself (a trapped rdtsc).
+const SI_KERNEL: i32 = 0x80;
+
 /// A synchronous signal the kernel raised for the instruction the
 /// program ran (a fault, a trap), not one sent to it: its code is the
 /// kernel's (positive: SEGV_MAPERR, BUS_ADRERR, SI_KERNEL...), where a
 /// `kill`, `tgkill` or `sigqueue` has a code of zero or below.
-/// `si_code` of a signal the kernel raised itself (a trapped rdtsc).
-const SI_KERNEL: i32 = 0x80;
-
 fn is_fault(sig: &pb::Signal) -> bool {
     tracer_common::wire::is_fault(sig.signo, sig.code)
 }
