@@ -414,6 +414,16 @@ pub fn is_fault(signo: u32, code: i32) -> bool {
     code > 0 && FAULT_SIGNALS.contains(&signo)
 }
 
+/// The siginfo's first union word is an address: a fault's (si_addr), or
+/// the syscall instruction's for the SIGSYS of a seccomp filter's
+/// `SECCOMP_RET_TRAP` (si_call_addr; code `SYS_SECCOMP`), which replay
+/// gives the program again.
+pub fn names_an_address(signo: u32, code: i32) -> bool {
+    const SIGSYS: u32 = 31;
+    const SYS_SECCOMP: i32 = 1;
+    is_fault(signo, code) || (signo == SIGSYS && code == SYS_SECCOMP)
+}
+
 /// The siginfo of `signo` (with `code`) holds a pid in its first union
 /// word: a signal sent (code 0 or below), or SIGCHLD (the child's pid).
 pub fn names_a_pid(signo: u32, code: i32) -> bool {

@@ -18,8 +18,6 @@ use tracer_common::{
 };
 use tracer_proto as pb;
 
-const NR_IOCTL: i64 = 16;
-
 /// Most threads with buffers waiting for their syscall record.
 const MAX_PENDING_THREADS: usize = 65536;
 /// Most bytes held for one thread's pending syscall.
@@ -423,12 +421,11 @@ impl Assembler {
                 enter_ns: r.enter_ns,
                 exit_ns: r.exit_ns,
                 buffers,
-                // A successful ioctl whose request's memory nobody here
-                // knows says so, rather than pass for one that touched none.
+                // A successful call whose command's memory nobody here
+                // knows (an ioctl request, a semctl GETALL) says so,
+                // rather than pass for one that touched none.
                 effects_unknown: r.flags & SYSCALL_EFFECTS_UNKNOWN != 0
-                    || (r.nr == NR_IOCTL
-                        && r.ret >= 0
-                        && !effects::ioctl_memory(r.args[1], r.args[2]).known),
+                    || effects::op_unknown(r.nr, &r.args, r.ret).is_some(),
                 no_enter: r.flags & SYSCALL_NO_ENTER != 0,
                 buffers_lost: lost,
                 no_payload: r.flags & SYSCALL_NO_PAYLOAD != 0,
@@ -646,7 +643,7 @@ impl Assembler {
                 } else {
                     0
                 },
-                addr: if wire::is_fault(r.signo, r.code) {
+                addr: if wire::names_an_address(r.signo, r.code) {
                     r.field
                 } else {
                     0

@@ -7,7 +7,10 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    effects::{self, Direction, PrctlMemory, SizeRule, ioctl_memory, prctl_memory},
+    effects::{
+        self, CmdSize, Direction, PrctlMemory, SizeRule, cap_data_bytes, cmd_memory, ioctl_memory,
+        prctl_memory,
+    },
     wire::{
         LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_HAS_IN, SPEC_HAS_OUT,
         SPEC_KNOWN, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
@@ -623,6 +626,26 @@ fn plan_effect(w: &mut Work, i: usize) {
             }
             _ => {}
         },
+        SizeRule::Cmd => plan_cmd(w, piece(0), e.param, size_arg),
+        SizeRule::RetPlus => {
+            if at_exit && ret >= 0 {
+                buffers::add(w, piece(ret as u64 + e.param as u64))
+            }
+        }
+        SizeRule::Pages => buffers::add(w, piece(size_arg.div_ceil(4096))),
+        SizeRule::CapData => {
+            // The header's version says how many structs (read where the
+            // kernel read it: at entry for capset, and at exit for capget,
+            // whose header the kernel may have rewritten).
+            if let Some(version) = read_user_u32(size_arg) {
+                buffers::add(w, piece(cap_data_bytes(version) as u64))
+            }
+        }
+        SizeRule::SelfIovec => {
+            if at_exit && ret > 0 && arg_at(&w.args, 0) == w.tgid as u64 {
+                plan_iovecs(w, piece(0), size_arg, ret as u64, 0)
+            }
+        }
         SizeRule::Fcntl => {
             // F_GETLK, F_SETLK, F_SETLKW and their OFD variants take a struct
             // flock; F_SETOWN_EX and F_GETOWN_EX a struct f_owner_ex, the
@@ -633,6 +656,50 @@ fn plan_effect(w: &mut Work, i: usize) {
                 buffers::add(w, piece(8))
             }
         }
+    }
+}
+
+/// A command-multiplexed pointer ([`cmd_memory`]): what command `cmd` of
+/// table `table` reads (planning inputs) or writes (outputs) at
+/// `base.src`, and a seccomp filter's instructions after its
+/// `struct sock_fprog` (item 1). Not inlined: on the deepest call chain.
+#[inline(never)]
+fn plan_cmd(w: &mut Work, base: Piece, table: u32, cmd: u64) {
+    let at_exit = w.planning == PLAN_OUTPUTS;
+    let m = cmd_memory(table, cmd, base.arg);
+    let n = match if at_exit { m.writes } else { m.reads } {
+        CmdSize::Const(n) => n as u64,
+        CmdSize::RetUpTo(k) => {
+            let room = arg_at(&w.args, k);
+            let ret = w.ret;
+            if ret <= 0 {
+                0
+            } else if (ret as u64) < room {
+                ret as u64
+            } else {
+                room
+            }
+        }
+        CmdSize::None | CmdSize::Unknown => 0,
+    };
+    if n > 0 {
+        buffers::add(w, Piece { total: n, ..base });
+    }
+    if m.fprog
+        && !at_exit
+        && let (Some(len), Some(filter)) = (read_user_u32(base.src), read_user_u64(base.src + 8))
+    {
+        // struct sock_fprog: an unsigned short count of 8-byte
+        // struct sock_filter instructions (BPF_MAXINSNS is 4096).
+        buffers::add(
+            w,
+            Piece {
+                src: filter,
+                total: (len & 0xffff) as u64 * 8,
+                item: 1,
+                ..base
+            },
+        );
     }
 }
 

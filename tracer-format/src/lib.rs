@@ -267,11 +267,13 @@ pub fn line(ev: &pb::Event) -> String {
                 format!("{head} +++ exited with {} +++", x.exit_code)
             }
         }
-        // strace's form: a fault by its address, a signal sent (or a child's
-        // SIGCHLD) by its pid.
+        // strace's form: a fault by its address (a seccomp SIGSYS by its
+        // syscall's), a signal sent (or a child's SIGCHLD) by its pid.
         Some(pb::event::Kind::Signal(s)) => {
             let detail = if tracer_common::wire::is_fault(s.signo, s.code) {
                 format!(", si_addr={:#x}", s.addr)
+            } else if tracer_common::wire::names_an_address(s.signo, s.code) {
+                format!(", si_call_addr={:#x}", s.addr)
             } else if tracer_common::wire::names_a_pid(s.signo, s.code) {
                 format!(", si_pid={}", s.sender_pid)
             } else {

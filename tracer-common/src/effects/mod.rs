@@ -84,6 +84,239 @@ pub enum SizeRule {
     /// `prctl`'s second argument, by the option in `args[size_arg]`
     /// ([`prctl_memory`]).
     Prctl = 14,
+    /// A command-multiplexed syscall's pointer: the memory command
+    /// `args[size_arg]` reads and writes there, from the command table
+    /// `param` ([`cmd_memory`]; `CMD_*`).
+    Cmd = 15,
+    /// The return value plus `param` bytes, when it is not negative
+    /// (`msgrcv`: an 8-byte mtype, then the bytes received).
+    RetPlus = 16,
+    /// One byte per 4096-byte page of `args[size_arg]` bytes (`mincore`).
+    Pages = 17,
+    /// The capability data of `capget`/`capset`: one 12-byte
+    /// `__user_cap_data_struct` for `_LINUX_CAPABILITY_VERSION_1`, two for
+    /// the later versions, by the version in the header at
+    /// `args[size_arg]`.
+    CapData = 18,
+    /// An iovec array of `args[size_arg]` elements in this process's own
+    /// memory, written when `args[0]` is this process
+    /// (`process_vm_writev` to itself; outputs bounded by the return
+    /// value). Into another process, nothing of this one.
+    SelfIovec = 19,
+}
+
+/// Command tables of [`SizeRule::Cmd`] (its `param`).
+pub const CMD_SECCOMP: u32 = 1;
+pub const CMD_SHMCTL: u32 = 2;
+pub const CMD_SEMCTL: u32 = 3;
+pub const CMD_MSGCTL: u32 = 4;
+pub const CMD_QUOTACTL: u32 = 5;
+pub const CMD_KEYCTL: u32 = 6;
+
+/// How many bytes one side of a command touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmdSize {
+    None,
+    /// A struct of this many bytes.
+    Const(u32),
+    /// `min(return value, args[k])` bytes (a buffer of `args[k]` bytes the
+    /// kernel fills with up to the answer's length, which it returns).
+    RetUpTo(u8),
+    /// Memory no rule describes: a successful call of this command is
+    /// recorded `effects_unknown` ([`op_unknown`]).
+    Unknown,
+}
+
+/// What one command does with the memory at one pointer argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CmdMemory {
+    /// Read at entry (a missing input costs display, never replay).
+    pub reads: CmdSize,
+    /// Written by a successful call.
+    pub writes: CmdSize,
+    /// The struct read is a `struct sock_fprog`: its filter array of
+    /// `len` 8-byte instructions is read too (item 1 of the buffer).
+    pub fprog: bool,
+}
+
+impl CmdMemory {
+    const NONE: Self = Self {
+        reads: CmdSize::None,
+        writes: CmdSize::None,
+        fprog: false,
+    };
+    const fn reads(n: u32) -> Self {
+        Self {
+            reads: CmdSize::Const(n),
+            ..Self::NONE
+        }
+    }
+    const fn writes(n: u32) -> Self {
+        Self {
+            writes: CmdSize::Const(n),
+            ..Self::NONE
+        }
+    }
+    const fn writes_ret_up_to(k: u8) -> Self {
+        Self {
+            writes: CmdSize::RetUpTo(k),
+            ..Self::NONE
+        }
+    }
+    const UNKNOWN: Self = Self {
+        writes: CmdSize::Unknown,
+        ..Self::NONE
+    };
+}
+
+// x86_64 kernel ABI sizes of the System V IPC structs the ctl calls copy
+// (the 64-bit layouts: asm-generic ipcbuf.h, shmbuf.h, msgbuf.h and
+// x86's sembuf.h; struct ipc64_perm is 48 bytes).
+const SHMID64_DS: u32 = 112;
+const SHMINFO64: u32 = 72; // 9 unsigned longs
+const SHM_INFO: u32 = 48; // int used_ids (padded), then 5 unsigned longs
+const SEMID64_DS: u32 = 104;
+const SEMINFO: u32 = 40; // 10 ints
+const MSQID64_DS: u32 = 120;
+const MSGINFO: u32 = 32; // 7 ints and a short, padded
+// Quota structs (include/uapi/linux/quota.h): if_dqblk is 8 u64 and a
+// u32 (72 with padding), if_nextdqblk adds the u32 id (72), if_dqinfo
+// is 2 u64 and 2 u32 (24).
+const IF_DQBLK: u32 = 72;
+const IF_NEXTDQBLK: u32 = 72;
+const IF_DQINFO: u32 = 24;
+
+/// The memory command `cmd` of command table `table` (`CMD_*`) reads and
+/// writes at pointer argument `arg` (Linux 6.x, x86_64). A command that
+/// fails writes nothing (its failure is the recorded result), so unknown
+/// and invalid commands only matter when they succeed.
+pub const fn cmd_memory(table: u32, cmd: u64, arg: u8) -> CmdMemory {
+    match table {
+        CMD_SECCOMP => match cmd {
+            // SECCOMP_SET_MODE_FILTER: a struct sock_fprog (u16 len, then
+            // the filter pointer at 8) and the filter it points to.
+            1 => CmdMemory {
+                reads: CmdSize::Const(16),
+                fprog: true,
+                ..CmdMemory::NONE
+            },
+            // SECCOMP_GET_ACTION_AVAIL: the u32 action asked about.
+            2 => CmdMemory::reads(4),
+            // SECCOMP_GET_NOTIF_SIZES: struct seccomp_notif_sizes, 3 u16.
+            3 => CmdMemory::writes(6),
+            // SECCOMP_SET_MODE_STRICT takes no memory; others fail.
+            _ => CmdMemory::NONE,
+        },
+        CMD_SHMCTL => match cmd {
+            1 => CmdMemory::reads(SHMID64_DS), // IPC_SET
+            // IPC_STAT, SHM_STAT, SHM_STAT_ANY
+            2 | 13 | 15 => CmdMemory::writes(SHMID64_DS),
+            3 => CmdMemory::writes(SHMINFO64), // IPC_INFO
+            14 => CmdMemory::writes(SHM_INFO), // SHM_INFO
+            // IPC_RMID, SHM_LOCK, SHM_UNLOCK
+            _ => CmdMemory::NONE,
+        },
+        CMD_SEMCTL => match cmd {
+            1 => CmdMemory::reads(SEMID64_DS), // IPC_SET
+            // IPC_STAT, SEM_STAT, SEM_STAT_ANY
+            2 | 18 | 20 => CmdMemory::writes(SEMID64_DS),
+            3 | 19 => CmdMemory::writes(SEMINFO), // IPC_INFO, SEM_INFO
+            // GETALL writes one u16 per semaphore of the set: a count the
+            // call does not say (the set's, in the kernel). SETALL reads
+            // as many (an input: display only).
+            13 => CmdMemory::UNKNOWN,
+            // IPC_RMID, GETPID, GETVAL, GETNCNT, GETZCNT, SETVAL (arg is
+            // the value), SETALL.
+            _ => CmdMemory::NONE,
+        },
+        CMD_MSGCTL => match cmd {
+            1 => CmdMemory::reads(MSQID64_DS), // IPC_SET
+            // IPC_STAT, MSG_STAT, MSG_STAT_ANY
+            2 | 11 | 13 => CmdMemory::writes(MSQID64_DS),
+            3 | 12 => CmdMemory::writes(MSGINFO), // IPC_INFO, MSG_INFO
+            _ => CmdMemory::NONE,                 // IPC_RMID
+        },
+        // QCMD(subcmd, type): the subcommand is above the low 8 bits.
+        CMD_QUOTACTL => match (cmd as u32) >> 8 {
+            0x80_0004 => CmdMemory::writes(4), // Q_GETFMT: the format id
+            0x80_0005 => CmdMemory::writes(IF_DQINFO), // Q_GETINFO
+            0x80_0006 => CmdMemory::reads(IF_DQINFO), // Q_SETINFO
+            0x80_0007 => CmdMemory::writes(IF_DQBLK), // Q_GETQUOTA
+            0x80_0008 => CmdMemory::reads(IF_DQBLK), // Q_SETQUOTA
+            0x80_0009 => CmdMemory::writes(IF_NEXTDQBLK), // Q_GETNEXTQUOTA
+            // Q_SYNC, Q_QUOTAOFF: no memory; Q_QUOTAON reads a path (an
+            // input: display only).
+            0x80_0001..=0x80_0003 => CmdMemory::NONE,
+            // The XFS commands ('X' << 8 | n) and anything else: their
+            // structs are not described here.
+            _ => CmdMemory::UNKNOWN,
+        },
+        // keyctl(op, arg2, arg3, arg4, arg5): args[1..=4] are arg2..arg5.
+        CMD_KEYCTL => match cmd {
+            // KEYCTL_DESCRIBE, KEYCTL_READ, KEYCTL_GET_SECURITY and
+            // KEYCTL_DH_COMPUTE fill the buffer arg3 of arg4 bytes with
+            // up to the answer's length, which they return (a key type
+            // that writes all or nothing writes at most that).
+            6 | 11 | 17 | 23 if arg == 2 => CmdMemory::writes_ret_up_to(3),
+            // KEYCTL_CAPABILITIES: the buffer arg2 of arg3 bytes.
+            31 if arg == 1 => CmdMemory::writes_ret_up_to(2),
+            // KEYCTL_PKEY_QUERY writes a struct at arg5, the PKEY
+            // ENCRYPT, DECRYPT and SIGN a buffer whose length is in the
+            // params struct at arg2: not described here.
+            24..=27 => CmdMemory::UNKNOWN,
+            // Operations past KEYCTL_WATCH_KEY are unknown to this table.
+            33.. => CmdMemory::UNKNOWN,
+            // The rest take values, or read names, payloads and iovecs
+            // (inputs: display only).
+            _ => CmdMemory::NONE,
+        },
+        _ => CmdMemory::UNKNOWN,
+    }
+}
+
+/// Why a successful syscall's memory for this operation cannot be known,
+/// if it cannot (per command, where the table knows the syscall but not
+/// every command of it): the daemon records it `effects_unknown`, and
+/// replay stops there saying this.
+pub fn op_unknown(nr: i64, args: &[u64; 6], ret: i64) -> Option<&'static str> {
+    const NR_IOCTL: i64 = 16;
+    if ret < 0 {
+        return None;
+    }
+    if nr == NR_IOCTL {
+        return (!ioctl_memory(args[1], args[2]).known)
+            .then_some("not an encoded request, or one whose struct points to more memory");
+    }
+    let Effects::Known(list) = lookup(nr)?.effects else {
+        return None;
+    };
+    for e in list {
+        if e.rule != SizeRule::Cmd || args[e.arg as usize % 6] == 0 {
+            continue;
+        }
+        let cmd = args[e.size_arg as usize % 6];
+        if matches!(cmd_memory(e.param, cmd, e.arg).writes, CmdSize::Unknown) {
+            return Some(match e.param {
+                CMD_SEMCTL => {
+                    "GETALL writes one u16 per semaphore of the set, a count the call does not say"
+                }
+                CMD_QUOTACTL => {
+                    "a quota command whose struct this table does not describe (the XFS ones)"
+                }
+                CMD_KEYCTL => {
+                    "a keyctl operation that writes through a struct (PKEY_*) or that this table does not know"
+                }
+                _ => "a command this table does not describe",
+            });
+        }
+    }
+    None
+}
+
+/// Bytes of `SizeRule::CapData` for the header version `version`.
+pub const fn cap_data_bytes(version: u32) -> u32 {
+    const V1: u32 = 0x1998_0330;
+    if version == V1 { 12 } else { 24 }
 }
 
 /// What `prctl(option, arg2, arg3, ...)` does with the memory at `arg2`.
@@ -268,6 +501,11 @@ impl SizeRule {
             12 => Self::FdSet,
             13 => Self::Fcntl,
             14 => Self::Prctl,
+            15 => Self::Cmd,
+            16 => Self::RetPlus,
+            17 => Self::Pages,
+            18 => Self::CapData,
+            19 => Self::SelfIovec,
             _ => return None,
         })
     }
@@ -447,6 +685,56 @@ mod tests {
     }
 
     #[test]
+    fn commands_say_their_memory() {
+        use CmdSize::*;
+        // seccomp: the filter is read, the notification sizes written.
+        let f = cmd_memory(CMD_SECCOMP, 1, 2);
+        assert_eq!((f.reads, f.writes, f.fprog), (Const(16), None, true));
+        assert_eq!(cmd_memory(CMD_SECCOMP, 3, 2).writes, Const(6));
+        assert_eq!(cmd_memory(CMD_SECCOMP, 0, 2), CmdMemory::NONE);
+        // System V: IPC_STAT writes the 64-bit struct, IPC_SET reads it.
+        assert_eq!(cmd_memory(CMD_SHMCTL, 2, 2).writes, Const(112));
+        assert_eq!(cmd_memory(CMD_SHMCTL, 1, 2).reads, Const(112));
+        assert_eq!(cmd_memory(CMD_SHMCTL, 14, 2).writes, Const(48));
+        assert_eq!(cmd_memory(CMD_MSGCTL, 2, 2).writes, Const(120));
+        assert_eq!(cmd_memory(CMD_MSGCTL, 12, 2).writes, Const(32));
+        assert_eq!(cmd_memory(CMD_SEMCTL, 2, 3).writes, Const(104));
+        assert_eq!(cmd_memory(CMD_SEMCTL, 19, 3).writes, Const(40));
+        assert_eq!(cmd_memory(CMD_SEMCTL, 12, 3), CmdMemory::NONE);
+        // Q_GETQUOTA of user quotas.
+        assert_eq!(
+            cmd_memory(CMD_QUOTACTL, 0x80_0007 << 8, 3).writes,
+            Const(72)
+        );
+        // keyctl READ fills arg3 (args[2]) up to arg4 (args[3]).
+        assert_eq!(cmd_memory(CMD_KEYCTL, 11, 2).writes, RetUpTo(3));
+        assert_eq!(cmd_memory(CMD_KEYCTL, 11, 1), CmdMemory::NONE);
+        assert_eq!(cmd_memory(CMD_KEYCTL, 31, 1).writes, RetUpTo(2));
+    }
+
+    #[test]
+    fn unknown_commands_are_named_only_when_they_succeed() {
+        const SEMCTL: i64 = 66;
+        const KEYCTL: i64 = 250;
+        const SECCOMP: i64 = 317;
+        const GETALL: u64 = 13;
+        assert!(op_unknown(SEMCTL, &[1, 0, GETALL, 0x7ff0, 0, 0], 0).is_some());
+        assert!(op_unknown(SEMCTL, &[1, 0, GETALL, 0x7ff0, 0, 0], -22).is_none());
+        assert!(op_unknown(SEMCTL, &[1, 0, 2, 0x7ff0, 0, 0], 0).is_none());
+        assert!(op_unknown(KEYCTL, &[24, 5, 0, 0, 0x7ff0, 0], 0).is_some());
+        assert!(op_unknown(KEYCTL, &[11, 5, 0x7ff0, 64, 0, 0], 10).is_none());
+        assert!(op_unknown(SECCOMP, &[1, 0, 0x7ff0, 0, 0, 0], 0).is_none());
+        assert!(op_unknown(16, &[0, 0x8912, 0x7ff0, 0, 0, 0], 0).is_some());
+        assert!(op_unknown(16, &[0, 0x5401, 0x7ff0, 0, 0, 0], 0).is_none());
+    }
+
+    #[test]
+    fn capability_data_follows_the_header_version() {
+        assert_eq!(cap_data_bytes(0x1998_0330), 12);
+        assert_eq!(cap_data_bytes(0x2008_0522), 24);
+    }
+
+    #[test]
     fn table_is_sorted_and_unique() {
         for w in x86_64::TABLE.windows(2) {
             assert!(w[0].nr < w[1].nr, "{} before {}", w[0].name, w[1].name);
@@ -517,6 +805,10 @@ mod tests {
                             | SizeRule::PtrU32
                             | SizeRule::Iovec
                             | SizeRule::FdSet
+                            | SizeRule::Cmd
+                            | SizeRule::Pages
+                            | SizeRule::CapData
+                            | SizeRule::SelfIovec
                     );
                     if reads_arg {
                         assert!(
@@ -525,7 +817,13 @@ mod tests {
                             s.name
                         );
                     }
-                    if matches!(e.rule, SizeRule::Ret | SizeRule::RetTimes) {
+                    if matches!(
+                        e.rule,
+                        SizeRule::Ret
+                            | SizeRule::RetTimes
+                            | SizeRule::RetPlus
+                            | SizeRule::SelfIovec
+                    ) {
                         assert!(
                             e.dir.is_out(),
                             "{}: a return-value size only makes sense for outputs",

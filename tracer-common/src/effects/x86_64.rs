@@ -58,7 +58,6 @@ const EPOLL_EVENT: u32 = 12; // struct epoll_event (packed on x86_64)
 const POLLFD: u32 = 8; // struct pollfd
 const SCHED_PARAM: u32 = 4; // struct sched_param
 const CAP_HEADER: u32 = 8; // struct __user_cap_header_struct
-const CAP_DATA: u32 = 24; // 2 x struct __user_cap_data_struct (v2/v3)
 const MQ_ATTR: u32 = 64; // struct mq_attr
 const SEMBUF: u32 = 6; // struct sembuf
 const MMSGHDR: u32 = 64; // struct mmsghdr (msghdr 56 + msg_len 4 + padding)
@@ -255,11 +254,14 @@ pub static TABLE: &[SyscallInfo] = &[
     row(24, "sched_yield", NO_ARGS, Effects::NoMemory),
     row(25, "mremap", &[("old_address", Hex), ("old_size", UInt), ("new_size", UInt), ("flags", Hex), ("new_address", Hex)], Effects::NoMemory),
     row(26, "msync", &[("addr", Hex), ("length", UInt), ("flags", Hex)], Effects::NoMemory),
-    row(27, "mincore", &[("addr", Hex), ("length", UInt), ("vec", Ptr)], Effects::Unknown("vec is one byte per page of length: no size rule")),
+    // vec gets one byte per page of the range (length rounded up to pages).
+    row(27, "mincore", &[("addr", Hex), ("length", UInt), ("vec", Ptr)], Effects::Known(&[effect(2, Out, Pages, 1, 0)])),
     row(28, "madvise", &[("addr", Hex), ("length", UInt), ("advice", Int)], Effects::NoMemory),
     row(29, "shmget", &[("key", Hex), ("size", UInt), ("shmflg", Hex)], Effects::NoMemory),
     row(30, "shmat", &[("shmid", Int), ("shmaddr", Hex), ("shmflg", Hex)], Effects::Unknown("maps a System V segment whose contents other processes share")),
-    row(31, "shmctl", &[("shmid", Int), ("cmd", Int), ("buf", Ptr)], Effects::Unknown("cmd-dependent: IPC_STAT writes struct shmid_ds (112 bytes), IPC_SET reads it, the INFO commands write other structs")),
+    // Per command (effects::cmd_memory): IPC_SET reads struct shmid64_ds,
+    // the STAT commands write it, IPC_INFO and SHM_INFO write their structs.
+    row(31, "shmctl", &[("shmid", Int), ("cmd", Int), ("buf", Ptr)], Effects::Known(&[effect(2, InOut, Cmd, 1, CMD_SHMCTL)])),
     row(32, "dup", &[("oldfd", Fd)], Effects::NoMemory),
     row(33, "dup2", &[("oldfd", Fd), ("newfd", Fd)], Effects::NoMemory),
     row(34, "pause", NO_ARGS, Effects::NoMemory),
@@ -297,15 +299,21 @@ pub static TABLE: &[SyscallInfo] = &[
     row(63, "uname", &[("buf", Ptr)], Effects::Known(&[out_const(0, UTSNAME)])),
     row(64, "semget", &[("key", Hex), ("nsems", Int), ("semflg", Hex)], Effects::NoMemory),
     row(65, "semop", &[("semid", Int), ("sops", Ptr), ("nsops", UInt)], Effects::Known(&[in_times(1, 2, SEMBUF)])),
-    row(66, "semctl", &[("semid", Int), ("semnum", Int), ("cmd", Int), ("arg", Hex)], Effects::Unknown("cmd-dependent: IPC_STAT, GETALL and the INFO commands write through arg, others use it as a value")),
+    // Per command (effects::cmd_memory): arg is a pointer for IPC_SET (read),
+    // the STAT and INFO commands (written), GETALL (written, of a size the
+    // call does not say: recorded effects_unknown) and SETALL; a value else.
+    row(66, "semctl", &[("semid", Int), ("semnum", Int), ("cmd", Int), ("arg", Hex)], Effects::Known(&[effect(3, InOut, Cmd, 2, CMD_SEMCTL)])),
     row(67, "shmdt", &[("shmaddr", Hex)], Effects::NoMemory),
     row(68, "msgget", &[("key", Hex), ("msgflg", Hex)], Effects::NoMemory),
     // struct msgbuf is an 8-byte mtype followed by msgsz bytes of mtext;
     // there is no "argument plus constant" rule, so the last 8 bytes of
     // mtext are not captured (an input: display only).
     row(69, "msgsnd", &[("msqid", Int), ("msgp", Ptr), ("msgsz", UInt), ("msgflg", Hex)], Effects::Known(&[in_arg(1, 2)])),
-    row(70, "msgrcv", &[("msqid", Int), ("msgp", Ptr), ("msgsz", UInt), ("msgtyp", Int), ("msgflg", Hex)], Effects::Unknown("writes an 8-byte mtype plus the returned byte count: no size rule")),
-    row(71, "msgctl", &[("msqid", Int), ("cmd", Int), ("buf", Ptr)], Effects::Unknown("cmd-dependent: IPC_STAT writes struct msqid_ds (120 bytes), IPC_SET reads it, the INFO commands write struct msginfo")),
+    // The 8-byte mtype, then the returned number of mtext bytes.
+    row(70, "msgrcv", &[("msqid", Int), ("msgp", Ptr), ("msgsz", UInt), ("msgtyp", Int), ("msgflg", Hex)], Effects::Known(&[effect(1, Out, RetPlus, 0, 8)])),
+    // Per command (effects::cmd_memory): IPC_SET reads struct msqid64_ds,
+    // the STAT commands write it, IPC_INFO and MSG_INFO write struct msginfo.
+    row(71, "msgctl", &[("msqid", Int), ("cmd", Int), ("buf", Ptr)], Effects::Known(&[effect(2, InOut, Cmd, 1, CMD_MSGCTL)])),
     // The Fcntl rule covers the commands that take a pointer: struct flock
     // (the lock commands), struct f_owner_ex (F_SETOWN_EX, F_GETOWN_EX) and
     // u64 (the read-write hint commands).
@@ -366,8 +374,11 @@ pub static TABLE: &[SyscallInfo] = &[
     row(124, "getsid", &[("pid", Int)], Effects::NoMemory),
     // The header is read, and its version rewritten when unsupported. The
     // data is two 12-byte structs for capability versions 2 and 3.
-    row(125, "capget", &[("hdrp", Ptr), ("datap", Ptr)], Effects::Known(&[inout_const(0, CAP_HEADER), out_const(1, CAP_DATA)])),
-    row(126, "capset", &[("hdrp", Ptr), ("datap", Ptr)], Effects::Known(&[in_const(0, CAP_HEADER), in_const(1, CAP_DATA)])),
+    // The data is one struct for _LINUX_CAPABILITY_VERSION_1, two after; an
+    // unknown version has the kernel's written into the header (and EINVAL,
+    // or 0 when datap is NULL).
+    row(125, "capget", &[("hdrp", Ptr), ("datap", Ptr)], Effects::Known(&[inout_const(0, CAP_HEADER), effect(1, Out, CapData, 0, 0)])),
+    row(126, "capset", &[("hdrp", Ptr), ("datap", Ptr)], Effects::Known(&[in_const(0, CAP_HEADER), effect(1, In, CapData, 0, 0)])),
     row(127, "rt_sigpending", &[("set", Ptr), ("sigsetsize", UInt)], Effects::Known(&[out_arg(0, 1)])),
     row(128, "rt_sigtimedwait", &[("set", Ptr), ("info", Ptr), ("timeout", Ptr), ("sigsetsize", UInt)], Effects::Known(&[in_arg(0, 3), out_const(1, SIGINFO), in_const(2, TIMESPEC)])),
     row(129, "rt_sigqueueinfo", &[("tgid", Int), ("sig", Signal), ("info", Ptr)], Effects::Known(&[in_const(2, SIGINFO)])),
@@ -430,7 +441,9 @@ pub static TABLE: &[SyscallInfo] = &[
     row(176, "delete_module", &[("name", Str), ("flags", Hex)], Effects::Known(&[string(0, 64)])),
     row(177, "get_kernel_syms", &[("table", Ptr)], ENOSYS),
     row(178, "query_module", &[("name", Str), ("which", Int), ("buf", Ptr), ("bufsize", UInt), ("ret", Ptr)], ENOSYS),
-    row(179, "quotactl", &[("cmd", Int), ("special", Str), ("id", Int), ("addr", Ptr)], Effects::Unknown("cmd-dependent: addr is a struct if_dqblk, if_dqinfo, a quota file path, or unused")),
+    // Per command (effects::cmd_memory): the Q_GET* commands write their
+    // struct at addr, the Q_SET* ones read it; the XFS ones are unknown.
+    row(179, "quotactl", &[("cmd", Int), ("special", Str), ("id", Int), ("addr", Ptr)], Effects::Known(&[path(1), effect(3, InOut, Cmd, 0, CMD_QUOTACTL)])),
     row(180, "nfsservctl", &[("cmd", Int), ("argp", Ptr), ("resp", Ptr)], ENOSYS),
     row(181, "getpmsg", STREAMS, ENOSYS),
     row(182, "putpmsg", STREAMS, ENOSYS),
@@ -510,7 +523,10 @@ pub static TABLE: &[SyscallInfo] = &[
     row(247, "waitid", &[("idtype", Int), ("id", Int), ("infop", Ptr), ("options", Hex), ("rusage", Ptr)], Effects::Known(&[out_const(2, SIGINFO), out_const(4, RUSAGE)])),
     row(248, "add_key", &[("type", Str), ("description", Str), ("payload", Buf), ("plen", UInt), ("keyring", Int)], Effects::Known(&[string(0, NAME), string(1, 4096), in_arg(2, 3)])),
     row(249, "request_key", &[("type", Str), ("description", Str), ("callout_info", Str), ("dest_keyring", Int)], Effects::Known(&[string(0, NAME), string(1, 4096), string(2, 4096)])),
-    row(250, "keyctl", &[("operation", Int), ("arg2", Hex), ("arg3", Hex), ("arg4", Hex), ("arg5", Hex)], Effects::Unknown("op-dependent: KEYCTL_READ, DESCRIBE, GET_SECURITY and others write buffers, others read them")),
+    // Per operation (effects::cmd_memory): DESCRIBE, READ, GET_SECURITY and
+    // DH_COMPUTE fill arg3, CAPABILITIES arg2; the PKEY ones that write are
+    // unknown. Inputs (names, payloads, params) are not captured: display only.
+    row(250, "keyctl", &[("operation", Int), ("arg2", Hex), ("arg3", Hex), ("arg4", Hex), ("arg5", Hex)], Effects::Known(&[effect(1, Out, Cmd, 0, CMD_KEYCTL), effect(2, Out, Cmd, 0, CMD_KEYCTL)])),
     row(251, "ioprio_set", &[("which", Int), ("who", Int), ("ioprio", Int)], Effects::NoMemory),
     row(252, "ioprio_get", &[("which", Int), ("who", Int)], Effects::NoMemory),
     row(253, "inotify_init", NO_ARGS, Effects::NoMemory),
@@ -589,7 +605,10 @@ pub static TABLE: &[SyscallInfo] = &[
     // The local iovecs are filled in order up to the return value, exactly
     // like readv; the remote process is only read.
     row(310, "process_vm_readv", &[("pid", Int), ("local_iov", Ptr), ("liovcnt", UInt), ("remote_iov", Ptr), ("riovcnt", UInt), ("flags", Hex)], Effects::Known(&[iov_out(1, 2)])),
-    row(311, "process_vm_writev", &[("pid", Int), ("local_iov", Ptr), ("liovcnt", UInt), ("remote_iov", Ptr), ("riovcnt", UInt), ("flags", Hex)], Effects::Unknown("writes another process's memory")),
+    // Into this process itself the remote iovecs are its own memory, written
+    // up to the return value; into another process nothing of this one is
+    // (replay cannot do that: the engine says so).
+    row(311, "process_vm_writev", &[("pid", Int), ("local_iov", Ptr), ("liovcnt", UInt), ("remote_iov", Ptr), ("riovcnt", UInt), ("flags", Hex)], Effects::Known(&[iov_in(1, 2), effect(3, Out, SelfIovec, 4, 0)])),
     // KCMP_EPOLL_TFD reads a 12-byte struct kcmp_epoll_slot from idx2;
     // nothing is written.
     row(312, "kcmp", &[("pid1", Int), ("pid2", Int), ("type", Int), ("idx1", UInt), ("idx2", UInt)], Effects::NoMemory),
@@ -599,7 +618,11 @@ pub static TABLE: &[SyscallInfo] = &[
     row(314, "sched_setattr", &[("pid", Int), ("attr", Ptr), ("flags", Hex)], Effects::Known(&[effect(1, InOut, PtrU32, 1, 0)])),
     row(315, "sched_getattr", &[("pid", Int), ("attr", Ptr), ("size", UInt), ("flags", Hex)], Effects::Known(&[out_arg(1, 2)])),
     row(316, "renameat2", &[("olddirfd", AtFd), ("oldpath", Str), ("newdirfd", AtFd), ("newpath", Str), ("flags", Hex)], PATHS13),
-    row(317, "seccomp", &[("operation", Int), ("flags", Hex), ("args", Ptr)], Effects::Unknown("op-dependent: SET_MODE_FILTER reads a sock_fprog and its filter, GET_NOTIF_SIZES writes 6 bytes")),
+    // Per operation (effects::cmd_memory): SET_MODE_FILTER reads a
+    // sock_fprog and its filter, GET_ACTION_AVAIL a u32, GET_NOTIF_SIZES
+    // writes 6 bytes. Replay answers it: the program's filter is never
+    // installed under the replayer (policy.rs).
+    row(317, "seccomp", &[("operation", Int), ("flags", Hex), ("args", Ptr)], Effects::Known(&[effect(2, InOut, Cmd, 0, CMD_SECCOMP)])),
     row(318, "getrandom", &[("buf", Buf), ("buflen", UInt), ("flags", Hex)], Effects::Known(&[out_ret(0)])),
     row(319, "memfd_create", &[("name", Str), ("flags", Hex)], Effects::Known(&[string(0, NAME)])),
     row(320, "kexec_file_load", &[("kernel_fd", Fd), ("initrd_fd", Fd), ("cmdline_len", UInt), ("cmdline", Str), ("flags", Hex)], Effects::Known(&[in_arg(3, 2)])),
@@ -649,7 +672,7 @@ pub static TABLE: &[SyscallInfo] = &[
     row(440, "process_madvise", &[("pidfd", Fd), ("iovec", Ptr), ("vlen", UInt), ("advice", Int), ("flags", Hex)], Effects::Known(&[in_times(1, 2, IOVEC)])),
     row(441, "epoll_pwait2", &[("epfd", Fd), ("events", Ptr), ("maxevents", Int), ("timeout", Ptr), ("sigmask", Ptr), ("sigsetsize", UInt)], Effects::Known(&[out_ret_times(1, EPOLL_EVENT), in_const(3, TIMESPEC), in_arg(4, 5)])),
     row(442, "mount_setattr", &[("dirfd", AtFd), ("pathname", Str), ("flags", Hex), ("attr", Ptr), ("size", UInt)], Effects::Known(&[path(1), in_arg(3, 4)])),
-    row(443, "quotactl_fd", &[("fd", Fd), ("cmd", Int), ("id", Int), ("addr", Ptr)], Effects::Unknown("cmd-dependent: addr is a struct if_dqblk, if_dqinfo, or unused")),
+    row(443, "quotactl_fd", &[("fd", Fd), ("cmd", Int), ("id", Int), ("addr", Ptr)], Effects::Known(&[effect(3, InOut, Cmd, 1, CMD_QUOTACTL)])),
     row(444, "landlock_create_ruleset", &[("attr", Ptr), ("size", UInt), ("flags", Hex)], Effects::Known(&[in_arg(0, 1)])),
     // rule_attr is a 12-byte landlock_path_beneath_attr for
     // LANDLOCK_RULE_PATH_BENEATH, 16 bytes for LANDLOCK_RULE_NET_PORT (of
