@@ -168,6 +168,7 @@ impl<'a> Engine<'a> {
             t: Some(tracee),
             pos: 0,
             pending_signals: Vec::new(),
+            sigsys: None,
             state: TaskState::Running,
             sig: None,
             yielded: None,
@@ -355,6 +356,9 @@ struct Task {
     pos: usize,
     /// Recorded signals sent to it, not delivered yet.
     pending_signals: Vec<Signal>,
+    /// The siginfo of a pending SIGSYS its own seccomp filter raised
+    /// when recorded (given to the signal at its delivery).
+    sigsys: Option<SeccompTrap>,
     state: TaskState,
     /// The signal it resumes with when released.
     sig: Option<Signal>,
@@ -969,6 +973,9 @@ impl Engine<'_> {
                 Some(actual),
             );
         }
+        if self.stopped_by_filter(at, &s) {
+            return self.answer_stopped(regs, &s, at);
+        }
         let mut action = policy::action(name, &args);
         if action == Action::Spawn && !self.rec.tids.contains(&(s.ret as u32)) {
             action = if self.clone_flags(name, &args)? & CLONE_THREAD != 0 && s.ret > 0 {
@@ -1132,11 +1139,26 @@ impl Engine<'_> {
         // know, `syscall(-1)`) touched no memory, whatever the table says.
         const ENOSYS: i64 = -38;
         if s.effects_unknown && s.ret != ENOSYS {
-            if name == "ioctl" {
+            let mut args = [0u64; 6];
+            for (a, v) in args.iter_mut().zip(&s.args) {
+                *a = *v;
+            }
+            // Known syscalls whose command is not: named by the command.
+            if let Some(why) = effects::op_unknown(s.nr, &args, s.ret) {
+                // The argument that says which: ioctl's request, the
+                // command argument of the table's per-command rule.
+                let (what, k) = match effects::lookup(s.nr).map(|i| i.effects) {
+                    Some(effects::Effects::Known(l)) if name != "ioctl" => (
+                        "command",
+                        l.iter()
+                            .find(|e| e.rule == effects::SizeRule::Cmd)
+                            .map_or(0, |e| e.size_arg as usize),
+                    ),
+                    _ => ("request", 1),
+                };
                 return Some(format!(
-                    "ioctl request {:#x}: its memory effects are unknown (not an encoded \
-                     request, or one whose struct points to more memory)",
-                    s.args.get(1).copied().unwrap_or(0)
+                    "{name} {what} {:#x}: its memory effects are unknown ({why})",
+                    args[k % 6]
                 ));
             }
             let why = match effects::lookup(s.nr).map(|i| i.effects) {
@@ -1144,6 +1166,20 @@ impl Engine<'_> {
                 _ => "the effects table does not know it",
             };
             return Some(format!("{name}: its memory effects are unknown ({why})"));
+        }
+        // Into itself it wrote its own memory (recorded); into another
+        // process, memory replay has no record of and does not write.
+        if name == "process_vm_writev"
+            && s.ret > 0
+            && s.args
+                .first()
+                .is_some_and(|&p| p != self.task().rpid as u64)
+        {
+            return Some(format!(
+                "process_vm_writev into process {}: replay cannot write another process's \
+                 memory",
+                s.args[0]
+            ));
         }
         if action != Action::Emulate || s.ret < 0 {
             return None;
@@ -1188,6 +1224,64 @@ impl Engine<'_> {
             ));
         }
         None
+    }
+
+    /// Whether the recorded syscall at `at` never ran: the program's own
+    /// seccomp filter stopped it at entry (the kernel records its exit
+    /// without an entry), failing it with an errno (`SECCOMP_RET_ERRNO`,
+    /// a `RET_TRACE` nobody traced) or trapping it (`SECCOMP_RET_TRAP`:
+    /// its SIGSYS is the thread's next event). The filter is not
+    /// installed under the replayer (seccomp is answered), so replay
+    /// stops the syscall instead.
+    fn stopped_by_filter(&self, at: usize, s: &pb::Syscall) -> bool {
+        if !s.no_enter || (s.ret == 0 && crate::recording::CLONES.contains(&s.nr)) {
+            return false;
+        }
+        if s.ret < 0 {
+            return true;
+        }
+        matches!(
+            self.own_from(at + 1).next().map(|(_, e)| &e.kind),
+            Some(Some(pb::event::Kind::Signal(sig)))
+                if sig.signo == libc::SIGSYS as u32 && sig.code == SYS_SECCOMP
+        )
+    }
+
+    /// Answers a syscall the program's seccomp filter stopped: nothing
+    /// ran, nothing was written (what the recorder read at its exit is
+    /// the program's own memory), the result is the recorded one (an
+    /// errno, or for a trap the syscall number the kernel left in rax),
+    /// and a trap's SIGSYS follows with the kernel's siginfo.
+    fn answer_stopped(
+        &mut self,
+        mut regs: user_regs_struct,
+        s: &pb::Syscall,
+        at: usize,
+    ) -> Result<Next, ReplayError> {
+        self.set_pos(at + 1);
+        regs.orig_rax = u64::MAX;
+        regs.rax = s.ret as u64;
+        self.t().set_regs(regs)?;
+        self.report.syscalls_emulated += 1;
+        self.report.syscalls_stopped_by_filter += 1;
+        self.timeline_ns = s.exit_ns.max(self.timeline_ns);
+        let trap = match self.own_from(at + 1).next().map(|(_, e)| &e.kind) {
+            Some(Some(pb::event::Kind::Signal(sig)))
+                if sig.signo == libc::SIGSYS as u32 && sig.code == SYS_SECCOMP =>
+            {
+                Some(SeccompTrap {
+                    errno: sig.errno,
+                    call_addr: sig.addr,
+                    syscall: s.nr as i32,
+                })
+            }
+            _ => None,
+        };
+        if trap.is_some() {
+            self.task_mut().sigsys = trap;
+        }
+        self.after_syscall()?;
+        Ok(Next::Continue)
     }
 
     fn emulate(
@@ -2102,6 +2196,14 @@ impl Engine<'_> {
     fn on_signal(&mut self, sig: Signal) -> Result<Next, ReplayError> {
         if let Some(i) = self.task().pending_signals.iter().position(|&s| s == sig) {
             self.task_mut().pending_signals.remove(i);
+            if sig == Signal::SIGSYS
+                && let Some(trap) = self.task_mut().sigsys.take()
+            {
+                // Sent by tgkill, it would say SI_TKILL and the
+                // replayer's pid: the handler reads the trapped call.
+                self.t()
+                    .set_seccomp_siginfo(trap.errno, trap.call_addr, trap.syscall)?;
+            }
             self.report.signals_delivered += 1;
             self.resume(Some(sig))?;
             return Ok(Next::Continue);
@@ -2391,6 +2493,18 @@ impl Engine<'_> {
 
 /// `si_code` of a signal the kernel raised itself (a trapped rdtsc).
 const SI_KERNEL: i32 = 0x80;
+
+/// si_code of the SIGSYS a seccomp filter's `SECCOMP_RET_TRAP` raises.
+const SYS_SECCOMP: i32 = 1;
+
+/// What the SIGSYS of a seccomp trap tells its handler (the kernel's
+/// `seccomp_send_sigsys`): the filter's data, where and which syscall.
+#[derive(Clone, Copy, Debug)]
+struct SeccompTrap {
+    errno: i32,
+    call_addr: u64,
+    syscall: i32,
+}
 
 /// A synchronous signal the kernel raised for the instruction the
 /// program ran (a fault, a trap), not one sent to it: its code is the

@@ -43,7 +43,10 @@ pub fn locate(
         return Ok(None);
     }
     Ok(Some(match rule_of(nr, b.arg, b.direction) {
-        Some(SizeRule::Iovec) => t.read_u64(base + 16 * b.item as u64)?,
+        Some(SizeRule::Iovec | SizeRule::SelfIovec) => t.read_u64(base + 16 * b.item as u64)?,
+        // A seccomp filter's instructions: where its struct sock_fprog
+        // points (the struct is item 0).
+        Some(SizeRule::Cmd) if b.item == 1 => t.read_u64(base + 8)?,
         Some(SizeRule::StringArray) => t.read_u64(base + 8 * b.item as u64)?,
         Some(SizeRule::Msghdr) => match b.item {
             0 => base,
@@ -92,6 +95,9 @@ fn comparable(nr: i64, b: &pb::Buffer, rule: Option<SizeRule>) -> Option<Vec<(us
         // input is whatever the buffer held; the buffer alone does not say
         // which command it was).
         ("fcntl", _) => vec![],
+        // struct sock_fprog: the instruction count (then padding and the
+        // filter's address).
+        ("seccomp", _) if b.item == 0 && b.data.len() == 16 => vec![(0, 2)],
         // struct mq_attr: mq_open reads maxmsg and msgsize, mq_getsetattr
         // the flags; the rest is whatever the buffer held.
         ("mq_open", _) => vec![(8, 24)],

@@ -50,6 +50,19 @@ pub fn action(name: &str, args: &[u64; 6]) -> Action {
         "shmat" | "io_uring_setup" | "io_setup" => {
             Action::Unsupported("memory another party writes (shared memory, io_uring, aio)")
         }
+        // A filter the program installs (seccomp, or prctl's
+        // PR_SET_SECCOMP) is answered, never installed: under it, the
+        // replayer's own syscalls in the program (mmap, its fork
+        // points) would be filtered too. What the filter did when
+        // recorded, the recording has: the syscalls it failed or trapped
+        // (recorded without an entry) are answered as such, and a trap's
+        // SIGSYS is sent with the kernel's siginfo (engine.rs,
+        // `stopped_by_filter`).
+        "seccomp" => Action::Emulate,
+        // The System V ctl calls, msgrcv, semop, keyctl, quotactl,
+        // mincore, capget and process_vm_writev (into the program itself;
+        // into another process replay stops) are answered from their
+        // recorded memory per command (effects::cmd_memory).
         _ => Action::Emulate,
     }
 }
@@ -159,5 +172,8 @@ mod tests {
         );
         assert_eq!(action("clone3", &[0; 6]), Action::Spawn);
         assert_eq!(action("fork", &[0; 6]), Action::Spawn);
+        // A program's own seccomp filter is never installed in replay.
+        assert_eq!(action("seccomp", &[1, 0, 0x7ff0, 0, 0, 0]), Action::Emulate);
+        assert_eq!(action("prctl", &[22, 2, 0x7ff0, 0, 0, 0]), Action::Emulate);
     }
 }

@@ -20,7 +20,7 @@ const NR_EXECVEAT: i64 = 322;
 /// clone, fork, vfork, clone3: a new task's first recorded event is its
 /// return from one of these (with no enter), which is not replayed: the
 /// replay's clone makes it.
-const CLONES: [i64; 4] = [56, 57, 58, 435];
+pub(crate) const CLONES: [i64; 4] = [56, 57, 58, 435];
 
 /// How the replayed processes' time reads were recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -76,6 +76,9 @@ pub struct Report {
     pub events_replayed: usize,
     pub syscalls_executed: u64,
     pub syscalls_emulated: u64,
+    /// Of those answered: syscalls the program's own seccomp filter
+    /// stopped at entry when recorded (failed or trapped, never run).
+    pub syscalls_stopped_by_filter: u64,
     /// Time calls the recording saw through the vDSO, answered from the
     /// recorded timeline.
     pub time_calls_from_timeline: u64,
@@ -125,6 +128,7 @@ impl Report {
             events_replayed: 0,
             syscalls_executed: 0,
             syscalls_emulated: 0,
+            syscalls_stopped_by_filter: 0,
             time_calls_from_timeline: 0,
             time_exact: false,
             tsc_reads: 0,
@@ -265,6 +269,13 @@ impl Report {
             ));
         }
         s.push('\n');
+        if self.syscalls_stopped_by_filter > 0 {
+            s.push_str(&format!(
+                "replay: {} syscalls the program's own seccomp filter stopped when recorded \
+                 were answered as it did (the filter is not installed in replay)\n",
+                self.syscalls_stopped_by_filter
+            ));
+        }
         if self.tasks > 1 {
             let mut line = format!(
                 "replay: {} threads and processes, in the recorded order",

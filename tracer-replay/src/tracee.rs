@@ -385,6 +385,36 @@ impl Tracee {
         Ok((si.si_code, addr))
     }
 
+    /// At the signal-delivery stop of a SIGSYS replay sent: gives it the
+    /// siginfo the kernel's `seccomp_send_sigsys` builds for a filter's
+    /// `SECCOMP_RET_TRAP` (code SYS_SECCOMP, the filter's data as errno,
+    /// the address after the syscall instruction, the syscall, the
+    /// audit arch), which a handler may read.
+    pub fn set_seccomp_siginfo(
+        &self,
+        errno: i32,
+        call_addr: u64,
+        syscall: i32,
+    ) -> Result<(), ReplayError> {
+        const SYS_SECCOMP: i32 = 1;
+        const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+        // SAFETY: siginfo_t is plain data, for which zero is valid.
+        let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        si.si_signo = libc::SIGSYS;
+        si.si_errno = errno;
+        si.si_code = SYS_SECCOMP;
+        // The union's _sigsys member at byte 16: void *_call_addr, int
+        // _syscall, unsigned int _arch (libc names no accessor for it).
+        let p = (&mut si as *mut libc::siginfo_t).cast::<u8>();
+        // SAFETY: the three writes are within the 128-byte siginfo_t.
+        unsafe {
+            p.add(16).cast::<u64>().write_unaligned(call_addr);
+            p.add(24).cast::<i32>().write_unaligned(syscall);
+            p.add(28).cast::<u32>().write_unaligned(AUDIT_ARCH_X86_64);
+        }
+        ptrace::setsiginfo(self.pid, &si).map_err(|e| self.err("PTRACE_SETSIGINFO", e))
+    }
+
     pub fn set_regs(&self, r: user_regs_struct) -> Result<(), ReplayError> {
         ptrace::setregs(self.pid, r).map_err(|e| self.err("PTRACE_SETREGS", e))
     }

@@ -1164,6 +1164,7 @@ impl Engine<'_> {
             t: Some(tracee),
             pos: 0,
             pending_signals: Vec::new(),
+            sigsys: None,
             state: TaskState::Starting,
             sig: None,
             yielded: None,
