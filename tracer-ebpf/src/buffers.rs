@@ -76,6 +76,8 @@ pub struct Work {
     /// the template of its pieces.
     pub arr_budget: u64,
     pub arr_base: Piece,
+    /// Messages of a recvmmsg capture being planned.
+    pub arr_count: u64,
 }
 
 /// The plan of this CPU, inside a loop callback.

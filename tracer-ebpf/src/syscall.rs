@@ -8,8 +8,8 @@ use aya_ebpf::{
 };
 use tracer_common::{
     effects::{
-        self, CmdSize, Direction, PrctlMemory, SizeRule, cap_data_bytes, cmd_memory, ioctl_memory,
-        prctl_memory,
+        self, CmdSize, Direction, MAX_MMSGS, MMSG_ITEM_STRIDE, PrctlMemory, SizeRule,
+        cap_data_bytes, cmd_memory, ioctl_memory, perf_attr_bytes, prctl_memory,
     },
     wire::{
         LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_HAS_IN, SPEC_HAS_OUT,
@@ -646,6 +646,22 @@ fn plan_effect(w: &mut Work, i: usize) {
                 plan_iovecs(w, piece(0), size_arg, ret as u64, 0)
             }
         }
+        SizeRule::PerfEventAttr => {
+            const E2BIG: i64 = -7;
+            if !at_exit {
+                if let Some(size) = read_user_u32(ptr + 4) {
+                    buffers::add(w, piece(perf_attr_bytes(size) as u64))
+                }
+            } else if ret == E2BIG {
+                // The kernel wrote its size at byte 4: type and size.
+                buffers::add(w, piece(8))
+            }
+        }
+        SizeRule::Mmsghdr => {
+            if at_exit && ret > 0 {
+                plan_mmsghdrs(w, piece(0), ret as u64)
+            }
+        }
         SizeRule::Fcntl => {
             // F_GETLK, F_SETLK, F_SETLKW and their OFD variants take a struct
             // flock; F_SETOWN_EX and F_GETOWN_EX a struct f_owner_ex, the
@@ -701,6 +717,119 @@ fn plan_cmd(w: &mut Work, base: Piece, table: u32, cmd: u64) {
             },
         );
     }
+}
+
+/// recvmmsg's `count` received messages: the headers as one piece (item
+/// 0), then each message's name, control buffer and iovecs' memory
+/// (bounded by its msg_len), numbered as a msghdr capture's items plus
+/// `MMSG_ITEM_STRIDE * (index + 1)`. One `bpf_loop` walks (message,
+/// iovec) pairs, so the plan nests no deeper than a msghdr's. Messages or
+/// iovecs past the bounds are counted lost, never silently left out.
+#[inline(never)]
+fn plan_mmsghdrs(w: &mut Work, base: Piece, count: u64) {
+    const MMSGHDR: u64 = 64;
+    let count = if count > 1024 { 1024 } else { count };
+    buffers::add(
+        w,
+        Piece {
+            total: count * MMSGHDR,
+            item: 0,
+            ..base
+        },
+    );
+    let planned = if count > MAX_MMSGS as u64 {
+        w.lost = 1;
+        MAX_MMSGS as u64
+    } else {
+        count
+    };
+    w.arr_base = base;
+    w.arr_count = planned;
+    w.arr_budget = 0;
+    // SAFETY: callback follows bpf_loop's contract; it takes no context.
+    unsafe {
+        generated::bpf_loop(
+            planned as u32 * MAX_IOVECS,
+            mmsg_cb as *mut c_void,
+            core::ptr::null_mut(),
+            0,
+        );
+    }
+}
+
+extern "C" fn mmsg_cb(j: u64, _ctx: *mut c_void) -> i64 {
+    let Some(w) = buffers::current() else {
+        return 1;
+    };
+    let i = j / MAX_IOVECS as u64;
+    let k = j % MAX_IOVECS as u64;
+    if i >= w.arr_count {
+        return 1;
+    }
+    let base = w.arr_base;
+    let m = base.src + i * 64;
+    let item = (i as u32 + 1) * MMSG_ITEM_STRIDE;
+    if k == 0 {
+        // A new message: its name, control buffer and byte budget.
+        w.arr_budget = 0;
+        let (Some(name), Some(namelen), Some(ctl), Some(ctllen), Some(len)) = (
+            read_user_u64(m),
+            read_user_u32(m + 8),
+            read_user_u64(m + 32),
+            read_user_u64(m + 40),
+            read_user_u32(m + 56),
+        ) else {
+            return 0;
+        };
+        buffers::add(
+            w,
+            Piece {
+                src: name,
+                total: namelen as u64,
+                item: item + MSG_ITEM_NAME,
+                ..base
+            },
+        );
+        buffers::add(
+            w,
+            Piece {
+                src: ctl,
+                total: if ctllen > 4096 { 4096 } else { ctllen },
+                item: item + MSG_ITEM_CONTROL,
+                ..base
+            },
+        );
+        w.arr_budget = len as u64;
+    }
+    if w.arr_budget == 0 {
+        return 0;
+    }
+    let (Some(iov), Some(iovlen)) = (read_user_u64(m + 16), read_user_u64(m + 24)) else {
+        return 0;
+    };
+    if k >= iovlen {
+        return 0;
+    }
+    let at = iov + k * 16;
+    let (Some(b), Some(l)) = (read_user_u64(at), read_user_u64(at + 8)) else {
+        return 0;
+    };
+    let n = if l > w.arr_budget { w.arr_budget } else { l };
+    buffers::add(
+        w,
+        Piece {
+            src: b,
+            total: n,
+            item: item + MSG_ITEM_IOV + k as u32,
+            ..base
+        },
+    );
+    w.arr_budget -= n;
+    if k + 1 == MAX_IOVECS as u64 && w.arr_budget > 0 {
+        // Bytes in iovecs past the ones captured.
+        w.lost = 1;
+    }
+    0
 }
 
 /// An iovec array: each element's memory, bounded in total by `budget`

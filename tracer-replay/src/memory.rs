@@ -1,7 +1,7 @@
 //! Where a recorded buffer lives in the replayed process, per the shared
 //! memory-effects table: comparing recorded inputs with what the program
 //! passes now, and writing recorded outputs where the program expects them.
-use tracer_common::effects::{self, Direction, Effects, SizeRule};
+use tracer_common::effects::{self, Direction, Effects, MMSG_ITEM_STRIDE, SizeRule};
 use tracer_proto as pb;
 
 use crate::{ReplayError, tracee::Tracee};
@@ -48,6 +48,20 @@ pub fn locate(
         // points (the struct is item 0).
         Some(SizeRule::Cmd) if b.item == 1 => t.read_u64(base + 8)?,
         Some(SizeRule::StringArray) => t.read_u64(base + 8 * b.item as u64)?,
+        Some(SizeRule::Mmsghdr) if b.item > 0 => {
+            // Message i's own items, at its header in the array.
+            let i = (b.item / MMSG_ITEM_STRIDE - 1) as u64;
+            let m = base + 64 * i;
+            match b.item % MMSG_ITEM_STRIDE {
+                MSG_ITEM_NAME => t.read_u64(m)?,
+                MSG_ITEM_CONTROL => t.read_u64(m + 32)?,
+                k if k >= MSG_ITEM_IOV => {
+                    let iov = t.read_u64(m + 16)?;
+                    t.read_u64(iov + 16 * (k - MSG_ITEM_IOV) as u64)?
+                }
+                _ => return Ok(None),
+            }
+        }
         Some(SizeRule::Msghdr) => match b.item {
             0 => base,
             MSG_ITEM_NAME => t.read_u64(base)?,
@@ -259,6 +273,17 @@ pub fn write_outputs(
         let Some(addr) = locate(t, nr, args, b)? else {
             continue;
         };
+        if rule_of(nr, b.arg, b.direction) == Some(SizeRule::Mmsghdr) && b.item == 0 {
+            // Each struct mmsghdr: what the kernel sets (namelen,
+            // controllen, flags, msg_len), not the program's pointers.
+            for (i, h) in b.data.chunks_exact(64).enumerate() {
+                let at = addr + 64 * i as u64;
+                t.write(at + 8, &h[8..12])?;
+                t.write(at + 40, &h[40..52])?;
+                t.write(at + 56, &h[56..60])?;
+            }
+            continue;
+        }
         if rule_of(nr, b.arg, b.direction) == Some(SizeRule::Msghdr) && b.item == 0 {
             // The header: only what the kernel sets (namelen, controllen,
             // flags); its pointers are the program's own.

@@ -103,7 +103,25 @@ pub enum SizeRule {
     /// (`process_vm_writev` to itself; outputs bounded by the return
     /// value). Into another process, nothing of this one.
     SelfIovec = 19,
+    /// A `struct perf_event_attr`, sized by its own `size` field (the u32
+    /// at byte 4; 0 is PERF_ATTR_SIZE_VER0, 64 bytes). Read at entry; on
+    /// E2BIG the kernel writes its own size into that field (the first 8
+    /// bytes are recorded, [`writes_when_failed`]).
+    PerfEventAttr = 20,
+    /// recvmmsg's array of `struct mmsghdr`, filled for the returned
+    /// number of messages: the headers (item 0, 64 bytes each), and each
+    /// message's name, control buffer and iovecs' memory as a msghdr
+    /// capture's items plus [`MMSG_ITEM_STRIDE`] times its index + 1.
+    Mmsghdr = 21,
 }
+
+/// Item numbers of one message of a [`SizeRule::Mmsghdr`] capture are its
+/// msghdr items (1 name, 2 control, 16 + n the n-th iovec) plus this
+/// times its index + 1.
+pub const MMSG_ITEM_STRIDE: u32 = 32;
+/// Most messages of one recvmmsg captured; a call that returned more is
+/// recorded with its buffers lost (replay then stops there, saying so).
+pub const MAX_MMSGS: u32 = 8;
 
 /// Command tables of [`SizeRule::Cmd`] (its `param`).
 pub const CMD_SECCOMP: u32 = 1;
@@ -458,14 +476,29 @@ pub const fn ioctl_memory(request: u64, argp: u64) -> IoctlMemory {
 
 /// A failed syscall that still wrote its outputs: a sleep cut short by a
 /// signal (EINTR, or the restart code the kernel turns into EINTR or a
-/// restart) has written the time that remained. Every other failure
-/// writes nothing the recording needs.
+/// restart) has written the time that remained; a `perf_event_open`
+/// whose attr was larger than the kernel's (E2BIG) has its size written
+/// into the attr. Every other failure writes nothing the recording needs.
 pub const fn writes_when_failed(nr: i64, ret: i64) -> bool {
     const NANOSLEEP: i64 = 35;
     const CLOCK_NANOSLEEP: i64 = 230;
+    const PERF_EVENT_OPEN: i64 = 298;
     const EINTR: i64 = -4;
+    const E2BIG: i64 = -7;
     const ERESTART_RESTARTBLOCK: i64 = -516;
-    (nr == NANOSLEEP || nr == CLOCK_NANOSLEEP) && (ret == EINTR || ret == ERESTART_RESTARTBLOCK)
+    ((nr == NANOSLEEP || nr == CLOCK_NANOSLEEP) && (ret == EINTR || ret == ERESTART_RESTARTBLOCK))
+        || (nr == PERF_EVENT_OPEN && ret == E2BIG)
+}
+
+/// Bytes of a `struct perf_event_attr` whose `size` field says `size`:
+/// 0 is the first version's 64; more than a page the kernel refuses
+/// (E2BIG), so no more is read.
+pub const fn perf_attr_bytes(size: u32) -> u32 {
+    match size {
+        0 => 64,
+        s if s > 4096 => 4096,
+        s => s,
+    }
 }
 
 /// Whether `prctl` reads argument `k` (0-based) as a value for this option:
@@ -506,6 +539,8 @@ impl SizeRule {
             17 => Self::Pages,
             18 => Self::CapData,
             19 => Self::SelfIovec,
+            20 => Self::PerfEventAttr,
+            21 => Self::Mmsghdr,
             _ => return None,
         })
     }
@@ -809,6 +844,7 @@ mod tests {
                             | SizeRule::Pages
                             | SizeRule::CapData
                             | SizeRule::SelfIovec
+                            | SizeRule::Mmsghdr
                     );
                     if reads_arg {
                         assert!(

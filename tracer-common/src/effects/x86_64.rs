@@ -585,8 +585,15 @@ pub static TABLE: &[SyscallInfo] = &[
     row(295, "preadv", PRWV, Effects::Known(&[iov_out(1, 2)])),
     row(296, "pwritev", PRWV, Effects::Known(&[iov_in(1, 2)])),
     row(297, "rt_tgsigqueueinfo", &[("tgid", Int), ("tid", Int), ("sig", Signal), ("info", Ptr)], Effects::Known(&[in_const(3, SIGINFO)])),
-    row(298, "perf_event_open", &[("attr", Ptr), ("pid", Int), ("cpu", Int), ("group_fd", Fd), ("flags", Hex)], Effects::Unknown("struct perf_event_attr is sized by its own size field and rewritten on E2BIG; the event's ring is filled asynchronously")),
-    row(299, "recvmmsg", &[("sockfd", Fd), ("msgvec", Ptr), ("vlen", UInt), ("flags", Hex), ("timeout", Ptr)], Effects::Unknown("an array of struct mmsghdr, each with its own iovecs, name and control buffer: no size rule")),
+    // The attr is read whole (its own size field says how much; E2BIG
+    // writes the kernel's size there). What the event then counts is read
+    // with read() (recorded); a ring it fills is an mmap of its fd, which
+    // replay refuses.
+    row(298, "perf_event_open", &[("attr", Ptr), ("pid", Int), ("cpu", Int), ("group_fd", Fd), ("flags", Hex)], Effects::Known(&[effect(0, InOut, PerfEventAttr, 0, 0)])),
+    // Each received message's header (msg_len, the name and control
+    // lengths, flags), name, control buffer and iovecs' memory; the
+    // timeout is read and the time left written back.
+    row(299, "recvmmsg", &[("sockfd", Fd), ("msgvec", Ptr), ("vlen", UInt), ("flags", Hex), ("timeout", Ptr)], Effects::Known(&[effect(1, Out, Mmsghdr, 2, 0), inout_const(4, TIMESPEC)])),
     row(300, "fanotify_init", &[("flags", Hex), ("event_f_flags", OpenFlags)], Effects::NoMemory),
     row(301, "fanotify_mark", &[("fanotify_fd", Fd), ("flags", Hex), ("mask", Hex), ("dirfd", AtFd), ("pathname", Str)], Effects::Known(&[path(4)])),
     row(302, "prlimit64", &[("pid", Int), ("resource", Int), ("new_limit", Ptr), ("old_limit", Ptr)], Effects::Known(&[in_const(2, RLIMIT), out_const(3, RLIMIT)])),
