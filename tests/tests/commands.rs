@@ -263,3 +263,84 @@ int main(void) {
         "nothing printed past the stop"
     );
 }
+
+/// recvmmsg fills several messages' headers (msg_len, name length,
+/// flags) and each one's iovecs up to its length; perf_event_open reads an
+/// attr sized by its own field, and on E2BIG (an attr larger than the
+/// kernel's with bytes it does not know set) writes the kernel's size
+/// into it. Both replay byte for byte.
+#[test]
+fn messages_and_event_attrs_replay_as_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record_c(
+        dir.path(),
+        "recvmmsg-perf",
+        r#"
+#define _GNU_SOURCE
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+int main(void) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+    send(sv[0], "first message", 13, 0);
+    send(sv[0], "second", 6, 0);
+    send(sv[0], "third one here", 14, 0);
+    char a[4][5], b[4][16];
+    struct iovec iov[4][2];
+    struct mmsghdr mm[4];
+    memset(a, '.', sizeof a);
+    memset(b, '.', sizeof b);
+    memset(mm, 0, sizeof mm);
+    for (int i = 0; i < 4; i++) {
+        iov[i][0] = (struct iovec){ a[i], sizeof a[i] };
+        iov[i][1] = (struct iovec){ b[i], sizeof b[i] };
+        mm[i].msg_hdr.msg_iov = iov[i];
+        mm[i].msg_hdr.msg_iovlen = 2;
+    }
+    int n = recvmmsg(sv[1], mm, 4, MSG_DONTWAIT, NULL);
+    printf("recvmmsg %d\n", n);
+    for (int i = 0; i < n; i++)
+        printf("  %u [%.5s|%.16s]\n", mm[i].msg_len, a[i], b[i]);
+
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.size = sizeof attr;
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_CONTEXT_SWITCHES;
+    int fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+    unsigned long long count = 12345;
+    printf("perf_event_open %d read %zd\n", fd >= 0, fd >= 0 ? read(fd, &count, 8) : 0);
+    unsigned char *big = calloc(1, 4096);
+    struct perf_event_attr *ba = (void *)big;
+    ba->size = 4096;
+    ba->type = PERF_TYPE_SOFTWARE;
+    big[4095] = 1;
+    long r = syscall(SYS_perf_event_open, ba, 0, -1, -1, 0);
+    printf("too big %ld size now %u\n", r, ba->size);
+    return 0;
+}
+"#,
+        &[],
+    );
+    let out = String::from_utf8_lossy(&rec.stdout).into_owned();
+    assert!(
+        out.starts_with(
+            "recvmmsg 3\n  13 [first| message........]\n  6 [secon|d...............]\n  14 [third| one here.......]\n"
+        ) && out.contains("too big -1 size now "),
+        "recorded: {out}"
+    );
+    assert!(
+        !out.contains("size now 4096"),
+        "E2BIG wrote the kernel's size: {out}"
+    );
+    let rep = replay(&rec.bundle, &["--kill-on-divergence"]);
+    assert_replayed_as_recorded(&rec, &rep, "recvmmsg and perf_event_open");
+}
