@@ -344,3 +344,81 @@ int main(void) {
     let rep = replay(&rec.bundle, &["--kill-on-divergence"]);
     assert_replayed_as_recorded(&rec, &rep, "recvmmsg and perf_event_open");
 }
+
+/// `bpf` per command: a map made and a program loaded with its verifier
+/// log (the kernel writes the log through the attr, and its true size
+/// into the attr) replay as recorded; a map lookup, whose value is of
+/// the map's size (the call does not say it), stops the replay named.
+#[test]
+fn bpf_commands_replay_or_stop_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = record_c(
+        dir.path(),
+        "bpf-commands",
+        r#"
+#include <linux/bpf.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static long bpf(int cmd, union bpf_attr *a) { return syscall(SYS_bpf, cmd, a, sizeof *a); }
+
+int main(void) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    union bpf_attr a;
+    memset(&a, 0, sizeof a);
+    a.map_type = BPF_MAP_TYPE_ARRAY;
+    a.key_size = 4;
+    a.value_size = 8;
+    a.max_entries = 2;
+    int map = bpf(BPF_MAP_CREATE, &a);
+    printf("map %d\n", map >= 0);
+    struct bpf_insn prog[] = {
+        { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+        { .code = BPF_JMP | BPF_EXIT },
+    };
+    char log[4096];
+    memset(log, 0, sizeof log);
+    memset(&a, 0, sizeof a);
+    a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+    a.insns = (unsigned long)prog;
+    a.insn_cnt = 2;
+    a.license = (unsigned long)"GPL";
+    a.log_level = 2;
+    a.log_buf = (unsigned long)log;
+    a.log_size = sizeof log;
+    int p = bpf(BPF_PROG_LOAD, &a);
+    printf("prog %d log %zu true size %u\n%s\n", p >= 0, strlen(log), a.log_true_size, log);
+    unsigned key = 0;
+    unsigned long long value = 7;
+    memset(&a, 0, sizeof a);
+    a.map_fd = map;
+    a.key = (unsigned long)&key;
+    a.value = (unsigned long)&value;
+    long r = bpf(BPF_MAP_LOOKUP_ELEM, &a);
+    printf("lookup %ld %llu\n", r, value);
+    return 0;
+}
+"#,
+        &[],
+    );
+    let out = String::from_utf8_lossy(&rec.stdout).into_owned();
+    assert!(
+        out.starts_with("map 1\nprog 1 log ") && out.contains("lookup 0 0\n"),
+        "recorded: {out}"
+    );
+    let rep = replay(&rec.bundle, &["--kill-on-divergence"]);
+    assert_eq!(rep.status.code(), Some(125), "{}", rep.summary);
+    assert!(
+        rep.summary.contains("bpf command 0x1") && rep.summary.contains("map's key or value"),
+        "the reason names the command: {}",
+        rep.summary
+    );
+    let before_lookup = out.split("lookup").next().unwrap_or_default();
+    assert_eq!(
+        String::from_utf8_lossy(&rep.stdout),
+        before_lookup,
+        "the map and the program with its log replayed as recorded"
+    );
+}

@@ -8,8 +8,9 @@ use aya_ebpf::{
 };
 use tracer_common::{
     effects::{
-        self, CmdSize, Direction, MAX_MMSGS, MMSG_ITEM_STRIDE, PrctlMemory, SizeRule,
-        cap_data_bytes, cmd_memory, ioctl_memory, perf_attr_bytes, prctl_memory,
+        self, BPF_QUERY_ARRAYS, BpfMemory, CmdSize, Direction, MAX_MMSGS, MMSG_ITEM_STRIDE,
+        PrctlMemory, SizeRule, bpf_memory, cap_data_bytes, cmd_memory, ioctl_memory,
+        perf_attr_bytes, prctl_memory,
     },
     wire::{
         LossKind, MAX_EFFECTS, MAX_IOVECS, NUM_ARGS, RecordKind, SPEC_HAS_IN, SPEC_HAS_OUT,
@@ -662,6 +663,7 @@ fn plan_effect(w: &mut Work, i: usize) {
                 plan_mmsghdrs(w, piece(0), ret as u64)
             }
         }
+        SizeRule::Bpf => plan_bpf(w, piece(0), size_arg),
         SizeRule::Fcntl => {
             // F_GETLK, F_SETLK, F_SETLKW and their OFD variants take a struct
             // flock; F_SETOWN_EX and F_GETOWN_EX a struct f_owner_ex, the
@@ -716,6 +718,68 @@ fn plan_cmd(w: &mut Work, base: Piece, table: u32, cmd: u64) {
                 ..base
             },
         );
+    }
+}
+
+/// `bpf`'s attr of `size` bytes (item 0), both sides, and at exit the
+/// buffers its command writes through it ([`bpf_memory`]): a log when
+/// its level is set (item 1), a query's arrays (items 1 to 4, of the
+/// count the kernel wrote back). Pointers past `size` the kernel never
+/// saw (it copies `size` bytes of the attr). Not inlined: on the deepest
+/// call chain.
+#[inline(never)]
+fn plan_bpf(w: &mut Work, base: Piece, size: u64) {
+    // Larger than a page the kernel refuses (E2BIG) unless zeros.
+    let size = if size > 4096 { 4096 } else { size };
+    buffers::add(w, Piece { total: size, ..base });
+    if w.planning != PLAN_OUTPUTS {
+        return;
+    }
+    let attr = base.src;
+    match bpf_memory(arg_at(&w.args, 0)) {
+        BpfMemory::Log { level, size: len, buf } => {
+            if (buf as u64) + 8 <= size
+                && let (Some(lv), Some(n), Some(p)) = (
+                    read_user_u32(attr + level as u64),
+                    read_user_u32(attr + len as u64),
+                    read_user_u64(attr + buf as u64),
+                )
+                && lv != 0
+            {
+                buffers::add(
+                    w,
+                    Piece {
+                        src: p,
+                        total: n as u64,
+                        item: 1,
+                        ..base
+                    },
+                );
+            }
+        }
+        BpfMemory::Query => {
+            let Some(cnt) = read_user_u32(attr + 24) else {
+                return;
+            };
+            for (i, off) in BPF_QUERY_ARRAYS.iter().enumerate() {
+                let off = *off as u64;
+                if off + 8 > size {
+                    break;
+                }
+                if let Some(p) = read_user_u64(attr + off) {
+                    buffers::add(
+                        w,
+                        Piece {
+                            src: p,
+                            total: cnt as u64 * 4,
+                            item: i as u32 + 1,
+                            ..base
+                        },
+                    );
+                }
+            }
+        }
+        BpfMemory::Attr | BpfMemory::Unknown => {}
     }
 }
 

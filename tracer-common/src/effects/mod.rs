@@ -113,6 +113,75 @@ pub enum SizeRule {
     /// message's name, control buffer and iovecs' memory as a msghdr
     /// capture's items plus [`MMSG_ITEM_STRIDE`] times its index + 1.
     Mmsghdr = 21,
+    /// `bpf(cmd, attr, size)`'s `union bpf_attr` of `args[size_arg]`
+    /// bytes, read at entry and again at exit (commands write fields of it
+    /// back: ids, counts, log sizes), and the buffers it points to that
+    /// command `args[0]` writes ([`bpf_memory`]; items from 1).
+    Bpf = 22,
+}
+
+/// What a `bpf` command writes beyond its attr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BpfMemory {
+    /// Nothing (fields of the attr, at most).
+    Attr,
+    /// A log buffer (item 1), written when the log level is set: the
+    /// attr offsets of the level (u32), the size (u32) and the buffer.
+    Log { level: u32, size: u32, buf: u32 },
+    /// `BPF_PROG_QUERY`'s arrays of u32 (ids and flags, items 1 to 4 at
+    /// [`BPF_QUERY_ARRAYS`]), as many as the count at byte 24 the kernel
+    /// writes back.
+    Query,
+    /// Memory no rule here describes (a map's key or value, whose size is
+    /// the map's; an info struct whose pointers depend on the object):
+    /// recorded `effects_unknown` ([`op_unknown`]).
+    Unknown,
+}
+
+/// The attr offsets of `BPF_PROG_QUERY`'s array pointers: prog_ids,
+/// prog_attach_flags, link_ids, link_attach_flags (items 1 to 4).
+pub const BPF_QUERY_ARRAYS: [u32; 4] = [16, 32, 40, 48];
+
+/// What `bpf` command `cmd` writes besides its attr (Linux 6.x).
+pub const fn bpf_memory(cmd: u64) -> BpfMemory {
+    match cmd {
+        // BPF_PROG_LOAD: log_level, log_size, log_buf.
+        5 => BpfMemory::Log {
+            level: 24,
+            size: 28,
+            buf: 32,
+        },
+        // BPF_BTF_LOAD: btf_log_buf, btf_log_size, btf_log_level.
+        18 => BpfMemory::Log {
+            level: 24,
+            size: 20,
+            buf: 8,
+        },
+        16 => BpfMemory::Query,
+        // MAP_LOOKUP_ELEM, MAP_GET_NEXT_KEY, MAP_LOOKUP_AND_DELETE_ELEM
+        // (a value or key of the map's size); PROG_TEST_RUN (data and
+        // context out); OBJ_GET_INFO_BY_FD (an info struct whose pointers
+        // depend on the object); TASK_FD_QUERY (a name buffer); the batch
+        // map operations; PROG_STREAM_READ_BY_FD (a stream buffer) and what
+        // comes after.
+        1 | 4 | 10 | 15 | 20 | 21 | 24..=27 | 37.. => BpfMemory::Unknown,
+        // MAP_CREATE, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, OBJ_PIN, OBJ_GET,
+        // PROG_ATTACH, PROG_DETACH, the GET_NEXT_ID (next_id is in the
+        // attr) and GET_FD_BY_ID ones, RAW_TRACEPOINT_OPEN, MAP_FREEZE,
+        // the LINK ones, ENABLE_STATS, ITER_CREATE, PROG_BIND_MAP,
+        // TOKEN_CREATE: their inputs only (display), or the attr.
+        _ => BpfMemory::Attr,
+    }
+}
+
+/// The attr offset of the pointer to item `item` (from 1) of a `bpf`
+/// command's capture.
+pub const fn bpf_item_pointer(cmd: u64, item: u32) -> Option<u32> {
+    match bpf_memory(cmd) {
+        BpfMemory::Log { buf, .. } if item == 1 => Some(buf),
+        BpfMemory::Query if item >= 1 && item <= 4 => Some(BPF_QUERY_ARRAYS[item as usize - 1]),
+        _ => None,
+    }
 }
 
 /// Item numbers of one message of a [`SizeRule::Mmsghdr`] capture are its
@@ -298,8 +367,16 @@ pub const fn cmd_memory(table: u32, cmd: u64, arg: u8) -> CmdMemory {
 /// replay stops there saying this.
 pub fn op_unknown(nr: i64, args: &[u64; 6], ret: i64) -> Option<&'static str> {
     const NR_IOCTL: i64 = 16;
+    const NR_BPF: i64 = 321;
     if ret < 0 {
         return None;
+    }
+    if nr == NR_BPF {
+        return matches!(bpf_memory(args[0]), BpfMemory::Unknown).then_some(match args[0] {
+            1 | 4 | 21 => "a map's key or value, whose size is the map's, not the call's",
+            15 => "an info struct whose pointers depend on the object's type",
+            _ => "a command whose output this table does not describe",
+        });
     }
     if nr == NR_IOCTL {
         return (!ioctl_memory(args[1], args[2]).known)
@@ -541,6 +618,7 @@ impl SizeRule {
             19 => Self::SelfIovec,
             20 => Self::PerfEventAttr,
             21 => Self::Mmsghdr,
+            22 => Self::Bpf,
             _ => return None,
         })
     }
@@ -760,6 +838,14 @@ mod tests {
         assert!(op_unknown(KEYCTL, &[11, 5, 0x7ff0, 64, 0, 0], 10).is_none());
         assert!(op_unknown(SECCOMP, &[1, 0, 0x7ff0, 0, 0, 0], 0).is_none());
         assert!(op_unknown(16, &[0, 0x8912, 0x7ff0, 0, 0, 0], 0).is_some());
+        // bpf: a map lookup's value is the map's size; a query's ids are
+        // counted in its attr.
+        assert!(op_unknown(321, &[1, 0x7ff0, 32, 0, 0, 0], 0).is_some());
+        assert!(op_unknown(321, &[1, 0x7ff0, 32, 0, 0, 0], -2).is_none());
+        assert!(op_unknown(321, &[16, 0x7ff0, 40, 0, 0, 0], 0).is_none());
+        assert_eq!(bpf_item_pointer(16, 3), Some(40));
+        assert_eq!(bpf_item_pointer(5, 1), Some(32));
+        assert_eq!(bpf_item_pointer(0, 1), None);
         assert!(op_unknown(16, &[0, 0x5401, 0x7ff0, 0, 0, 0], 0).is_none());
     }
 
@@ -845,6 +931,7 @@ mod tests {
                             | SizeRule::CapData
                             | SizeRule::SelfIovec
                             | SizeRule::Mmsghdr
+                            | SizeRule::Bpf
                     );
                     if reads_arg {
                         assert!(

@@ -633,7 +633,11 @@ pub static TABLE: &[SyscallInfo] = &[
     row(318, "getrandom", &[("buf", Buf), ("buflen", UInt), ("flags", Hex)], Effects::Known(&[out_ret(0)])),
     row(319, "memfd_create", &[("name", Str), ("flags", Hex)], Effects::Known(&[string(0, NAME)])),
     row(320, "kexec_file_load", &[("kernel_fd", Fd), ("initrd_fd", Fd), ("cmdline_len", UInt), ("cmdline", Str), ("flags", Hex)], Effects::Known(&[in_arg(3, 2)])),
-    row(321, "bpf", &[("cmd", Int), ("attr", Ptr), ("size", UInt)], Effects::Unknown("cmd-dependent: reads and writes union bpf_attr and the buffers it points to")),
+    // Per command (effects::bpf_memory): the attr, read and written back,
+    // and the logs and query arrays it points to. A map's keys and values
+    // (sized by the map) and info structs are unknown; what a loaded
+    // program does runs in the kernel, not in this one.
+    row(321, "bpf", &[("cmd", Int), ("attr", Ptr), ("size", UInt)], Effects::Known(&[effect(1, InOut, Bpf, 2, 0)])),
     row(322, "execveat", &[("dirfd", AtFd), ("pathname", Str), ("argv", Ptr), ("envp", Ptr), ("flags", Hex)], Effects::Known(&[path(1), strings(2), strings(3)])),
     row(323, "userfaultfd", &[("flags", Hex)], Effects::NoMemory),
     row(324, "membarrier", &[("cmd", Int), ("flags", Hex), ("cpu_id", Int)], Effects::NoMemory),
