@@ -362,17 +362,18 @@ fn bpf_commands_replay_or_stop_by_name() {
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static long bpf(int cmd, union bpf_attr *a) { return syscall(SYS_bpf, cmd, a, sizeof *a); }
+/* Room for fields newer than these headers (log_true_size at 140). */
+static union { union bpf_attr a; unsigned char raw[256]; } u;
+static long bpf(int cmd) { return syscall(SYS_bpf, cmd, &u, sizeof u); }
 
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
-    union bpf_attr a;
-    memset(&a, 0, sizeof a);
-    a.map_type = BPF_MAP_TYPE_ARRAY;
-    a.key_size = 4;
-    a.value_size = 8;
-    a.max_entries = 2;
-    int map = bpf(BPF_MAP_CREATE, &a);
+    union bpf_attr *a = &u.a;
+    a->map_type = BPF_MAP_TYPE_ARRAY;
+    a->key_size = 4;
+    a->value_size = 8;
+    a->max_entries = 2;
+    int map = bpf(BPF_MAP_CREATE);
     printf("map %d\n", map >= 0);
     struct bpf_insn prog[] = {
         { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
@@ -380,23 +381,23 @@ int main(void) {
     };
     char log[4096];
     memset(log, 0, sizeof log);
-    memset(&a, 0, sizeof a);
-    a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
-    a.insns = (unsigned long)prog;
-    a.insn_cnt = 2;
-    a.license = (unsigned long)"GPL";
-    a.log_level = 2;
-    a.log_buf = (unsigned long)log;
-    a.log_size = sizeof log;
-    int p = bpf(BPF_PROG_LOAD, &a);
-    printf("prog %d log %zu true size %u\n%s\n", p >= 0, strlen(log), a.log_true_size, log);
+    memset(&u, 0, sizeof u);
+    a->prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+    a->insns = (unsigned long)prog;
+    a->insn_cnt = 2;
+    a->license = (unsigned long)"GPL";
+    a->log_level = 2;
+    a->log_buf = (unsigned long)log;
+    a->log_size = sizeof log;
+    int p = bpf(BPF_PROG_LOAD);
+    printf("prog %d log %zu true size %u\n%s\n", p >= 0, strlen(log), *(unsigned *)(u.raw + 140), log);
     unsigned key = 0;
     unsigned long long value = 7;
-    memset(&a, 0, sizeof a);
-    a.map_fd = map;
-    a.key = (unsigned long)&key;
-    a.value = (unsigned long)&value;
-    long r = bpf(BPF_MAP_LOOKUP_ELEM, &a);
+    memset(&u, 0, sizeof u);
+    a->map_fd = map;
+    a->key = (unsigned long)&key;
+    a->value = (unsigned long)&value;
+    long r = bpf(BPF_MAP_LOOKUP_ELEM);
     printf("lookup %ld %llu\n", r, value);
     return 0;
 }

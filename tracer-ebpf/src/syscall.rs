@@ -481,6 +481,16 @@ pub fn read_user_u32(addr: u64) -> Option<u32> {
     if r < 0 { None } else { Some(v[0]) }
 }
 
+#[inline(always)]
+fn read_user_u8(addr: u64) -> Option<u8> {
+    let mut v = [0u8; 1];
+    // SAFETY: reads 1 byte of user memory into the stack.
+    let r = unsafe {
+        generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 1, addr as *const c_void)
+    };
+    if r < 0 { None } else { Some(v[0]) }
+}
+
 /// What `plan` plans: the inputs at entry, the outputs at exit, or the
 /// inputs again at exit (some faulted at entry).
 const PLAN_INPUTS: u64 = 0;
@@ -731,13 +741,24 @@ fn plan_cmd(w: &mut Work, base: Piece, table: u32, cmd: u64) {
 fn plan_bpf(w: &mut Work, base: Piece, size: u64) {
     // Larger than a page the kernel refuses (E2BIG) unless zeros.
     let size = if size > 4096 { 4096 } else { size };
-    buffers::add(w, Piece { total: size, ..base });
+    buffers::add(
+        w,
+        Piece {
+            total: size,
+            ..base
+        },
+    );
     if w.planning != PLAN_OUTPUTS {
         return;
     }
     let attr = base.src;
     match bpf_memory(arg_at(&w.args, 0)) {
-        BpfMemory::Log { level, size: len, buf } => {
+        BpfMemory::Log {
+            level,
+            size: len,
+            buf,
+            true_size,
+        } => {
             if (buf as u64) + 8 <= size
                 && let (Some(lv), Some(n), Some(p)) = (
                     read_user_u32(attr + level as u64),
@@ -745,7 +766,31 @@ fn plan_bpf(w: &mut Work, base: Piece, size: u64) {
                     read_user_u64(attr + buf as u64),
                 )
                 && lv != 0
+                && p != 0
             {
+                // The kernel wrote at most the true size it reports; an
+                // attr too short for it (an older ABI) leaves the whole
+                // buffer. A buffer whose first byte is not resident was
+                // never written (a write faults the page in): a load that
+                // logged nothing, into untouched .bss.
+                let n = match (true_size as u64 + 4 <= size)
+                    .then(|| read_user_u32(attr + true_size as u64))
+                    .flatten()
+                {
+                    Some(t) if t < n => t,
+                    _ => n,
+                };
+                if n == 0 || read_user_u8(p).is_none() {
+                    return;
+                }
+                // The kernel writes the log from its start, so a page not
+                // resident ends what it wrote (a log of one NUL).
+                let next_page = (p | 4095) + 1;
+                let n = if p + n as u64 > next_page && read_user_u8(next_page).is_none() {
+                    (next_page - p) as u32
+                } else {
+                    n
+                };
                 buffers::add(
                     w,
                     Piece {
@@ -766,7 +811,10 @@ fn plan_bpf(w: &mut Work, base: Piece, size: u64) {
                 if off + 8 > size {
                     break;
                 }
-                if let Some(p) = read_user_u64(attr + off) {
+                // A null array asks for the count only.
+                if let Some(p) = read_user_u64(attr + off)
+                    && p != 0
+                {
                     buffers::add(
                         w,
                         Piece {

@@ -49,12 +49,10 @@ pub fn locate(
         Some(SizeRule::Cmd) if b.item == 1 => t.read_u64(base + 8)?,
         Some(SizeRule::StringArray) => t.read_u64(base + 8 * b.item as u64)?,
         // A bpf command's log or query arrays: where its attr points.
-        Some(SizeRule::Bpf) if b.item > 0 => {
-            match effects::bpf_item_pointer(args[0], b.item) {
-                Some(off) => t.read_u64(base + off as u64)?,
-                None => return Ok(None),
-            }
-        }
+        Some(SizeRule::Bpf) if b.item > 0 => match effects::bpf_item_pointer(args[0], b.item) {
+            Some(off) => t.read_u64(base + off as u64)?,
+            None => return Ok(None),
+        },
         Some(SizeRule::Mmsghdr) if b.item > 0 => {
             // Message i's own items, at its header in the array.
             let i = (b.item / MMSG_ITEM_STRIDE - 1) as u64;

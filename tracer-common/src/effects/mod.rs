@@ -126,8 +126,15 @@ pub enum BpfMemory {
     /// Nothing (fields of the attr, at most).
     Attr,
     /// A log buffer (item 1), written when the log level is set: the
-    /// attr offsets of the level (u32), the size (u32) and the buffer.
-    Log { level: u32, size: u32, buf: u32 },
+    /// attr offsets of the level (u32), the size (u32), the buffer, and
+    /// the true size (u32) the kernel writes back when the attr is long
+    /// enough to hold it (Linux 6.4 on).
+    Log {
+        level: u32,
+        size: u32,
+        buf: u32,
+        true_size: u32,
+    },
     /// `BPF_PROG_QUERY`'s arrays of u32 (ids and flags, items 1 to 4 at
     /// [`BPF_QUERY_ARRAYS`]), as many as the count at byte 24 the kernel
     /// writes back.
@@ -145,17 +152,20 @@ pub const BPF_QUERY_ARRAYS: [u32; 4] = [16, 32, 40, 48];
 /// What `bpf` command `cmd` writes besides its attr (Linux 6.x).
 pub const fn bpf_memory(cmd: u64) -> BpfMemory {
     match cmd {
-        // BPF_PROG_LOAD: log_level, log_size, log_buf.
+        // BPF_PROG_LOAD: log_level, log_size, log_buf, log_true_size.
         5 => BpfMemory::Log {
             level: 24,
             size: 28,
             buf: 32,
+            true_size: 140,
         },
-        // BPF_BTF_LOAD: btf_log_buf, btf_log_size, btf_log_level.
+        // BPF_BTF_LOAD: btf_log_buf, btf_log_size, btf_log_level,
+        // btf_log_true_size.
         18 => BpfMemory::Log {
             level: 24,
             size: 20,
             buf: 8,
+            true_size: 28,
         },
         16 => BpfMemory::Query,
         // MAP_LOOKUP_ELEM, MAP_GET_NEXT_KEY, MAP_LOOKUP_AND_DELETE_ELEM
