@@ -21,7 +21,10 @@
 use std::{
     fs::File,
     io::Read as _,
-    os::{fd::AsRawFd, unix::fs::FileExt as _},
+    os::{
+        fd::{AsRawFd, FromRawFd as _, OwnedFd},
+        unix::fs::FileExt as _,
+    },
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -169,10 +172,69 @@ enum Outcome {
     NotPatched(u32),
 }
 
-/// The vDSO's address in process `pid`, from its auxv.
-fn vdso_base(pid: u32) -> std::io::Result<Option<u64>> {
+/// Process `pid`'s /proc directory, if it is still the process that
+/// started at `start_ns` (`task_struct::start_time`, monotonic): a pid
+/// reused between the notice and the patch is another program, whose
+/// memory is not this one's to write. Everything after is opened through
+/// this directory, which stays the process it was opened on.
+fn proc_dir(pid: u32, start_ns: u64) -> std::io::Result<File> {
+    let gone = || std::io::Error::from_raw_os_error(libc::ESRCH);
+    let dir = File::open(format!("/proc/{pid}"))?;
+    let mut stat = String::with_capacity(512);
+    File::from(open_in(&dir, c"stat", libc::O_RDONLY)?).read_to_string(&mut stat)?;
+    // Field 22, counted after the command's closing parenthesis (a
+    // command may hold spaces and parentheses of its own).
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(gone)?;
+    if start_ns != 0 && !same_start(ticks, start_ns) {
+        return Err(gone());
+    }
+    Ok(dir)
+}
+
+/// /proc's start time (clock ticks of boot time) is the one the kernel
+/// programs read (ns of monotonic time): boot time runs ahead of
+/// monotonic by the time suspended, at most what it is now.
+fn same_start(ticks: u64, start_ns: u64) -> bool {
+    // SAFETY: sysconf reads a constant.
+    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as u64,
+        _ => 100,
+    };
+    let tick_ns = 1_000_000_000 / hz;
+    let suspended = boottime_ns().saturating_sub(crate::persist::monotonic_ns());
+    let stat_ns = ticks.saturating_mul(tick_ns);
+    stat_ns + tick_ns >= start_ns && stat_ns <= start_ns + suspended + tick_ns
+}
+
+fn boottime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn open_in(dir: &File, name: &std::ffi::CStr, flags: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: a valid directory fd and a NUL-terminated name; the fd
+    // returned is owned here.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd was just opened and is not owned elsewhere.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The vDSO's address in the process of `dir`, from its auxv.
+fn vdso_base(dir: &File) -> std::io::Result<Option<u64>> {
     let mut raw = Vec::with_capacity(512);
-    File::open(format!("/proc/{pid}/auxv"))?.read_to_end(&mut raw)?;
+    File::from(open_in(dir, c"auxv", libc::O_RDONLY)?).read_to_end(&mut raw)?;
     Ok(raw
         .chunks_exact(16)
         .map(|c| {
@@ -192,21 +254,17 @@ fn reason_of(e: &std::io::Error) -> u32 {
 
 /// Patches process `pid`'s vDSO time functions (at `known`, when the
 /// kernel programs could tell).
-fn patch(pid: u32, known: u64, image: &Image) -> Outcome {
+fn patch(dir: &File, known: u64, image: &Image) -> Outcome {
     let base = match known {
-        0 => match vdso_base(pid) {
+        0 => match vdso_base(dir) {
             Ok(Some(b)) => b,
             Ok(None) => return Outcome::NotPatched(wire::TIME_REASON_NO_VDSO),
             Err(e) => return Outcome::NotPatched(reason_of(&e)),
         },
         b => b,
     };
-    let mem = match File::options()
-        .read(true)
-        .write(true)
-        .open(format!("/proc/{pid}/mem"))
-    {
-        Ok(f) => f,
+    let mem = match open_in(dir, c"mem", libc::O_RDWR) {
+        Ok(f) => File::from(f),
         Err(e) => return Outcome::NotPatched(reason_of(&e)),
     };
     // The common case in one read and one write of the few bytes that
@@ -365,7 +423,11 @@ fn run(
         queue.sort_by_key(|n| (n.exec_ns == 0, n.ts_ns));
         for n in queue.drain(..) {
             let woke = crate::persist::monotonic_ns();
-            let outcome = patch(n.pid, n.vdso, image);
+            let dir = proc_dir(n.pid, n.start_ns);
+            let outcome = match &dir {
+                Ok(d) => patch(d, n.vdso, image),
+                Err(e) => Outcome::NotPatched(reason_of(e)),
+            };
             let done = crate::persist::monotonic_ns();
             tracing::debug!(
                 "exact time: pid {}: notice after {} µs, patch took {} µs",
@@ -421,8 +483,10 @@ fn run(
             // What the image is, for an exec by a relative path (the
             // recording does not know the directory it was made in).
             let exe = if n.exec_ns != 0 && !gone {
-                std::fs::read_link(format!("/proc/{}/exe", n.pid))
-                    .map(|p| p.into_os_string().into_encoded_bytes())
+                dir.as_ref()
+                    .ok()
+                    .and_then(|d| nix::fcntl::readlinkat(d, "exe").ok())
+                    .map(|p| p.into_encoded_bytes())
                     .unwrap_or_default()
             } else {
                 Vec::new()
@@ -439,5 +503,41 @@ fn run(
         // SAFETY: one valid pollfd; the timeout bounds how late the stop
         // flag is seen.
         unsafe { libc::poll(&mut p, 1, 100) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This process's start in ns of monotonic time, from /proc (to a
+    /// tick).
+    fn own_start_ns() -> u64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");
+        let ticks: u64 = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(19))
+            .and_then(|t| t.parse().ok())
+            .expect("field 22");
+        // SAFETY: sysconf reads a constant.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        ticks * (1_000_000_000 / hz)
+    }
+
+    #[test]
+    fn a_pid_whose_start_time_differs_is_another_process() {
+        let pid = std::process::id();
+        let start = own_start_ns();
+        assert!(proc_dir(pid, start).is_ok(), "the process itself");
+        for other in [start + 1_000_000_000, start.saturating_sub(1_000_000_000)] {
+            let e = proc_dir(pid, other).expect_err("a reused pid");
+            assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "{e}");
+        }
+        // The directory opened stays that process: what is read through
+        // it is its own.
+        let dir = proc_dir(pid, start).expect("dir");
+        let exe = nix::fcntl::readlinkat(&dir, "exe").expect("exe");
+        assert_eq!(exe, std::env::current_exe().expect("exe").into_os_string());
+        assert!(vdso_base(&dir).expect("auxv").is_some());
     }
 }
