@@ -276,3 +276,42 @@ fn tracectl_sees_what_the_process_did() {
     daemon.stop();
     assert!(!sock.exists(), "the socket is removed on shutdown");
 }
+
+/// A new user's first `tracectl ps` after `cargo xtask run`: the address
+/// comes from TRACER_CONNECT when no `--connect` is given, and the flag wins
+/// over it.
+#[test]
+fn tracectl_takes_its_address_from_tracer_connect() {
+    let daemon = Daemon::start(&["--pid", "1"]);
+    let sock = daemon.dir.path().join("tracer.sock");
+    let run = |env: Option<&str>, flag: Option<&str>| {
+        let mut cmd = Command::new(tracectl_bin());
+        cmd.env_remove("TRACER_CONNECT");
+        if let Some(e) = env {
+            cmd.env("TRACER_CONNECT", e);
+        }
+        if let Some(f) = flag {
+            cmd.args(["--connect", f]);
+        }
+        cmd.arg("status").output().expect("run tracectl")
+    };
+    let good = format!("unix:{}", sock.display());
+    let bad = format!("unix:{}", daemon.dir.path().join("nothing.sock").display());
+    let out = ok(&run(Some(&good), None));
+    assert!(
+        out.contains("recorded"),
+        "status from TRACER_CONNECT: {out}"
+    );
+    ok(&run(Some(&bad), Some(&good)));
+    let refused = run(Some(&good), Some(&bad));
+    assert!(
+        !refused.status.success(),
+        "--connect to a missing socket must win over a good TRACER_CONNECT"
+    );
+    let refused = run(Some(&bad), None);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("nothing.sock"),
+        "TRACER_CONNECT to a missing socket is used and named: {err}"
+    );
+}

@@ -17,8 +17,9 @@ use tracer_store::store::{self, Query};
 #[derive(Parser)]
 #[command(name = "tracectl", version, about = "Inspect what tracer recorded")]
 struct Cli {
-    /// The daemon's API: unix:PATH or https://HOST:PORT.
-    #[arg(long, global = true, default_value = client::DEFAULT_CONNECT)]
+    /// The daemon's API: unix:PATH or https://HOST:PORT. The flag wins over
+    /// TRACER_CONNECT, which wins over the packaged service's socket.
+    #[arg(long, global = true, env = "TRACER_CONNECT", default_value = client::DEFAULT_CONNECT)]
     connect: String,
     /// For https: the CA certificate (PEM) that signed the daemon's.
     #[arg(long, global = true)]

@@ -96,6 +96,15 @@ fn fuzz(seconds: u32) -> anyhow::Result<()> {
         ]))
 }
 
+/// What `cargo xtask run` prints before starting the daemon: the lines a
+/// user pastes into another shell to reach it.
+fn reach_line(connect: &str, tracectl: &std::path::Path) -> String {
+    format!(
+        "xtask run: reach this daemon from another shell (as root) with\n    export TRACER_CONNECT={connect}\n    {} ps",
+        tracectl.display()
+    )
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Setup => setup::setup(),
@@ -108,11 +117,18 @@ fn main() -> anyhow::Result<()> {
             // The daemon refuses a data directory others can read.
             std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700))
                 .with_context(|| format!("making {} private", data.display()))?;
+            let connect = format!("unix:{}", data.join("tracer.sock").display());
+            // tracectl's default is the packaged service's socket, not this
+            // one: say how to reach the daemon started here.
+            eprintln!(
+                "{}",
+                reach_line(&connect, &root().join("target/release/tracectl"))
+            );
             let err = Command::new(root().join("target/release/tracer-daemon"))
                 .arg("--data-dir")
                 .arg(&data)
                 .arg("--listen")
-                .arg(format!("unix:{}", data.join("tracer.sock").display()))
+                .arg(&connect)
                 .args(args)
                 .exec();
             bail!("starting tracer-daemon: {err}")
