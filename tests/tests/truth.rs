@@ -601,3 +601,57 @@ fn a_program_run_by_a_relative_path_is_in_its_bundle() {
     tracer_tests::assert_replayed_as_recorded(&rec, &rep, "relative exec");
     assert_eq!(rep.stdout, b"ran by a relative path\n");
 }
+
+/// Two host-wide daemons on one host: neither records the other (each
+/// store write of one would be a recorded syscall of the other, without
+/// end). The second one excludes the first from its start; the first
+/// excludes the second from the moment its registry entry appears, before
+/// any work here starts.
+#[test]
+fn two_host_wide_daemons_do_not_record_each_other() {
+    let mut first = Daemon::start(&[]);
+    let mut second = Daemon::start(&[]);
+    let (a, b) = (first.pid(), second.pid());
+    first.wait_log(
+        &format!("other tracer daemons, not recorded: [{b}]"),
+        Duration::from_secs(10),
+    );
+    // Work both record and persist: their stores write while it runs.
+    let st = Command::new("dd")
+        .args(["if=/dev/zero", "of=/dev/null", "bs=512", "count=20000"])
+        .stderr(Stdio::null())
+        .status()
+        .expect("dd");
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(1500));
+    second.stop();
+    first.stop();
+    let (in_first, in_second) = (first.events(), second.events());
+    let dd_start = |events: &[pb::Event]| {
+        events
+            .iter()
+            .filter(|e| e.comm == "dd")
+            .map(|e| e.ts_ns)
+            .min()
+            .expect("dd is recorded")
+    };
+    let of_a: Vec<_> = in_second.iter().filter(|e| e.pid == a).collect();
+    assert!(
+        of_a.is_empty(),
+        "the second daemon recorded {} events of the first, e.g. {:?}",
+        of_a.len(),
+        of_a.first()
+    );
+    let start = dd_start(&in_first);
+    let late: Vec<_> = in_first
+        .iter()
+        .filter(|e| e.pid == b && e.ts_ns >= start)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "the first daemon recorded {} events of the second after it knew of it, e.g. {:?}",
+        late.len(),
+        late.first()
+    );
+    assert!(dd_start(&in_second) > 0);
+}

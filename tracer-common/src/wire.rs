@@ -574,6 +574,18 @@ pub struct Config {
     pub rules: [Rule; MAX_RULES],
 }
 
+/// Other tracer daemons this host runs at most, for exclusion.
+pub const MAX_PEERS: usize = 16;
+
+/// The tgids of the other tracer daemons on this host (0 = free slot):
+/// never recorded, so that two daemons do not record each other's store
+/// writes (and each other's recording of those, without end).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Peers {
+    pub tgids: [u32; MAX_PEERS],
+}
+
 /// Kernel structure offsets, read from the running kernel's BTF by user
 /// space (the Rust eBPF toolchain has no CO-RE relocations for them).
 #[repr(C)]
@@ -610,6 +622,7 @@ mod pod {
     use super::*;
     unsafe impl aya::Pod for SyscallSpec {}
     unsafe impl aya::Pod for Config {}
+    unsafe impl aya::Pod for Peers {}
     unsafe impl aya::Pod for KernelOffsets {}
     unsafe impl aya::Pod for Tracked {}
     unsafe impl aya::Pod for TimeState {}

@@ -16,6 +16,7 @@ pub mod kernel_btf;
 pub mod loader;
 pub mod loss;
 pub mod notify;
+pub mod peers;
 pub mod persist;
 pub mod run;
 pub mod sink;

@@ -40,6 +40,8 @@ pub struct Loaded {
     /// Per-CPU staged fast-path records (read once the programs are
     /// detached: what they had not sent yet).
     pub stage: PerCpuArray<MapData, wire::Stage>,
+    /// The other tracer daemons, kept current by `peers::Watcher`.
+    pub peers: Array<MapData, wire::Peers>,
 }
 
 /// Explains a load failure in one line: missing privilege, missing BTF, or
@@ -120,7 +122,13 @@ fn privileges_hint(e: EbpfError) -> anyhow::Error {
     }
 }
 
-pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Loaded> {
+/// `peers`: the other tracer daemons, excluded before any program runs.
+pub fn load(
+    cfg: &wire::Config,
+    peers: &wire::Peers,
+    ring_size: u32,
+    mode: Mode,
+) -> anyhow::Result<Loaded> {
     // Memory is charged to the cgroup on current kernels; a failed rlimit
     // bump (no CAP_SYS_RESOURCE) is not an error.
     let rl = libc::rlimit {
@@ -160,6 +168,9 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
         let mut offs: Array<_, wire::KernelOffsets> =
             Array::try_from(ebpf.map_mut("OFFSETS").context("map OFFSETS")?)?;
         offs.set(0, offsets, 0).context("writing OFFSETS")?;
+        let mut peer_map: Array<_, wire::Peers> =
+            Array::try_from(ebpf.map_mut("PEERS").context("map PEERS")?)?;
+        peer_map.set(0, *peers, 0).context("writing PEERS")?;
     }
 
     let raw: &[(&str, &str)] = match mode {
@@ -250,7 +261,9 @@ pub fn load(cfg: &wire::Config, ring_size: u32, mode: Mode) -> anyhow::Result<Lo
     let task_loss = HashMap::try_from(ebpf.take_map("TASK_LOSS").context("map TASK_LOSS")?)?;
     let ring_fill = Array::try_from(ebpf.take_map("RING_FILL").context("map RING_FILL")?)?;
     let stage = PerCpuArray::try_from(ebpf.take_map("STAGE").context("map STAGE")?)?;
+    let peers = Array::try_from(ebpf.take_map("PEERS").context("map PEERS")?)?;
     Ok(Loaded {
+        peers,
         ebpf,
         ring,
         exec_notify,

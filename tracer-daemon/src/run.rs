@@ -189,7 +189,17 @@ pub async fn run(
     prepare_dirs(&s)?;
     let started = std::time::Instant::now();
     let cfg = s.to_wire(std::process::id());
-    let loaded = loader::load(&cfg, s.ring_size, mode)?;
+    // Registered before loading: a daemon already running excludes this
+    // one from its next scan on, and this one excludes it from the start.
+    let registry = std::path::Path::new(crate::peers::REGISTRY);
+    if let Err(e) = crate::peers::register(registry) {
+        tracing::warn!(
+            "not in the daemon registry ({e:#}): another tracer daemon on this host records this one"
+        );
+    }
+    let own = std::process::id();
+    let initial = crate::peers::to_map(&crate::peers::scan(registry, own));
+    let loaded = loader::load(&cfg, &initial, s.ring_size, mode)?;
     let loader::Loaded {
         mut ebpf,
         ring,
@@ -198,7 +208,15 @@ pub async fn run(
         task_loss,
         ring_fill,
         stage,
+        peers,
     } = loaded;
+    let _peer_watch = match crate::peers::Watcher::spawn(registry.to_path_buf(), peers, initial) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("other tracer daemons started later are recorded: {e:#}");
+            None
+        }
+    };
     let persist = Persist::open(&s.data_dir, s.store.clone())?;
     let shared = crate::api::Shared::new(s.data_dir.clone());
     let sink = Sink::new(persist, print, shared.live.clone());

@@ -6,7 +6,7 @@ use tracer_common::wire::{
     MAX_RULES, RULE_INCLUDE, RULE_MATCH_CGROUP, RULE_MATCH_COMM, RULE_MATCH_PID, RULE_MATCH_UID,
 };
 
-use crate::maps::{TRACKED, config};
+use crate::maps::{PEERS, TRACKED, config};
 
 /// `Some(payload)` when the task of `tgid` is recorded, `None` when not.
 #[inline(always)]
@@ -26,6 +26,14 @@ pub fn verdict(tgid: u32) -> Option<u32> {
     let cfg = config()?;
     if tgid == cfg.self_pid || tgid == 0 {
         return None;
+    }
+    if let Some(peers) = PEERS.get(0) {
+        // A fixed, unrolled scan: cheaper per syscall than a hash lookup.
+        for &p in peers.tgids.iter() {
+            if p == tgid {
+                return None;
+            }
+        }
     }
     let count = cfg.rule_count as usize;
     if count > 0 {

@@ -5,7 +5,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::wire::{
-    Config, KernelOffsets, LOSS_KINDS, LossKind, NUM_ARGS, SYSCALL_TABLE_LEN, SyscallSpec,
+    Config, KernelOffsets, LOSS_KINDS, LossKind, NUM_ARGS, Peers, SYSCALL_TABLE_LEN, SyscallSpec,
     TASK_LOSS_ENTRIES, TimeState, Tracked,
 };
 
@@ -18,6 +18,10 @@ pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 
 #[map]
 pub static OFFSETS: Array<KernelOffsets> = Array::with_max_entries(1, 0);
+
+/// Other tracer daemons (`tracer_common::wire::Peers`), kept by user space.
+#[map]
+pub static PEERS: Array<Peers> = Array::with_max_entries(1, 0);
 
 #[map]
 pub static SYSCALLS: Array<SyscallSpec> = Array::with_max_entries(SYSCALL_TABLE_LEN, 0);
