@@ -566,11 +566,9 @@ fn a_fetch_right_after_the_exit_holds_the_whole_tree() {
 
 /// A program executed by a relative path (`./prog`, as build scripts and
 /// users run them) from a directory no recorded event names: its bundle
-/// still holds its copy (the daemon's patcher saw the image's
-/// `/proc/PID/exe`), and it replays after the file is gone. The program
-/// runs for 200 ms, past the patch (about 0.1 ms after its exec): one
-/// that ends before the patcher reaches it is still left out (the note on
-/// issue 13 says so).
+/// still holds its copy (the kernel walked its working directory at the
+/// exec), and it replays after the file is gone. Programs that end at once
+/// are the next test.
 #[test]
 fn a_program_run_by_a_relative_path_is_in_its_bundle() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -654,4 +652,68 @@ fn two_host_wide_daemons_do_not_record_each_other() {
         late.first()
     );
     assert!(dd_start(&in_second) > 0);
+}
+
+/// Programs run by a relative path that end at once (as `./configure`'s
+/// test programs do): the kernel resolves each exec's program, so every one is in the bundle and
+/// the tree replays after they are deleted. Before the kernel resolved
+/// them, the daemon read `/proc/PID/exe` after the process was gone.
+#[test]
+fn short_programs_run_by_relative_paths_are_in_their_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).expect("work dir");
+    tracer_tests::build_c(
+        &work,
+        "quick",
+        "#include <unistd.h>\nint main(void) { return write(1, \"q\\n\", 2) == 2 ? 0 : 1; }\n",
+        &["-O1"],
+    );
+    let script = format!(
+        "cd {} && for i in 1 2 3 4 5 6 7 8; do ./quick || exit 9; done; sh -c ./quick",
+        work.display()
+    );
+    let rec = tracer_tests::record_tree(dir.path(), "sh", &["-c", &script]);
+    assert!(
+        rec.status.success(),
+        "{:?}: {}",
+        rec.status,
+        String::from_utf8_lossy(&rec.stderr)
+    );
+    assert_eq!(rec.stdout, b"q\n".repeat(9));
+    let dump = Command::new(tracer_tests::tracectl_bin())
+        .args(["dump", "--events-only", "--json"])
+        .arg(&rec.bundle)
+        .output()
+        .expect("tracectl dump");
+    let execs: Vec<String> = tracer_tests::json_lines(&dump)
+        .iter()
+        .filter(|e| e["event"]["type"] == "exec")
+        .filter_map(|e| e["event"]["filename"].as_str().map(str::to_owned))
+        .filter(|f| f.ends_with("quick"))
+        .collect();
+    let want = work.join("quick").canonicalize().expect("quick");
+    assert_eq!(
+        execs.len(),
+        9,
+        "{execs:?}: {}",
+        String::from_utf8_lossy(&dump.stdout)
+            .lines()
+            .filter(|l| l.contains("exec"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        execs.iter().all(|f| std::path::Path::new(f) == want),
+        "each exec names {}: {execs:?}",
+        want.display()
+    );
+    std::fs::remove_dir_all(&work).expect("the programs are gone");
+    let rep = tracer_tests::replay(&rec.bundle, &[]);
+    assert!(
+        !rep.report.is_null(),
+        "no replay: {}",
+        String::from_utf8_lossy(&rep.stderr)
+    );
+    tracer_tests::assert_replayed_as_recorded(&rec, &rep, "relative execs");
 }

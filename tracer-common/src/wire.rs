@@ -304,6 +304,10 @@ pub const ARG_EXEC_ARGV: u8 = 16;
 pub const ARG_EXEC_ENVP: u8 = 17;
 pub const ARG_EXEC_AUXV: u8 = 18;
 pub const ARG_EXEC_FILENAME: u8 = 19;
+/// The working directory of a process at its exec, from the kernel's
+/// dentries: a byte 1 when the walk reached the root (else 0), then the
+/// components from the leaf up, each NUL-terminated.
+pub const ARG_EXEC_CWD: u8 = 20;
 
 /// One chunk of user memory, followed by `len` bytes of data.
 #[repr(C)]
@@ -606,6 +610,20 @@ pub struct KernelOffsets {
     /// `task_struct::comm`: read directly, since the comm helper costs more
     /// than the rest of the exit program on some kernels.
     pub task_comm: u32,
+    /// For the working directory's path (`exec_cwd` in the eBPF crate);
+    /// all 0 when the kernel's BTF lacks one of them.
+    pub task_fs: u32,
+    pub fs_pwd: u32,
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    pub dentry_parent: u32,
+    /// `dentry::d_name.name`.
+    pub dentry_name: u32,
+    /// `mount::mnt`: the `vfsmount` inside a `struct mount`.
+    pub mount_mnt: u32,
+    pub mount_parent: u32,
+    pub mount_mountpoint: u32,
+    pub vfsmount_root: u32,
 }
 
 /// What the tracked-task map stores per tgid: the pid rule that selected the

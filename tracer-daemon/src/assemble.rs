@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use tracer_common::{
     effects,
     wire::{
-        self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, BUFFER_AT_EXIT,
-        BUFFER_FAULT, BUFFER_TRUNCATED, BatchHeader, BufferHeader, EXIT_GROUP_DEAD, ExecRecord,
-        ExitRecord, FORK_THREAD, ForkRecord, INLINE_MAX, InlineHeader, LossRecord, RecordKind,
-        STAGE_MAX, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
+        self, ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_CWD, ARG_EXEC_ENVP, ARG_EXEC_FILENAME,
+        BUFFER_AT_EXIT, BUFFER_FAULT, BUFFER_TRUNCATED, BatchHeader, BufferHeader, EXIT_GROUP_DEAD,
+        ExecRecord, ExitRecord, FORK_THREAD, ForkRecord, INLINE_MAX, InlineHeader, LossRecord,
+        RecordKind, STAGE_MAX, SYSCALL_BUFFER_LOST, SYSCALL_EFFECTS_UNKNOWN, SYSCALL_NO_ENTER,
         SYSCALL_NO_PAYLOAD, SignalRecord, SysRecord, SyscallRecord, TaskRecord, TimeRecord,
     },
 };
@@ -133,6 +133,37 @@ pub fn split_nul(block: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// `(type, value)` words of an auxv, up to and excluding AT_NULL.
+/// The working directory an `ARG_EXEC_CWD` buffer holds (see its doc),
+/// when the kernel's walk reached the root.
+fn cwd_of(block: &[u8]) -> Option<String> {
+    let (&complete, names) = block.split_first()?;
+    if complete != 1 {
+        return None;
+    }
+    let mut parts: Vec<&[u8]> = names.split(|b| *b == 0).filter(|p| !p.is_empty()).collect();
+    parts.reverse();
+    let mut dir = String::from("/");
+    dir.push_str(
+        &parts
+            .iter()
+            .map(|p| String::from_utf8_lossy(p))
+            .collect::<Vec<_>>()
+            .join("/"),
+    );
+    Some(dir)
+}
+
+/// `rel` resolved from `dir`, without its `.` components (`..` stays: the
+/// kernel resolves it through whatever `rel` names).
+fn join_relative(dir: &str, rel: &str) -> String {
+    let mut out = dir.trim_end_matches('/').to_owned();
+    for part in rel.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() { "/".into() } else { out }
+}
+
 fn auxv_words(block: &[u8]) -> Vec<u64> {
     let mut out = vec![];
     for pair in block.chunks_exact(16) {
@@ -472,6 +503,8 @@ impl Assembler {
             env_start: r.env_start,
             ..Default::default()
         };
+        let mut cwd: Option<String> = None;
+        let mut by_execveat = false;
         // The exec's buffers came with its syscall's, under the thread that
         // called it (another than the leader it now is, when a non-leader
         // thread exec'd).
@@ -492,6 +525,7 @@ impl Assembler {
                         exec.envp = split_nul(&b.data);
                     }
                     ARG_EXEC_AUXV => exec.auxv = auxv_words(&b.data),
+                    ARG_EXEC_CWD => cwd = cwd_of(&b.data),
                     ARG_EXEC_FILENAME => {
                         exec.filename =
                             String::from_utf8_lossy(b.data.strip_suffix(&[0]).unwrap_or(&b.data))
@@ -505,13 +539,23 @@ impl Assembler {
                 .iter()
                 .find(|b| b.arg <= 1 && b.item == 0 && !b.data.is_empty())
             {
+                by_execveat = path.arg == 1;
                 exec.filename =
                     String::from_utf8_lossy(path.data.strip_suffix(&[0]).unwrap_or(&path.data))
                         .into_owned();
             }
             p.buffers = rest;
         }
-        if !exec.filename.is_empty() && !exec.filename.starts_with('/') {
+        if !exec.filename.is_empty()
+            && !exec.filename.starts_with('/')
+            && !by_execveat
+            && let Some(dir) = cwd
+        {
+            // Run by a relative path: resolved from the working directory
+            // the kernel walked at the exec (a script itself, not its
+            // interpreter; the process may be gone by now).
+            exec.filename = join_relative(&dir, &exec.filename);
+        } else if !exec.filename.is_empty() && !exec.filename.starts_with('/') {
             // Run by a relative path: the kernel's view of the program, while
             // it still runs, so that a bundle can carry it.
             let base = exec
@@ -677,6 +721,23 @@ pub(crate) fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_walked_working_directory_joins_a_relative_exec_path() {
+        let block = b"\x01work\0.tmpAB\0tmp\0";
+        let dir = cwd_of(block).expect("complete");
+        assert_eq!(dir, "/tmp/.tmpAB/work");
+        assert_eq!(join_relative(&dir, "./quick"), "/tmp/.tmpAB/work/quick");
+        assert_eq!(join_relative(&dir, "../x/./y"), "/tmp/.tmpAB/work/../x/y");
+        assert_eq!(cwd_of(b"\x01"), Some("/".into()));
+        assert_eq!(join_relative("/", "./a"), "/a");
+        assert_eq!(
+            cwd_of(b"\x00deep\0"),
+            None,
+            "an incomplete walk is not a path"
+        );
+        assert_eq!(cwd_of(b""), None);
+    }
 
     fn buffer(tid: u32, enter_ns: u64, arg: u8, offset: u32, data: &[u8], total: u64) -> Vec<u8> {
         let h = BufferHeader {

@@ -258,6 +258,24 @@ impl KernelBtf {
             mm_saved_auxv: self.offset("mm_struct", "saved_auxv")?,
             mm_saved_auxv_size: self.member_size("mm_struct", "saved_auxv")?,
             task_comm: self.offset("task_struct", "comm")?,
+            ..self.cwd_offsets().unwrap_or_default()
+        })
+    }
+
+    /// The offsets of the working directory walk, all or none.
+    fn cwd_offsets(&self) -> Result<KernelOffsets, BtfError> {
+        Ok(KernelOffsets {
+            task_fs: self.offset("task_struct", "fs")?,
+            fs_pwd: self.offset("fs_struct", "pwd")?,
+            path_mnt: self.offset("path", "mnt")?,
+            path_dentry: self.offset("path", "dentry")?,
+            dentry_parent: self.offset("dentry", "d_parent")?,
+            dentry_name: self.offset("dentry", "d_name")? + self.offset("qstr", "name")?,
+            mount_mnt: self.offset("mount", "mnt")?,
+            mount_parent: self.offset("mount", "mnt_parent")?,
+            mount_mountpoint: self.offset("mount", "mnt_mountpoint")?,
+            vfsmount_root: self.offset("vfsmount", "mnt_root")?,
+            ..Default::default()
         })
     }
 }
@@ -289,5 +307,7 @@ mod tests {
         assert!(o.task_tgid > 0 && o.task_pid > 0 && o.task_tgid != o.task_pid);
         assert!(o.mm_arg_end == o.mm_arg_start + 8, "{o:?}");
         assert!(o.mm_saved_auxv_size >= 2 * 8 * 20, "{o:?}");
+        assert!(o.task_fs > 0 && o.fs_pwd > 0 && o.dentry_name > 0, "{o:?}");
+        assert!(o.mount_parent > 0 && o.mount_mountpoint > 0, "{o:?}");
     }
 }

@@ -19,6 +19,7 @@
 #![no_main]
 
 mod buffers;
+mod exec_cwd;
 mod fast;
 mod filter;
 mod maps;

@@ -10,9 +10,9 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, TracePointContext},
 };
 use tracer_common::wire::{
-    ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, EXIT_GROUP_DEAD, ExecRecord,
-    ExitRecord, FORK_THREAD, ForkRecord, LossKind, RULE_MATCH_PID, RecordKind, SignalRecord,
-    Tracked,
+    ARG_EXEC_ARGV, ARG_EXEC_AUXV, ARG_EXEC_CWD, ARG_EXEC_ENVP, ARG_EXEC_FILENAME, EXIT_GROUP_DEAD,
+    ExecRecord, ExitRecord, FORK_THREAD, ForkRecord, LossKind, RULE_MATCH_PID, RecordKind,
+    SignalRecord, Tracked,
 };
 
 use crate::{
@@ -34,7 +34,7 @@ const CLONE_VM: u64 = 0x100;
 const CLONE_VFORK: u64 = 0x4000;
 
 #[inline(always)]
-fn read_kernel<T: Copy + Default>(addr: u64) -> T {
+pub fn read_kernel<T: Copy + Default>(addr: u64) -> T {
     let mut v = [T::default(); 1];
     // SAFETY: reads size_of::<T>() bytes of kernel memory into the stack.
     unsafe {
@@ -299,6 +299,19 @@ pub fn plan_exec(w: &mut Work) -> Option<ExecInfo> {
             ..base
         },
     );
+    // Where a relative path of the exec was resolved from.
+    if let Some((src, total)) = crate::exec_cwd::walk(task, off) {
+        buffers::add(
+            w,
+            Piece {
+                src,
+                total,
+                arg: ARG_EXEC_CWD,
+                kernel: 1,
+                ..base
+            },
+        );
+    }
     Some(ExecInfo {
         start,
         arg_start,
