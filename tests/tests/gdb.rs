@@ -253,7 +253,9 @@ fn check(out: &str) {
         "reverse-continue goes back to the loop's previous pass: {out}"
     );
     assert!(
-        out.contains("(stopped at its syscall)") && out.contains("close(3)"),
+        // The fd number is whatever the recording had (the harness may
+        // leave a low fd taken); the call is a close either way.
+        out.contains("(stopped at its syscall)") && out.contains("] secret close("),
         "reverse-stepi goes back to the syscall before (close): {out}"
     );
     assert!(
