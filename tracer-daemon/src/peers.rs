@@ -41,10 +41,13 @@ const RESCAN: Duration = Duration::from_secs(1);
 /// The start time of process `pid` in clock ticks after boot (field 22 of
 /// `/proc/PID/stat`), `None` when there is no such process.
 pub fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields count from
-    // after its last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
+    stat_start_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Field 22 of a `/proc/PID/stat` line. The command name may hold spaces
+/// and parentheses: fields count from after its last ')'.
+pub fn stat_start_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
@@ -207,8 +210,7 @@ mod tests {
         let own = start_ticks(std::process::id()).expect("own stat");
         assert!(own > 0);
         let line = "42 (a b) c)) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 777 19";
-        let rest = &line[line.rfind(')').unwrap() + 1..];
-        assert_eq!(rest.split_whitespace().nth(19), Some("777"));
+        assert_eq!(stat_start_ticks(line), Some(777));
     }
 
     #[test]

@@ -182,13 +182,7 @@ fn proc_dir(pid: u32, start_ns: u64) -> std::io::Result<File> {
     let dir = File::open(format!("/proc/{pid}"))?;
     let mut stat = String::with_capacity(512);
     File::from(open_in(&dir, c"stat", libc::O_RDONLY)?).read_to_string(&mut stat)?;
-    // Field 22, counted after the command's closing parenthesis (a
-    // command may hold spaces and parentheses of its own).
-    let ticks: u64 = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(gone)?;
+    let ticks = crate::peers::stat_start_ticks(&stat).ok_or_else(gone)?;
     if start_ns != 0 && !same_start(ticks, start_ns) {
         return Err(gone());
     }
