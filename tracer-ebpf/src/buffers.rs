@@ -78,6 +78,12 @@ pub struct Work {
     pub arr_base: Piece,
     /// Messages of a recvmmsg capture being planned.
     pub arr_count: u64,
+    /// A user struct being planned from (a msghdr, an mmsghdr, an iovec),
+    /// read here rather than onto the stack: the verifier bounds the stack
+    /// of the whole call chain under sys_exit to 512 bytes.
+    pub words: [u64; 8],
+    /// What the exec record needs, planned with the exec's buffers.
+    pub exec: crate::process::ExecInfo,
 }
 
 /// The plan of this CPU, inside a loop callback.

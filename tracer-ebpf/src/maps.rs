@@ -125,6 +125,14 @@ pub fn current_cgroup(tid: u32) -> u64 {
 #[map]
 pub static SLOT: PerCpuArray<Slot> = PerCpuArray::with_max_entries(1, 0);
 
+/// Per CPU: an entry `finish` records from when it is not the slot's or a
+/// spilled one (a syscall exit without its enter: a task returning from
+/// clone, a syscall begun before attaching) or must outlive them (a task's
+/// last `exit`). In a map, not on the stack: the verifier bounds the stack
+/// of the whole call chain under a hook to 512 bytes.
+#[map]
+pub static NO_ENTER: PerCpuArray<InFlight> = PerCpuArray::with_max_entries(1, 0);
+
 /// Spilled entries of tasks switched out during a syscall.
 #[map]
 pub static INFLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(65536, 0);

@@ -22,6 +22,7 @@ use crate::{
         EVENTS, EXEC_OLD_TID, INFLIGHT, INFLIGHT_ACTIVE, TRACKED, config, count_loss, inflight,
         offsets, slot,
     },
+    mem::put,
     syscall::finish_exiting,
 };
 
@@ -233,6 +234,7 @@ pub fn signal_deliver(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// What the exec record needs besides the buffers.
+#[repr(C)]
 pub struct ExecInfo {
     pub start: u64,
     pub arg_start: u64,
@@ -240,20 +242,22 @@ pub struct ExecInfo {
 }
 
 /// At the exit of a successful exec: plans the new program's argv, envp
-/// (user memory of the new stack) and auxv (the kernel's saved copy).
+/// (user memory of the new stack) and auxv (the kernel's saved copy);
+/// what the exec record needs goes to `w.exec`. False without offsets.
 #[inline(never)]
-pub fn plan_exec(w: &mut Work) -> Option<ExecInfo> {
-    let off = offsets()?;
+pub fn plan_exec(w: &mut Work) -> bool {
+    let Some(off) = offsets() else {
+        return false;
+    };
     // SAFETY: helper without preconditions.
     let task = unsafe { generated::bpf_get_current_task() };
     let mm: u64 = read_kernel(task + off.task_mm as u64);
     let start: u64 = read_kernel(task + off.task_start_time as u64);
+    put(&mut w.exec.start, start);
+    put(&mut w.exec.arg_start, 0);
+    put(&mut w.exec.env_start, 0);
     if mm == 0 {
-        return Some(ExecInfo {
-            start,
-            arg_start: 0,
-            env_start: 0,
-        });
+        return true;
     }
     let arg_start: u64 = read_kernel(mm + off.mm_arg_start as u64);
     let arg_end: u64 = read_kernel(mm + off.mm_arg_end as u64);
@@ -312,11 +316,9 @@ pub fn plan_exec(w: &mut Work) -> Option<ExecInfo> {
             },
         );
     }
-    Some(ExecInfo {
-        start,
-        arg_start,
-        env_start,
-    })
+    put(&mut w.exec.arg_start, arg_start);
+    put(&mut w.exec.env_start, env_start);
+    true
 }
 
 /// The exec record, after its buffers.

@@ -25,7 +25,7 @@ use crate::{
     filter::decide,
     maps::{
         EVENTS, INFLIGHT, INFLIGHT_ACTIVE, INFLIGHT_INPUT_FAULT, INFLIGHT_PRIVATE, InFlight,
-        SYSCALLS, Slot, config, count_loss, inflight, slot, spill,
+        NO_ENTER, SYSCALLS, Slot, config, count_loss, slot, spill,
     },
     mem::{copy, put},
     process::plan_exec,
@@ -111,21 +111,26 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         && spec.flags & (SPEC_KNOWN | SPEC_HAS_IN) == SPEC_KNOWN | SPEC_HAS_IN
     {
         let limit = snapshot_limit();
-        let inlined = match fast::stage() {
-            Some(st) => {
-                fast::place(s, st, tid, tgid);
-                let base = fast::area(st, s);
-                fast::inline_side(s, spec, base, false, 0, limit)
-            }
-            None => false,
-        };
-        if !inlined {
+        if !enter_inline(s, spec, tid, tgid, limit) {
             // Too big or not simple: the general path.
             put(&mut s.inl_len, 0);
             enter_general(tid, tgid, &mut s.f, limit);
         }
     }
     0
+}
+
+/// Inputs inline in the staged record, if they fit. Not inlined, and
+/// `enter_general` not called from here: the fast path's frame then stays
+/// off the deepest call chain, which the verifier bounds to 512 bytes.
+#[inline(never)]
+fn enter_inline(s: &mut Slot, spec: &SyscallSpec, tid: u32, tgid: u32, limit: u32) -> bool {
+    let Some(st) = fast::stage() else {
+        return false;
+    };
+    fast::place(s, st, tid, tgid);
+    let base = fast::area(st, s);
+    fast::inline_side(s, spec, base, false, 0, limit)
 }
 
 /// Inputs through the general path (`buffers`).
@@ -202,7 +207,9 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
         && s.f.flags & INFLIGHT_ACTIVE != 0
     {
         s.f.flags &= !INFLIGHT_ACTIVE;
-        finish_slot(s, tid, tgid, ret, exit_ns);
+        if !finish_slot(s, tid, tgid, ret, exit_ns) {
+            finish(tid, tgid, &s.f, ret, exit_ns);
+        }
         return 0;
     }
     if let Some(h) = INFLIGHT.get_ptr_mut(tid) {
@@ -215,32 +222,27 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
             return 0;
         }
     }
-    let mut stack = core::mem::MaybeUninit::<InFlight>::uninit();
-    let f: &InFlight = {
-        {
-            // A task returning from clone, or a syscall that began before we
-            // attached: record it with the registers we have now.
-            let Some(payload) = decide(tgid) else {
-                return 0;
-            };
-            let regs: *const u64 = ctx.arg(0);
-            // SAFETY: every field is written below before the value is read.
-            let stack = unsafe { stack.assume_init_mut() };
-            put(&mut stack.enter_ns, 0);
-            put(&mut stack.buffers, 0);
-            put(
-                &mut stack.flags,
-                SYSCALL_NO_ENTER | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
-            );
-            read_args(regs, &mut stack.args);
-            // SAFETY: orig_ax of the tracepoint's pt_regs.
-            put(
-                &mut stack.nr,
-                unsafe { *regs.add((OFF_ORIG_AX / 8) as usize) } as i64,
-            );
-            &*stack
-        }
+    // A task returning from clone, or a syscall that began before we
+    // attached: record it with the registers we have now.
+    let Some(payload) = decide(tgid) else {
+        return 0;
     };
+    let Some(f) = NO_ENTER.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: this CPU's value; programs do not nest on one CPU.
+    let f = unsafe { &mut *f };
+    let regs: *const u64 = ctx.arg(0);
+    put(&mut f.enter_ns, 0);
+    put(&mut f.buffers, 0);
+    put(
+        &mut f.flags,
+        SYSCALL_NO_ENTER | if payload { 0 } else { SYSCALL_NO_PAYLOAD },
+    );
+    read_args(regs, &mut f.args);
+    // SAFETY: orig_ax of the tracepoint's pt_regs.
+    put(&mut f.nr, unsafe { *regs.add((OFF_ORIG_AX / 8) as usize) }
+        as i64);
     // An exit without its enter and without a syscall number: the
     // uretprobe trampoline returning (it leaves orig_ax at -1).
     if f.nr == NR_URETPROBE || f.nr < 0 {
@@ -251,9 +253,13 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// The exit of the syscall in this CPU's slot: one inline record when its
-/// outputs are small, else the general path (inline inputs sent first).
-#[inline(always)]
-fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
+/// outputs are small (true), else false once inline inputs are sent first,
+/// and the caller takes the general path. Not inlined, and `finish` not
+/// called from here: the fast path's frame then stays off the deepest call
+/// chain (finish, plan, the loop callbacks), which the verifier bounds to
+/// 512 bytes of stack in all.
+#[inline(never)]
+fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) -> bool {
     let nr = s.f.nr;
     let exec_done = ret == 0 && (nr == NR_EXECVE || nr == NR_EXECVEAT);
     // What a compact record can carry; anything else takes the general path
@@ -282,7 +288,7 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
         let Some(spec) = fast::spec(nr).filter(|sp| sp.flags & SPEC_KNOWN != 0) else {
             flags |= SYSCALL_EFFECTS_UNKNOWN;
             fast::emit(s, st, tid, flags, ret, exit_ns);
-            return;
+            return true;
         };
         let payload = flags & SYSCALL_NO_PAYLOAD == 0;
         if !(payload
@@ -290,13 +296,13 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
             && spec.flags & SPEC_HAS_OUT != 0)
         {
             fast::emit(s, st, tid, flags, ret, exit_ns);
-            return;
+            return true;
         }
         let before = s.inl_len;
         let base = fast::area(st, s);
         if fast::inline_side(s, spec, base, true, ret, snapshot_limit()) {
             fast::emit(s, st, tid, flags, ret, exit_ns);
-            return;
+            return true;
         }
         put(&mut s.inl_len, before);
     }
@@ -307,7 +313,7 @@ fn finish_slot(s: &mut Slot, tid: u32, tgid: u32, ret: i64, exit_ns: u64) {
         // A new program, a new name: not the cached one.
         s.cg_tid = 0;
     }
-    finish(tid, tgid, &s.f, ret, exit_ns);
+    false
 }
 
 /// What an ioctl request reads (at enter) or writes (at exit) at `argp`.
@@ -360,17 +366,14 @@ pub fn finish(tid: u32, tgid: u32, f: &InFlight, ret: i64, exit_ns: u64) {
                 plan(w, &f.args, ret, PLAN_OUTPUTS);
             }
         }
-        let mut exec = None;
-        if exec_done {
-            exec = plan_exec(w);
-        }
+        let exec = exec_done && plan_exec(w);
         let (emitted, lost) = buffers::flush();
         buffers += emitted;
         if lost {
             flags |= SYSCALL_BUFFER_LOST;
         }
-        if let Some(x) = exec {
-            crate::process::emit_exec(&x, f.enter_ns, new_tid, tid, tgid);
+        if exec {
+            crate::process::emit_exec(&w.exec, f.enter_ns, new_tid, tid, tgid);
         }
     }
     let Some(mut e) = EVENTS.reserve::<SyscallRecord>(0) else {
@@ -423,8 +426,10 @@ pub fn read_comm(out: &mut [u8; 16]) {
 }
 
 /// `exit` and `exit_group` never reach `sys_exit`: the task-exit hook calls
-/// this to emit their record.
-#[inline(always)]
+/// this to emit their record. Not inlined, and the entry copied into the
+/// per-CPU scratch rather than the stack: the verifier bounds the stack of
+/// the whole chain under the hook (finish, plan, loop callbacks) to 512.
+#[inline(never)]
 pub fn finish_exiting(tid: u32, tgid: u32) {
     if let Some(s) = slot()
         && s.tid == tid
@@ -433,18 +438,35 @@ pub fn finish_exiting(tid: u32, tgid: u32) {
     {
         fast::demote(s);
     }
-    let f = inflight(tid);
+    let Some(scratch) = NO_ENTER.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's value; programs do not nest on one CPU.
+    let scratch = unsafe { &mut *scratch };
+    let mut found = false;
+    if let Some(s) = slot()
+        && s.tid == tid
+        && s.f.flags & INFLIGHT_ACTIVE != 0
+    {
+        copy(scratch, &s.f);
+        found = true;
+    } else if let Some(h) = INFLIGHT.get_ptr_mut(tid) {
+        // SAFETY: this thread's spilled entry; nothing else writes it now.
+        let h = unsafe { &*h };
+        if h.flags & INFLIGHT_ACTIVE != 0 {
+            copy(scratch, h);
+            found = true;
+        }
+    }
     let _ = INFLIGHT.remove(tid);
     if let Some(s) = slot()
         && s.tid == tid
     {
         s.f.flags &= !INFLIGHT_ACTIVE;
     }
-    if let Some(mut f) = f
-        && (f.nr == NR_EXIT || f.nr == NR_EXIT_GROUP)
-    {
-        f.flags &= !INFLIGHT_ACTIVE;
-        finish(tid, tgid, &f, 0, now());
+    if found && (scratch.nr == NR_EXIT || scratch.nr == NR_EXIT_GROUP) {
+        scratch.flags &= !INFLIGHT_ACTIVE;
+        finish(tid, tgid, scratch, 0, now());
     }
 }
 
@@ -469,6 +491,22 @@ fn read_user_u64(addr: u64) -> Option<u64> {
         generated::bpf_probe_read_user(v.as_mut_ptr() as *mut c_void, 8, addr as *const c_void)
     };
     if r < 0 { None } else { Some(v[0]) }
+}
+
+/// `n` (at most 8) consecutive user words into `w.words`, in one helper
+/// call: all or none.
+#[inline(always)]
+fn read_user_words(w: &mut Work, addr: u64, n: u32) -> bool {
+    let n = if n > 8 { 8 } else { n };
+    // SAFETY: reads at most 64 bytes of user memory into the 64-byte array.
+    let r = unsafe {
+        generated::bpf_probe_read_user(
+            w.words.as_mut_ptr() as *mut c_void,
+            n * 8,
+            addr as *const c_void,
+        )
+    };
+    r >= 0
 }
 
 #[inline(always)]
@@ -884,15 +922,11 @@ extern "C" fn mmsg_cb(j: u64, _ctx: *mut c_void) -> i64 {
     if k == 0 {
         // A new message: its name, control buffer and byte budget.
         w.arr_budget = 0;
-        let (Some(name), Some(namelen), Some(ctl), Some(ctllen), Some(len)) = (
-            read_user_u64(m),
-            read_user_u32(m + 8),
-            read_user_u64(m + 32),
-            read_user_u64(m + 40),
-            read_user_u32(m + 56),
-        ) else {
+        if !read_user_words(w, m, 8) {
             return 0;
-        };
+        }
+        let [name, namelen, _, _, ctl, ctllen, _, len] = w.words;
+        let (namelen, len) = (namelen as u32, len as u32);
         buffers::add(
             w,
             Piece {
@@ -973,9 +1007,10 @@ extern "C" fn iovec_cb(j: u64, _ctx: *mut c_void) -> i64 {
     }
     let base = w.arr_base;
     let at = base.src + j * 16;
-    let (Some(b), Some(l)) = (read_user_u64(at), read_user_u64(at + 8)) else {
+    if !read_user_words(w, at, 2) {
         return 1;
-    };
+    }
+    let (b, l) = (w.words[0], w.words[1]);
     let n = if l > w.arr_budget { w.arr_budget } else { l };
     buffers::add(
         w,
@@ -1050,16 +1085,13 @@ fn plan_msghdr(w: &mut Work, base: Piece, ret: i64, at_exit: bool) {
             ..base
         },
     );
-    let (Some(name), Some(namelen), Some(iov), Some(iovlen), Some(ctl), Some(ctllen)) = (
-        read_user_u64(m),
-        read_user_u32(m + 8),
-        read_user_u64(m + 16),
-        read_user_u64(m + 24),
-        read_user_u64(m + 32),
-        read_user_u64(m + 40),
-    ) else {
+    // One read of the six fields, into the plan: six reads into Options on
+    // the stack pushed the chain under sys_exit past the verifier's bound.
+    if !read_user_words(w, m, 6) {
         return;
-    };
+    }
+    let [name, namelen, iov, iovlen, ctl, ctllen, _, _] = w.words;
+    let namelen = namelen as u32;
     buffers::add(
         w,
         Piece {
