@@ -673,6 +673,92 @@ int main(void) {
     assert_replayed_as_recorded(&rec, &rep, "memfd mappings");
 }
 
+/// System V shared memory made by the program: a child attaches the
+/// segment after the fork and writes it, the parent reads what the child
+/// wrote through its own attachment; a segment made by another program
+/// (outside the recording) stops the replay at its shmat, named, rather
+/// than replaying it with contents nobody recorded.
+#[test]
+fn a_system_v_segment_the_program_made_is_shared_in_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let program = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int id = shmget(IPC_PRIVATE, 3 * 4096 + 10, IPC_CREAT | 0600);
+    if (id < 0) return 1;
+    char *p = shmat(id, NULL, 0);
+    if (p == (void *)-1) return 2;
+    pid_t child = fork();
+    if (child == 0) {
+        char *c = shmat(id, NULL, 0);
+        strcpy(c + 3 * 4096, "from the child");
+        shmdt(c);
+        _exit(0);
+    }
+    waitpid(child, 0, 0);
+    printf("parent reads: %s, zero %d\n", p + 3 * 4096, p[100]);
+    shmdt(p);
+    shmctl(id, IPC_RMID, NULL);
+    if (argc > 1) {
+        /* a segment another program made: found by its key, not made */
+        int other = shmget((key_t)atoi(argv[1]), 0, 0600);
+        char *o = shmat(other, NULL, SHM_RDONLY);
+        if (o == (void *)-1) return 3;
+        printf("other: %s\n", o);
+    }
+    return 0;
+}
+"#;
+    let rec = record_c_tree(dir.path(), "sysv_shm", program, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&rec.stdout),
+        "parent reads: from the child, zero 0\n"
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "System V shared memory");
+
+    // Another program's segment, filled before the recording.
+    let key = 0x7a00_0000 + (std::process::id() & 0xffff) as i32;
+    // SAFETY: plain SysV calls on a segment this test makes and removes.
+    let other = unsafe { libc::shmget(key, 4096, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
+    assert!(other >= 0, "shmget of the outside segment");
+    // SAFETY: attaches the segment just made; it is detached below.
+    let at = unsafe { libc::shmat(other, std::ptr::null(), 0) } as *mut u8;
+    assert_ne!(at as isize, -1, "shmat of the outside segment");
+    // SAFETY: the segment is 4096 bytes long.
+    unsafe { std::ptr::copy_nonoverlapping(c"made outside".as_ptr().cast(), at, 13) };
+    let exe = dir.path().join("sysv_shm");
+    let rec =
+        tracer_tests::record_tree(dir.path(), exe.to_str().expect("path"), &[&key.to_string()]);
+    // SAFETY: detaches and removes the segment made above.
+    unsafe {
+        libc::shmdt(at as *const libc::c_void);
+        libc::shmctl(other, libc::IPC_RMID, std::ptr::null_mut());
+    }
+    assert!(
+        String::from_utf8_lossy(&rec.stdout).ends_with("other: made outside\n"),
+        "{}",
+        String::from_utf8_lossy(&rec.stdout)
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert_eq!(
+        rep.report["outcome"]["kind"], "incomplete",
+        "{}",
+        rep.summary
+    );
+    assert!(
+        rep.summary.contains("made before the recording"),
+        "{}",
+        rep.summary
+    );
+}
+
 /// runc's way of running itself: its own program copied into a memfd and
 /// executed from there (`fexecve`). Replay runs what the program put in
 /// the memfd.

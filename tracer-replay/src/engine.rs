@@ -19,6 +19,7 @@ use tracer_proto as pb;
 
 mod checkpoint;
 mod sched;
+mod shm;
 
 use checkpoint::Checkpoint;
 use sched::{CLONE_THREAD, creators};
@@ -190,6 +191,7 @@ impl<'a> Engine<'a> {
             early: HashMap::new(),
             root_outcome: None,
             creators: creators(rec),
+            shm_segments: HashMap::new(),
             progress: Instant::now(),
             opts,
             report: Report::new(rec.pid, exe.clone(), rec.events.len(), notes),
@@ -388,6 +390,8 @@ struct Proc {
     /// End of the heap the replay maps at the recorded break (`brk`): the
     /// kernel's own break is where this run's layout put it, elsewhere.
     heap_end: Option<u64>,
+    /// System V segments attached, by address: their mapped length.
+    shm_attached: HashMap<u64, u64>,
 }
 
 pub(crate) struct Engine<'a> {
@@ -416,6 +420,8 @@ pub(crate) struct Engine<'a> {
     root_outcome: Option<Outcome>,
     /// The recorded event that creates each task (its clone), by tid.
     creators: HashMap<u32, usize>,
+    /// System V segments the recording shows got (`shmget`), by id.
+    shm_segments: HashMap<i64, shm::Segment>,
     /// When a recorded event was last replayed (for the watchdog).
     progress: Instant,
     report: Report,
@@ -997,6 +1003,9 @@ impl Engine<'_> {
             );
         }
         self.set_pos(at + 1);
+        if name == "shmget" {
+            shm::note_shmget(&mut self.shm_segments, &args, s.ret);
+        }
         if name == "set_tid_address" {
             let rtid = self.task().rtid;
             self.tid_addrs.insert(rtid, args[0]);
@@ -1060,6 +1069,8 @@ impl Engine<'_> {
                 self.after_syscall()?;
             }
             Action::MapFile => return self.map_file(regs, &args, &s, at),
+            Action::AttachShm => return self.attach_shm(regs, &args, &s, at),
+            Action::DetachShm => return self.detach_shm(regs, &args, &s, at),
             Action::Exec => return self.exec(regs, name, at),
             Action::Spawn => return self.spawn(regs, name, &args, &s, at),
             Action::Unsupported(_) => unreachable!("handled above"),

@@ -20,6 +20,10 @@ pub enum Action {
     /// A new thread or process (clone, fork, vfork, clone3): run for real
     /// when the recording has the new task's events, else answered.
     Spawn,
+    /// A System V segment attached (`shmat`) or detached (`shmdt`): see
+    /// `engine/shm.rs`.
+    AttachShm,
+    DetachShm,
     /// Replay cannot do this yet; the reason says why.
     Unsupported(&'static str),
 }
@@ -47,8 +51,10 @@ pub fn action(name: &str, args: &[u64; 6]) -> Action {
         "exit" | "exit_group" | "rt_sigreturn" => Action::ExecuteNoReturn,
         "clone" | "clone3" | "fork" | "vfork" => Action::Spawn,
         "execve" | "execveat" => Action::Exec,
-        "shmat" | "io_uring_setup" | "io_setup" => {
-            Action::Unsupported("memory another party writes (shared memory, io_uring, aio)")
+        "shmat" => Action::AttachShm,
+        "shmdt" => Action::DetachShm,
+        "io_uring_setup" | "io_setup" => {
+            Action::Unsupported("memory another party writes (io_uring, aio)")
         }
         // A filter the program installs (seccomp, or prctl's
         // PR_SET_SECCOMP) is answered, never installed: under it, the

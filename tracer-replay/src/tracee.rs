@@ -717,6 +717,7 @@ impl Tracee {
         self.kill(Signal::SIGSTOP)?;
         ptrace::detach(self.pid, None).map_err(|e| self.err("PTRACE_DETACH", e))?;
         self.alive = false;
+        wait_until_stopped(self.pid);
         Ok(self.pid)
     }
 
@@ -736,7 +737,26 @@ impl Tracee {
     pub fn leave_stopped_at_signal(mut self) -> Result<Pid, ReplayError> {
         ptrace::detach(self.pid, Signal::SIGSTOP).map_err(|e| self.err("PTRACE_DETACH", e))?;
         self.alive = false;
+        wait_until_stopped(self.pid);
         Ok(self.pid)
+    }
+}
+
+/// After a detach with SIGSTOP the process runs until it takes the signal:
+/// the replay says it is left stopped once it is (bounded: a process that
+/// ends instead is not waited for).
+fn wait_until_stopped(pid: Pid) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command name, which may hold spaces and ')'.
+        match stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+        {
+            Some('T' | 't' | 'Z' | 'X') | None => return,
+            Some(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
     }
 }
 

@@ -258,7 +258,9 @@ pub static TABLE: &[SyscallInfo] = &[
     row(27, "mincore", &[("addr", Hex), ("length", UInt), ("vec", Ptr)], Effects::Known(&[effect(2, Out, Pages, 1, 0)])),
     row(28, "madvise", &[("addr", Hex), ("length", UInt), ("advice", Int)], Effects::NoMemory),
     row(29, "shmget", &[("key", Hex), ("size", UInt), ("shmflg", Hex)], Effects::NoMemory),
-    row(30, "shmat", &[("shmid", Int), ("shmaddr", Hex), ("shmflg", Hex)], Effects::Unknown("maps a System V segment whose contents other processes share")),
+    // Maps a segment, copying no memory: what it holds is its writers'
+    // (replay has it when they are all in the recording: engine/shm.rs).
+    row(30, "shmat", &[("shmid", Int), ("shmaddr", Hex), ("shmflg", Hex)], Effects::NoMemory),
     // Per command (effects::cmd_memory): IPC_SET reads struct shmid64_ds,
     // the STAT commands write it, IPC_INFO and SHM_INFO write their structs.
     row(31, "shmctl", &[("shmid", Int), ("cmd", Int), ("buf", Ptr)], Effects::Known(&[effect(2, InOut, Cmd, 1, CMD_SHMCTL)])),
