@@ -38,6 +38,8 @@ pub struct Shared {
     /// What queries wait on before reading the store (set once recording
     /// starts).
     pub catchup: std::sync::OnceLock<Arc<crate::catchup::Catchup>>,
+    /// API requests answered, by method and status (`/metrics`).
+    pub api_requests: crate::metrics::ApiRequests,
 }
 
 /// A streaming client that reads nothing for this long is dropped.
@@ -55,6 +57,7 @@ impl Shared {
             live,
             queries: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_QUERIES)),
             catchup: std::sync::OnceLock::new(),
+            api_requests: crate::metrics::ApiRequests::default(),
         })
     }
 
@@ -500,7 +503,11 @@ fn bind_unix(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
 fn router(
     shared: Arc<Shared>,
     tls: Option<tonic::transport::ServerTlsConfig>,
-) -> anyhow::Result<tonic::transport::server::Router> {
+) -> anyhow::Result<
+    tonic::transport::server::Router<
+        tower::layer::util::Stack<crate::metrics::CountRequests, tower::layer::util::Identity>,
+    >,
+> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -515,7 +522,9 @@ fn router(
     if let Some(tls) = tls {
         builder = builder.tls_config(tls).context("TLS configuration")?;
     }
+    let counting = crate::metrics::CountRequests(shared.api_requests.clone());
     Ok(builder
+        .layer(counting)
         .add_service(health)
         .add_service(reflection)
         .add_service(

@@ -109,6 +109,8 @@ pub struct FileConfig {
     pub exact_time: Option<bool>,
     /// Niceness (-20..=19) of the thread that assembles and stores events.
     pub assembler_nice: Option<i32>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (`127.0.0.1:9464`).
+    pub metrics: Option<String>,
 }
 
 /// The configuration in force.
@@ -125,6 +127,8 @@ pub struct Settings {
     pub assembler_nice: i32,
     pub store: StoreConfig,
     pub tls: Option<TlsFiles>,
+    /// Where `/metrics` is served (plain HTTP, counts only), if anywhere.
+    pub metrics: Option<String>,
 }
 
 /// What an https listener needs; client certificates are required.
@@ -178,6 +182,7 @@ impl Settings {
             default_payload: None,
             exact_time: None,
             assembler_nice: None,
+            metrics: None,
         });
         let listen = f
             .listen
@@ -211,6 +216,7 @@ impl Settings {
                 (None, None, None) => None,
                 _ => bail!("tls_cert, tls_key and tls_client_ca go together"),
             },
+            metrics: f.metrics,
         };
         Ok(s)
     }

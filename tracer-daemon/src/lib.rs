@@ -15,6 +15,7 @@ pub mod drain;
 pub mod kernel_btf;
 pub mod loader;
 pub mod loss;
+pub mod metrics;
 pub mod notify;
 pub mod peers;
 pub mod persist;

@@ -9,6 +9,12 @@ use tracer_daemon::{
     run,
 };
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 /// Records every process's system calls on this host with eBPF.
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -73,6 +79,14 @@ struct Args {
     /// When to fsync: never, segment (on close) or batch (every frame).
     #[arg(long)]
     fsync: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g.
+    /// 127.0.0.1:9464): counts only, never recorded data.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
+    /// Log lines as text (no colour unless stderr is a terminal) or as
+    /// one JSON object each (for log shippers).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Stop after this many seconds (tests, benchmarks).
     #[arg(long)]
     duration: Option<f64>,
@@ -117,6 +131,9 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
         }
         (None, None, None) => {}
         _ => anyhow::bail!("--tls-cert, --tls-key and --tls-client-ca go together"),
+    }
+    if let Some(m) = &args.metrics {
+        s.metrics = Some(m.clone());
     }
     if let Some(v) = args.segment_bytes {
         s.store.segment_bytes = v;
@@ -191,16 +208,21 @@ fn main() -> std::process::ExitCode {
     // (segments, stats, the socket, a bundle being built): private however
     // it is started, not only under the unit's UMask.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    tracing_subscriber::fmt()
+    let args = std::rc::Rc::new(Args::parse());
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        // One JSON object a line, for log shippers.
+        LogFormat::Json => logs.json().with_current_span(false).init(),
         // journald and log files show escapes as text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let args = std::rc::Rc::new(Args::parse());
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let result = settings(&args).and_then(|s| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -243,6 +243,21 @@ pub async fn run(
             }
         }
     }
+    if let Some(addr) = &s.metrics {
+        let mut rx = api_stopped.clone();
+        let shutdown = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let (bound, task) = crate::metrics::serve(
+            addr,
+            Arc::clone(&shared),
+            shared.api_requests.clone(),
+            shutdown,
+        )
+        .await?;
+        servers.push(task);
+        tracing::info!("metrics on http://{bound}/metrics");
+    }
     let (mut drainer, chunks) = crate::drain::Drainer::spawn(ring)?;
     let exact_time = exec_notify.is_some();
     let patcher = match (exec_notify, drainer.injector()) {

@@ -1149,6 +1149,18 @@ impl Engine<'_> {
         // A syscall the kernel did not have (ENOSYS: a number it does not
         // know, `syscall(-1)`) touched no memory, whatever the table says.
         const ENOSYS: i64 = -38;
+        // A recorded tracer's ptrace calls are answered; one that changed
+        // a tracee the replay runs too would have to change it the same.
+        if name == "ptrace"
+            && s.ret >= 0
+            && let (Some(&request), Some(&pid)) = (s.args.first(), s.args.get(1))
+            && effects::ptrace_changes_tracee(request)
+            && self.rec.tids.contains(&(pid as u32))
+        {
+            return Some(format!(
+                "ptrace request {request:#x} changed process {pid}, which the replay runs:                  replay does not make that change yet"
+            ));
+        }
         if s.effects_unknown && s.ret != ENOSYS {
             let mut args = [0u64; 6];
             for (a, v) in args.iter_mut().zip(&s.args) {

@@ -7,7 +7,8 @@ use anyhow::{Context as _, bail};
 use crate::util::{run, succeeds};
 
 const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"];
-const TOOL_PACKAGES: &[&str] = &["bpftrace", "strace", "gdb", "gcc", "python3"];
+/// `prometheus` for its `promtool`, which checks the daemon's /metrics.
+const TOOL_PACKAGES: &[&str] = &["bpftrace", "strace", "gdb", "gcc", "python3", "prometheus"];
 /// Programs of the replay corpus that a new machine may lack (the image
 /// has node, the JDK, git, sqlite3, perl and curl).
 const CORPUS_PACKAGES: &[&str] = &[

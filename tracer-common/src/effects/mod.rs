@@ -209,6 +209,7 @@ pub const CMD_SEMCTL: u32 = 3;
 pub const CMD_MSGCTL: u32 = 4;
 pub const CMD_QUOTACTL: u32 = 5;
 pub const CMD_KEYCTL: u32 = 6;
+pub const CMD_PTRACE: u32 = 7;
 
 /// How many bytes one side of a command touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,6 +283,12 @@ const MSGINFO: u32 = 32; // 7 ints and a short, padded
 const IF_DQBLK: u32 = 72;
 const IF_NEXTDQBLK: u32 = 72;
 const IF_DQINFO: u32 = 24;
+// x86_64 ptrace structs: user_regs_struct is 27 u64, user_fpregs_struct
+// the 512-byte FXSAVE area, struct user_desc 4 u32, siginfo_t 128 bytes.
+const USER_REGS: u32 = 216;
+const USER_FPREGS: u32 = 512;
+const USER_DESC: u32 = 16;
+const SIGINFO: u32 = 128;
 
 /// The memory command `cmd` of command table `table` (`CMD_*`) reads and
 /// writes at pointer argument `arg` (Linux 6.x, x86_64). A command that
@@ -367,8 +374,47 @@ pub const fn cmd_memory(table: u32, cmd: u64, arg: u8) -> CmdMemory {
             // (inputs: display only).
             _ => CmdMemory::NONE,
         },
+        // ptrace(request, pid, addr, data): what the request does with
+        // `data` in the tracer (arg 3). What it does to the tracee is the
+        // tracee's (replay: engine.rs, `incomplete`).
+        CMD_PTRACE if arg == 3 => match cmd {
+            // PEEKTEXT, PEEKDATA, PEEKUSER: the word read, stored at data.
+            1..=3 => CmdMemory::writes(8),
+            // GETREGS, GETFPREGS: struct user_regs_struct, user_fpregs_struct.
+            12 => CmdMemory::writes(USER_REGS),
+            14 => CmdMemory::writes(USER_FPREGS),
+            13 => CmdMemory::reads(USER_REGS),   // SETREGS
+            15 => CmdMemory::reads(USER_FPREGS), // SETFPREGS
+            // GET_THREAD_AREA, SET_THREAD_AREA: a struct user_desc.
+            25 => CmdMemory::writes(USER_DESC),
+            26 => CmdMemory::reads(USER_DESC),
+            0x4201 => CmdMemory::writes(8),       // GETEVENTMSG
+            0x4202 => CmdMemory::writes(SIGINFO), // GETSIGINFO
+            0x4203 => CmdMemory::reads(SIGINFO),  // SETSIGINFO
+            0x420a => CmdMemory::writes(8),       // GETSIGMASK (addr is 8)
+            0x420b => CmdMemory::reads(8),        // SETSIGMASK
+            0x420d => CmdMemory::writes(16),      // SECCOMP_GET_METADATA
+            // GET_SYSCALL_INFO, GET_RSEQ_CONFIGURATION: up to `addr`
+            // bytes of a struct whose full size they return.
+            0x420e | 0x420f => CmdMemory::writes_ret_up_to(2),
+            // TRACEME, POKE* (data is the word), CONT, KILL, SINGLESTEP,
+            // ATTACH, DETACH, SYSCALL, SYSEMU*, SINGLEBLOCK, SETOPTIONS,
+            // SEIZE, INTERRUPT, LISTEN: data is a value or unused.
+            0 | 4..=9 | 16 | 17 | 24 | 31..=33 | 0x4200 | 0x4206..=0x4208 => CmdMemory::NONE,
+            // GETREGSET/SETREGSET (an iovec), PEEKSIGINFO (an array of the
+            // count returned), SECCOMP_GET_FILTER, ARCH_PRCTL, the syscall
+            // user dispatch config and anything newer.
+            _ => CmdMemory::UNKNOWN,
+        },
         _ => CmdMemory::UNKNOWN,
     }
+}
+
+/// ptrace requests that change the tracee (its memory, registers, pending
+/// signal or mask): replay would have to do the same to the replayed
+/// tracee, which it does not yet.
+pub const fn ptrace_changes_tracee(request: u64) -> bool {
+    matches!(request, 4..=6 | 13 | 15 | 26 | 0x4203 | 0x4205 | 0x420b)
 }
 
 /// Why a successful syscall's memory for this operation cannot be known,
@@ -410,6 +456,9 @@ pub fn op_unknown(nr: i64, args: &[u64; 6], ret: i64) -> Option<&'static str> {
                 }
                 CMD_KEYCTL => {
                     "a keyctl operation that writes through a struct (PKEY_*) or that this table does not know"
+                }
+                CMD_PTRACE => {
+                    "a ptrace request that writes through an iovec or an array (GETREGSET, PEEKSIGINFO), or that this table does not know"
                 }
                 _ => "a command this table does not describe",
             });
@@ -833,6 +882,14 @@ mod tests {
         assert_eq!(cmd_memory(CMD_KEYCTL, 11, 2).writes, RetUpTo(3));
         assert_eq!(cmd_memory(CMD_KEYCTL, 11, 1), CmdMemory::NONE);
         assert_eq!(cmd_memory(CMD_KEYCTL, 31, 1).writes, RetUpTo(2));
+        assert_eq!(cmd_memory(CMD_PTRACE, 2, 3).writes, Const(8));
+        assert_eq!(cmd_memory(CMD_PTRACE, 12, 3).writes, Const(216));
+        assert_eq!(cmd_memory(CMD_PTRACE, 0x4201, 3).writes, Const(8));
+        assert_eq!(cmd_memory(CMD_PTRACE, 0x420e, 3).writes, RetUpTo(2));
+        assert_eq!(cmd_memory(CMD_PTRACE, 0x4206, 3), CmdMemory::NONE);
+        assert_eq!(cmd_memory(CMD_PTRACE, 0x4204, 3).writes, CmdSize::Unknown);
+        assert!(ptrace_changes_tracee(5) && ptrace_changes_tracee(0x4205));
+        assert!(!ptrace_changes_tracee(2) && !ptrace_changes_tracee(0x4206));
     }
 
     #[test]

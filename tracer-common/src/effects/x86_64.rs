@@ -348,7 +348,8 @@ pub static TABLE: &[SyscallInfo] = &[
     row(98, "getrusage", &[("who", Int), ("usage", Ptr)], Effects::Known(&[out_const(1, RUSAGE)])),
     row(99, "sysinfo", &[("info", Ptr)], Effects::Known(&[out_const(0, SYSINFO)])),
     row(100, "times", &[("buf", Ptr)], Effects::Known(&[out_const(0, TMS)])),
-    row(101, "ptrace", &[("request", Int), ("pid", Int), ("addr", Hex), ("data", Hex)], Effects::Unknown("request-dependent, and reads and writes another process's memory")),
+    // Per request (effects::cmd_memory): the tracer's own memory at data.
+    row(101, "ptrace", &[("request", Int), ("pid", Int), ("addr", Hex), ("data", Hex)], Effects::Known(&[effect(3, InOut, Cmd, 0, CMD_PTRACE)])),
     row(102, "getuid", NO_ARGS, Effects::NoMemory),
     // The READ actions write the returned byte count to bufp; the others
     // write nothing (and bufp is usually NULL then).
