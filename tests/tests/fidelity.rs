@@ -759,6 +759,80 @@ int main(int argc, char **argv) {
     );
 }
 
+/// A recorded tracer of its own child (PTRACE_TRACEME, a stop, PEEKDATA,
+/// GETREGS and GETREGSET, then CONT): its ptrace calls are answered with
+/// what they read when recorded, the child replays under it; a tracer that
+/// wrote into its child (POKEDATA) stops the replay there, named.
+#[test]
+fn a_program_tracing_its_child_replays_what_its_tracer_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let program = r#"
+#include <elf.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static volatile long word = 0x1234567;
+int main(int argc, char **argv) {
+    pid_t child = fork();
+    if (child == 0) {
+        ptrace(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        printf("child sees %lx\n", word);
+        fflush(stdout);
+        _exit(3);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    long peeked = ptrace(PTRACE_PEEKDATA, child, (void *)&word, 0);
+    struct user_regs_struct regs;
+    ptrace(PTRACE_GETREGS, child, 0, &regs);
+    struct user_regs_struct set;
+    struct iovec iov = { &set, sizeof set };
+    ptrace(PTRACE_GETREGSET, child, (void *)NT_PRSTATUS, &iov);
+    if (argc > 1)
+        ptrace(PTRACE_POKEDATA, child, (void *)&word, (void *)0x7654321);
+    ptrace(PTRACE_CONT, child, 0, 0);
+    waitpid(child, &status, 0);
+    printf("peeked %lx, stopped at orig_rax %lld, regset %zu bytes agrees %d, child exit %d\n",
+           peeked, (long long)regs.orig_rax, iov.iov_len, set.rip == regs.rip, WEXITSTATUS(status));
+    return 0;
+}
+"#;
+    let rec = record_c_tree(dir.path(), "tracer_of_child", program, &[]);
+    let out = String::from_utf8_lossy(&rec.stdout).into_owned();
+    assert!(
+        out.contains("peeked 1234567, stopped at orig_rax ")
+            && out.contains("bytes agrees 1, child exit 3")
+            && out.contains("child sees 1234567"),
+        "{out}"
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert_replayed_as_recorded(&rec, &rep, "a tracer of its child");
+
+    let exe = dir.path().join("tracer_of_child");
+    let rec = tracer_tests::record_tree(dir.path(), exe.to_str().expect("path"), &["poke"]);
+    assert!(
+        String::from_utf8_lossy(&rec.stdout).contains("child sees 7654321"),
+        "{}",
+        String::from_utf8_lossy(&rec.stdout)
+    );
+    let rep = replay(&rec.bundle, &[]);
+    assert_eq!(
+        rep.report["outcome"]["kind"], "incomplete",
+        "{}",
+        rep.summary
+    );
+    assert!(
+        rep.summary.contains("ptrace request 0x5 changed process"),
+        "{}",
+        rep.summary
+    );
+}
+
 /// runc's way of running itself: its own program copied into a memfd and
 /// executed from there (`fexecve`). Replay runs what the program put in
 /// the memfd.

@@ -1158,7 +1158,7 @@ impl Engine<'_> {
             && self.rec.tids.contains(&(pid as u32))
         {
             return Some(format!(
-                "ptrace request {request:#x} changed process {pid}, which the replay runs:                  replay does not make that change yet"
+                "ptrace request {request:#x} changed process {pid}, which the replay runs: replay does not make that change yet"
             ));
         }
         if s.effects_unknown && s.ret != ENOSYS {

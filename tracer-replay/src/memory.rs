@@ -44,8 +44,12 @@ pub fn locate(
     }
     Ok(Some(match rule_of(nr, b.arg, b.direction) {
         Some(SizeRule::Iovec | SizeRule::SelfIovec) => t.read_u64(base + 16 * b.item as u64)?,
-        // A seccomp filter's instructions: where its struct sock_fprog
-        // points (the struct is item 0).
+        // A ptrace regset: where its struct iovec points; a seccomp
+        // filter's instructions: where its struct sock_fprog points (the
+        // struct is item 0 of either).
+        Some(SizeRule::Cmd) if b.item == 1 && effects::name(nr) == Some("ptrace") => {
+            t.read_u64(base)?
+        }
         Some(SizeRule::Cmd) if b.item == 1 => t.read_u64(base + 8)?,
         Some(SizeRule::StringArray) => t.read_u64(base + 8 * b.item as u64)?,
         // A bpf command's log or query arrays: where its attr points.
@@ -296,6 +300,16 @@ pub fn write_outputs(
                 t.write(addr + 8, &b.data[8..12])?;
                 t.write(addr + 40, &b.data[40..52])?;
             }
+            continue;
+        }
+        if rule_of(nr, b.arg, b.direction) == Some(SizeRule::Cmd)
+            && b.item == 0
+            && effects::name(nr) == Some("ptrace")
+            && b.data.len() == 16
+        {
+            // A regset's struct iovec: the length the kernel set, not the
+            // program's pointer.
+            t.write(addr + 8, &b.data[8..16])?;
             continue;
         }
         t.write(addr, &b.data)?;

@@ -235,6 +235,10 @@ pub struct CmdMemory {
     /// The struct read is a `struct sock_fprog`: its filter array of
     /// `len` 8-byte instructions is read too (item 1 of the buffer).
     pub fprog: bool,
+    /// The struct is one `struct iovec`: the bytes it points to are item
+    /// 1, `iov_len` of them as the kernel left it (ptrace's GETREGSET sets
+    /// it to what it wrote), on the side the struct is.
+    pub iovec: bool,
 }
 
 impl CmdMemory {
@@ -242,6 +246,7 @@ impl CmdMemory {
         reads: CmdSize::None,
         writes: CmdSize::None,
         fprog: false,
+        iovec: false,
     };
     const fn reads(n: u32) -> Self {
         Self {
@@ -391,9 +396,20 @@ pub const fn cmd_memory(table: u32, cmd: u64, arg: u8) -> CmdMemory {
             0x4201 => CmdMemory::writes(8),       // GETEVENTMSG
             0x4202 => CmdMemory::writes(SIGINFO), // GETSIGINFO
             0x4203 => CmdMemory::reads(SIGINFO),  // SETSIGINFO
-            0x420a => CmdMemory::writes(8),       // GETSIGMASK (addr is 8)
-            0x420b => CmdMemory::reads(8),        // SETSIGMASK
-            0x420d => CmdMemory::writes(16),      // SECCOMP_GET_METADATA
+            // GETREGSET, SETREGSET: an iovec of the regset's bytes.
+            0x4204 => CmdMemory {
+                writes: CmdSize::Const(16),
+                iovec: true,
+                ..CmdMemory::NONE
+            },
+            0x4205 => CmdMemory {
+                reads: CmdSize::Const(16),
+                iovec: true,
+                ..CmdMemory::NONE
+            },
+            0x420a => CmdMemory::writes(8),  // GETSIGMASK (addr is 8)
+            0x420b => CmdMemory::reads(8),   // SETSIGMASK
+            0x420d => CmdMemory::writes(16), // SECCOMP_GET_METADATA
             // GET_SYSCALL_INFO, GET_RSEQ_CONFIGURATION: up to `addr`
             // bytes of a struct whose full size they return.
             0x420e | 0x420f => CmdMemory::writes_ret_up_to(2),
@@ -401,8 +417,8 @@ pub const fn cmd_memory(table: u32, cmd: u64, arg: u8) -> CmdMemory {
             // ATTACH, DETACH, SYSCALL, SYSEMU*, SINGLEBLOCK, SETOPTIONS,
             // SEIZE, INTERRUPT, LISTEN: data is a value or unused.
             0 | 4..=9 | 16 | 17 | 24 | 31..=33 | 0x4200 | 0x4206..=0x4208 => CmdMemory::NONE,
-            // GETREGSET/SETREGSET (an iovec), PEEKSIGINFO (an array of the
-            // count returned), SECCOMP_GET_FILTER, ARCH_PRCTL, the syscall
+            // PEEKSIGINFO (an array of the count returned),
+            // SECCOMP_GET_FILTER, ARCH_PRCTL, the syscall
             // user dispatch config and anything newer.
             _ => CmdMemory::UNKNOWN,
         },
@@ -458,7 +474,7 @@ pub fn op_unknown(nr: i64, args: &[u64; 6], ret: i64) -> Option<&'static str> {
                     "a keyctl operation that writes through a struct (PKEY_*) or that this table does not know"
                 }
                 CMD_PTRACE => {
-                    "a ptrace request that writes through an iovec or an array (GETREGSET, PEEKSIGINFO), or that this table does not know"
+                    "a ptrace request that writes an array of a count it returns (PEEKSIGINFO, SECCOMP_GET_FILTER), or that this table does not know"
                 }
                 _ => "a command this table does not describe",
             });
@@ -887,7 +903,8 @@ mod tests {
         assert_eq!(cmd_memory(CMD_PTRACE, 0x4201, 3).writes, Const(8));
         assert_eq!(cmd_memory(CMD_PTRACE, 0x420e, 3).writes, RetUpTo(2));
         assert_eq!(cmd_memory(CMD_PTRACE, 0x4206, 3), CmdMemory::NONE);
-        assert_eq!(cmd_memory(CMD_PTRACE, 0x4204, 3).writes, CmdSize::Unknown);
+        assert!(cmd_memory(CMD_PTRACE, 0x4204, 3).iovec);
+        assert_eq!(cmd_memory(CMD_PTRACE, 0x4209, 3).writes, CmdSize::Unknown);
         assert!(ptrace_changes_tracee(5) && ptrace_changes_tracee(0x4205));
         assert!(!ptrace_changes_tracee(2) && !ptrace_changes_tracee(0x4206));
     }
