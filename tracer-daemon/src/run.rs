@@ -286,6 +286,11 @@ pub async fn run(
         ),
         Mode::Record => {}
     }
+    // Handled before recording is announced: a stop asked for the moment
+    // the daemon says it records must flush and close, not kill it.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     tracing::info!(
         "recording (pid {}, data dir {}, ring {} bytes, {} filter rules)",
         std::process::id(),
@@ -293,10 +298,6 @@ pub async fn run(
         s.ring_size,
         s.rules.len()
     );
-
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
     crate::notify::notify("READY=1");
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let deadline = duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
