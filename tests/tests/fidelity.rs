@@ -46,6 +46,18 @@ int main(void) {
 "#;
 
 /// [`record_c`] of a process tree: the bundle holds its child processes.
+/// Replays `rec`'s bundle, which must stop incomplete (never diverge or
+/// pass) with a reason that says `why`.
+fn replay_stops_for(rec: &Recorded, why: &str) {
+    let rep = replay(&rec.bundle, &[]);
+    assert_eq!(
+        rep.report["outcome"]["kind"], "incomplete",
+        "{}",
+        rep.summary
+    );
+    assert!(rep.summary.contains(why), "{}", rep.summary);
+}
+
 fn record_c_tree(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Recorded {
     let exe = build_c(dir, name, source, flags);
     let rec = record_tree(dir, exe.to_str().expect("path"), &[]);
@@ -746,17 +758,7 @@ int main(int argc, char **argv) {
         "{}",
         String::from_utf8_lossy(&rec.stdout)
     );
-    let rep = replay(&rec.bundle, &[]);
-    assert_eq!(
-        rep.report["outcome"]["kind"], "incomplete",
-        "{}",
-        rep.summary
-    );
-    assert!(
-        rep.summary.contains("made before the recording"),
-        "{}",
-        rep.summary
-    );
+    replay_stops_for(&rec, "made before the recording");
 }
 
 /// A recorded tracer of its own child (PTRACE_TRACEME, a stop, PEEKDATA,
@@ -820,17 +822,7 @@ int main(int argc, char **argv) {
         "{}",
         String::from_utf8_lossy(&rec.stdout)
     );
-    let rep = replay(&rec.bundle, &[]);
-    assert_eq!(
-        rep.report["outcome"]["kind"], "incomplete",
-        "{}",
-        rep.summary
-    );
-    assert!(
-        rep.summary.contains("ptrace request 0x5 changed process"),
-        "{}",
-        rep.summary
-    );
+    replay_stops_for(&rec, "ptrace request 0x5 changed process");
 }
 
 /// runc's way of running itself: its own program copied into a memfd and
