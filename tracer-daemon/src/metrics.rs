@@ -137,12 +137,12 @@ impl Collector for DaemonFigures {
 }
 
 /// The registry served at `/metrics`.
-fn registry(shared: Arc<Shared>, api: ApiRequests) -> Registry {
+fn registry(shared: Arc<Shared>) -> Registry {
     let mut r = Registry::with_prefix("tracer");
     r.register(
         "api_requests",
         "API requests answered, by gRPC method and status code",
-        api,
+        shared.api_requests.clone(),
     );
     r.register_collector(Box::new(DaemonFigures(shared)));
     r
@@ -184,14 +184,13 @@ fn render(r: &Registry) -> String {
 pub async fn serve(
     addr: &str,
     shared: Arc<Shared>,
-    api: ApiRequests,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("--metrics {addr}: binding"))?;
     let bound = listener.local_addr()?;
-    let reg = Arc::new(registry(shared, api));
+    let reg = Arc::new(registry(shared));
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
@@ -299,13 +298,14 @@ mod tests {
             st.lost.insert("buffer".into(), 7);
             st.store_segments = 3;
         }
-        let api = ApiRequests::default();
-        api.get_or_create(&ApiLabels {
-            method: "ListProcesses".into(),
-            code: "0".into(),
-        })
-        .inc();
-        let text = render(&registry(shared, api));
+        shared
+            .api_requests
+            .get_or_create(&ApiLabels {
+                method: "ListProcesses".into(),
+                code: "0".into(),
+            })
+            .inc();
+        let text = render(&registry(shared));
         for want in [
             "tracer_events_recorded_total 1234",
             "tracer_records_lost_total{kind=\"buffer\"} 7",

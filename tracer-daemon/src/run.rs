@@ -248,13 +248,7 @@ pub async fn run(
         let shutdown = async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let (bound, task) = crate::metrics::serve(
-            addr,
-            Arc::clone(&shared),
-            shared.api_requests.clone(),
-            shutdown,
-        )
-        .await?;
+        let (bound, task) = crate::metrics::serve(addr, Arc::clone(&shared), shutdown).await?;
         servers.push(task);
         tracing::info!("metrics on http://{bound}/metrics");
     }

@@ -31,9 +31,6 @@ use crate::{
     process::plan_exec,
 };
 
-/// Most bytes of a command's iovec captured (a regset is a few KiB: the
-/// x86 XSAVE area with AVX-512 is under 3 KiB).
-const MAX_CMD_IOVEC: u64 = 64 << 10;
 const NR_EXECVE: i64 = 59;
 const NR_EXECVEAT: i64 = 322;
 const NR_EXIT: i64 = 60;
@@ -754,14 +751,15 @@ fn plan_cmd(w: &mut Work, base: Piece, table: u32, cmd: u64) {
     if n > 0 {
         buffers::add(w, Piece { total: n, ..base });
     }
-    // struct iovec: the bytes it says, iov_len as the kernel left it.
+    // struct iovec: the bytes it says, iov_len as the kernel left it (the
+    // snapshot limit bounds it, flagging what it cuts).
     if m.iovec && n >= 16 && read_user_words(w, base.src, 2) {
-        let (b, l) = (w.words[0], w.words[1]);
+        let (src, total) = (w.words[0], w.words[1]);
         buffers::add(
             w,
             Piece {
-                src: b,
-                total: if l > MAX_CMD_IOVEC { MAX_CMD_IOVEC } else { l },
+                src,
+                total,
                 item: 1,
                 ..base
             },

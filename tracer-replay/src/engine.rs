@@ -1730,6 +1730,12 @@ impl Engine<'_> {
         done.r8 = args[4];
         done.r9 = args[5];
         self.t().set_regs(done)?;
+        self.ran_for(s, at)
+    }
+
+    /// The bookkeeping after a syscall the replay ran in place of the
+    /// recorded one `s` at `at` (its registers already set).
+    fn ran_for(&mut self, s: &pb::Syscall, at: usize) -> Result<Next, ReplayError> {
         self.set_pos(at + 1);
         self.report.syscalls_executed += 1;
         self.timeline_ns = s.exit_ns.max(self.timeline_ns);

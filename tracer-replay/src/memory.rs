@@ -11,8 +11,8 @@ const MSG_ITEM_NAME: u32 = 1;
 const MSG_ITEM_CONTROL: u32 = 2;
 const MSG_ITEM_IOV: u32 = 16;
 
-/// The size rule of the table entry a recorded buffer came from.
-pub fn rule_of(nr: i64, arg: u32, dir: i32) -> Option<SizeRule> {
+/// The table entry a recorded buffer came from.
+fn entry_of(nr: i64, arg: u32, dir: i32) -> Option<&'static effects::Effect> {
     let Effects::Known(list) = effects::lookup(nr)?.effects else {
         return None;
     };
@@ -23,9 +23,23 @@ pub fn rule_of(nr: i64, arg: u32, dir: i32) -> Option<SizeRule> {
             d.is_in()
         }
     };
-    list.iter()
-        .find(|e| e.arg as u32 == arg && wanted(e.dir))
-        .map(|e| e.rule)
+    list.iter().find(|e| e.arg as u32 == arg && wanted(e.dir))
+}
+
+/// The size rule of the table entry a recorded buffer came from.
+pub fn rule_of(nr: i64, arg: u32, dir: i32) -> Option<SizeRule> {
+    entry_of(nr, arg, dir).map(|e| e.rule)
+}
+
+/// What the command of a [`SizeRule::Cmd`] buffer does with its memory,
+/// by the command argument the program passed.
+fn cmd_of(nr: i64, args: &[u64; 6], b: &pb::Buffer) -> Option<effects::CmdMemory> {
+    let e = entry_of(nr, b.arg, b.direction).filter(|e| e.rule == SizeRule::Cmd)?;
+    Some(effects::cmd_memory(
+        e.param,
+        args[e.size_arg as usize % 6],
+        e.arg,
+    ))
 }
 
 /// The address in the tracee of a recorded buffer, given this syscall's
@@ -44,13 +58,13 @@ pub fn locate(
     }
     Ok(Some(match rule_of(nr, b.arg, b.direction) {
         Some(SizeRule::Iovec | SizeRule::SelfIovec) => t.read_u64(base + 16 * b.item as u64)?,
-        // A ptrace regset: where its struct iovec points; a seccomp
-        // filter's instructions: where its struct sock_fprog points (the
-        // struct is item 0 of either).
-        Some(SizeRule::Cmd) if b.item == 1 && effects::name(nr) == Some("ptrace") => {
-            t.read_u64(base)?
-        }
-        Some(SizeRule::Cmd) if b.item == 1 => t.read_u64(base + 8)?,
+        // Where the command's struct (item 0) points: a struct iovec's
+        // bytes (ptrace's regset), a struct sock_fprog's filter.
+        Some(SizeRule::Cmd) if b.item == 1 => match cmd_of(nr, args, b) {
+            Some(m) if m.iovec => t.read_u64(base)?,
+            Some(m) if m.fprog => t.read_u64(base + 8)?,
+            _ => return Ok(None),
+        },
         Some(SizeRule::StringArray) => t.read_u64(base + 8 * b.item as u64)?,
         // A bpf command's log or query arrays: where its attr points.
         Some(SizeRule::Bpf) if b.item > 0 => match effects::bpf_item_pointer(args[0], b.item) {
@@ -302,12 +316,8 @@ pub fn write_outputs(
             }
             continue;
         }
-        if rule_of(nr, b.arg, b.direction) == Some(SizeRule::Cmd)
-            && b.item == 0
-            && effects::name(nr) == Some("ptrace")
-            && b.data.len() == 16
-        {
-            // A regset's struct iovec: the length the kernel set, not the
+        if b.item == 0 && b.data.len() == 16 && cmd_of(nr, args, b).is_some_and(|m| m.iovec) {
+            // A command's struct iovec: the length the kernel set, not the
             // program's pointer.
             t.write(addr + 8, &b.data[8..16])?;
             continue;

@@ -748,16 +748,19 @@ impl Tracee {
 fn wait_until_stopped(pid: Pid) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     while std::time::Instant::now() < deadline {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // The state follows the command name, which may hold spaces and ')'.
-        match stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-        {
+        match proc_state(pid) {
             Some('T' | 't' | 'Z' | 'X') | None => return,
             Some(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
         }
     }
+}
+
+/// The process's state letter in /proc/PID/stat (`None`: it is gone).
+pub fn proc_state(pid: Pid) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the command name, which may hold spaces and ')'.
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
 }
 
 impl Stop {

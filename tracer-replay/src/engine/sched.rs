@@ -909,14 +909,9 @@ impl Engine<'_> {
     pub(super) fn leader_exits(&mut self, code: i32) -> Result<Next, ReplayError> {
         let pid = self.t().pid;
         self.t().cont(None)?;
-        let stat = format!("/proc/{pid}/stat");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
-            let state = std::fs::read_to_string(&stat).ok().and_then(|s| {
-                s.rsplit_once(") ")
-                    .and_then(|(_, rest)| rest.chars().next())
-            });
-            if matches!(state, None | Some('Z' | 'X')) {
+            if matches!(crate::tracee::proc_state(pid), None | Some('Z' | 'X')) {
                 break;
             }
             if std::time::Instant::now() > deadline {

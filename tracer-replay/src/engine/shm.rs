@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use libc::user_regs_struct;
 use tracer_proto as pb;
 
-use super::{Engine, Next};
+use super::{Engine, MAP_NORESERVE, Next, PROT_WRITE};
 use crate::{ReplayError, report::Outcome};
 
 const IPC_PRIVATE: u64 = 0;
@@ -23,11 +23,8 @@ const IPC_EXCL: u64 = 0o2000;
 const SHM_RDONLY: u64 = 0o10000;
 const SHM_EXEC: u64 = 0o100000;
 const PROT_READ: u64 = 1;
-const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
 const MAP_SHARED: u64 = 1;
-const MAP_ANONYMOUS: u64 = 0x20;
-const MAP_NORESERVE: u64 = 0x4000;
 const PAGE: u64 = 4096;
 
 /// A segment as its `shmget` shows it.
@@ -81,28 +78,24 @@ impl Engine<'_> {
         at: usize,
     ) -> Result<Next, ReplayError> {
         let id = args[0] as i32 as i64;
-        let Some(seg) = self.shm_segments.get(&id).copied() else {
-            return self.stop_here(
-                Outcome::Incomplete,
-                format!(
-                    "shmat of System V segment {id}: the recording does not show it made, \
-                     so what it holds is not recorded"
-                ),
-                Some(at),
-                None,
-            );
+        let seg = match self.shm_segments.get(&id).copied() {
+            Some(seg) if seg.made_here => seg,
+            known => {
+                let how = if known.is_some() {
+                    "made before the recording (its shmget found it)"
+                } else {
+                    "the recording does not show it made"
+                };
+                return self.stop_here(
+                    Outcome::Incomplete,
+                    format!(
+                        "shmat of System V segment {id}: {how}, so what it holds is not recorded"
+                    ),
+                    Some(at),
+                    None,
+                );
+            }
         };
-        if !seg.made_here {
-            return self.stop_here(
-                Outcome::Incomplete,
-                format!(
-                    "shmat of System V segment {id}: made before the recording (its shmget \
-                     found it), so what it holds is not recorded"
-                ),
-                Some(at),
-                None,
-            );
-        }
         let len = seg.size.div_ceil(PAGE) * PAGE;
         let prot = protection(args[2]);
         let mut r = regs;
@@ -112,7 +105,7 @@ impl Engine<'_> {
             s.ret as u64,
             len,
             prot,
-            MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+            MAP_SHARED | crate::policy::MAP_ANONYMOUS | MAP_NORESERVE,
             u64::MAX,
             0,
         );
@@ -174,7 +167,7 @@ impl Engine<'_> {
             regs.r9,
         );
         self.t().set_regs(done)?;
-        self.finish_real(s, at)
+        self.ran_for(s, at)
     }
 
     /// `shmdt(shmaddr)` of a segment replay attached: unmapped. Of any
@@ -197,17 +190,7 @@ impl Engine<'_> {
         (done.orig_rax, done.rdi, done.rsi, done.rax) =
             (regs.orig_rax, regs.rdi, regs.rsi, s.ret as u64);
         self.t().set_regs(done)?;
-        self.finish_real(s, at)
-    }
-
-    /// The bookkeeping after a syscall run for real in place of a recorded
-    /// one.
-    fn finish_real(&mut self, s: &pb::Syscall, at: usize) -> Result<Next, ReplayError> {
-        self.set_pos(at + 1);
-        self.report.syscalls_executed += 1;
-        self.timeline_ns = s.exit_ns.max(self.timeline_ns);
-        self.after_syscall()?;
-        Ok(Next::Continue)
+        self.ran_for(s, at)
     }
 }
 
